@@ -1,0 +1,92 @@
+// Dawn (npm `webgpu`) device bootstrap for Node: pick the best adapter, or the one named by
+// --adapter / AQA_ADAPTER, and wrap it in a Gpu.
+
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Gpu, GpuError, type AdapterSummary, requestDevice, summarizeAdapter } from '../core/gpu/device.ts';
+
+export interface NodeGpuOptions {
+  /** Substring of the adapter name (Dawn's `adapter=` toggle), e.g. "llvmpipe" or "NVIDIA". */
+  adapter?: string;
+  /** Dawn backend: vulkan, opengl, d3d12, metal, ... */
+  backend?: string;
+  powerPreference?: GPUPowerPreference;
+}
+
+export const NO_ADAPTER_HELP =
+  'No WebGPU adapter found. Install a GPU driver with Vulkan support, or a software one: ' +
+  'on Debian 12 `apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (mesa >= 25; bookworm\'s own mesa 22 is rejected by Dawn). ' +
+  'Run `aqa info` to list adapters; choose one with --adapter or AQA_ADAPTER.';
+
+let webgpuModule: Promise<typeof import('webgpu')> | null = null;
+
+async function dawn(flags: string[]): Promise<GPU> {
+  // Dawn logs to XDG_RUNTIME_DIR; without a private one it prints warnings on every start.
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = join(tmpdir(), `aqa-xdg-${process.getuid?.() ?? 0}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
+  webgpuModule ??= import('webgpu');
+  const { create, globals } = await webgpuModule;
+  // Kernel code uses the WebGPU globals (GPUBufferUsage, GPUMapMode, ...).
+  for (const [k, v] of Object.entries(globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  return create(flags) as GPU;
+}
+
+// Keep the GPU object alive as long as devices made from it are used (Dawn requirement).
+const keepAlive: GPU[] = [];
+
+function flagsFor(o: NodeGpuOptions): string[] {
+  const flags: string[] = [];
+  const adapter = o.adapter ?? process.env.AQA_ADAPTER;
+  const backend = o.backend ?? process.env.AQA_BACKEND;
+  if (adapter) flags.push(`adapter=${adapter}`);
+  if (backend) flags.push(`backend=${backend}`);
+  return flags;
+}
+
+export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
+  let gpu: GPU;
+  try {
+    gpu = await dawn(flagsFor(o));
+  } catch (e) {
+    throw new GpuError(`could not start Dawn: ${(e as Error).message}`);
+  }
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: o.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    const name = o.adapter ?? process.env.AQA_ADAPTER;
+    throw new GpuError(name ? `no adapter matches '${name}': ${(e as Error).message}` : `${NO_ADAPTER_HELP} (${(e as Error).message})`);
+  }
+  if (!adapter) throw new GpuError(NO_ADAPTER_HELP);
+  keepAlive.push(gpu);
+  const device = await requestDevice(adapter);
+  return new Gpu(device, summarizeAdapter(adapter));
+}
+
+/** Every adapter Dawn offers for the two power preferences and the fallback, deduplicated. */
+export async function listAdapters(o: NodeGpuOptions = {}): Promise<AdapterSummary[]> {
+  const gpu = await dawn(flagsFor(o));
+  const seen = new Map<string, AdapterSummary>();
+  const asks: GPURequestAdapterOptions[] = [
+    { powerPreference: 'high-performance' },
+    { powerPreference: 'low-power' },
+    { forceFallbackAdapter: true },
+  ];
+  for (const ask of asks) {
+    try {
+      const a = await gpu.requestAdapter(ask);
+      if (!a) continue;
+      const s = summarizeAdapter(a);
+      seen.set(`${s.vendor}|${s.architecture}|${s.device}|${s.description}`, s);
+    } catch {
+      // an option this build does not support: skip it
+    }
+  }
+  return [...seen.values()];
+}

@@ -1,0 +1,38 @@
+// Node-side test utilities: one GPU per test process and registration of conformance cases.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Gpu } from '../core/gpu/device.ts';
+import { createNodeGpu } from '../node/device.ts';
+import { type Check, type KernelCase, evaluate } from './cases/types.ts';
+
+export { rng, randu } from './cases/util.ts';
+
+let gpuPromise: Promise<Gpu> | null = null;
+
+/** The process-wide test GPU (Dawn; llvmpipe on CI). */
+export function testGpu(): Promise<Gpu> {
+  gpuPromise ??= createNodeGpu();
+  return gpuPromise;
+}
+
+/** Fails with the first out-of-tolerance element and the max difference. */
+export function assertCheck(c: Check): void {
+  const r = evaluate(c);
+  if (process.env.AQA_TEST_VERBOSE) console.log(`  ${r.message}`);
+  if (!r.ok) assert.fail(r.message);
+}
+
+export function assertClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Check['tol']): void {
+  assertCheck({ name, actual, expected, tol });
+}
+
+/** One node:test per case; each check inside it must pass. */
+export function registerCases(family: string, cases: KernelCase[]): void {
+  for (const kc of cases) {
+    test(`${family}: ${kc.name}`, async () => {
+      const gpu = await testGpu();
+      for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+    });
+  }
+}
