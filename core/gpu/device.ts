@@ -195,7 +195,7 @@ export class Gpu {
     if (data.byteLength > t.byteLength) throw new GpuError(`write: ${data.byteLength} bytes into a ${t.byteLength}-byte tensor`);
     this.flush(); // writes are queue operations: keep them ordered after recorded work
     // writeBuffer wants a multiple of 4 bytes
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength % 4 === 0) this.device.queue.writeBuffer(t.buffer, t.offset, bytes);
     else {
       const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
