@@ -1,0 +1,84 @@
+// The `aqa` command line. Each subcommand parses its options here and calls into node/ and
+// core/; user errors print one line (no stack trace unless AQA_DEBUG=1) and exit 1.
+
+import { Command, Option } from 'commander';
+import { fmtBytes } from '../core/gpu/device.ts';
+import { createNodeGpu, listAdapters } from './device.ts';
+
+const program = new Command();
+program
+  .name('aqa')
+  .description('Fine-tune and serve text-embedding models on WebGPU for academic question answering.')
+  .option('--adapter <name>', 'WebGPU adapter to use (substring of its name; env AQA_ADAPTER)')
+  .option('--backend <name>', 'Dawn backend: vulkan, opengl, metal, d3d12 (env AQA_BACKEND)')
+  .showHelpAfterError();
+
+function gpuOptions() {
+  const o = program.opts<{ adapter?: string; backend?: string }>();
+  return { adapter: o.adapter, backend: o.backend };
+}
+
+program
+  .command('info')
+  .description('list WebGPU adapters and the limits that matter here')
+  .action(async () => {
+    const adapters = await listAdapters(gpuOptions());
+    if (!adapters.length) {
+      const { NO_ADAPTER_HELP } = await import('./device.ts');
+      throw new Error(NO_ADAPTER_HELP);
+    }
+    for (const a of adapters) {
+      console.log(`${a.vendor || '?'} ${a.architecture} ${a.device} ${a.description}`.replace(/\s+/g, ' ').trim());
+      console.log(`  features: ${a.features.join(', ')}`);
+      for (const [k, v] of Object.entries(a.limits)) {
+        console.log(`  ${k}: ${k.startsWith('max') && v >= 1 << 20 ? `${v} (${fmtBytes(v)})` : v}`);
+      }
+    }
+    const gpu = await createNodeGpu(gpuOptions());
+    console.log(`selected: ${gpu.name}`);
+    gpu.destroy();
+  });
+
+program
+  .command('embed')
+  .description('embed texts with a Hugging Face embedding model (BERT or GTE v1.5)')
+  .requiredOption('--model <dir|hub-id>', 'local model folder or Hugging Face Hub id')
+  .requiredOption('--input <file>', '.txt (one text per line) or .jsonl (field --field, default "text")')
+  .requiredOption('--out <file>', 'output .npy (float32 [N, dim]); a .json sidecar with the settings is written beside it')
+  .option('--field <name>', 'JSONL field holding the text', 'text')
+  .option('--query', 'treat inputs as queries (adds the model\'s query prefix, if any)', false)
+  .option('--max-length <n>', 'max tokens per text (default: the model\'s)', parseIntArg)
+  .option('--batch-size <n>', 'texts per GPU batch', parseIntArg, 32)
+  .addOption(new Option('--dtype <t>', 'output dtype').choices(['f32', 'f16']).default('f32'))
+  .action(async (opts) => {
+    const { runEmbed } = await import('./embed-command.ts');
+    await runEmbed({ ...opts, gpu: gpuOptions() });
+  });
+
+program
+  .command('bench')
+  .description('benchmarks: matmul (GFLOP/s), embed (tokens/s vs transformers.js)')
+  .argument('<what>', 'matmul | embed')
+  .option('--json <file>', 'also write the results as JSON')
+  .option('--model <dir>', 'model folder for `bench embed`', 'test/models/all-MiniLM-L6-v2')
+  .option('--quick', 'fewer iterations', false)
+  .action(async (what: string, opts) => {
+    const { runBench } = await import('./bench/index.ts');
+    await runBench(what, { ...opts, gpu: gpuOptions() });
+  });
+
+function parseIntArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+program.parseAsync(process.argv).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    const err = e as Error;
+    if (process.env.AQA_DEBUG) console.error(err.stack);
+    else console.error(`aqa: ${err.message.split('\n')[0]}`);
+    process.exit(1);
+  },
+);
