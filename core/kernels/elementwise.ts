@@ -1,20 +1,136 @@
-// Launchers for shaders/elementwise.wgsl.
+// Launchers for shaders/elementwise.wgsl, plus the row-chunking helper the other small
+// kernels share (layernorm, embedding, pooling).
+//
+// Big inputs: every launcher splits its work into chunks that fit one storage binding
+// (128 MiB on llvmpipe; GTE-large's GLU input [B*L, 8192] is 1 GiB at B*L = 32768), and
+// flat kernels fold their workgroup count with gpu.grid() past 65535 workgroups per dimension.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type DType, type Tensor, expectShape } from '../gpu/tensor.ts';
 
 const WG = 256;
+
+/** Throw a clear error unless t holds `dtype` elements. */
+export function expectDtype(what: string, t: Tensor, dtype: DType): void {
+  if (t.dtype !== dtype) throw new Error(`${what}: expected ${dtype} elements, got ${t.dtype} ${t}`);
+}
+
+/**
+ * Split `rows` rows into chunks so that, for every tensor chunked along its first dimension
+ * (one entry of rowBytes each), a chunk fits one storage binding and starts at an offset
+ * aligned to minStorageBufferOffsetAlignment. Calls fn(start, count) per chunk, in order;
+ * does nothing for rows = 0 (a zero-sized binding is invalid).
+ */
+export function forEachRowChunk(
+  gpu: Gpu,
+  what: string,
+  rows: number,
+  rowBytes: readonly number[],
+  fn: (start: number, count: number) => void,
+): void {
+  if (rows === 0) return;
+  const { maxBinding, offsetAlign } = gpu.limits;
+  let maxRows = Infinity;
+  let step = 1; // chunk sizes must be a multiple of this for every chunk start to be aligned
+  for (const b of rowBytes) {
+    maxRows = Math.min(maxRows, Math.floor(maxBinding / b));
+    step = lcm(step, offsetAlign / gcd(b, offsetAlign));
+  }
+  if (rows <= maxRows) {
+    fn(0, rows);
+    return;
+  }
+  const chunk = Math.floor(maxRows / step) * step;
+  if (chunk === 0) {
+    throw new Error(
+      `${what}: rows of [${rowBytes.join(', ')}] bytes cannot be split into ${offsetAlign}-byte aligned chunks under the ${maxBinding}-byte binding limit`,
+    );
+  }
+  for (let s = 0; s < rows; s += chunk) fn(s, Math.min(chunk, rows - s));
+}
+
+/** A [count] view of elements [start, start + count) of t, as a flat array. */
+export function flatView(t: Tensor, start: number, count: number): Tensor {
+  return t.reshape([t.size]).rows(start, count);
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+function lcm(a: number, b: number): number {
+  return (a / gcd(a, b)) * b;
+}
+
+/** One flat dispatch per chunk over n elements of f32 tensors (all bound in `tensors`). */
+function flatForward(gpu: Gpu, entry: string, tensors: Tensor[]): void {
+  const n = tensors[0].size;
+  forEachRowChunk(gpu, `elementwise.${entry}`, n, tensors.map(() => 4), (start, count) => {
+    gpu.dispatch({
+      kernel: 'elementwise',
+      entry,
+      defines: { WG },
+      bindings: tensors.map((t) => flatView(t, start, count)),
+      uniforms: [count, 0],
+      workgroups: gpu.grid(Math.ceil(count / WG)),
+    });
+  });
+}
 
 /** out = a + b, any shape (all three the same). */
 export function addForward(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor): void {
   expectShape('add: a', a, out.shape);
   expectShape('add: b', b, out.shape);
-  gpu.dispatch({
-    kernel: 'elementwise',
-    entry: 'add',
-    defines: { WG },
-    bindings: [out, a, b],
-    uniforms: [out.size],
-    workgroups: gpu.grid(Math.ceil(out.size / WG)),
+  for (const [w, t] of [['out', out], ['a', a], ['b', b]] as const) expectDtype(`add: ${w}`, t, 'f32');
+  flatForward(gpu, 'add', [out, a, b]);
+}
+
+/**
+ * out = erf(x), any shape: the f32 erf approximation GELU uses (|error| < 2.5e-7 on any
+ * conforming device; see shaders/elementwise.wgsl). Exposed so the tests can check it alone.
+ */
+export function erfForward(gpu: Gpu, out: Tensor, x: Tensor): void {
+  expectShape('erf: x', x, out.shape);
+  expectDtype('erf: out', out, 'f32');
+  expectDtype('erf: x', x, 'f32');
+  flatForward(gpu, 'erf_forward', [out, x]);
+}
+
+/**
+ * Exact (erf) GELU, out = x * 0.5 * (1 + erf(x / sqrt 2)), any shape. This is BERT's and GTE's
+ * "gelu"; the tanh approximation differs by up to 4.7e-4 and would fail the goldens.
+ */
+export function geluForward(gpu: Gpu, out: Tensor, x: Tensor): void {
+  expectShape('gelu: x', x, out.shape);
+  expectDtype('gelu: out', out, 'f32');
+  expectDtype('gelu: x', x, 'f32');
+  flatForward(gpu, 'gelu_forward', [out, x]);
+}
+
+/**
+ * GEGLU of GTE v1.5: out = gelu(gate) * up, where up = upGate[..., :I] and gate = upGate[..., I:]
+ * (the first I columns of up_gate_proj's output are up, the last I are gate).
+ * out: [N, I], upGate: [N, 2I]; any leading dims are folded into N (they must match).
+ */
+export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /* [N, 2I] */): void {
+  expectDtype('glu: out', out, 'f32');
+  expectDtype('glu: upGate', upGate, 'f32');
+  if (out.shape.length === 0) throw new Error(`glu: out must have at least one dimension, got ${out}`);
+  const cols = out.shape[out.shape.length - 1];
+  expectShape('glu: upGate (out is [..., I], upGate must be [..., 2I])', upGate, [...out.shape.slice(0, -1), 2 * cols]);
+  if (cols === 0) return;
+  const rows = out.size / cols;
+  const out2 = out.reshape([rows, cols]);
+  const ug2 = upGate.reshape([rows, 2 * cols]);
+  forEachRowChunk(gpu, 'glu', rows, [cols * 4, 2 * cols * 4], (start, count) => {
+    const n = count * cols;
+    gpu.dispatch({
+      kernel: 'elementwise',
+      entry: 'glu_forward',
+      defines: { WG },
+      bindings: [out2.rows(start, count), ug2.rows(start, count)],
+      uniforms: [n, cols],
+      workgroups: gpu.grid(Math.ceil(n / WG)),
+    });
   });
 }

@@ -1,9 +1,154 @@
-import { addForward } from '../../core/kernels/elementwise.ts';
-import { addRef } from '../../core/ref/elementwise.ts';
-import type { KernelCase } from './types.ts';
+// Conformance cases for shaders/elementwise.wgsl (add, erf, gelu, glu) against
+// core/ref/elementwise.ts, plus small helpers the other small-kernel case files share.
+//
+// Tolerances (|actual - expected| <= atol + rtol * |expected|, expected in float64):
+// - add: exact, the same single f32 add on both sides.
+// - erf: atol 5e-7. Budget of the f32 evaluation: fit 1e-9 + Horner rounding (~2 ulp of
+//   log(erfc) ~ -2 near |x| = 1, times erfc = 0.157: 8e-8) + exp() at the WGSL limit of
+//   3 + 2|x| ulp (1.0e-7 near |x| = 1) + the final 1 - e rounding (3e-8) = 2.2e-7 worst case on
+//   any conforming device; 5e-7 leaves margin yet is half the 1e-6 requirement. Simulated
+//   exhaustively in f32 the approximation is within 9.3e-8.
+// - gelu: atol 1e-6, rtol 3e-7. 0.5 |x| times the 1 + erf error (2.2e-7) is at most 6e-7 for
+//   |x| < 5.55 (beyond, 1 + erf is exactly 2 or erfc directly), plus two roundings (1.2e-7
+//   relative). The tanh approximation misses by up to 4.7e-4 (at x = -2.70), far outside.
+// - glu: up times a gelu value: atol 1e-6 * max|up| (2) and the same rtol plus one more rounding.
+
+import type { Gpu } from '../../core/gpu/device.ts';
+import type { Tensor } from '../../core/gpu/tensor.ts';
+import { addForward, erfForward, geluForward, gluForward } from '../../core/kernels/elementwise.ts';
+import { addRef, erfArrayRef, erfRef, erfcRef, geluRef, geluScalarRef, gluRef } from '../../core/ref/elementwise.ts';
+import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
-export const elementwiseCases: KernelCase[] = [1, 255, 257, 65537].map((n) => ({
+export const ERF_TOL: Tol = { atol: 5e-7 };
+export const GELU_TOL: Tol = { atol: 1e-6, rtol: 3e-7 };
+const GLU_TOL: Tol = { atol: 2e-6, rtol: 4e-7 };
+
+// ---------------------------------------------------------------- shared helpers
+
+/** A new f32 tensor filled with NaN, so an element the kernel forgets to write fails the check. */
+export function nanTensor(gpu: Gpu, shape: readonly number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return gpu.upload(new Float32Array(n).fill(NaN), shape);
+}
+
+/**
+ * Run fn with the device's storage binding limit lowered to `bytes`, so small inputs take the
+ * chunked path (Gpu.dispatch enforces the lowered limit too, proving no binding exceeds it).
+ * Returns fn's result and how many dispatches it recorded.
+ */
+export async function withBindingLimit<T>(gpu: Gpu, bytes: number, fn: () => T | Promise<T>): Promise<{ result: T; dispatches: number }> {
+  const saved = gpu.limits.maxBinding;
+  const before = gpu.stats.dispatches;
+  gpu.limits.maxBinding = bytes;
+  try {
+    const result = await fn();
+    return { result, dispatches: gpu.stats.dispatches - before };
+  } finally {
+    gpu.limits.maxBinding = saved;
+  }
+}
+
+/** n values repeating a random pattern of prime length p (cheap references for huge n). */
+function periodic(n: number, p: number, seed: number, scale: number): { data: Float32Array; pattern: Float32Array } {
+  const pattern = randu(p, seed, scale);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i += p) data.set(pattern.subarray(0, Math.min(p, n - i)), i);
+  return { data, pattern };
+}
+
+// The folded grid is needed past 65535 workgroups of 256, i.e. n > 16,776,960.
+const BIG_N = 65535 * 256 + 4099;
+
+// ---------------------------------------------------------------- erf
+
+// erf and erfc from mpmath at 40 digits: checks the float64 reference the GPU is compared with.
+const ERF_TABLE: [x: number, erf: number, erfc: number][] = [
+  [1e-10, 1.1283791670955125739e-10, 0.99999999988716208329],
+  [0.1, 0.1124629160182848922, 0.8875370839817151078],
+  [0.5, 0.52049987781304653768, 0.47950012218695346232],
+  [0.9, 0.79690821242283212852, 0.20309178757716787148],
+  [1, 0.84270079294971486934, 0.15729920705028513066],
+  [1.5, 0.96610514647531072707, 0.033894853524689272933],
+  [2, 0.99532226501895273416, 0.0046777349810472658379],
+  [2.5, 0.99959304798255504106, 0.00040695201744495893956],
+  [2.9999, 0.99997789557351783912, 0.000022104426482160879638],
+  [3, 0.99997790950300141456, 0.000022090496998585441373],
+  [3.5, 0.99999925690162765859, 7.4309837234141274552e-7],
+  [4, 0.99999998458274209972, 1.5417257900280018852e-8],
+  [5, 0.99999999999846254021, 1.5374597944280348502e-12],
+  [6, 0.99999999999999997848, 2.1519736712498913117e-17],
+  [8, 1, 1.122429717298292708e-29],
+  [10, 1, 2.088487583762544757e-45],
+];
+
+/** Every f32 within `ulps` steps of v (both signs of v are added by the caller). */
+function f32Around(v: number, ulps: number): number[] {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer);
+  const base = u[0];
+  const out: number[] = [];
+  for (let k = -ulps; k <= ulps; k++) {
+    u[0] = base + k;
+    out.push(f[0]);
+  }
+  return out;
+}
+
+/** The dense erf grid: [-10, 10] in steps of 2e-5, every f32 near the region joins, tiny and huge values. */
+function erfGrid(): Float32Array {
+  const xs: number[] = [];
+  for (let i = -500000; i <= 500000; i++) xs.push(i * 2e-5);
+  for (const v of [1, 3.925]) xs.push(...f32Around(v, 4096));
+  for (let k = 10; k <= 126; k += 4) xs.push(2 ** -k);
+  xs.push(0, 20, 100, 1e10, 3.4e38);
+  const pos = Float32Array.from(xs);
+  const all = new Float32Array(pos.length * 2);
+  all.set(pos);
+  for (let i = 0; i < pos.length; i++) all[pos.length + i] = -pos[i];
+  return all;
+}
+
+const erfCases: KernelCase[] = [
+  {
+    name: 'erf float64 reference vs mpmath',
+    async run() {
+      const xs = ERF_TABLE.flatMap(([x]) => [x, -x]);
+      const checks: Check[] = [
+        {
+          name: 'erf',
+          actual: xs.map(erfRef),
+          expected: ERF_TABLE.flatMap(([, e]) => [e, -e]),
+          tol: { atol: 2e-15 }, // a few float64 ulps of 1: the GPU tolerance is 2.5e8 times larger
+        },
+        {
+          name: 'erfc (relative)',
+          actual: ERF_TABLE.map(([x, , c]) => erfcRef(x) / c),
+          expected: ERF_TABLE.map(() => 1),
+          tol: { atol: 1e-11 }, // 1 - erf cancels for 1.5 < x < 3 (measured 7e-12); exact elsewhere
+        },
+      ];
+      return checks;
+    },
+  },
+  {
+    name: 'erf dense grid |x| <= 10, region joins, tiny and huge',
+    async run(gpu) {
+      const x = erfGrid();
+      const tx = gpu.upload(x, [x.length]);
+      const out = nanTensor(gpu, [x.length]);
+      erfForward(gpu, out, tx);
+      const actual = await gpu.readF32(out);
+      for (const t of [tx, out]) t.release();
+      return [{ name: `erf (${x.length} points)`, actual, expected: erfArrayRef(x), tol: ERF_TOL }];
+    },
+  },
+];
+
+// ---------------------------------------------------------------- add
+
+// add shares flatForward (chunking, folded grid) with gelu, whose big-grid case covers it.
+const addCases: KernelCase[] = [1, 255, 257, 65537].map((n) => ({
   name: `add n=${n}`,
   async run(gpu) {
     const a = randu(n, n), b = randu(n, n + 1);
@@ -15,3 +160,144 @@ export const elementwiseCases: KernelCase[] = [1, 255, 257, 65537].map((n) => ({
     return [{ name: 'out', actual, expected: addRef(a, b), tol: { atol: 0 } }];
   },
 }));
+
+// ---------------------------------------------------------------- gelu
+
+/** Uniform(-8, 8) plus fixed tail and special points at the front. */
+function geluInput(n: number, seed: number): Float32Array {
+  const x = randu(n, seed, 8);
+  const special = [0, -0.5, 0.5, -1.41421356, 1.41421356, -2.7, -5.55, 5.55, -10, 10, -30, 30, -1e4, 1e4];
+  for (let i = 0; i < Math.min(n, special.length); i++) x[i] = special[i];
+  return x;
+}
+
+const geluCases: KernelCase[] = [1, 7, 1000, 65537].map((n) => ({
+  name: `gelu n=${n}`,
+  async run(gpu) {
+    const x = geluInput(n, 100 + n);
+    const tx = gpu.upload(x, [n]), out = nanTensor(gpu, [n]);
+    geluForward(gpu, out, tx);
+    const actual = await gpu.readF32(out);
+    for (const t of [tx, out]) t.release();
+    return [{ name: 'out', actual, expected: geluRef(x), tol: GELU_TOL }];
+  },
+}));
+
+geluCases.push(
+  {
+    name: `gelu big grid n=${BIG_N}`,
+    async run(gpu) {
+      const P = 65521; // prime: a wrong index (off by a multiple of 256 workgroup slots) reads a different value
+      const { data, pattern } = periodic(BIG_N, P, 7, 8);
+      const refPattern = geluRef(pattern);
+      const expected = new Float64Array(BIG_N);
+      for (let i = 0; i < BIG_N; i++) expected[i] = refPattern[i % P];
+      const tx = gpu.upload(data, [BIG_N]), out = nanTensor(gpu, [BIG_N]);
+      geluForward(gpu, out, tx);
+      const actual = await gpu.readF32(out);
+      for (const t of [tx, out]) t.release();
+      return [{ name: 'out', actual, expected, tol: GELU_TOL }];
+    },
+  },
+  {
+    name: 'gelu [3,5,7] chunked under a 4 KiB binding limit',
+    async run(gpu) {
+      const shape = [3, 5, 70];
+      const n = 3 * 5 * 70;
+      const x = geluInput(n, 5);
+      const tx = gpu.upload(x, shape), out = nanTensor(gpu, shape);
+      const { dispatches } = await withBindingLimit(gpu, 4096, () => geluForward(gpu, out, tx));
+      const actual = await gpu.readF32(out);
+      for (const t of [tx, out]) t.release();
+      return [
+        { name: 'out', actual, expected: geluRef(x), tol: GELU_TOL },
+        // exact: 1050 elements in chunks of 1024 (4096 bytes) -> 2 dispatches
+        { name: 'dispatches', actual: [dispatches], expected: [2], tol: { atol: 0 } },
+      ];
+    },
+  },
+);
+
+// ---------------------------------------------------------------- glu
+
+/** up in (-2, 2), gate in (-6, 6): swapping the halves changes the result visibly. */
+function gluInput(rows: number, cols: number, seed: number): Float32Array {
+  const up = randu(rows * cols, seed, 2), gate = randu(rows * cols, seed + 1, 6);
+  const ug = new Float32Array(rows * 2 * cols);
+  for (let r = 0; r < rows; r++) {
+    ug.set(up.subarray(r * cols, (r + 1) * cols), r * 2 * cols);
+    ug.set(gate.subarray(r * cols, (r + 1) * cols), r * 2 * cols + cols);
+  }
+  return ug;
+}
+
+async function runGlu(gpu: Gpu, lead: number[], cols: number, seed: number, limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
+  const rows = lead.reduce((a, b) => a * b, 1);
+  const ug = gluInput(rows, cols, seed);
+  const tug = gpu.upload(ug, [...lead, 2 * cols]), out = nanTensor(gpu, [...lead, cols]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => gluForward(gpu, out, tug));
+  const actual = await gpu.readF32(out);
+  for (const t of [tug, out]) t.release();
+  const checks: Check[] = [{ name: 'out', actual, expected: gluRef(ug, cols), tol: GLU_TOL }];
+  // exact: with a lowered limit the work must really be split (count from the chunk arithmetic)
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const gluCases: KernelCase[] = [
+  { lead: [1], cols: 1 },
+  { lead: [3], cols: 7 },
+  { lead: [2, 3], cols: 129 },
+  { lead: [2], cols: 1000 },
+  { lead: [3], cols: 4096 },
+].map(({ lead, cols }, i) => ({
+  name: `glu [${lead}, ${2 * cols}] -> [${lead}, ${cols}]`,
+  run: (gpu: Gpu) => runGlu(gpu, lead, cols, 300 + i),
+}));
+
+gluCases.push(
+  {
+    // out rows of 1200 B and upGate rows of 2400 B need chunks of a multiple of 16 rows for
+    // 256-byte aligned starts; 27 upGate rows fit 64 KiB, so chunks of 16, 16, 5
+    name: 'glu [37, 600] chunked under a 64 KiB binding limit',
+    run: (gpu) => runGlu(gpu, [37], 300, 400, { bytes: 65536, dispatches: 3 }),
+  },
+  {
+    // upGate is 134,250,496 bytes, over the real 128 MiB binding limit, and the first chunk's
+    // 4096 x 4096 outputs need the folded grid (> 65535 workgroups of 256)
+    name: 'glu [4097, 8192] over 128 MiB: chunked and big grid',
+    async run(gpu) {
+      const rows = 4097, cols = 4096;
+      const P1 = 65521, P2 = 65519; // primes for up and gate: cheap references, index errors still show
+      const up = periodic(rows * cols, P1, 21, 2), gate = periodic(rows * cols, P2, 22, 6);
+      const ug = new Float32Array(rows * 2 * cols);
+      for (let r = 0; r < rows; r++) {
+        ug.set(up.data.subarray(r * cols, (r + 1) * cols), r * 2 * cols);
+        ug.set(gate.data.subarray(r * cols, (r + 1) * cols), r * 2 * cols + cols);
+      }
+      const geluGate = geluRef(gate.pattern);
+      const expected = new Float64Array(rows * cols);
+      for (let i = 0; i < rows * cols; i++) expected[i] = geluGate[i % P2] * up.pattern[i % P1];
+      const tug = gpu.upload(ug, [rows, 2 * cols]), out = nanTensor(gpu, [rows, cols]);
+      const before = gpu.stats.dispatches;
+      gluForward(gpu, out, tug);
+      const dispatches = gpu.stats.dispatches - before;
+      const actual = await gpu.readF32(out);
+      for (const t of [tug, out]) t.release();
+      return [
+        { name: 'out', actual, expected, tol: GLU_TOL },
+        // exact: 4096 upGate rows fit 128 MiB, so 2 chunks on llvmpipe (1 where bindings reach 1 GiB)
+        { name: 'dispatches', actual: [dispatches], expected: [Math.ceil(rows / Math.floor(gpu.limits.maxBinding / (2 * cols * 4)))], tol: { atol: 0 } },
+      ];
+    },
+  },
+);
+
+export const elementwiseCases: KernelCase[] = [...addCases, ...erfCases, ...geluCases, ...gluCases];
+
+/** Scalar GELU over a grid, for the test that the tolerance rejects the tanh approximation. */
+export function geluGrid(): { x: Float32Array; exact: Float64Array } {
+  const x = new Float32Array(20001);
+  for (let i = 0; i < x.length; i++) x[i] = -10 + i * 1e-3;
+  return { x, exact: Float64Array.from(x, geluScalarRef) };
+}
