@@ -1,0 +1,97 @@
+// Sentence-embedding heads: pooling of the last hidden state and L2 normalisation.
+//
+//   cls_forward           out[b, :] = x[b, 0, :]                                (bge, arctic, gte)
+//   mean_forward          out[b, :] = sum_l mask[b, l] x[b, l, :] / max(sum_l mask[b, l], 1e-9)
+//                         (sentence-transformers' masked mean, clamp included; all-MiniLM)
+//   l2_normalize_forward  out[b, :] = x[b, :] / max(||x[b, :]||, 1e-12), torch F.normalize;
+//                         saves norm[b] = ||x[b, :]|| (unclamped) for the backward
+//
+// cls and mean use one thread per output element (b, h): neighbouring threads read
+// neighbouring h, and mean walks l in order, accumulating in f32 (L <= 8192 terms).
+// l2_normalize is one workgroup per row with a tree reduction, like layernorm.
+
+struct Params {
+  n: u32, // cls, mean: output elements B * H in this dispatch; l2: rows
+  L: u32,
+  H: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
+  return (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+}
+
+// ---------------------------------------------------------------- cls
+@group(0) @binding(1) var<storage, read_write> cls_out: array<f32>; // [B, H]
+@group(0) @binding(2) var<storage, read> cls_x: array<f32>; // [B, L, H]
+
+@compute @workgroup_size({{WG}})
+fn cls_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let b = i / params.H;
+  let h = i - b * params.H;
+  cls_out[i] = cls_x[b * params.L * params.H + h];
+}
+
+// ---------------------------------------------------------------- mean
+@group(0) @binding(1) var<storage, read_write> mean_out: array<f32>; // [B, H]
+@group(0) @binding(2) var<storage, read> mean_x: array<f32>; // [B, L, H]
+@group(0) @binding(3) var<storage, read> mean_mask: array<u32>; // [B, L]
+
+@compute @workgroup_size({{WG}})
+fn mean_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let L = params.L;
+  let H = params.H;
+  let b = i / H;
+  let h = i - b * H;
+  var sum = 0.0;
+  var count = 0.0;
+  for (var l = 0u; l < L; l++) {
+    let w = f32(mean_mask[b * L + l]);
+    // Skipping w = 0 instead of adding 0 * x also keeps a non-finite padded position out.
+    if (w != 0.0) {
+      sum = fma(w, mean_x[(b * L + l) * H + h], sum);
+      count += w;
+    }
+  }
+  mean_out[i] = sum / max(count, 1e-9);
+}
+
+// ---------------------------------------------------------------- l2 normalize
+@group(0) @binding(1) var<storage, read_write> l2_out: array<f32>; // [B, H]
+@group(0) @binding(2) var<storage, read_write> l2_norm: array<f32>; // [B], saved for backward
+@group(0) @binding(3) var<storage, read> l2_x: array<f32>; // [B, H]
+
+var<workgroup> partial: array<f32, {{WG}}>;
+
+@compute @workgroup_size({{WG}})
+fn l2_normalize_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.n) { return; } // uniform per workgroup
+  let H = params.H;
+  let base = row * H;
+  var ss = 0.0;
+  for (var h = lid.x; h < H; h += {{WG}}u) {
+    let v = l2_x[base + h];
+    ss = fma(v, v, ss);
+  }
+  partial[lid.x] = ss;
+  workgroupBarrier();
+  for (var s = {{WG}}u / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      partial[lid.x] += partial[lid.x + s];
+    }
+    workgroupBarrier();
+  }
+  let norm = sqrt(partial[0]);
+  let denom = max(norm, 1e-12);
+  for (var h = lid.x; h < H; h += {{WG}}u) {
+    l2_out[base + h] = l2_x[base + h] / denom;
+  }
+  if (lid.x == 0u) {
+    l2_norm[row] = norm;
+  }
+}
