@@ -1,0 +1,113 @@
+// Model folder -> GPU-resident Encoder and a ready EmbeddingModel. Host-neutral: the files come
+// through ModelFiles (fs in Node, fetch in the browser).
+
+import type { Gpu } from '../gpu/device.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { EmbeddingModel } from '../retrieval/embed.ts';
+import { type EncoderConfig, loadConfig } from './config.ts';
+import { Encoder, type EncoderWeights, type LayerWeights } from './encoder.ts';
+import { resolveEmbeddingSettings } from './presets.ts';
+import { type ModelFiles, readJson } from './source.ts';
+import { EmbeddingTokenizer } from './tokenizer.ts';
+import { bindWeights, openWeights, readParam } from './weights.ts';
+
+export interface LoadProgress {
+  loaded: number; // parameters uploaded so far
+  total: number;
+}
+
+/** Read every parameter (F16/BF16 converted to f32) and upload it. */
+export async function loadEncoder(
+  gpu: Gpu,
+  files: ModelFiles,
+  config?: EncoderConfig,
+  onProgress?: (p: LoadProgress) => void,
+): Promise<Encoder> {
+  const cfg = config ?? (await loadConfig(files));
+  const bound = bindWeights(cfg, await openWeights(files));
+  const total = bound.params.size;
+  let loaded = 0;
+  const host = async (name: string): Promise<Float32Array> => {
+    const p = bound.params.get(name);
+    if (!p) throw new Error(`${files.name}: tensor '${name}' is not in the checkpoint`);
+    const data = await readParam(p);
+    onProgress?.({ loaded: ++loaded, total });
+    return data;
+  };
+  const up = async (name: string): Promise<Tensor> => {
+    const p = bound.params.get(name)!;
+    return gpu.upload(await host(name), p.spec.shape);
+  };
+  const maybe = async (name: string) => (bound.params.has(name) ? up(name) : null);
+  const H = cfg.hiddenSize;
+
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const L = `encoder.layer.${l}`;
+    if (cfg.arch === 'bert') {
+      // Pack q, k, v into GTE's [3H, H] layout so both families share the attention path.
+      const qkvW = new Float32Array(3 * H * H);
+      const qkvB = new Float32Array(3 * H);
+      for (const [i, part] of ['query', 'key', 'value'].entries()) {
+        qkvW.set(await host(`${L}.attention.self.${part}.weight`), i * H * H);
+        qkvB.set(await host(`${L}.attention.self.${part}.bias`), i * H);
+      }
+      layers.push({
+        qkvW: gpu.upload(qkvW, [3 * H, H]),
+        qkvB: gpu.upload(qkvB, [3 * H]),
+        oW: await up(`${L}.attention.output.dense.weight`),
+        oB: await up(`${L}.attention.output.dense.bias`),
+        attnLnW: await up(`${L}.attention.output.LayerNorm.weight`),
+        attnLnB: await up(`${L}.attention.output.LayerNorm.bias`),
+        upW: await up(`${L}.intermediate.dense.weight`),
+        upB: await up(`${L}.intermediate.dense.bias`),
+        downW: await up(`${L}.output.dense.weight`),
+        downB: await up(`${L}.output.dense.bias`),
+        mlpLnW: await up(`${L}.output.LayerNorm.weight`),
+        mlpLnB: await up(`${L}.output.LayerNorm.bias`),
+      });
+    } else {
+      layers.push({
+        qkvW: await up(`${L}.attention.qkv_proj.weight`),
+        qkvB: await up(`${L}.attention.qkv_proj.bias`),
+        oW: await up(`${L}.attention.o_proj.weight`),
+        oB: await up(`${L}.attention.o_proj.bias`),
+        attnLnW: await up(`${L}.attn_ln.weight`),
+        attnLnB: await up(`${L}.attn_ln.bias`),
+        upW: await up(`${L}.mlp.up_gate_proj.weight`),
+        upB: null,
+        downW: await up(`${L}.mlp.down_proj.weight`),
+        downB: await up(`${L}.mlp.down_proj.bias`),
+        mlpLnW: await up(`${L}.mlp_ln.weight`),
+        mlpLnB: await up(`${L}.mlp_ln.bias`),
+      });
+    }
+  }
+  const weights: EncoderWeights = {
+    word: await up('embeddings.word_embeddings.weight'),
+    position: await maybe('embeddings.position_embeddings.weight'),
+    tokenType: await maybe('embeddings.token_type_embeddings.weight'),
+    embLnW: await up('embeddings.LayerNorm.weight'),
+    embLnB: await up('embeddings.LayerNorm.bias'),
+    layers,
+  };
+  await gpu.sync();
+  return new Encoder(gpu, cfg, weights);
+}
+
+/** Config, weights, tokenizer and pooling settings of a model folder. */
+export async function loadEmbeddingModel(
+  gpu: Gpu,
+  files: ModelFiles,
+  modelName: string,
+  onProgress?: (p: LoadProgress) => void,
+): Promise<EmbeddingModel> {
+  const cfg = await loadConfig(files);
+  const tokenizerJson = await readJson(files, 'tokenizer.json');
+  if (tokenizerJson === null) throw new Error(`${files.name}: tokenizer.json is missing (only fast-tokenizer files are supported)`);
+  const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
+  const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null);
+  const settings = await resolveEmbeddingSettings(files, modelName);
+  const encoder = await loadEncoder(gpu, files, cfg, onProgress);
+  return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
+}

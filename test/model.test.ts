@@ -1,0 +1,134 @@
+// Whole-model forward against independent references:
+//  - gte-dev: the official GTE v1.5 reference implementation (test/fixtures/gte-dev/README.md)
+//  - tiny-bert: Hugging Face transformers BertModel (test/fixtures/tiny-bert/README.md)
+//  - all-MiniLM-L6-v2: sentence-transformers encode() on 80 varied texts (test/fixtures/minilm)
+//
+// Tolerances (from the fixtures' float32-vs-float64 tables, ~10x the reference's own rounding
+// noise of <= 8e-7 on O(1..4) values): hidden states and poolings 1e-5 absolute, normalised
+// embeddings 2e-6 (tiny fixtures) / 1e-5 per component and cosine >= 0.99999 (MiniLM, where
+// 6 layers and 256-token reductions in another order add a few 1e-7).
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import type { Gpu } from '../core/gpu/device.ts';
+import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../core/kernels/pooling.ts';
+import type { Encoder } from '../core/model/encoder.ts';
+import { loadEmbeddingModel, loadEncoder } from '../core/model/load.ts';
+import { parseSafetensorsHeader, readInt64Tensor, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
+import { fileSource, localModelFiles } from '../node/files.ts';
+import { assertClose, testGpu } from './helpers.ts';
+
+export const MINILM_DIR = 'test/models/all-MiniLM-L6-v2';
+
+async function golden(path: string): Promise<SafetensorsFile> {
+  return parseSafetensorsHeader(await fileSource(path));
+}
+
+async function f32(g: SafetensorsFile, name: string): Promise<Float32Array> {
+  return (await readTensor(g, name)).data;
+}
+
+async function u32(g: SafetensorsFile, name: string): Promise<{ data: Uint32Array; shape: number[] }> {
+  const t = await readInt64Tensor(g, name);
+  return { data: Uint32Array.from(t.data, (v) => Number(v)), shape: t.shape };
+}
+
+/** Run the encoder on the fixture's padded inputs; return hidden states and poolings on the host. */
+async function runFixture(gpu: Gpu, enc: Encoder, g: SafetensorsFile) {
+  const ids = await u32(g, 'input_ids');
+  const mask = await u32(g, 'attention_mask');
+  const types = await u32(g, 'token_type_ids');
+  const [B, L] = ids.shape;
+  const tIds = gpu.upload(ids.data, [B, L], 'u32');
+  const tMask = gpu.upload(mask.data, [B, L], 'u32');
+  const tTypes = gpu.upload(types.data, [B, L], 'u32');
+  const { last, hidden } = enc.forward({ ids: tIds, mask: tMask, typeIds: tTypes, batch: B, seqLen: L }, { hidden: true });
+  const H = enc.config.hiddenSize;
+  const cls = gpu.empty([B, H]);
+  const mean = gpu.empty([B, H]);
+  clsPoolForward(gpu, cls, last);
+  meanPoolForward(gpu, mean, last, tMask);
+  const clsN = gpu.empty([B, H]);
+  const meanN = gpu.empty([B, H]);
+  const norm = gpu.empty([B]);
+  l2NormalizeForward(gpu, clsN, norm, cls);
+  l2NormalizeForward(gpu, meanN, norm, mean);
+  const out = {
+    hidden: await Promise.all(hidden.map((t) => gpu.readF32(t))),
+    cls: await gpu.readF32(cls),
+    clsN: await gpu.readF32(clsN),
+    mean: await gpu.readF32(mean),
+    meanN: await gpu.readF32(meanN),
+  };
+  for (const t of [tIds, tMask, tTypes, cls, mean, clsN, meanN, norm, ...hidden]) t.release();
+  return out;
+}
+
+test('GTE v1.5 forward matches the official reference (gte-dev fixture)', async () => {
+  const gpu = await testGpu();
+  const enc = await loadEncoder(gpu, localModelFiles('test/fixtures/gte-dev'));
+  const g = await golden('test/fixtures/gte-dev/golden.safetensors');
+  const out = await runFixture(gpu, enc, g);
+  assert.equal(out.hidden.length, 3);
+  for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
+  assertClose('last_hidden_state', out.hidden[2], await f32(g, 'last_hidden_state'), { atol: 1e-5 });
+  assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
+  assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });
+  enc.dispose();
+});
+
+test('BERT forward matches Hugging Face transformers (tiny-bert fixture)', async () => {
+  const gpu = await testGpu();
+  const enc = await loadEncoder(gpu, localModelFiles('test/fixtures/tiny-bert'));
+  const g = await golden('test/fixtures/tiny-bert/golden.safetensors');
+  const out = await runFixture(gpu, enc, g);
+  for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
+  assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
+  assertClose('mean', out.mean, await f32(g, 'mean'), { atol: 1e-5 });
+  assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });
+  assertClose('mean_normalized', out.meanN, await f32(g, 'mean_normalized'), { atol: 2e-6 });
+  enc.dispose();
+});
+
+test('all-MiniLM-L6-v2 embeddings match sentence-transformers on 80 texts (max length 256 and 128)', async () => {
+  assert.ok(existsSync(`${MINILM_DIR}/model.safetensors`), `${MINILM_DIR} is missing: run bash tools/fetch-test-models.sh`);
+  const gpu = await testGpu();
+  const model = await loadEmbeddingModel(gpu, localModelFiles(MINILM_DIR), 'sentence-transformers/all-MiniLM-L6-v2');
+  assert.equal(model.settings.pooling, 'mean');
+  assert.equal(model.settings.maxLength, 256);
+  const texts = (await import('node:fs'))
+    .readFileSync('test/fixtures/minilm/texts.jsonl', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { text: string }).text);
+  const g = await golden('test/fixtures/minilm/golden.safetensors');
+  const D = model.dim;
+  for (const [maxLength, name] of [
+    [256, 'embeddings'],
+    [128, 'embeddings_128'],
+  ] as const) {
+    const ours = await model.embed(texts, { maxLength, batchSize: 16 });
+    const ref = await f32(g, name);
+    let worstCos = 1;
+    let worstAt = -1;
+    for (let i = 0; i < texts.length; i++) {
+      let dot = 0, na = 0, nb = 0;
+      for (let k = 0; k < D; k++) {
+        const a = ours[i * D + k], b = ref[i * D + k];
+        dot += a * b;
+        na += a * a;
+        nb += b * b;
+      }
+      const cos = dot / Math.sqrt(na * nb);
+      if (!(cos >= worstCos)) {
+        worstCos = cos;
+        worstAt = i;
+      }
+    }
+    if (process.env.AQA_TEST_VERBOSE) console.log(`  ${name}: min cosine ${worstCos.toFixed(9)} (text ${worstAt})`);
+    assert.ok(worstCos >= 0.99999, `${name}: text ${worstAt} has cosine ${worstCos} to the reference (< 0.99999)`);
+    assertClose(name, ours, ref, { atol: 1e-5 });
+  }
+  model.dispose();
+});
