@@ -62,6 +62,7 @@ program
   .option('--json <file>', 'also write the results as JSON')
   .option('--model <dir>', 'model folder for `bench embed`', 'test/models/all-MiniLM-L6-v2')
   .option('--quick', 'fewer iterations', false)
+  .option('--peers <list>', 'transformers.js devices to compare with in `bench embed`', 'webgpu,cpu')
   .action(async (what: string, opts) => {
     const { runBench } = await import('./bench/index.ts');
     await runBench(what, { ...opts, gpu: gpuOptions() });

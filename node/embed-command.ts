@@ -1,0 +1,148 @@
+// `aqa embed`: texts from a .txt or .jsonl file -> an .npy matrix [N, dim] plus a JSON sidecar
+// that records the model and the settings used (pooling, normalisation, prefix, max length).
+
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import cliProgress from 'cli-progress';
+import { fmtBytes } from '../core/gpu/device.ts';
+import { loadEmbeddingModel } from '../core/model/load.ts';
+import { createNodeGpu, type NodeGpuOptions } from './device.ts';
+import { localModelFiles, writeFileAtomic } from './files.ts';
+import { resolveModel } from './hub.ts';
+import { type NpyDType, npyBytes } from './npy.ts';
+
+export interface EmbedCommandOptions {
+  model: string;
+  input: string;
+  out: string;
+  field: string;
+  query: boolean;
+  maxLength?: number;
+  batchSize: number;
+  dtype: NpyDType;
+  gpu: NodeGpuOptions;
+}
+
+/** One-line user error: file, line and field. */
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+export interface InputTexts {
+  texts: string[];
+  warnings: string[];
+}
+
+/**
+ * .txt: one text per line (a final newline does not add an empty text). .jsonl: one JSON
+ * object per line with a string field. Invalid UTF-8 is replaced with U+FFFD and reported.
+ */
+export async function readInputTexts(path: string, field = 'text'): Promise<InputTexts> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new InputError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const warnings: string[] = [];
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  const lines = text.split(/\r?\n/);
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const badLine = lines.findIndex((l) => l.includes('\uFFFD'));
+  if (badLine >= 0) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      warnings.push(`${path}:${badLine + 1}: invalid UTF-8 replaced with U+FFFD (first of possibly several lines)`);
+    }
+  }
+  const ext = extname(path).toLowerCase();
+  let texts: string[];
+  if (ext === '.jsonl' || ext === '.ndjson') {
+    texts = [];
+    lines.forEach((line, i) => {
+      if (line.trim() === '') return; // blank lines in JSONL carry no record
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch (e) {
+        throw new InputError(`${path}:${i + 1}: malformed JSON (${(e as Error).message})`);
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new InputError(`${path}:${i + 1}: expected a JSON object`);
+      const v = (obj as Record<string, unknown>)[field];
+      if (typeof v !== 'string') {
+        throw new InputError(`${path}:${i + 1}: field '${field}' is ${v === undefined ? 'missing' : `a ${v === null ? 'null' : typeof v}, not a string`} (choose it with --field)`);
+      }
+      texts.push(v);
+    });
+  } else if (ext === '.txt' || ext === '') {
+    texts = lines;
+  } else {
+    throw new InputError(`${path}: unsupported input type '${ext}' (use .txt with one text per line, or .jsonl)`);
+  }
+  const empty = texts.filter((t) => t.trim() === '').length;
+  if (empty) warnings.push(`${path}: ${empty} empty text(s); each is embedded as an empty input ([CLS] [SEP])`);
+  return { texts, warnings };
+}
+
+export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
+  const { texts, warnings } = await readInputTexts(o.input, o.field);
+  if (!texts.length) throw new InputError(`${o.input}: no texts to embed`);
+  for (const w of warnings) console.error(`warning: ${w}`);
+
+  const dir = await resolveModel(o.model, {
+    onProgress: (file, loaded, total) => process.stderr.write(`\rdownloading ${file}: ${fmtBytes(loaded)}${total ? ` / ${fmtBytes(total)}` : ''}   `),
+  });
+  const gpu = await createNodeGpu(o.gpu);
+  console.error(`adapter: ${gpu.name}`);
+  const model = await loadEmbeddingModel(gpu, localModelFiles(dir), o.model);
+  for (const w of model.settings.warnings) console.error(`warning: ${w}`);
+  const s = model.settings;
+  const maxLength = o.maxLength ?? s.maxLength;
+  console.error(
+    `model: ${basename(dir)} (${model.config.arch}, ${model.config.numLayers} layers, dim ${model.dim}); pooling ${s.pooling}, ` +
+      `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}`,
+  );
+
+  const bar = new cliProgress.SingleBar(
+    { format: 'embedding {bar} {value}/{total} texts | {tps} tokens/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(texts.length, 0, { tps: 0 });
+  const t0 = performance.now();
+  let tokens = 0;
+  const vectors = await model.embed(texts, {
+    query: o.query,
+    batchSize: o.batchSize,
+    maxLength,
+    onProgress: (p) => {
+      tokens = p.tokens;
+      bar.update(p.done, { tps: Math.round(p.tokens / ((performance.now() - t0) / 1000)) });
+    },
+  });
+  bar.stop();
+  const secs = (performance.now() - t0) / 1000;
+
+  await writeFileAtomic(o.out, npyBytes(vectors, [texts.length, model.dim], o.dtype));
+  const sidecar = {
+    format: 'npy',
+    dtype: o.dtype === 'f32' ? 'float32' : 'float16',
+    shape: [texts.length, model.dim],
+    model: o.model,
+    modelDir: dir,
+    pooling: s.pooling,
+    normalize: s.normalize,
+    prefix: o.query ? s.queryPrefix : s.passagePrefix,
+    maxLength,
+    input: o.input,
+    count: texts.length,
+    tokens,
+    seconds: Number(secs.toFixed(3)),
+    adapter: gpu.name,
+    created: new Date().toISOString(),
+  };
+  await writeFileAtomic(`${o.out.replace(/\.npy$/, '')}.json`, JSON.stringify(sidecar, null, 2) + '\n');
+  console.error(`wrote ${o.out} [${texts.length}, ${model.dim}] ${o.dtype} in ${secs.toFixed(1)} s (${Math.round(tokens / secs)} tokens/s)`);
+  model.dispose();
+  gpu.destroy();
+}
