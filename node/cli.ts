@@ -3,7 +3,7 @@
 
 import { Command, Option } from 'commander';
 import { fmtBytes } from '../core/gpu/device.ts';
-import { createNodeGpu, listAdapters } from './device.ts';
+import { NO_ADAPTER_HELP, createNodeGpu, listAdapters } from './device.ts';
 
 const program = new Command();
 program
@@ -24,7 +24,11 @@ program
   .action(async () => {
     const adapters = await listAdapters(gpuOptions());
     if (!adapters.length) {
-      const { NO_ADAPTER_HELP } = await import('./device.ts');
+      const wanted = gpuOptions().adapter ?? process.env.AQA_ADAPTER;
+      const all = wanted ? await listAdapters({ backend: gpuOptions().backend, adapter: '' }) : [];
+      if (wanted && all.length) {
+        throw new Error(`no adapter matches '${wanted}'; available: ${all.map((a) => a.description || a.device).join('; ')}`);
+      }
       throw new Error(NO_ADAPTER_HELP);
     }
     for (const a of adapters) {

@@ -42,7 +42,8 @@ const keepAlive: GPU[] = [];
 
 function flagsFor(o: NodeGpuOptions): string[] {
   const flags: string[] = [];
-  const adapter = o.adapter ?? process.env.AQA_ADAPTER;
+  // An explicit '' means "no filter", even when AQA_ADAPTER is set.
+  const adapter = o.adapter !== undefined ? o.adapter : process.env.AQA_ADAPTER;
   const backend = o.backend ?? process.env.AQA_BACKEND;
   if (adapter) flags.push(`adapter=${adapter}`);
   if (backend) flags.push(`backend=${backend}`);
