@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { layerNormForward } from '../core/kernels/layernorm.ts';
+import { layerNormBackward, layerNormForward } from '../core/kernels/layernorm.ts';
 import { layernormCases } from './cases/layernorm.ts';
 import { registerCases, testGpu } from './helpers.ts';
 
@@ -17,4 +17,16 @@ test('layernorm: shape errors name the tensor and both shapes', async () => {
   assert.throws(() => layerNormForward(gpu, x, m6, m6, x, w, w, 1e-12), /in place/);
   await gpu.sync();
   for (const t of [x, out, w, w7, m6, m5, m23]) t.release();
+});
+
+test('layernorm backward: shape errors name the tensor and both shapes', async () => {
+  const gpu = await testGpu();
+  const x = gpu.empty([2, 3, 8]), dout = gpu.empty([2, 3, 8]), dx = gpu.empty([2, 3, 8]), dx7 = gpu.empty([2, 3, 7]);
+  const w = gpu.empty([8]), dw = gpu.empty([8]), db = gpu.empty([8]), db7 = gpu.empty([7]), m6 = gpu.empty([6]), m5 = gpu.empty([5]);
+  assert.throws(() => layerNormBackward(gpu, dx7, dw, db, dout, x, m6, m6, w), /layernorm backward: dx: expected shape \[2, 3, 8\], got \[2, 3, 7\]/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db7, dout, x, m6, m6, w), /layernorm backward: dbias: expected shape \[8\], got \[7\]/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db, dout, x, m6, m5, w), /layernorm backward: rstd: expected shape \[6\], got \[5\]/);
+  assert.throws(() => layerNormBackward(gpu, dout, dw, db, dout, x, m6, m6, w), /dx and dout share a buffer/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db, dout, x, m6, m6, w, { blockRows: 0 }), /blockRows must be a positive integer/);
+  for (const t of [x, dout, dx, dx7, w, dw, db, db7, m6, m5]) t.release();
 });

@@ -1,4 +1,4 @@
-// Launchers for shaders/layernorm.wgsl. The backward will sit right below the forward.
+// Launchers for shaders/layernorm.wgsl: layerNormForward, then layerNormBackward below it.
 
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
@@ -65,6 +65,133 @@ export function layerNormForward(
       workgroups: gpu.grid(count),
     });
   });
+}
+
+export interface LayerNormBackwardOptions {
+  /** Add into dweight and dbias (gradient accumulation) instead of overwriting them. dx is always overwritten. */
+  accumulate?: boolean;
+  /** Threads per row of the dx pass (power of two); default rowReduceWg() as for the forward. */
+  wg?: number;
+  /**
+   * Rows per block of the dweight/dbias partial sums (default 64): the pass runs C x
+   * ceil(N / R) threads, then C threads add the ceil(N / R) block sums in block order. Raised
+   * automatically when the blocks of one dispatch would pass 65535.
+   */
+  blockRows?: number;
+}
+
+const PARAM_WG = 256;
+
+/**
+ * Backward of layerNormForward, from the saved mean and rstd:
+ *   dx      = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),  g = dout * weight
+ *   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout
+ * with xhat = (x - mean) * rstd re-centred per row (see shaders/layernorm.wgsl: keeps rows
+ * like 1000 + noise accurate although the saved f32 mean is off by up to half an ulp of 1000).
+ * dweight and dbias are reduced over rows in a fixed order without atomics (bit-identical
+ * from run to run); opts.accumulate adds them into the existing values (+=). dx is overwritten
+ * and must not share a buffer with any input.
+ *
+ * dx: [N, C], dweight: [C], dbias: [C], dout: [N, C], x: [N, C], mean: [N], rstd: [N],
+ * weight: [C]; leading dims of x are folded into N as in the forward.
+ */
+export function layerNormBackward(
+  gpu: Gpu,
+  dx: Tensor /* [N, C] */,
+  dweight: Tensor /* [C] */,
+  dbias: Tensor /* [C] */,
+  dout: Tensor /* [N, C] */,
+  x: Tensor /* [N, C] */,
+  mean: Tensor /* [N] */,
+  rstd: Tensor /* [N] */,
+  weight: Tensor /* [C] */,
+  opts: LayerNormBackwardOptions = {},
+): void {
+  if (x.shape.length === 0) throw new Error(`layernorm backward: x must have at least one dimension, got ${x}`);
+  const C = x.shape[x.shape.length - 1];
+  const N = C === 0 ? 0 : x.size / C;
+  const lead = x.shape.slice(0, -1);
+  expectShape('layernorm backward: dx', dx, x.shape);
+  expectShape('layernorm backward: dout', dout, x.shape);
+  expectRowShape('layernorm backward: mean', mean, N, lead);
+  expectRowShape('layernorm backward: rstd', rstd, N, lead);
+  expectShape('layernorm backward: weight', weight, [C]);
+  expectShape('layernorm backward: dweight', dweight, [C]);
+  expectShape('layernorm backward: dbias', dbias, [C]);
+  const all = { dx, dweight, dbias, dout, x, mean, rstd, weight };
+  for (const [w, t] of Object.entries(all)) expectDtype(`layernorm backward: ${w}`, t, 'f32');
+  // A buffer written by a dispatch may not also be read by it (WebGPU usage rules).
+  for (const [w, t] of Object.entries({ dout, x, mean, rstd, weight })) {
+    if (dx.buffer === t.buffer) throw new Error(`layernorm backward: dx and ${w} share a buffer; dx must be separate from every input`);
+  }
+  const wg = opts.wg ?? rowReduceWg(gpu);
+  if (!Number.isInteger(Math.log2(wg)) || wg > gpu.limits.maxInvocations) {
+    throw new Error(`layernorm backward: workgroup size ${wg} must be a power of two <= ${gpu.limits.maxInvocations}`);
+  }
+  const blockRows0 = opts.blockRows ?? 64;
+  if (!Number.isInteger(blockRows0) || blockRows0 < 1) throw new Error(`layernorm backward: blockRows must be a positive integer, got ${blockRows0}`);
+  if (Math.ceil((2 * C) / PARAM_WG) > gpu.limits.maxWorkgroupsPerDim) throw new Error(`layernorm backward: C = ${C} is too wide for one dispatch`);
+  if (C === 0) return;
+  if (N === 0) {
+    // no rows: the gradients of weight and bias are empty sums
+    if (!opts.accumulate) reduceParams(gpu, dweight, dbias, null, C, 0, false);
+    return;
+  }
+  const x2 = x.reshape([N, C]);
+  const dx2 = dx.reshape([N, C]);
+  const dout2 = dout.reshape([N, C]);
+  const mean1 = mean.reshape([N]);
+  const rstd1 = rstd.reshape([N]);
+  // One chunking for both passes: every [N, C] and [N] tensor either pass binds.
+  const chunks: { start: number; count: number; blockRows: number; blocks: number; offset: number }[] = [];
+  let blocks = 0;
+  forEachRowChunk(gpu, 'layernorm backward', N, [C * 4, C * 4, C * 4, 4, 4, 4], (start, count) => {
+    const blockRows = Math.max(blockRows0, Math.ceil(count / gpu.limits.maxWorkgroupsPerDim));
+    const nb = Math.ceil(count / blockRows);
+    chunks.push({ start, count, blockRows, blocks: nb, offset: blocks });
+    blocks += nb;
+  });
+  const shift = gpu.empty([N]);
+  const partial = gpu.empty([blocks, 2 * C]);
+  if (partial.byteLength > gpu.limits.maxBinding) {
+    throw new Error(`layernorm backward: ${blocks} blocks of partial sums over [${C}] exceed one storage binding; raise blockRows`);
+  }
+  for (const k of chunks) {
+    const rows = (t: Tensor) => t.rows(k.start, k.count);
+    gpu.dispatch({
+      kernel: 'layernorm',
+      entry: 'backward',
+      defines: { WG: wg },
+      bindings: [rows(dx2), rows(shift), rows(dout2), rows(x2), rows(mean1), rows(rstd1), weight],
+      uniforms: [k.count, C, 0, 0, 0, 0],
+      workgroups: gpu.grid(k.count),
+    });
+    gpu.dispatch({
+      kernel: 'layernorm',
+      entry: 'backward_params_partial',
+      defines: { WG: PARAM_WG },
+      bindings: [partial, rows(dout2), rows(x2), rows(mean1), rows(rstd1), rows(shift)],
+      uniforms: [k.count, C, k.blockRows, k.offset, 0, 0],
+      workgroups: [Math.ceil(C / PARAM_WG), k.blocks],
+    });
+  }
+  reduceParams(gpu, dweight, dbias, partial, C, blocks, !!opts.accumulate);
+  shift.release();
+  partial.release();
+}
+
+/** dweight | dbias (+)= the `blocks` rows of partial summed in order (all zeros when blocks = 0). */
+function reduceParams(gpu: Gpu, dweight: Tensor, dbias: Tensor, partial: Tensor | null, C: number, blocks: number, accumulate: boolean): void {
+  const scratch = partial ?? gpu.zeros([1, 2 * C]);
+  gpu.dispatch({
+    kernel: 'layernorm',
+    entry: 'backward_params_reduce',
+    defines: { WG: PARAM_WG },
+    bindings: [dweight, dbias, scratch],
+    uniforms: [0, C, 0, 0, blocks, accumulate ? 1 : 0],
+    workgroups: [Math.ceil((2 * C) / PARAM_WG)],
+  });
+  if (!partial) scratch.release();
 }
 
 /** Per-row statistics: [N] or the leading dims of x. */

@@ -1,6 +1,8 @@
-// Conformance cases for shaders/layernorm.wgsl against core/ref/layernorm.ts (float64).
+// Conformance cases for shaders/layernorm.wgsl against core/ref/layernorm.ts (float64):
+// the forward, then the backward (against the float64 analytic gradients, and against central
+// differences of the float64 forward through test/gradcheck.ts).
 //
-// Tolerances. Error model (u = 2^-24): each row sum is a strided per-thread sum of ceil(C / WG)
+// Forward tolerances. Error model (u = 2^-24): each row sum is a strided per-thread sum of ceil(C / WG)
 // terms then a tree of log2(WG) levels, n roundings in all, with the probabilistic bound
 // e = 4 sqrt(n) u (Higham & Mary 2019; lambda = 4 holds with probability > 0.999 per sum).
 // With x - mean ~ std s and uniform data (|xhat| <= 1.73, mean |x - k| <= 2 s):
@@ -17,8 +19,9 @@
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { rowReduceWg } from '../../core/kernels/elementwise.ts';
-import { layerNormForward } from '../../core/kernels/layernorm.ts';
-import { layerNormRef } from '../../core/ref/layernorm.ts';
+import { layerNormBackward, layerNormForward } from '../../core/kernels/layernorm.ts';
+import { layerNormBackwardRef, layerNormRef } from '../../core/ref/layernorm.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
@@ -116,7 +119,174 @@ const specs: Spec[] = [
   { lead: [300], C: 384, limit: { bytes: 131072, dispatches: 5 } },
 ];
 
-export const layernormCases: KernelCase[] = specs.map((s, i) => ({
+const forwardCases: KernelCase[] = specs.map((s, i) => ({
   name: label(s),
   run: (gpu: Gpu) => runSpec(gpu, s, 500 + 10 * i),
 }));
+
+// ---------------------------------------------------------------- backward
+//
+// Tolerances against the float64 analytic gradients (core/ref layerNormBackwardRef, with the
+// statistics recomputed in float64), from the same error model: e = sumErr(C, wg) for the
+// row sums, G = max|dout * weight|, X = max|xhat|, D = max|dout|, rs = max rstd.
+// - dx = rstd (g - A - xhat B), A = mean_c(g), B = mean_c(g xhat). The GPU's rstd carries the
+//   forward's e + 4u; the centring correction m_d and the sums are off by e of their terms,
+//   so xhat by (2e + 6u) X and B by (2e + 7u) G X; four roundings in the combination and one
+//   product with rstd. Collected: atol = rs G (e (3 + 5 X^2) + u (18 + 21 X^2)), e.g.
+//   1.8e-5 rs G at C = 384 with WG = 256, 5.4e-5 rs G at C = 1024 with WG = 8 (X^2 ~ 3).
+// - dweight[c] = sum over N rows of dout xhat: an fma chain over a block of R' = min(R, N)
+//   rows, then nb block sums, e_p = 4 sqrt(R' + nb) u of sum|dout xhat| <= N D X, plus the
+//   xhat error: atol = N D X (e_p + 2e + 6u). dbias: atol = N D e_p.
+// - accumulate adds the old value once more: plus rtol u.
+// - Determinism: a second run must give the same bits (atol 0): all reductions have a fixed
+//   order (no atomics).
+// The offset rows x = 1000 + U(+-0.01) are the case the centring exists for: recomputing xhat
+// from the saved f32 mean (off by up to 3.1e-5 = 0.5% of the std) shifts xhat by ~5e-3: dx
+// misses by ~1e-4 rs G and dweight by ~5e-3 N D, hundreds of times these tolerances.
+
+interface BwdSpec extends Spec {
+  blockRows?: number;
+  accumulate?: boolean;
+}
+
+async function runBackward(gpu: Gpu, s: BwdSpec, seed: number): Promise<Check[]> {
+  const N = s.lead.reduce((a, b) => a * b, 1);
+  const { C } = s;
+  const eps = s.eps ?? 1e-12;
+  const x = randu(N * C, seed, s.scale ?? 1);
+  if (s.offset) for (let i = 0; i < x.length; i++) x[i] += s.offset;
+  const w = randu(C, seed + 1, 0.5).map((v) => 1 + v);
+  const b = randu(C, seed + 2, 0.5);
+  const dout = randu(N * C, seed + 3);
+  const init = s.accumulate ? [randu(C, seed + 4), randu(C, seed + 5)] : null;
+  const shape = [...s.lead, C];
+  const tx = gpu.upload(x, shape), tw = gpu.upload(w, [C]), tb = gpu.upload(b, [C]), tdout = gpu.upload(dout, shape);
+  const out = gpu.empty(shape), mean = gpu.empty([N]), rstd = gpu.empty([N]);
+  const wg = s.wg ?? rowReduceWg(gpu);
+  layerNormForward(gpu, out, mean, rstd, tx, tw, tb, eps, { wg });
+  const run = async () => {
+    const dx = nanTensor(gpu, shape);
+    const dw = init ? gpu.upload(init[0], [C]) : nanTensor(gpu, [C]);
+    const db = init ? gpu.upload(init[1], [C]) : nanTensor(gpu, [C]);
+    const { dispatches } = await withBindingLimit(gpu, s.limit?.bytes ?? gpu.limits.maxBinding, () =>
+      layerNormBackward(gpu, dx, dw, db, tdout, tx, mean, rstd, tw, { wg, blockRows: s.blockRows, accumulate: s.accumulate }),
+    );
+    const r = { dx: await gpu.readF32(dx), dw: await gpu.readF32(dw), db: await gpu.readF32(db), dispatches };
+    for (const t of [dx, dw, db]) t.release();
+    return r;
+  };
+  const first = await run();
+  const second = await run();
+  for (const t of [tx, tw, tb, tdout, out, mean, rstd]) t.release();
+
+  const ref = layerNormBackwardRef(dout, x, w, N, C, eps);
+  const { mean: m64, rstd: r64 } = layerNormRef(x, w, b, N, C, eps);
+  let X = 0;
+  for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) X = Math.max(X, Math.abs((x[r * C + c] - m64[r]) * r64[r]));
+  let G = 0;
+  for (let i = 0; i < N * C; i++) G = Math.max(G, Math.abs(dout[i] * w[i % C]));
+  const D = maxAbs(dout), rs = maxAbs(r64), X2 = X * X;
+  const e = sumErr(C, wg);
+  const Rp = Math.min(s.blockRows ?? 64, N);
+  const ep = 4 * Math.sqrt(Rp + Math.ceil(N / Rp)) * U;
+  const accRtol = init ? U : 0;
+  const expW = init ? ref.dweight.map((v, c) => v + init[0][c]) : ref.dweight;
+  const expB = init ? ref.dbias.map((v, c) => v + init[1][c]) : ref.dbias;
+  const checks: Check[] = [
+    { name: 'dx', actual: first.dx, expected: ref.dx, tol: { atol: rs * G * (e * (3 + 5 * X2) + U * (18 + 21 * X2)) } },
+    { name: init ? 'dweight (accumulated)' : 'dweight', actual: first.dw, expected: expW, tol: { atol: N * D * X * (ep + 2 * e + 6 * U), rtol: accRtol } },
+    { name: init ? 'dbias (accumulated)' : 'dbias', actual: first.db, expected: expB, tol: { atol: N * D * ep, rtol: accRtol } },
+    // exact: fixed-order reductions give the same bits on every run
+    { name: 'dx run to run', actual: second.dx, expected: first.dx, tol: { atol: 0 } },
+    { name: 'dweight run to run', actual: second.dw, expected: first.dw, tol: { atol: 0 } },
+    { name: 'dbias run to run', actual: second.db, expected: first.db, tol: { atol: 0 } },
+  ];
+  if (s.limit) checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const bwdSpecs: BwdSpec[] = [
+  { lead: [1], C: 1 },
+  { lead: [3], C: 1, eps: 1e-5 },
+  { lead: [1], C: 7 },
+  { lead: [5], C: 129, wg: 64, blockRows: 2 },
+  { lead: [2, 3], C: 384, accumulate: true },
+  { lead: [4], C: 1024, wg: 8 },
+  { lead: [2], C: 4096, wg: 256 },
+  { lead: [4], C: 1024, offset: 1000, scale: 0.01 },
+  { lead: [64], C: 384, offset: 1000, scale: 0.01, blockRows: 16 },
+  { lead: [2], C: 384, offset: -3e4, scale: 1 },
+  // 70000 rows: the dx pass needs the folded grid; with R = 1 the 70000 blocks pass 65535 per
+  // dispatch, so the launcher raises R to 2
+  { lead: [70000], C: 3, blockRows: 1 },
+  // the forward's chunking: 64 x 4 + 44 rows under 128 KiB, 2 dispatches per chunk plus the reduce
+  { lead: [300], C: 384, limit: { bytes: 131072, dispatches: 11 } },
+];
+
+const backwardCases: KernelCase[] = bwdSpecs.map((s, i) => ({
+  name: `backward ${label(s)}${s.blockRows ? ` R=${s.blockRows}` : ''}${s.accumulate ? ' accumulate' : ''}`,
+  run: (gpu: Gpu) => runBackward(gpu, s, 600 + 10 * i),
+}));
+
+// ---------------------------------------------------------------- gradient checks
+//
+// Central differences of the float64 forward (test/gradcheck.ts, rtol 1e-5 of the largest
+// gradient). Steps: 1e-6 absolute, also for the offset rows (std 0.006): there xhat moves by
+// h rstd = 1.7e-4, so truncation stays ~1e-8 relative, while the float64 rounding of
+// x - mean near 1000 (1e-13) over the step is ~1e-7 relative, both far under 1e-5.
+// C = 1 has dx = dweight = 0 exactly (x - mean = 0 in every row); the scale floor 1 makes
+// their tolerance 1e-5 instead of 0.
+
+interface GradSpec {
+  lead: number[];
+  C: number;
+  eps?: number;
+  offset?: number;
+  scale?: number;
+  blockRows?: number;
+}
+
+async function runGradcheck(gpu: Gpu, s: GradSpec, seed: number): Promise<Check[]> {
+  const N = s.lead.reduce((a, b) => a * b, 1);
+  const { C } = s;
+  const eps = s.eps ?? 1e-12;
+  const x = randu(N * C, seed, s.scale ?? 1);
+  if (s.offset) for (let i = 0; i < x.length; i++) x[i] = Math.fround(x[i] + s.offset);
+  const w = randu(C, seed + 1, 0.5).map((v) => 1 + v);
+  const b = randu(C, seed + 2, 0.5);
+  const R = projection(N * C, seed + 3);
+  const shape = [...s.lead, C];
+  const tx = gpu.upload(x, shape), tw = gpu.upload(w, [C]), tb = gpu.upload(b, [C]), tR = gpu.upload(R, shape);
+  const out = gpu.empty(shape), mean = gpu.empty([N]), rstd = gpu.empty([N]);
+  const dx = nanTensor(gpu, shape), dw = nanTensor(gpu, [C]), db = nanTensor(gpu, [C]);
+  layerNormForward(gpu, out, mean, rstd, tx, tw, tb, eps);
+  layerNormBackward(gpu, dx, dw, db, tR, tx, mean, rstd, tw, { blockRows: s.blockRows });
+  const [gx, gw, gb] = [await gpu.readF32(dx), await gpu.readF32(dw), await gpu.readF32(db)];
+  for (const t of [tx, tw, tb, tR, out, mean, rstd, dx, dw, db]) t.release();
+  return gradChecks({
+    f: ([xx, ww, bb]) => layerNormRef(xx, ww, bb, N, C, eps).out,
+    inputs: [
+      { name: 'x', value: x, grad: gx, scale: 1 },
+      { name: 'weight', value: w, grad: gw, scale: 1 },
+      { name: 'bias', value: b, grad: gb },
+    ],
+    R,
+  });
+}
+
+const gradSpecs: GradSpec[] = [
+  { lead: [1], C: 1 },
+  { lead: [3], C: 1, eps: 1e-5 },
+  { lead: [1], C: 7 },
+  { lead: [3], C: 7, eps: 1e-5 },
+  { lead: [2, 3], C: 5, blockRows: 4 },
+  { lead: [9], C: 13, blockRows: 2 },
+  { lead: [3], C: 8, offset: 1000, scale: 0.01 },
+];
+
+const gradCases: KernelCase[] = gradSpecs.map((s, i) => ({
+  name: `gradcheck ${label(s)}${s.blockRows ? ` R=${s.blockRows}` : ''}`,
+  run: (gpu: Gpu) => runGradcheck(gpu, s, 800 + 10 * i),
+}));
+
+export const layernormCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
