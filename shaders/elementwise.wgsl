@@ -1,10 +1,13 @@
 // Elementwise kernels over flat f32 arrays. Every entry uses the folded 1-D grid of
 // Gpu.grid(): index = (wid.x + wid.y * nwg.x) * WG + lid.x, bounds-checked against n.
 //
-//   add          out = a + b (residual connections)
-//   erf_forward  out = erf(x) (exposes erf_f32 to the tests)
-//   gelu_forward out = x * 0.5 * (1 + erf(x / sqrt 2)), the exact GELU of BERT's "gelu"
-//   glu_forward  out[r, c] = gelu(gate[r, c]) * up[r, c], upGate[r] = [up (I) | gate (I)]
+//   add            out = a + b (residual connections); its backward is dout for both inputs
+//   accumulate     dst += src (gradients meeting at a residual branch, gradient accumulation)
+//   erf_forward    out = erf(x) (exposes erf_f32 to the tests)
+//   gelu_forward   out = x * 0.5 * (1 + erf(x / sqrt 2)), the exact GELU of BERT's "gelu"
+//   gelu_backward  dx = dout * gelu'(x), gelu'(x) = Phi(x) + x phi(x)
+//   glu_forward    out[r, c] = gelu(gate[r, c]) * up[r, c], upGate[r] = [up (I) | gate (I)]
+//   glu_backward   dUpGate[r] = [dout * gelu(gate) | dout * up * gelu'(gate)]
 //
 // One uniform struct for the whole file (`cols` is only read by glu_forward); each entry has
 // its own binding variables because layout 'auto' only accepts bindings an entry uses.
@@ -92,6 +95,18 @@ fn gelu(x: f32) -> f32 {
   return 0.5 * x * one_plus_erf(x * 0.70710678118654752);
 }
 
+// gelu'(x) = Phi(x) + x phi(x), Phi the normal CDF (0.5 (1 + erf(x / sqrt 2)), tail-accurate
+// as above) and phi(x) = exp(-x^2 / 2) / sqrt(2 pi) its density. Error on a conforming device:
+// Phi as GELU's 1 + erf, <= 1.1e-7; x phi(x) relative (3 + 3 x^2 / 2) u from rounding x^2
+// and from exp's 3 + 2|arg| ulp, at most 6e-8 absolute (near |x| = 2, where x phi = 0.11);
+// plus the final add. For x < -5.55 Phi is dropped (< 1.5e-8) and x phi, which dominates
+// there, keeps the derivative's relative accuracy; exp underflows to 0 past |x| ~ 14.
+fn gelu_grad(x: f32) -> f32 {
+  let cdf = 0.5 * one_plus_erf(x * 0.70710678118654752);
+  let pdf = 0.39894228040143268 * exp(-0.5 * x * x);
+  return fma(x, pdf, cdf);
+}
+
 // ---------------------------------------------------------------- add
 @group(0) @binding(1) var<storage, read_write> add_out: array<f32>;
 @group(0) @binding(2) var<storage, read> add_a: array<f32>;
@@ -102,6 +117,17 @@ fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
   add_out[i] = add_a[i] + add_b[i];
+}
+
+// ---------------------------------------------------------------- accumulate
+@group(0) @binding(1) var<storage, read_write> acc_dst: array<f32>;
+@group(0) @binding(2) var<storage, read> acc_src: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  acc_dst[i] = acc_dst[i] + acc_src[i];
 }
 
 // ---------------------------------------------------------------- erf
@@ -126,6 +152,17 @@ fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   gelu_out[i] = gelu(gelu_x[i]);
 }
 
+@group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<f32>;
+@group(0) @binding(2) var<storage, read> gelu_bwd_dout: array<f32>;
+@group(0) @binding(3) var<storage, read> gelu_bwd_x: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  gelu_bwd_dx[i] = gelu_bwd_dout[i] * gelu_grad(gelu_bwd_x[i]);
+}
+
 // ---------------------------------------------------------------- glu (GEGLU of GTE v1.5)
 @group(0) @binding(1) var<storage, read_write> glu_out: array<f32>; // [N, I]
 @group(0) @binding(2) var<storage, read> glu_up_gate: array<f32>; // [N, 2I]: up | gate
@@ -138,4 +175,24 @@ fn glu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let c = i - r * params.cols;
   let base = r * 2u * params.cols + c;
   glu_out[i] = gelu(glu_up_gate[base + params.cols]) * glu_up_gate[base];
+}
+
+@group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<f32>; // [N, 2I]: d up | d gate
+@group(0) @binding(2) var<storage, read> glu_bwd_dout: array<f32>; // [N, I]
+@group(0) @binding(3) var<storage, read> glu_bwd_up_gate: array<f32>; // [N, 2I]: up | gate
+
+// One thread per element of dout writes both halves: d up = dout * gelu(gate),
+// d gate = dout * up * gelu'(gate).
+@compute @workgroup_size({{WG}})
+fn glu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.n) { return; }
+  let r = i / params.cols;
+  let c = i - r * params.cols;
+  let base = r * 2u * params.cols + c;
+  let up = glu_bwd_up_gate[base];
+  let gate = glu_bwd_up_gate[base + params.cols];
+  let g = glu_bwd_dout[i];
+  glu_bwd_dup_gate[base] = g * gelu(gate);
+  glu_bwd_dup_gate[base + params.cols] = g * up * gelu_grad(gate);
 }

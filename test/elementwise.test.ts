@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gluForward, geluForward } from '../core/kernels/elementwise.ts';
-import { geluTanhScalarRef } from '../core/ref/elementwise.ts';
-import { GELU_TOL, elementwiseCases, geluGrid } from './cases/elementwise.ts';
+import { accumulateForward, geluBackward, gluBackward, gluForward, geluForward } from '../core/kernels/elementwise.ts';
+import { geluGradScalarRef, geluTanhScalarRef } from '../core/ref/elementwise.ts';
+import { GELU_GRAD_TOL, GELU_TOL, elementwiseCases, geluGrid } from './cases/elementwise.ts';
 import { evaluate } from './cases/types.ts';
 import { registerCases, testGpu } from './helpers.ts';
 
@@ -15,11 +15,28 @@ test('elementwise: the GELU tolerance rejects the tanh approximation', () => {
   assert.ok(r.maxAbs > 4e-4, `tanh GELU maxdiff ${r.maxAbs}`);
 });
 
+test('elementwise: the GELU derivative tolerance rejects the tanh approximation', () => {
+  const { x } = geluGrid();
+  const exact = Float64Array.from(x, geluGradScalarRef);
+  // derivative of the tanh GELU by central differences in float64 (error ~1e-10)
+  const tanh = Float64Array.from(x, (v) => (geluTanhScalarRef(v + 1e-6) - geluTanhScalarRef(v - 1e-6)) / 2e-6);
+  const r = evaluate({ name: 'tanh gelu derivative', actual: tanh, expected: exact, tol: GELU_GRAD_TOL });
+  assert.equal(r.ok, false);
+  assert.ok(r.maxAbs > 8e-4, `tanh GELU derivative maxdiff ${r.maxAbs}`);
+});
+
 test('elementwise: shape errors name the tensor and both shapes', async () => {
   const gpu = await testGpu();
   const a = gpu.empty([4, 10]), b = gpu.empty([4, 12]), c = gpu.empty([4, 5]), u = gpu.empty([4, 10], 'u32');
   assert.throws(() => gluForward(gpu, c, b), /glu: upGate .*expected shape \[4, 10\], got \[4, 12\]/);
   assert.throws(() => geluForward(gpu, a, b), /gelu: x: expected shape \[4, 10\], got \[4, 12\]/);
   assert.throws(() => geluForward(gpu, a, u), /gelu: x: expected f32 elements, got u32/);
-  for (const t of [a, b, c, u]) t.release();
+  const d = gpu.empty([4, 10]);
+  assert.throws(() => geluBackward(gpu, a, b, a), /gelu backward: dout: expected shape \[4, 10\], got \[4, 12\]/);
+  assert.throws(() => geluBackward(gpu, a, a, d), /gelu backward: dx shares a buffer/);
+  assert.throws(() => gluBackward(gpu, a, c, b), /glu backward: upGate .*expected shape \[4, 10\], got \[4, 12\]/);
+  assert.throws(() => gluBackward(gpu, b, c, a), /glu backward: dUpGate .*expected shape \[4, 10\], got \[4, 12\]/);
+  assert.throws(() => accumulateForward(gpu, a, b), /accumulate: src: expected shape \[4, 10\], got \[4, 12\]/);
+  assert.throws(() => accumulateForward(gpu, a, a), /accumulate: dst and src share a buffer/);
+  for (const t of [a, b, c, u, d]) t.release();
 });

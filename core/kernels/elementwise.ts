@@ -102,6 +102,22 @@ export function addForward(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor): void {
   flatForward(gpu, 'add', [out, a, b]);
 }
 
+// add's backward needs no kernel: d a = d b = dout, so callers pass dout on to both branches.
+// Where two gradients meet (the residual stream of a post-LN block receives dout from the
+// LayerNorm and from the branch's input), the second is added with accumulateForward.
+
+/**
+ * dst += src, any shape (both the same): sums gradients where a tensor feeds two consumers,
+ * and accumulates gradients over micro-batches. dst and src must be different buffers.
+ */
+export function accumulateForward(gpu: Gpu, dst: Tensor, src: Tensor): void {
+  expectShape('accumulate: src', src, dst.shape);
+  expectDtype('accumulate: dst', dst, 'f32');
+  expectDtype('accumulate: src', src, 'f32');
+  if (dst.buffer === src.buffer) throw new Error('accumulate: dst and src share a buffer; use a separate src');
+  flatForward(gpu, 'accumulate', [dst, src]);
+}
+
 /**
  * out = erf(x), any shape: the f32 erf approximation GELU uses (|error| < 2.5e-7 on any
  * conforming device; see shaders/elementwise.wgsl). Exposed so the tests can check it alone.
@@ -122,6 +138,19 @@ export function geluForward(gpu: Gpu, out: Tensor, x: Tensor): void {
   expectDtype('gelu: out', out, 'f32');
   expectDtype('gelu: x', x, 'f32');
   flatForward(gpu, 'gelu_forward', [out, x]);
+}
+
+/**
+ * Backward of geluForward: dx = dout * gelu'(x), gelu'(x) = Phi(x) + x phi(x) with the exact
+ * erf-based Phi (|error of gelu'| < 2e-7 on any conforming device; see the shader). Any shape;
+ * dx must not share a buffer with dout or x.
+ */
+export function geluBackward(gpu: Gpu, dx: Tensor, dout: Tensor, x: Tensor): void {
+  expectShape('gelu backward: dout', dout, dx.shape);
+  expectShape('gelu backward: x', x, dx.shape);
+  for (const [w, t] of [['dx', dx], ['dout', dout], ['x', x]] as const) expectDtype(`gelu backward: ${w}`, t, 'f32');
+  if (dx.buffer === dout.buffer || dx.buffer === x.buffer) throw new Error('gelu backward: dx shares a buffer with dout or x');
+  flatForward(gpu, 'gelu_backward', [dx, dout, x]);
 }
 
 /**
@@ -146,6 +175,38 @@ export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /*
       entry: 'glu_forward',
       defines: { WG },
       bindings: [out2.rows(start, count), ug2.rows(start, count)],
+      uniforms: [n, cols],
+      workgroups: gpu.grid(Math.ceil(n / WG)),
+    });
+  });
+}
+
+/**
+ * Backward of gluForward: dUpGate[..., :I] = dout * gelu(gate) (d up) and
+ * dUpGate[..., I:] = dout * up * gelu'(gate) (d gate), gelu'(x) = Phi(x) + x phi(x) exactly.
+ * dUpGate: [N, 2I], dout: [N, I], upGate: [N, 2I] (the forward's input); leading dims fold
+ * into N. dUpGate must not share a buffer with dout or upGate.
+ */
+export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tensor /* [N, I] */, upGate: Tensor /* [N, 2I] */): void {
+  for (const [w, t] of [['dUpGate', dUpGate], ['dout', dout], ['upGate', upGate]] as const) expectDtype(`glu backward: ${w}`, t, 'f32');
+  if (dout.shape.length === 0) throw new Error(`glu backward: dout must have at least one dimension, got ${dout}`);
+  const cols = dout.shape[dout.shape.length - 1];
+  const wide = [...dout.shape.slice(0, -1), 2 * cols];
+  expectShape('glu backward: upGate (dout is [..., I], upGate must be [..., 2I])', upGate, wide);
+  expectShape('glu backward: dUpGate (dout is [..., I], dUpGate must be [..., 2I])', dUpGate, wide);
+  if (dUpGate.buffer === dout.buffer || dUpGate.buffer === upGate.buffer) throw new Error('glu backward: dUpGate shares a buffer with dout or upGate');
+  if (cols === 0) return;
+  const rows = dout.size / cols;
+  const dug2 = dUpGate.reshape([rows, 2 * cols]);
+  const dout2 = dout.reshape([rows, cols]);
+  const ug2 = upGate.reshape([rows, 2 * cols]);
+  forEachRowChunk(gpu, 'glu backward', rows, [2 * cols * 4, cols * 4, 2 * cols * 4], (start, count) => {
+    const n = count * cols;
+    gpu.dispatch({
+      kernel: 'elementwise',
+      entry: 'glu_backward',
+      defines: { WG },
+      bindings: [dug2.rows(start, count), dout2.rows(start, count), ug2.rows(start, count)],
       uniforms: [n, cols],
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });

@@ -1,4 +1,6 @@
-// CPU references for shaders/elementwise.wgsl (float64 accumulation where it matters).
+// CPU references for shaders/elementwise.wgsl (float64 accumulation where it matters), each
+// backward below its forward. Inputs may be f32 or f64 arrays (the gradient checker
+// evaluates forwards in f64).
 
 export function addRef(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length);
@@ -83,14 +85,28 @@ export function erfArrayRef(x: Float32Array): Float64Array {
   return out;
 }
 
-export function geluRef(x: Float32Array): Float64Array {
+export function geluRef(x: ArrayLike<number>): Float64Array {
   const out = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = geluScalarRef(x[i]);
   return out;
 }
 
+const ONE_OVER_SQRT_2PI = 0.3989422804014327;
+
+/** gelu'(x) = Phi(x) + x phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2 (tail-accurate). */
+export function geluGradScalarRef(x: number): number {
+  return 0.5 * erfcRef(-x * Math.SQRT1_2) + x * ONE_OVER_SQRT_2PI * Math.exp(-0.5 * x * x);
+}
+
+/** dx = dout * gelu'(x). */
+export function geluBackwardRef(dout: ArrayLike<number>, x: ArrayLike<number>): Float64Array {
+  const dx = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) dx[i] = dout[i] * geluGradScalarRef(x[i]);
+  return dx;
+}
+
 /** GEGLU: out[r, c] = gelu(gate[r, c]) * up[r, c], with upGate[r] = [up (I) | gate (I)]. */
-export function gluRef(upGate: Float32Array, cols: number): Float64Array {
+export function gluRef(upGate: ArrayLike<number>, cols: number): Float64Array {
   const rows = upGate.length / (2 * cols);
   const out = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r++) {
@@ -101,4 +117,20 @@ export function gluRef(upGate: Float32Array, cols: number): Float64Array {
     }
   }
   return out;
+}
+
+/** dUpGate[r] = [dout * gelu(gate) | dout * up * gelu'(gate)] for dout [rows, I], upGate [rows, 2I]. */
+export function gluBackwardRef(dout: ArrayLike<number>, upGate: ArrayLike<number>, cols: number): Float64Array {
+  const rows = upGate.length / (2 * cols);
+  const d = new Float64Array(rows * 2 * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const up = upGate[r * 2 * cols + c];
+      const gate = upGate[r * 2 * cols + cols + c];
+      const g = dout[r * cols + c];
+      d[r * 2 * cols + c] = g * geluScalarRef(gate);
+      d[r * 2 * cols + cols + c] = g * up * geluGradScalarRef(gate);
+    }
+  }
+  return d;
 }

@@ -12,17 +12,32 @@
 //   |x| < 5.55 (beyond, 1 + erf is exactly 2 or erfc directly), plus two roundings (1.2e-7
 //   relative). The tanh approximation misses by up to 4.7e-4 (at x = -2.70), far outside.
 // - glu: up times a gelu value: atol 1e-6 * max|up| (2) and the same rtol plus one more rounding.
+// - accumulate: exact, the same single f32 add on both sides.
+// - gelu backward: atol 3e-7 |dout|, rtol 2.4e-7. gelu'(x) = Phi(x) + x phi(x): Phi is half of
+//   GELU's 1 + erf (<= 1.1e-7), x phi(x) is off by (3 + 1.5 x^2) u relative (rounding of x^2,
+//   exp's 3 + 2|arg| ulp), at most 6e-8 absolute (|x| ~ 2); the fma and the product with dout
+//   round twice (2u relative). The tanh approximation's derivative misses by up to 8.7e-4
+//   (at x = 2.02).
+// - glu backward: d up = dout gelu(gate) has GELU_TOL times |dout| <= 1 plus a rounding;
+//   d gate = dout up gelu'(gate) has the gelu' tolerance times |dout up| <= 2 plus a rounding.
+// - Gradient checks (test/gradcheck.ts): central differences of the float64 gelu/glu, rtol
+//   1e-5 of the largest gradient, at points that include gelu''s zero (x = -0.7518), both
+//   region joins of erf (|x| / sqrt 2 = 1 and 3.925) and the far tails.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { Tensor } from '../../core/gpu/tensor.ts';
-import { addForward, erfForward, geluForward, gluForward } from '../../core/kernels/elementwise.ts';
-import { addRef, erfArrayRef, erfRef, erfcRef, geluRef, geluScalarRef, gluRef } from '../../core/ref/elementwise.ts';
+import { accumulateForward, addForward, erfForward, geluBackward, geluForward, gluBackward, gluForward } from '../../core/kernels/elementwise.ts';
+import { addRef, erfArrayRef, erfRef, erfcRef, geluBackwardRef, geluRef, geluScalarRef, gluBackwardRef, gluRef } from '../../core/ref/elementwise.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
 export const ERF_TOL: Tol = { atol: 5e-7 };
 export const GELU_TOL: Tol = { atol: 1e-6, rtol: 3e-7 };
 const GLU_TOL: Tol = { atol: 2e-6, rtol: 4e-7 };
+/** gelu'(x) error, for |dout| <= 1 (see the header). */
+export const GELU_GRAD_TOL: Tol = { atol: 3e-7, rtol: 2.4e-7 };
+const U = 2 ** -24;
 
 // ---------------------------------------------------------------- shared helpers
 
@@ -293,7 +308,152 @@ gluCases.push(
   },
 );
 
-export const elementwiseCases: KernelCase[] = [...addCases, ...erfCases, ...geluCases, ...gluCases];
+// ---------------------------------------------------------------- accumulate
+
+async function runAccumulate(gpu: Gpu, shape: number[], seed: number, limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const dst = randu(n, seed), src = randu(n, seed + 1);
+  const tdst = gpu.upload(dst, shape), tsrc = gpu.upload(src, shape);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => accumulateForward(gpu, tdst, tsrc));
+  const actual = await gpu.readF32(tdst);
+  for (const t of [tdst, tsrc]) t.release();
+  // exact: the same single f32 add on both sides
+  const checks: Check[] = [{ name: 'dst', actual, expected: addRef(dst, src), tol: { atol: 0 } }];
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const accumulateCases: KernelCase[] = [
+  { name: 'accumulate n=1', run: (gpu) => runAccumulate(gpu, [1], 30) },
+  { name: 'accumulate [3, 5, 7]', run: (gpu) => runAccumulate(gpu, [3, 5, 7], 31) },
+  // 1050 elements in chunks of 1024 (4096 bytes) -> 2 dispatches
+  { name: 'accumulate [3, 5, 70] chunked under a 4 KiB binding limit', run: (gpu) => runAccumulate(gpu, [3, 5, 70], 32, { bytes: 4096, dispatches: 2 }) },
+];
+
+// ---------------------------------------------------------------- gelu and glu backward
+
+/** Points where gelu' is delicate: its zero, the erf region joins (x = sqrt 2, 5.55), the tails. */
+const GELU_GRAD_POINTS = [0, -0.7517916, 0.7517916, -1.41421356, 1.41421356, -2.5, 2.5, -5.55, 5.55, -8, 8, -14, 14, -30, 30, -1e4, 1e4];
+
+async function runGeluBackward(gpu: Gpu, x: Float32Array, dout: Float32Array, shape: number[], limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
+  const tx = gpu.upload(x, shape), tdout = gpu.upload(dout, shape), dx = nanTensor(gpu, shape);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => geluBackward(gpu, dx, tdout, tx));
+  const actual = await gpu.readF32(dx);
+  for (const t of [tx, tdout, dx]) t.release();
+  let D = 0;
+  for (const v of dout) D = Math.max(D, Math.abs(v));
+  const checks: Check[] = [{ name: 'dx', actual, expected: geluBackwardRef(dout, x), tol: { atol: GELU_GRAD_TOL.atol * D, rtol: GELU_GRAD_TOL.rtol } }];
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const geluBackwardCases: KernelCase[] = [
+  {
+    name: 'gelu backward grid [-10, 10] step 1e-3, dout = 1',
+    run: (gpu) => {
+      const { x } = geluGrid();
+      return runGeluBackward(gpu, x, new Float32Array(x.length).fill(1), [x.length]);
+    },
+  },
+  ...[1, 7, 1000, 65537].map(
+    (n): KernelCase => ({
+      name: `gelu backward n=${n}`,
+      run: (gpu) => {
+        const x = geluInput(n, 200 + n);
+        for (let i = 0; i < Math.min(n, GELU_GRAD_POINTS.length); i++) x[i] = GELU_GRAD_POINTS[i];
+        return runGeluBackward(gpu, x, randu(n, 300 + n), [n]);
+      },
+    }),
+  ),
+  {
+    name: 'gelu backward [3, 5, 70] chunked under a 4 KiB binding limit',
+    // 1050 elements, 3 tensors of 4-byte elements: chunks of 1024 -> 2 dispatches
+    run: (gpu) => runGeluBackward(gpu, geluInput(1050, 9), randu(1050, 10), [3, 5, 70], { bytes: 4096, dispatches: 2 }),
+  },
+];
+
+async function runGluBackward(gpu: Gpu, lead: number[], cols: number, seed: number, limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
+  const rows = lead.reduce((a, b) => a * b, 1);
+  const ug = gluInput(rows, cols, seed);
+  const dout = randu(rows * cols, seed + 7);
+  if (ug.length >= 2) ug[cols] = -0.7517916; // gate at gelu''s zero
+  const tug = gpu.upload(ug, [...lead, 2 * cols]), tdout = gpu.upload(dout, [...lead, cols]), dug = nanTensor(gpu, [...lead, 2 * cols]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => gluBackward(gpu, dug, tdout, tug));
+  const actual = await gpu.readF32(dug);
+  for (const t of [tug, tdout, dug]) t.release();
+  const expected = gluBackwardRef(dout, ug, cols);
+  const half = (a: ArrayLike<number>, gate: boolean) => {
+    const h = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) h[r * cols + c] = a[r * 2 * cols + (gate ? cols : 0) + c];
+    return h;
+  };
+  const checks: Check[] = [
+    { name: 'd up', actual: half(actual, false), expected: half(expected, false), tol: { atol: GELU_TOL.atol, rtol: (GELU_TOL.rtol ?? 0) + U } },
+    { name: 'd gate', actual: half(actual, true), expected: half(expected, true), tol: { atol: 2 * GELU_GRAD_TOL.atol, rtol: (GELU_GRAD_TOL.rtol ?? 0) + U } },
+  ];
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const gluBackwardCases: KernelCase[] = [
+  { lead: [1], cols: 1 },
+  { lead: [3], cols: 7 },
+  { lead: [2, 3], cols: 129 },
+  { lead: [3], cols: 4096 },
+].map(({ lead, cols }, i) => ({
+  name: `glu backward [${lead}, ${cols}] -> [${lead}, ${2 * cols}]`,
+  run: (gpu: Gpu) => runGluBackward(gpu, lead, cols, 320 + i),
+}));
+gluBackwardCases.push({
+  // dout rows of 1200 B, upGate and dUpGate rows of 2400 B: chunks of 16 rows (aligned starts),
+  // 27 wide rows fit 64 KiB, so 16 + 16 + 5
+  name: 'glu backward [37, 300] chunked under a 64 KiB binding limit',
+  run: (gpu) => runGluBackward(gpu, [37], 300, 410, { bytes: 65536, dispatches: 3 }),
+});
+
+const gradCases: KernelCase[] = [
+  {
+    name: 'gradcheck gelu at its delicate points',
+    async run(gpu) {
+      const x = Float32Array.from(GELU_GRAD_POINTS.slice(0, 15)); // |x| <= 30
+      const R = projection(x.length, 40);
+      const tx = gpu.upload(x, [x.length]), tR = gpu.upload(R, [x.length]), dx = nanTensor(gpu, [x.length]);
+      geluBackward(gpu, dx, tR, tx);
+      const grad = await gpu.readF32(dx);
+      for (const t of [tx, tR, dx]) t.release();
+      return gradChecks({ f: ([v]) => geluRef(v), inputs: [{ name: 'x', value: x, grad }], R });
+    },
+  },
+  ...[
+    { rows: 1, cols: 1 },
+    { rows: 3, cols: 7 },
+  ].map(
+    ({ rows, cols }, i): KernelCase => ({
+      name: `gradcheck glu [${rows}, ${2 * cols}]`,
+      async run(gpu) {
+        const ug = gluInput(rows, cols, 50 + i);
+        ug[cols] = -0.7517916;
+        const R = projection(rows * cols, 60 + i);
+        const tug = gpu.upload(ug, [rows, 2 * cols]), tR = gpu.upload(R, [rows, cols]), dug = nanTensor(gpu, [rows, 2 * cols]);
+        gluBackward(gpu, dug, tR, tug);
+        const grad = await gpu.readF32(dug);
+        for (const t of [tug, tR, dug]) t.release();
+        return gradChecks({ f: ([v]) => gluRef(v, cols), inputs: [{ name: 'upGate', value: ug, grad }], R });
+      },
+    }),
+  ),
+];
+
+export const elementwiseCases: KernelCase[] = [
+  ...addCases,
+  ...accumulateCases,
+  ...erfCases,
+  ...geluCases,
+  ...geluBackwardCases,
+  ...gluCases,
+  ...gluBackwardCases,
+  ...gradCases,
+];
 
 /** Scalar GELU over a grid, for the test that the tolerance rejects the tanh approximation. */
 export function geluGrid(): { x: Float32Array; exact: Float64Array } {
