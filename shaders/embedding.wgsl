@@ -55,3 +55,86 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 #endif
   fwd_out[i] = v;
 }
+
+// ---------------------------------------------------------------- backward
+//
+// Scatter-add of dout [B, L, H] into one table's gradient (word, position or token_type),
+// deterministic: no float atomics, every sum in a fixed order, bit-identical run to run.
+// The host groups the tokens of the batch by table row (it has the ids: it tokenized them)
+// and uploads that grouping as one u32 index buffer:
+//   tokens    the token indexes (b * L + l) grouped by row, ascending within a row
+//   seg       segment starts into tokens, nseg + 1 entries: a row's tokens are cut into
+//             segments of at most S tokens so no thread walks a long list alone (GTE's single
+//             token_type row collects all B * L tokens)
+//   slot_seg  per distinct row, its first segment, nslot + 1 entries
+//   slot_row  per distinct row, the table row
+//   backward_segments  one thread per (segment, h): the segment's tokens in order. With
+//                      DIRECT (every row has one segment) it adds the sum into the table,
+//                      else it stores it in `part` [nseg, H]
+//   backward_rows      one thread per (slot, h): its segments' sums in order, added into the
+//                      table
+//   backward_clear     table = 0 before the first scatter, unless the caller accumulates
+
+struct BwdParams {
+  n: u32, // threads: nseg * H, nslot * H or table elements
+  H: u32,
+  off_seg: u32, // offsets into the index buffer
+  off_slot_seg: u32,
+  off_slot_row: u32,
+}
+@group(0) @binding(0) var<uniform> bwd_params: BwdParams;
+
+@group(0) @binding(1) var<storage, read_write> seg_dst: array<f32>; // DIRECT: table [rows, H]; else part [nseg, H]
+@group(0) @binding(2) var<storage, read> seg_dout: array<f32>; // [tokens, H]
+@group(0) @binding(3) var<storage, read> seg_index: array<u32>;
+
+@compute @workgroup_size({{WG}})
+fn backward_segments(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+  if (i >= bwd_params.n) { return; }
+  let H = bwd_params.H;
+  let seg = i / H;
+  let h = i - seg * H;
+  let t0 = seg_index[bwd_params.off_seg + seg];
+  let t1 = seg_index[bwd_params.off_seg + seg + 1u];
+  var s = 0.0;
+  for (var t = t0; t < t1; t++) {
+    s += seg_dout[seg_index[t] * H + h];
+  }
+#if DIRECT
+  let o = seg_index[bwd_params.off_slot_row + seg] * H + h;
+  seg_dst[o] = seg_dst[o] + s;
+#else
+  seg_dst[i] = s;
+#endif
+}
+
+@group(0) @binding(1) var<storage, read_write> rows_table: array<f32>; // [rows, H]
+@group(0) @binding(2) var<storage, read> rows_part: array<f32>; // [nseg, H]
+@group(0) @binding(3) var<storage, read> rows_index: array<u32>;
+
+@compute @workgroup_size({{WG}})
+fn backward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+  if (i >= bwd_params.n) { return; }
+  let H = bwd_params.H;
+  let slot = i / H;
+  let h = i - slot * H;
+  let k0 = rows_index[bwd_params.off_slot_seg + slot];
+  let k1 = rows_index[bwd_params.off_slot_seg + slot + 1u];
+  var s = 0.0;
+  for (var k = k0; k < k1; k++) {
+    s += rows_part[k * H + h];
+  }
+  let o = rows_index[bwd_params.off_slot_row + slot] * H + h;
+  rows_table[o] = rows_table[o] + s;
+}
+
+@group(0) @binding(1) var<storage, read_write> clear_table: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn backward_clear(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+  if (i >= bwd_params.n) { return; }
+  clear_table[i] = 0.0;
+}

@@ -1,6 +1,6 @@
-// CPU reference for shaders/embedding.wgsl. The sum is done in f32 in Hugging Face's order,
+// CPU references for shaders/embedding.wgsl. The forward sums in f32 in Hugging Face's order,
 // (word + token_type) + position, so the GPU must match it exactly; ids are clamped like the
-// shader's.
+// shader's. The backward (below) accumulates in float64.
 
 export function embeddingRef(
   ids: Uint32Array, // [B, L]
@@ -28,4 +28,43 @@ export function embeddingRef(
     }
   }
   return out;
+}
+
+export interface EmbeddingBackwardRef {
+  dword: Float64Array; // [V, H]
+  dposition: Float64Array | null; // [P, H]
+  dtokenType: Float64Array | null; // [T, H]
+}
+
+/**
+ * Scatter-add of dout [B, L, H] into the tables' gradients in float64: dword[ids] (never the
+ * padTokenId row), dposition[l] over the batch, dtokenType[tokenTypes or 0]. P or T = 0
+ * means the table is absent.
+ */
+export function embeddingBackwardRef(
+  dout: ArrayLike<number>, // [B, L, H]
+  ids: ArrayLike<number>, // [B, L]
+  tokenTypes: ArrayLike<number> | null, // [B, L]
+  B: number,
+  L: number,
+  H: number,
+  V: number,
+  P: number,
+  T: number,
+  padTokenId: number | null = null,
+): EmbeddingBackwardRef {
+  const dword = new Float64Array(V * H);
+  const dposition = P ? new Float64Array(P * H) : null;
+  const dtokenType = T ? new Float64Array(T * H) : null;
+  for (let tok = 0; tok < B * L; tok++) {
+    const l = tok % L;
+    const tt = tokenTypes ? tokenTypes[tok] : 0;
+    for (let h = 0; h < H; h++) {
+      const g = dout[tok * H + h];
+      if (ids[tok] !== padTokenId) dword[ids[tok] * H + h] += g;
+      if (dposition) dposition[l * H + h] += g;
+      if (dtokenType) dtokenType[tt * H + h] += g;
+    }
+  }
+  return { dword, dposition, dtokenType };
 }
