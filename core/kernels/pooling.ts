@@ -1,5 +1,5 @@
-// Launchers for shaders/pooling.wgsl: CLS and masked-mean pooling, L2 normalisation.
-// Backwards will sit right below each forward.
+// Launchers for shaders/pooling.wgsl: CLS and masked-mean pooling, L2 normalisation, each
+// forward with its backward right below it.
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
@@ -34,6 +34,27 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
   });
 }
 
+/** Backward of clsPoolForward: dx[b, 0, :] = dout[b, :], zeros elsewhere. dx: [B, L, H], dout: [B, H]. */
+export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */): void {
+  const [B, L, H] = dims3('clsPool backward', dx);
+  expectShape('clsPool backward: dout', dout, [B, H]);
+  expectDtype('clsPool backward: dx', dx, 'f32');
+  expectDtype('clsPool backward: dout', dout, 'f32');
+  if (dx.buffer === dout.buffer) throw new Error('clsPool backward: dx and dout share a buffer');
+  if (H === 0) return;
+  forEachRowChunk(gpu, 'clsPool backward', B, [L * H * 4, H * 4], (start, count) => {
+    const n = count * L * H;
+    gpu.dispatch({
+      kernel: 'pooling',
+      entry: 'cls_backward',
+      defines: { WG },
+      bindings: [dx.rows(start, count), dout.rows(start, count)],
+      uniforms: [n, L, H],
+      workgroups: gpu.grid(Math.ceil(n / WG)),
+    });
+  });
+}
+
 /**
  * Masked mean pooling as sentence-transformers computes it:
  * out[b, :] = sum_l mask[b, l] * x[b, l, :] / clamp(sum_l mask[b, l], min = 1e-9),
@@ -54,6 +75,33 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
       entry: 'mean_forward',
       defines: { WG },
       bindings: [out.rows(start, count), x.rows(start, count), mask.rows(start, count)],
+      uniforms: [n, L, H],
+      workgroups: gpu.grid(Math.ceil(n / WG)),
+    });
+  });
+}
+
+/**
+ * Backward of meanPoolForward: dx[b, l, :] = mask[b, l] * dout[b, :] / max(sum_l mask[b, l], 1e-9),
+ * exactly 0 at masked positions (and in rows with no real token). dx: [B, L, H], dout: [B, H],
+ * mask: [B, L] u32.
+ */
+export function meanPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */, mask: Tensor /* [B, L] u32 */): void {
+  const [B, L, H] = dims3('meanPool backward', dx);
+  expectShape('meanPool backward: dout', dout, [B, H]);
+  expectShape('meanPool backward: mask', mask, [B, L]);
+  expectDtype('meanPool backward: dx', dx, 'f32');
+  expectDtype('meanPool backward: dout', dout, 'f32');
+  expectDtype('meanPool backward: mask', mask, 'u32');
+  if (dx.buffer === dout.buffer || dx.buffer === mask.buffer) throw new Error('meanPool backward: dx shares a buffer with dout or mask');
+  if (H === 0) return;
+  forEachRowChunk(gpu, 'meanPool backward', B, [L * H * 4, H * 4, L * 4], (start, count) => {
+    const n = count * H;
+    gpu.dispatch({
+      kernel: 'pooling',
+      entry: 'mean_backward',
+      defines: { WG },
+      bindings: [dx.rows(start, count), dout.rows(start, count), mask.rows(start, count)],
       uniforms: [n, L, H],
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
@@ -88,6 +136,44 @@ export function l2NormalizeForward(gpu: Gpu, out: Tensor /* [B, H] */, norm: Ten
       entry: 'l2_normalize_forward',
       defines: { WG: wg },
       bindings: [out.rows(start, count), norm.rows(start, count), x.rows(start, count)],
+      uniforms: [count, 1, H],
+      workgroups: gpu.grid(count),
+    });
+  });
+}
+
+/**
+ * Backward of l2NormalizeForward from the saved norm n = ||x[b, :]||:
+ * dx = (dout - out (out . dout)) / n where n >= 1e-12; where the clamp is active (n < 1e-12,
+ * zero rows included) out = x / 1e-12 and dx = dout / 1e-12, as torch's F.normalize.
+ * dx: [B, H], dout: [B, H], x: [B, H], norm: [B].
+ */
+export function l2NormalizeBackward(
+  gpu: Gpu,
+  dx: Tensor /* [B, H] */,
+  dout: Tensor /* [B, H] */,
+  x: Tensor /* [B, H] */,
+  norm: Tensor /* [B] */,
+  opts: L2NormalizeOptions = {},
+): void {
+  if (x.shape.length !== 2) throw new Error(`l2Normalize backward: x must be [B, H], got [${x.shape.join(', ')}]`);
+  const [B, H] = x.shape;
+  expectShape('l2Normalize backward: dx', dx, [B, H]);
+  expectShape('l2Normalize backward: dout', dout, [B, H]);
+  expectShape('l2Normalize backward: norm', norm, [B]);
+  for (const [w, t] of [['dx', dx], ['dout', dout], ['x', x], ['norm', norm]] as const) expectDtype(`l2Normalize backward: ${w}`, t, 'f32');
+  if ([dout, x, norm].some((t) => t.buffer === dx.buffer)) throw new Error('l2Normalize backward: dx shares a buffer with an input');
+  const wg = opts.wg ?? rowReduceWg(gpu);
+  if (!Number.isInteger(Math.log2(wg)) || wg > gpu.limits.maxInvocations) {
+    throw new Error(`l2Normalize backward: workgroup size ${wg} must be a power of two <= ${gpu.limits.maxInvocations}`);
+  }
+  if (H === 0) return;
+  forEachRowChunk(gpu, 'l2Normalize backward', B, [H * 4, H * 4, H * 4, 4], (start, count) => {
+    gpu.dispatch({
+      kernel: 'pooling',
+      entry: 'l2_normalize_backward',
+      defines: { WG: wg },
+      bindings: [dx.rows(start, count), dout.rows(start, count), x.rows(start, count), norm.rows(start, count)],
       uniforms: [count, 1, H],
       workgroups: gpu.grid(count),
     });

@@ -9,11 +9,39 @@
 // - l2Normalize: rtol e / 2 + 3 u on out and e / 2 + u on norm, with e = 4 sqrt(n) u the bound
 //   of the sum of squares over n = ceil(H / WG) + log2(WG) roundings (sqrt halves it; the
 //   sqrt and the division round once more each).
+// Backwards:
+// - cls: exact, a copy and zeros.
+// - mean: rtol 6u, atol 0: the count is an exact integer, dout / count rounds once (WGSL
+//   division: 2.5 ulp <= 5u) and the product with the mask weight once more; masked positions
+//   and rows with no real token are exactly 0.
+// - l2Normalize, rows with n >= 1e-12: dx = (dout - x s) / n, s = (x . dout) / n^2. With the
+//   dot product off by e of sum|x dout| <= e n ||dout||, the saved norm by eta = e / 2 + u, and
+//   |x| <= n, the error is at most (||dout|| / n) (3e + 23u) (the roundings: n^2, the division,
+//   x s, the subtraction, the final division). Rows under the clamp: dout / 1e-12, one
+//   division, rtol 5u (zero rows included).
+// - Gradient checks: central differences of float64 forwards (test/gradcheck.ts, rtol 1e-5),
+//   normal and clamped rows in separate cases (their gradients differ by 1e12 in scale), the
+//   clamped ones with steps of 1e-6 of their values so the clamp stays active.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { rowReduceWg } from '../../core/kernels/elementwise.ts';
-import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../../core/kernels/pooling.ts';
-import { clsPoolRef, l2NormalizeRef, meanPoolRef } from '../../core/ref/pooling.ts';
+import {
+  clsPoolBackward,
+  clsPoolForward,
+  l2NormalizeBackward,
+  l2NormalizeForward,
+  meanPoolBackward,
+  meanPoolForward,
+} from '../../core/kernels/pooling.ts';
+import {
+  clsPoolBackwardRef,
+  clsPoolRef,
+  l2NormalizeBackwardRef,
+  l2NormalizeRef,
+  meanPoolBackwardRef,
+  meanPoolRef,
+} from '../../core/ref/pooling.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import type { Check, KernelCase } from './types.ts';
 import { randu, rng } from './util.ts';
@@ -78,7 +106,7 @@ async function runL2(gpu: Gpu, B: number, H: number, seed: number, opts: { wg?: 
   ];
 }
 
-export const poolingCases: KernelCase[] = [
+const forwardCases: KernelCase[] = [
   { name: 'cls [1, 1, 1]', run: (gpu) => runCls(gpu, 1, 1, 1, 900) },
   { name: 'cls [3, 5, 1] (H = 1)', run: (gpu) => runCls(gpu, 3, 5, 1, 901) },
   { name: 'cls [4, 7, 129]', run: (gpu) => runCls(gpu, 4, 7, 129, 902) },
@@ -102,3 +130,167 @@ export const poolingCases: KernelCase[] = [
   // rows of 1 KiB plus 4 B of norm: chunks of a multiple of 64 rows, so 64 + 36 under 64 KiB
   { name: 'l2Normalize [100, 256] chunked under a 64 KiB binding limit', run: (gpu) => runL2(gpu, 100, 256, 927, { limit: { bytes: 65536, dispatches: 2 } }) },
 ];
+
+// ---------------------------------------------------------------- backward
+
+function maskFor(B: number, L: number, seed: number): Uint32Array {
+  const mask = new Uint32Array(B * L);
+  lengths(B, L, seed).forEach((n, b) => mask.fill(1, b * L, b * L + n));
+  return mask;
+}
+
+async function runClsBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit): Promise<Check[]> {
+  const dout = randu(B * H, seed);
+  const tdout = gpu.upload(dout, [B, H]), dx = nanTensor(gpu, [B, L, H]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => clsPoolBackward(gpu, dx, tdout));
+  const actual = await gpu.readF32(dx);
+  for (const t of [tdout, dx]) t.release();
+  // exact: a copy of dout at l = 0 and zeros elsewhere
+  return [{ name: 'dx', actual, expected: clsPoolBackwardRef(dout, B, L, H), tol: { atol: 0 } }, ...dispatchCheck(limit, dispatches)];
+}
+
+async function runMeanBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit): Promise<Check[]> {
+  const dout = randu(B * H, seed);
+  const mask = maskFor(B, L, seed + 1);
+  const tdout = gpu.upload(dout, [B, H]), tm = gpu.upload(mask, [B, L]), dx = nanTensor(gpu, [B, L, H]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => meanPoolBackward(gpu, dx, tdout, tm));
+  const actual = await gpu.readF32(dx);
+  for (const t of [tdout, tm, dx]) t.release();
+  return [{ name: 'dx', actual, expected: meanPoolBackwardRef(dout, mask, B, L, H), tol: { atol: 0, rtol: 6 * U } }, ...dispatchCheck(limit, dispatches)];
+}
+
+/** Rows: random U(-3, 3), then (B > 1) a zero row and (B > 2) a row scaled by 1e-14 (clamped). */
+function l2Input(B: number, H: number, seed: number): Float32Array {
+  const x = randu(B * H, seed, 3);
+  if (B > 1) x.fill(0, H, 2 * H);
+  if (B > 2) for (let h = 0; h < H; h++) x[2 * H + h] *= 1e-14;
+  return x;
+}
+
+async function runL2Backward(gpu: Gpu, B: number, H: number, seed: number, opts: { wg?: number; limit?: Limit } = {}): Promise<Check[]> {
+  const x = l2Input(B, H, seed);
+  const dout = randu(B * H, seed + 1);
+  const wg = opts.wg ?? rowReduceWg(gpu);
+  const tx = gpu.upload(x, [B, H]), tdout = gpu.upload(dout, [B, H]), out = gpu.empty([B, H]), norm = gpu.empty([B]), dx = nanTensor(gpu, [B, H]);
+  l2NormalizeForward(gpu, out, norm, tx, { wg });
+  const { dispatches } = await withBindingLimit(gpu, opts.limit?.bytes ?? gpu.limits.maxBinding, () => l2NormalizeBackward(gpu, dx, tdout, tx, norm, { wg }));
+  const actual = await gpu.readF32(dx);
+  for (const t of [tx, tdout, out, norm, dx]) t.release();
+  const expected = l2NormalizeBackwardRef(dout, x, B, H);
+  const { norm: n64 } = l2NormalizeRef(x, B, H);
+  const e = 4 * Math.sqrt(Math.ceil(H / wg) + Math.log2(wg)) * U;
+  const rows = (clamped: boolean) => [...Array(B).keys()].filter((b) => n64[b] < 1e-12 === clamped);
+  // Unclamped rows are compared in units of their own scale ||dout|| / n, so a row of norm
+  // 1e-12 (dx ~ 1e13) and one of norm 3 are held to the same relative bound.
+  const rowScale = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    let dd = 0;
+    for (let h = 0; h < H; h++) dd += dout[b * H + h] ** 2;
+    rowScale[b] = n64[b] >= 1e-12 ? n64[b] / Math.sqrt(dd) : 1;
+  }
+  const pick = (a: ArrayLike<number>, rs: number[]) => rs.flatMap((b) => Array.from({ length: H }, (_, h) => a[b * H + h] * rowScale[b]));
+  const checks: Check[] = [
+    { name: 'dx n / ||dout|| (rows with norm >= 1e-12)', actual: pick(actual, rows(false)), expected: pick(expected, rows(false)), tol: { atol: 3 * e + 23 * U } },
+  ];
+  if (rows(true).length) checks.push({ name: 'dx (clamped rows: dout / 1e-12)', actual: pick(actual, rows(true)), expected: pick(expected, rows(true)), tol: { atol: 0, rtol: 5 * U } });
+  return [...checks, ...dispatchCheck(opts.limit, dispatches)];
+}
+
+const backwardCases: KernelCase[] = [
+  { name: 'cls backward [1, 1, 1]', run: (gpu) => runClsBackward(gpu, 1, 1, 1, 940) },
+  { name: 'cls backward [3, 5, 1] (H = 1)', run: (gpu) => runClsBackward(gpu, 3, 5, 1, 941) },
+  { name: 'cls backward [4, 7, 129]', run: (gpu) => runClsBackward(gpu, 4, 7, 129, 942) },
+  // dx rows of 1 KiB and dout rows of 64 B: chunks of 4 rows under 4 KiB, so 4 + 4 + 2
+  { name: 'cls backward [10, 16, 16] chunked under a 4 KiB binding limit', run: (gpu) => runClsBackward(gpu, 10, 16, 16, 943, { bytes: 4096, dispatches: 3 }) },
+  // rows: 1 real token, 0 real tokens (dx = 0), all real, then random lengths
+  { name: 'mean backward [3, 1, 4] (L = 1)', run: (gpu) => runMeanBackward(gpu, 3, 1, 4, 950) },
+  { name: 'mean backward [6, 9, 1] (H = 1)', run: (gpu) => runMeanBackward(gpu, 6, 9, 1, 951) },
+  { name: 'mean backward [5, 13, 1000] padded rows', run: (gpu) => runMeanBackward(gpu, 5, 13, 1000, 952) },
+  // dx rows of 2 KiB, mask rows of 32 B (chunks of a multiple of 8 rows): 8 + 2 under 16 KiB
+  { name: 'mean backward [10, 8, 64] chunked under a 16 KiB binding limit', run: (gpu) => runMeanBackward(gpu, 10, 8, 64, 953, { bytes: 16384, dispatches: 2 }) },
+  { name: 'l2Normalize backward [1, 1]', run: (gpu) => runL2Backward(gpu, 1, 1, 960) },
+  // rows: random, zeros (clamped), tiny (clamped, except at H = 4096, where the norm is 1.1e-12)
+  { name: 'l2Normalize backward [3, 1] (H = 1)', run: (gpu) => runL2Backward(gpu, 3, 1, 961) },
+  { name: 'l2Normalize backward [4, 7]', run: (gpu) => runL2Backward(gpu, 4, 7, 962) },
+  { name: 'l2Normalize backward [5, 384] wg=64', run: (gpu) => runL2Backward(gpu, 5, 384, 963, { wg: 64 }) },
+  { name: 'l2Normalize backward [3, 1024]', run: (gpu) => runL2Backward(gpu, 3, 1024, 964) },
+  { name: 'l2Normalize backward [3, 4096] wg=256', run: (gpu) => runL2Backward(gpu, 3, 4096, 965, { wg: 256 }) },
+  { name: 'l2Normalize backward [70000, 2] (rows past 65535 workgroups)', run: (gpu) => runL2Backward(gpu, 70000, 2, 966) },
+  // rows of 1 KiB plus 4 B of norm: chunks of a multiple of 64 rows, so 64 + 36 under 64 KiB
+  { name: 'l2Normalize backward [100, 256] chunked under a 64 KiB binding limit', run: (gpu) => runL2Backward(gpu, 100, 256, 967, { limit: { bytes: 65536, dispatches: 2 } }) },
+];
+
+// ---------------------------------------------------------------- gradient checks
+
+const gradCases: KernelCase[] = [
+  ...[
+    [1, 1, 1],
+    [2, 3, 5],
+  ].map(
+    ([B, L, H]): KernelCase => ({
+      name: `gradcheck cls [${B}, ${L}, ${H}]`,
+      async run(gpu) {
+        const x = randu(B * L * H, 970 + B);
+        const R = projection(B * H, 971 + B);
+        const tR = gpu.upload(R, [B, H]), dx = nanTensor(gpu, [B, L, H]);
+        clsPoolBackward(gpu, dx, tR);
+        const grad = await gpu.readF32(dx);
+        for (const t of [tR, dx]) t.release();
+        const cls64 = ([v]: Float64Array[]) => {
+          const out = new Float64Array(B * H);
+          for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) out[b * H + h] = v[b * L * H + h];
+          return out;
+        };
+        return gradChecks({ f: cls64, inputs: [{ name: 'x', value: x, grad }], R });
+      },
+    }),
+  ),
+  ...[
+    { B: 1, L: 1, H: 1 },
+    { B: 4, L: 4, H: 5 }, // lengths 1, 0, 4, random
+  ].map(
+    ({ B, L, H }): KernelCase => ({
+      name: `gradcheck mean [${B}, ${L}, ${H}] padded rows`,
+      async run(gpu) {
+        const x = randu(B * L * H, 980 + B);
+        const mask = maskFor(B, L, 981 + B);
+        const R = projection(B * H, 982 + B);
+        const tR = gpu.upload(R, [B, H]), tm = gpu.upload(mask, [B, L]), dx = nanTensor(gpu, [B, L, H]);
+        meanPoolBackward(gpu, dx, tR, tm);
+        const grad = await gpu.readF32(dx);
+        for (const t of [tR, tm, dx]) t.release();
+        return gradChecks({ f: ([v]) => meanPoolRef(v, mask, B, L, H), inputs: [{ name: 'x', value: x, grad }], R });
+      },
+    }),
+  ),
+  ...[
+    // H = 1: out = sign(x), gradient 0; the GPU leaves rounding residue of u |dout| / |x|,
+    // so the scale floor is 1 / min|x|
+    { name: '[1, 1]', B: 1, H: 1, x: [0.8], scale: 1.25 },
+    { name: '[3, 1] (H = 1: gradient 0)', B: 3, H: 1, x: [1.5, -0.75, 2.25], scale: 2 },
+    { name: '[4, 7]', B: 4, H: 7, x: Array.from(randu(28, 990, 3)) },
+    // zero row and a row of norm ~3e-14: out = x / 1e-12, dx = dout / 1e-12
+    { name: '[2, 5] clamped rows (zero, norm 3e-14)', B: 2, H: 5, x: [0, 0, 0, 0, 0, ...Array.from(randu(5, 991, 3e-14))], step: 1e-21 },
+  ].map(
+    (c): KernelCase => ({
+      name: `gradcheck l2Normalize ${c.name}`,
+      async run(gpu) {
+        const x = Float32Array.from(c.x);
+        const R = projection(c.B * c.H, 992 + c.B);
+        const tx = gpu.upload(x, [c.B, c.H]), tR = gpu.upload(R, [c.B, c.H]), out = gpu.empty([c.B, c.H]), norm = gpu.empty([c.B]);
+        const dx = nanTensor(gpu, [c.B, c.H]);
+        l2NormalizeForward(gpu, out, norm, tx);
+        l2NormalizeBackward(gpu, dx, tR, tx, norm);
+        const grad = await gpu.readF32(dx);
+        for (const t of [tx, tR, out, norm, dx]) t.release();
+        return gradChecks({
+          f: ([v]) => l2NormalizeRef(v, c.B, c.H).out,
+          inputs: [{ name: 'x', value: x, grad, step: c.step, scale: c.scale }],
+          R,
+        });
+      },
+    }),
+  ),
+];
+
+export const poolingCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
