@@ -1,5 +1,6 @@
-// Browser host API: everything a web page needs besides core/. Today that is the WebGPU
-// device; fetch-based model loading and the comlink worker API will live next to it.
+// Browser host API: everything a web page needs besides core/: the WebGPU device and
+// fetch-based model loading; the comlink worker API will live next to them.
 
 export { type BrowserGpuOptions, NO_ADAPTER_HELP, NO_WEBGPU_HELP, createBrowserGpu } from './device.ts';
 export { type AdapterSummary, Gpu, GpuError } from '../core/gpu/device.ts';
+export { FetchError, type FetchModelFilesOptions, fetchModelFiles } from './fetch.ts';
