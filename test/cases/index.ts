@@ -2,6 +2,7 @@
 import { elementwiseCases } from './elementwise.ts';
 import { embeddingCases } from './embedding.ts';
 import { layernormCases } from './layernorm.ts';
+import { matmulCases } from './matmul.ts';
 import { poolingCases } from './pooling.ts';
 import type { KernelCase } from './types.ts';
 
@@ -9,5 +10,6 @@ export const allCases: Record<string, KernelCase[]> = {
   elementwise: elementwiseCases,
   embedding: embeddingCases,
   layernorm: layernormCases,
+  matmul: matmulCases,
   pooling: poolingCases,
 };

@@ -1,0 +1,353 @@
+// Launchers for shaders/matmul.wgsl: shape checks, batching, tile/variant choice, and chunking
+// of work larger than one storage binding.
+//
+// matmul(gpu, out, a, b, o)  out = alpha * op(a) @ op(b) (+ bias) (+ out)
+// linear(gpu, out, x, w, b)  out = x @ w^T + b, w stored [out, in] as in Hugging Face Linear
+//
+// The encoder's uses, for reference (X [BL, in], W [out, in], Y [BL, out]):
+//   forward  Y  = X W^T + b     linear(gpu, y, x, w, b)
+//   backward dX = dY W          matmul(gpu, dx, dy, w)
+//            dW += dY^T X       matmul(gpu, dw, dy, x, { transA: true, accumulate: true })
+
+import type { Gpu } from '../gpu/device.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+
+/**
+ * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
+ * wgX x wgY invocations covers (wgY*tm) x (wgX*tn) of out. Three variants:
+ * shared-memory tiles (`shared`), register tiles with loops over the tile (the default variant,
+ * optionally `subgroup`), and a fixed 8x8 register tile written out without loops (`unrolled`).
+ */
+export interface MatmulTile {
+  wgX: number;
+  wgY: number;
+  tm: number;
+  tn: number;
+  /** Stage bk-deep tiles in workgroup memory (fast on real GPUs, slow on CPU drivers). */
+  shared: boolean;
+  /** k depth of the shared-memory tiles (shared only). Default 16. */
+  bk?: number;
+  /**
+   * Share loads of a across a subgroup with subgroupShuffle (register variant). Needs the
+   * 'subgroups' feature and a fixed subgroup size equal to wgX; tm a multiple of wgX.
+   */
+  subgroup?: boolean;
+  /** The loop-free 8x8 variant (tm = tn = 8), for compilers that do not unroll loops. */
+  unrolled?: boolean;
+}
+
+// Measured on llvmpipe (Mesa 25, AVX2, 2 cores shared with other jobs, so compare ratios):
+// GFLOP/s at N=1024 by GPU timestamps, and at N=512 per second of driver worker CPU time.
+// On llvmpipe every invocation's storage load is a per-lane extract, bounds check and branch
+// (~8 instructions a lane), so loads per FMA decide the speed, and loop-indexed local arrays
+// must be fully unrolled by the driver (NIR does up to ~128 accumulators; 16x16 and 24x8 per
+// invocation spilled and ran 3 GFLOP/s).
+
+/**
+ * No shared memory, no subgroups: for CPU drivers without a usable subgroup size, e.g.
+ * SwiftShader, whose compiler keeps loop-indexed arrays in memory: the looped 8x8 ran 0.26,
+ * this one 2.5 GFLOP/(worker-s) there; on llvmpipe it runs 7-9 vs 4.5-6.5 for looped 8x8/8x16.
+ */
+export const CPU_TILE: MatmulTile = { wgX: 8, wgY: 8, tm: 8, tn: 8, shared: false, unrolled: true };
+/**
+ * llvmpipe (8-wide subgroups): the 16 rows of a an invocation needs are loaded once per
+ * subgroup (two rows per lane) and handed around with subgroupShuffle, which llvmpipe compiles
+ * to a register permute: 23-32 GFLOP/(worker-s) at N=512, 13.8 GFLOP/s at N=1024 under load,
+ * vs 7-9 for CPU_TILE. wgY 4 beat 1 and 8 (11.6 and 7.7 GFLOP/s).
+ */
+export const SUBGROUP_TILE: MatmulTile = { wgX: 8, wgY: 4, tm: 16, tn: 8, shared: false, subgroup: true };
+/**
+ * The same for transB (b stored [N, K], e.g. Linear weights): each lane then reads tn rows of b
+ * in different cache lines and holds them across the k step; 32x4 ran 25 GFLOP/(worker-s)
+ * against 18 for 16x8 (16x4: 22).
+ */
+export const SUBGROUP_TILE_TRANS_B: MatmulTile = { wgX: 8, wgY: 4, tm: 32, tn: 4, shared: false, subgroup: true };
+/** Shared-memory tiles for real GPUs: 16x16 invocations, 4x4 outputs each, 64x64x16 tiles (8 KiB). */
+export const GPU_TILE: MatmulTile = { wgX: 16, wgY: 16, tm: 4, tn: 4, shared: true, bk: 16 };
+
+/** CPU (software) drivers: Mesa llvmpipe/lavapipe, SwiftShader, Microsoft WARP. */
+export function isCpuAdapter(gpu: Gpu): boolean {
+  const a = gpu.adapter;
+  const text = [a.vendor, a.architecture, a.device, a.description].join(' ');
+  return /llvmpipe|lavapipe|swiftshader|software|warp|basic render|\bcpu\b/i.test(text);
+}
+
+/** The device's subgroup size when it is fixed (min == max) and subgroups are enabled, else 0. */
+export function fixedSubgroupSize(gpu: Gpu): number {
+  if (!gpu.features.has('subgroups')) return 0;
+  const info = gpu.device.adapterInfo as GPUAdapterInfo | undefined;
+  const lo = info?.subgroupMinSize ?? 0;
+  const hi = info?.subgroupMaxSize ?? 0;
+  return lo > 0 && lo === hi ? lo : 0;
+}
+
+/** Whether `tile` can run on this device (subgroup tiles need a matching fixed subgroup size). */
+export function tileSupported(gpu: Gpu, tile: MatmulTile): boolean {
+  return !tile.subgroup || (fixedSubgroupSize(gpu) === tile.wgX && tile.tm % tile.wgX === 0);
+}
+
+/**
+ * The tile matmul uses when none is given: shared-memory tiles on real GPUs; on CPU drivers
+ * the subgroup tiles where the subgroup size is 8 (llvmpipe on AVX2), else CPU_TILE.
+ * SwiftShader's subgroups are 4 wide and the subgroup variant ran 6x slower than CPU_TILE there.
+ */
+export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): MatmulTile {
+  let d = defaults.get(gpu);
+  if (!d) {
+    const cpu = isCpuAdapter(gpu);
+    const pick = (sg: MatmulTile) => (!cpu ? GPU_TILE : tileSupported(gpu, sg) ? sg : CPU_TILE);
+    d = { nn: pick(SUBGROUP_TILE), nt: pick(SUBGROUP_TILE_TRANS_B) };
+    defaults.set(gpu, d);
+  }
+  return o.transB ? d.nt : d.nn;
+}
+const defaults = new WeakMap<Gpu, { nn: MatmulTile; nt: MatmulTile }>();
+
+export interface MatmulOptions {
+  /** a is stored [K, M] (op(a) = a^T). */
+  transA?: boolean;
+  /** b is stored [N, K] (op(b) = b^T), e.g. Linear weights [out, in]. */
+  transB?: boolean;
+  /** [N], added to every row of the product (after alpha). */
+  bias?: Tensor;
+  /** Add to out's previous contents instead of overwriting them. */
+  accumulate?: boolean;
+  /** Scale of the product (not of bias or the accumulated value). Default 1. */
+  alpha?: number;
+  /** Tile shape; default defaultMatmulTile(gpu). */
+  tile?: MatmulTile;
+  /**
+   * Storage binding limit in bytes used to plan chunks; default gpu.limits.maxBinding. Only
+   * tests lower it, to exercise chunking on small tensors.
+   */
+  maxBinding?: number;
+}
+
+const F32 = 4;
+
+/** Shapes as [d0, d1, ...] for messages. */
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+const prod = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
+
+/**
+ * out = alpha * op(a) @ op(b) (+ bias[N] broadcast over rows) (+ out if accumulate).
+ *
+ * a: [..., M, K] ([..., K, M] with transA). b: [K, N] ([N, K] with transB), shared by every
+ * leading index of a, or [..., K, N] with the same leading dims as a (a batched matmul).
+ * out: [..., M, N]. With a 2-D b and no transA, a's leading dims fold into M (one big matmul).
+ */
+export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOptions = {}): void {
+  for (const [name, t] of [['out', out], ['a', a], ['b', b], ['bias', o.bias]] as const) {
+    if (t && t.dtype !== 'f32') throw new Error(`matmul: ${name} ${t} must be f32`);
+  }
+  if (a.shape.length < 2) throw new Error(`matmul: a ${fmt(a.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
+  if (b.shape.length < 2) throw new Error(`matmul: b ${fmt(b.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
+  const transA = !!o.transA;
+  const transB = !!o.transB;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const lead = a.shape.slice(0, ra - 2);
+  const [M, Ka] = transA ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
+  const [Kb, N] = transB ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
+  const ops = `op(a) [${M}, ${Ka}] from a ${fmt(a.shape)}${transA ? ' (transA)' : ''}, op(b) [${Kb}, ${N}] from b ${fmt(b.shape)}${transB ? ' (transB)' : ''}`;
+  if (Ka !== Kb) throw new Error(`matmul: inner dims differ: ${ops}`);
+  const K = Ka;
+  if (rb > 2) {
+    const bl = b.shape.slice(0, rb - 2);
+    if (bl.length !== lead.length || bl.some((d, i) => d !== lead[i])) {
+      throw new Error(`matmul: batched b ${fmt(b.shape)} must have the leading dims of a ${fmt(a.shape)} (or be 2-D)`);
+    }
+  }
+  expectShape(`matmul: out (${ops})`, out, [...lead, M, N]);
+  if (o.bias) expectShape(`matmul: bias (for out ${fmt(out.shape)})`, o.bias, [N]);
+  if (K === 0) throw new Error(`matmul: K = 0 (${ops}); nothing to multiply`);
+  // out is bound read_write: WebGPU forbids binding its buffer again in the same dispatch.
+  for (const [name, t] of [['a', a], ['b', b], ['bias', o.bias]] as const) {
+    if (t && t.buffer === out.buffer) throw new Error(`matmul: out ${fmt(out.shape)} shares its GPU buffer with ${name} ${fmt(t.shape)}; write to a separate tensor`);
+  }
+  if (out.size === 0) return;
+
+  const tile = o.tile ?? defaultMatmulTile(gpu, { transB });
+  checkTile(gpu, tile);
+  const maxBinding = Math.min(o.maxBinding ?? Infinity, gpu.limits.maxBinding);
+  const batch = prod(lead);
+  const p: Plan = { M, N, K, transA, transB, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
+
+  if (rb === 2 && !transA) {
+    // Fold every leading dim of a/out into M: one [batch*M, K] x [K, N] product.
+    matmul2d(gpu, out.reshape([batch * M, N]), a.reshape([batch * M, K]), b, { ...p, M: batch * M });
+    return;
+  }
+  if (batch === 1) {
+    matmul2d(gpu, out.reshape([M, N]), a.reshape(transA ? [K, M] : [M, K]), b.reshape(transB ? [N, K] : [K, N]), p);
+    return;
+  }
+  // True batch: item z of a/out (and of b, unless b is shared) in workgroup z.
+  const bShared = rb === 2;
+  const a3 = a.reshape([batch, M * K]);
+  const b3 = b.reshape(bShared ? [1, K * N] : [batch, K * N]);
+  const o3 = out.reshape([batch, M * N]);
+  const itemBytes = [M * K * F32, M * N * F32, ...(bShared ? [] : [K * N * F32])];
+  if (bShared && b.byteLength > maxBinding) throw bTooBig(b, maxBinding);
+  let per: number;
+  try {
+    per = Math.min(chunkRows(itemBytes, maxBinding, gpu.limits.offsetAlign), gpu.limits.maxWorkgroupsPerDim);
+  } catch {
+    throw new Error(
+      `matmul: one batch item of a ${fmt(a.shape)} / b ${fmt(b.shape)} / out ${fmt(out.shape)} cannot be bound under the ${maxBinding}-byte storage binding limit at ${gpu.limits.offsetAlign}-byte alignment; split the batch yourself`,
+    );
+  }
+  for (let z0 = 0; z0 < batch; z0 += per) {
+    const n = Math.min(per, batch - z0);
+    launch(gpu, o3.rows(z0, n), a3.rows(z0, n), bShared ? b3 : b3.rows(z0, n), n, bShared, p);
+  }
+}
+
+/** out = x @ weight^T (+ bias): x [..., in], weight [out, in] (Hugging Face layout), out [..., out]. */
+export function linear(gpu: Gpu, out: Tensor, x: Tensor, weight: Tensor, bias?: Tensor): void {
+  if (weight.shape.length !== 2) throw new Error(`linear: weight ${fmt(weight.shape)} must be 2-D [out, in] (x ${fmt(x.shape)})`);
+  if (x.shape.length === 1) {
+    matmul(gpu, out.reshape([1, out.size]), x.reshape([1, x.size]), weight, { transB: true, bias });
+    return;
+  }
+  matmul(gpu, out, x, weight, { transB: true, bias });
+}
+
+interface Plan {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  bias: Tensor | null;
+  accumulate: boolean;
+  tile: MatmulTile;
+  maxBinding: number;
+}
+
+function bTooBig(b: Tensor, maxBinding: number): Error {
+  return new Error(
+    `matmul: b ${fmt(b.shape)} is ${b.byteLength} bytes, over the ${maxBinding}-byte storage binding limit; only a and out are chunked (split b's N yourself)`,
+  );
+}
+
+/**
+ * One [M, K] x [K, N] product, split into row chunks of M (out and, unless transA, a) or,
+ * when a transposed a [K, M] is too big, into chunks of K that accumulate into out.
+ */
+function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
+  const { M, N, K, maxBinding } = p;
+  const align = gpu.limits.offsetAlign;
+  const bm = p.tile.wgY * p.tile.tm;
+  const maxRows = gpu.limits.maxWorkgroupsPerDim * bm; // workgroups in y
+  const fits = (t: Tensor) => t.byteLength <= maxBinding;
+
+  if (p.transA && !fits(a)) {
+    // a stored [K, M]: split K. Chunk c adds alpha * a_c^T b_c to out; only the first chunk
+    // applies bias and the caller's accumulate flag.
+    if (p.transB) throw new Error(`matmul: a ${fmt(a.shape)} (transA) is over the ${maxBinding}-byte binding limit and b ${fmt(b.shape)} is transposed; K can only be split when b is stored [K, N]`);
+    if (!fits(out)) throw new Error(`matmul: both a ${fmt(a.shape)} (transA) and out ${fmt(out.shape)} are over the ${maxBinding}-byte binding limit`);
+    const rows = chunkRows([M * F32, N * F32], maxBinding, align);
+    for (let k0 = 0; k0 < K; k0 += rows) {
+      const kc = Math.min(rows, K - k0);
+      const first = k0 === 0;
+      matmul2d(gpu, out, a.rows(k0, kc), b.rows(k0, kc), {
+        ...p,
+        K: kc,
+        bias: first ? p.bias : null,
+        accumulate: first ? p.accumulate : true,
+      });
+    }
+    return;
+  }
+  if (!fits(b)) throw bTooBig(b, maxBinding);
+  if (fits(out) && fits(a) && M <= maxRows) {
+    launch(gpu, out, a, b, 1, true, p);
+    return;
+  }
+  if (p.transA) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit with transA a ${fmt(a.shape)}; only non-transposed a is split by rows`);
+  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align), maxRows);
+  for (let m0 = 0; m0 < M; m0 += rows) {
+    const mc = Math.min(rows, M - m0);
+    launch(gpu, out.rows(m0, mc), a.rows(m0, mc), b, 1, true, { ...p, M: mc });
+  }
+}
+
+/**
+ * Largest row count such that a chunk of `rows` rows fits maxBinding for every operand and
+ * every chunk start is aligned for every operand (rows * rowBytes a multiple of align).
+ */
+export function chunkRows(rowBytes: readonly number[], maxBinding: number, align: number): number {
+  let step = 1;
+  for (const r of rowBytes) step = lcm(step, align / gcd(r, align));
+  const rows = Math.floor(maxBinding / Math.max(...rowBytes));
+  const aligned = rows - (rows % step);
+  if (aligned < 1) {
+    throw new Error(`matmul: rows of ${rowBytes.join('/')} bytes cannot be chunked under a ${maxBinding}-byte binding at ${align}-byte alignment`);
+  }
+  return aligned;
+}
+
+function gcd(x: number, y: number): number {
+  while (y) [x, y] = [y, x % y];
+  return x;
+}
+function lcm(x: number, y: number): number {
+  return (x / gcd(x, y)) * y;
+}
+
+function checkTile(gpu: Gpu, t: MatmulTile): void {
+  const bad = (why: string) => new Error(`matmul: tile ${JSON.stringify(t)}: ${why}`);
+  for (const k of ['wgX', 'wgY', 'tm', 'tn'] as const) {
+    if (!Number.isInteger(t[k]) || t[k] < 1) throw bad(`${k} must be a positive integer`);
+  }
+  if (t.wgX * t.wgY > gpu.limits.maxInvocations) throw bad(`${t.wgX * t.wgY} invocations, over ${gpu.limits.maxInvocations}`);
+  if (t.shared) {
+    const bk = t.bk ?? 16;
+    const bytes = bk * (t.wgY * t.tm + t.wgX * t.tn) * F32;
+    if (bytes > gpu.limits.maxWorkgroupStorage) throw bad(`${bytes} bytes of shared tiles, over ${gpu.limits.maxWorkgroupStorage}`);
+  } else if (t.tm % 4 || t.tn % 4) {
+    throw bad('tm and tn must be multiples of 4 without shared memory (vec4 accumulators)');
+  }
+  if (t.unrolled && (t.tm !== 8 || t.tn !== 8 || t.shared || t.subgroup)) throw bad('unrolled is the 8x8 register variant: tm = tn = 8, no shared, no subgroup');
+  if (t.subgroup) {
+    if (t.shared) throw bad('subgroup applies to the register variant only (shared: false)');
+    const sg = fixedSubgroupSize(gpu);
+    if (sg !== t.wgX) throw bad(`needs a fixed subgroup size equal to wgX; this device has ${sg ? sg : "no fixed size (or no 'subgroups' feature)"}`);
+    if (t.tm % t.wgX) throw bad('tm must be a multiple of wgX (rows of a are spread over the subgroup)');
+  }
+}
+
+/** Dispatch one (possibly batched) product whose operands all fit one binding each. */
+function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bShared: boolean, p: Plan): void {
+  const { M, N, K, transA, transB, tile } = p;
+  // vec4 loads need every vec4 to start at a multiple of 4 elements along the loaded axis:
+  // a along k ([M, K], K % 4) or along m ([K, M], M % 4); b along n ([K, N]) or k ([N, K]).
+  // Binding offsets are multiples of 16 bytes (offsetAlign >= 16), so the views start aligned.
+  const vecA = !tile.shared && (transA ? M % 4 === 0 && !tile.subgroup : K % 4 === 0);
+  const vecB = !tile.shared && (transB ? K % 4 === 0 : N % 4 === 0);
+  gpu.dispatch({
+    kernel: 'matmul',
+    entry: 'forward',
+    defines: {
+      WG_X: tile.wgX,
+      WG_Y: tile.wgY,
+      TM: tile.tm,
+      TN: tile.tn,
+      SHARED: tile.shared,
+      SUBGROUP: !!tile.subgroup,
+      UNROLLED: !!tile.unrolled,
+      BK: tile.shared ? (tile.bk ?? 16) : 0,
+      TRANS_A: transA,
+      TRANS_B: transB,
+      VEC_A: vecA,
+      VEC_B: vecB,
+      BIAS: !!p.bias,
+      ACCUMULATE: p.accumulate,
+    },
+    bindings: [out, a, b, p.bias],
+    uniforms: [M, N, K, M * K, bShared ? 0 : K * N, M * N, { f32: p.alpha }, tile.tm, tile.tn],
+    workgroups: [Math.ceil(N / (tile.wgX * tile.tn)), Math.ceil(M / (tile.wgY * tile.tm)), batch],
+  });
+}

@@ -1,0 +1,63 @@
+// CPU reference for shaders/matmul.wgsl, float64 accumulation.
+
+export interface MatmulRefOptions {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: Float32Array; // [N]
+  /** Previous contents of out, added to the result (the kernel's accumulate). */
+  accumulate?: Float32Array;
+  alpha?: number;
+  /** Number of [M, K] x [K, N] products stacked in a/out. Default 1. */
+  batch?: number;
+  /** b holds one [K, N] matrix per batch item (otherwise every item shares b). */
+  batchedB?: boolean;
+}
+
+export interface MatmulRefResult {
+  out: Float32Array; // [batch, M, N]
+  /**
+   * Per-element error scale: |alpha| * sum_k |op(a)[m,k] * op(b)[k,n]| + |bias[n]| + |prev|,
+   * the quantity f32 rounding errors are proportional to (see test/cases/matmul.ts).
+   */
+  absSum: Float64Array;
+}
+
+/** out = alpha * op(a) @ op(b) (+ bias) (+ accumulate), in float64, rounded once to f32. */
+export function matmulRef(a: Float32Array, b: Float32Array, M: number, K: number, N: number, o: MatmulRefOptions = {}): MatmulRefResult {
+  const batch = o.batch ?? 1;
+  const alpha = o.alpha ?? 1;
+  const out = new Float32Array(batch * M * N);
+  const absSum = new Float64Array(batch * M * N);
+  // op(a)[m, k] and op(b)[k, n] as flat indices within one batch item
+  const ai = o.transA ? (m: number, k: number) => k * M + m : (m: number, k: number) => m * K + k;
+  const bi = o.transB ? (k: number, n: number) => n * K + k : (k: number, n: number) => k * N + n;
+  for (let z = 0; z < batch; z++) {
+    const aOff = z * M * K;
+    const bOff = o.batchedB ? z * K * N : 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        let s1 = 0;
+        for (let k = 0; k < K; k++) {
+          const t = a[aOff + ai(m, k)] * b[bOff + bi(k, n)];
+          s += t;
+          s1 += Math.abs(t);
+        }
+        const c = (z * M + m) * N + n;
+        let v = alpha * s;
+        let e = Math.abs(alpha) * s1;
+        if (o.bias) {
+          v += o.bias[n];
+          e += Math.abs(o.bias[n]);
+        }
+        if (o.accumulate) {
+          v += o.accumulate[c];
+          e += Math.abs(o.accumulate[c]);
+        }
+        out[c] = v;
+        absSum[c] = e;
+      }
+    }
+  }
+  return { out, absSum };
+}

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CPU_TILE, chunkRows, defaultMatmulTile, isCpuAdapter, linear, matmul } from '../core/kernels/matmul.ts';
+import { matmulCases } from './cases/matmul.ts';
+import { registerCases, testGpu } from './helpers.ts';
+
+registerCases('matmul', matmulCases);
+
+test('matmul: shape errors name the operand and both shapes', async () => {
+  const gpu = await testGpu();
+  const t = (shape: number[]) => gpu.empty(shape);
+  const a = t([4, 6]), b = t([5, 7]), out = t([4, 7]);
+  assert.throws(() => matmul(gpu, out, a, b), /inner dims differ: op\(a\) \[4, 6\] from a \[4, 6\], op\(b\) \[5, 7\] from b \[5, 7\]/);
+  assert.throws(() => matmul(gpu, t([4, 8]), a, t([6, 7])), /matmul: out .*expected shape \[4, 7\], got \[4, 8\]/);
+  assert.throws(() => matmul(gpu, t([4, 7]), a, t([6, 7]), { bias: t([6]) }), /bias .*expected shape \[7\], got \[6\]/);
+  assert.throws(() => matmul(gpu, t([2, 4, 7]), t([2, 4, 6]), t([3, 6, 7])), /batched b \[3, 6, 7\] must have the leading dims of a \[2, 4, 6\]/);
+  assert.throws(() => matmul(gpu, out, t([6]), b), /a \[6\] must have at least 2 dims/);
+  assert.throws(() => linear(gpu, t([4, 7]), a, t([7, 5])), /inner dims differ.*transB/);
+  assert.throws(() => matmul(gpu, out, a, t([6, 7]), { tile: { ...CPU_TILE, unrolled: false, tm: 3 } }), /multiples of 4/);
+  assert.throws(() => matmul(gpu, out, a, t([6, 7]), { tile: { ...CPU_TILE, tm: 16 } }), /unrolled is the 8x8 register variant/);
+  const big = t([8, 8]);
+  assert.throws(() => matmul(gpu, big, big.reshape([8, 8]), t([8, 8])), /shares its GPU buffer with a/);
+});
+
+test('matmul: b over the binding limit is an error, not a truncation', async () => {
+  const gpu = await testGpu();
+  const a = gpu.empty([8, 64]), b = gpu.empty([64, 64]), out = gpu.empty([8, 64]);
+  assert.throws(() => matmul(gpu, out, a, b, { maxBinding: 8192 }), /b \[64, 64\] is 16384 bytes, over the 8192-byte storage binding limit/);
+});
+
+test('matmul: chunkRows keeps chunks under the limit and aligned for every operand', () => {
+  assert.equal(chunkRows([256, 96], 8192, 256), 32);
+  // 4 KiB rows (N = 1024 f32) and 16 KiB rows (K = 4096): 128 MiB / 16 KiB = 8192 rows
+  assert.equal(chunkRows([4096, 16384], 128 * 2 ** 20, 256), 8192);
+  const r = chunkRows([132, 68], 100_000, 256); // odd row sizes: step lcm(64, 64) = 64
+  assert.equal(r % 64, 0);
+  assert.ok(r * 132 <= 100_000);
+  assert.throws(() => chunkRows([132], 4096, 256), /cannot be chunked/);
+});
+
+test('matmul: default tile follows the adapter', async () => {
+  const gpu = await testGpu();
+  const tile = defaultMatmulTile(gpu);
+  assert.equal(tile.shared, !isCpuAdapter(gpu));
+  if (/llvmpipe|swiftshader/i.test(gpu.name)) assert.equal(tile.shared, false);
+});
