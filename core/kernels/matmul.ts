@@ -36,8 +36,10 @@ export interface MatmulTile {
   unrolled?: boolean;
 }
 
-// Measured on llvmpipe (Mesa 25, AVX2, 2 cores shared with other jobs, so compare ratios):
-// GFLOP/s at N=1024 by GPU timestamps, and at N=512 per second of driver worker CPU time.
+// Measured on llvmpipe (Mesa 25, AVX2, 2 cores shared with other jobs, load 4-10, so compare
+// ratios): GFLOP/s by GPU timestamps at N=1024, and "GFLOP/(worker-s)", the flops divided by
+// the CPU seconds the driver's two worker threads spent, times 2 (steadier under load; what
+// two free cores would give, minus dawn.node's polling), at N=512 unless said otherwise.
 // On llvmpipe every invocation's storage load is a per-lane extract, bounds check and branch
 // (~8 instructions a lane), so loads per FMA decide the speed, and loop-indexed local arrays
 // must be fully unrolled by the driver (NIR does up to ~128 accumulators; 16x16 and 24x8 per

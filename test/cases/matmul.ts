@@ -6,8 +6,9 @@
 // u = 2^-24 and probability >= 1 - 2 exp(-lambda^2 / 2); lambda = 4 gives 0.9993 per element
 // and the errors observed are another ~10x smaller. So:
 //   atol = 4 * sqrt(K + 3) * 2^-24 * max(|alpha| sum |a b| + |bias| + |prev|)
-// e.g. K = 129 with uniform(-1, 1) inputs: sum |a b| ~ 32, atol ~ 8.8e-5. A wrong index or a
-// dropped k term moves the output by ~|a b| ~ 0.25, thousands of times more.
+// e.g. K = 129 with uniform(-1, 1) inputs: max sum |a b| ~ 40, atol 1.1e-4. A wrong index or a
+// dropped k term moves the output by ~|a b| ~ 0.25, thousands of times more. Measured on
+// llvmpipe: largest maxdiff 6.7e-6 (65x129x33 transB), at most 0.12 of atol in every case.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { Tensor } from '../../core/gpu/tensor.ts';
