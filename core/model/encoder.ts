@@ -6,6 +6,10 @@
 //                  x = LN(h + down(gelu(gate) * up)) with [up | gate] = up_gate_proj(h)
 // BERT's separate q/k/v weights are concatenated at load into GTE's packed [3H, H] layout, so
 // both families share one attention path.
+//
+// Linear weights are kept transposed, [in, out] (Hugging Face stores [out, in]): y = x @ Wt
+// runs 1.3-1.9x faster than x @ W^T on llvmpipe (measured at [4096, 384] x [384, 1152/1536]
+// and [4096, 1536] x [1536, 384]), because each lane then reads contiguous columns of Wt.
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -13,21 +17,21 @@ import { attentionForward } from '../kernels/attention.ts';
 import { addForward, geluForward, gluForward } from '../kernels/elementwise.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { layerNormForward } from '../kernels/layernorm.ts';
-import { linear } from '../kernels/matmul.ts';
+import { matmul } from '../kernels/matmul.ts';
 import { ropeForward, ropeTables } from '../kernels/rope.ts';
 import type { EncoderConfig } from './config.ts';
 
 export interface LayerWeights {
-  qkvW: Tensor; // [3H, H]  q | k | v rows
+  qkvWt: Tensor; // [H, 3H]  columns q | k | v
   qkvB: Tensor; // [3H]
-  oW: Tensor; // [H, H]
+  oWt: Tensor; // [H, H]
   oB: Tensor; // [H]
   attnLnW: Tensor; // [H]
   attnLnB: Tensor; // [H]
-  /** BERT: intermediate.dense [I, H] with bias; GTE: up_gate_proj [2I, H], no bias. */
-  upW: Tensor;
+  /** BERT: intermediate.dense^T [H, I] with bias; GTE: up_gate_proj^T [H, 2I] (up | gate), no bias. */
+  upWt: Tensor;
   upB: Tensor | null;
-  downW: Tensor; // [H, I]
+  downWt: Tensor; // [I, H]
   downB: Tensor; // [H]
   mlpLnW: Tensor; // [H]
   mlpLnB: Tensor; // [H]
@@ -104,7 +108,7 @@ export class Encoder {
     for (const lw of w.layers) {
       // attention block
       const qkv = gpu.empty([B, L, 3 * H]);
-      linear(gpu, qkv, x, lw.qkvW, lw.qkvB);
+      dense(gpu, qkv, x, lw.qkvWt, lw.qkvB);
       if (rope) ropeForward(gpu, qkv, rope.cos, rope.sin, c.numHeads);
       const ctx = gpu.empty([B, L, H]);
       const lse = gpu.empty([B, c.numHeads, L]);
@@ -112,7 +116,7 @@ export class Encoder {
       qkv.release();
       lse.release();
       const attn = gpu.empty([B, L, H]);
-      linear(gpu, attn, ctx, lw.oW, lw.oB);
+      dense(gpu, attn, ctx, lw.oWt, lw.oB);
       ctx.release();
       const sum1 = gpu.empty([B, L, H]);
       addForward(gpu, sum1, x, attn);
@@ -125,17 +129,17 @@ export class Encoder {
       const act = gpu.empty([B, L, I]);
       if (c.arch === 'gte') {
         const ug = gpu.empty([B, L, 2 * I]);
-        linear(gpu, ug, h, lw.upW);
+        dense(gpu, ug, h, lw.upWt, null);
         gluForward(gpu, act, ug);
         ug.release();
       } else {
         const u = gpu.empty([B, L, I]);
-        linear(gpu, u, h, lw.upW, lw.upB ?? undefined);
+        dense(gpu, u, h, lw.upWt, lw.upB);
         geluForward(gpu, act, u);
         u.release();
       }
       const m = gpu.empty([B, L, H]);
-      linear(gpu, m, act, lw.downW, lw.downB);
+      dense(gpu, m, act, lw.downWt, lw.downB);
       act.release();
       const sum2 = gpu.empty([B, L, H]);
       addForward(gpu, sum2, h, m);
@@ -161,4 +165,9 @@ export class Encoder {
     this.rope?.cos.release();
     this.rope?.sin.release();
   }
+}
+
+/** y = x @ Wt (+ b), Wt stored [in, out]. */
+function dense(gpu: Gpu, y: Tensor, x: Tensor, wt: Tensor, b: Tensor | null): void {
+  matmul(gpu, y, x, wt, b ? { bias: b } : {});
 }

@@ -39,6 +39,11 @@ export async function loadEncoder(
     return gpu.upload(await host(name), p.spec.shape);
   };
   const maybe = async (name: string) => (bound.params.has(name) ? up(name) : null);
+  // Linear weights [out, in] -> [in, out] (see encoder.ts for why).
+  const upT = async (name: string): Promise<Tensor> => {
+    const [rows, cols] = bound.params.get(name)!.spec.shape;
+    return gpu.upload(transpose(await host(name), rows, cols), [cols, rows]);
+  };
   const H = cfg.hiddenSize;
 
   const layers: LayerWeights[] = [];
@@ -53,30 +58,30 @@ export async function loadEncoder(
         qkvB.set(await host(`${L}.attention.self.${part}.bias`), i * H);
       }
       layers.push({
-        qkvW: gpu.upload(qkvW, [3 * H, H]),
+        qkvWt: gpu.upload(transpose(qkvW, 3 * H, H), [H, 3 * H]),
         qkvB: gpu.upload(qkvB, [3 * H]),
-        oW: await up(`${L}.attention.output.dense.weight`),
+        oWt: await upT(`${L}.attention.output.dense.weight`),
         oB: await up(`${L}.attention.output.dense.bias`),
         attnLnW: await up(`${L}.attention.output.LayerNorm.weight`),
         attnLnB: await up(`${L}.attention.output.LayerNorm.bias`),
-        upW: await up(`${L}.intermediate.dense.weight`),
+        upWt: await upT(`${L}.intermediate.dense.weight`),
         upB: await up(`${L}.intermediate.dense.bias`),
-        downW: await up(`${L}.output.dense.weight`),
+        downWt: await upT(`${L}.output.dense.weight`),
         downB: await up(`${L}.output.dense.bias`),
         mlpLnW: await up(`${L}.output.LayerNorm.weight`),
         mlpLnB: await up(`${L}.output.LayerNorm.bias`),
       });
     } else {
       layers.push({
-        qkvW: await up(`${L}.attention.qkv_proj.weight`),
+        qkvWt: await upT(`${L}.attention.qkv_proj.weight`),
         qkvB: await up(`${L}.attention.qkv_proj.bias`),
-        oW: await up(`${L}.attention.o_proj.weight`),
+        oWt: await upT(`${L}.attention.o_proj.weight`),
         oB: await up(`${L}.attention.o_proj.bias`),
         attnLnW: await up(`${L}.attn_ln.weight`),
         attnLnB: await up(`${L}.attn_ln.bias`),
-        upW: await up(`${L}.mlp.up_gate_proj.weight`),
+        upWt: await upT(`${L}.mlp.up_gate_proj.weight`),
         upB: null,
-        downW: await up(`${L}.mlp.down_proj.weight`),
+        downWt: await upT(`${L}.mlp.down_proj.weight`),
         downB: await up(`${L}.mlp.down_proj.bias`),
         mlpLnW: await up(`${L}.mlp_ln.weight`),
         mlpLnB: await up(`${L}.mlp_ln.bias`),
@@ -110,4 +115,11 @@ export async function loadEmbeddingModel(
   const settings = await resolveEmbeddingSettings(files, modelName);
   const encoder = await loadEncoder(gpu, files, cfg, onProgress);
   return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
+}
+
+/** [rows, cols] -> [cols, rows]. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+  return t;
 }
