@@ -1,0 +1,47 @@
+// Rotary position embedding (GTE v1.5), NeoX half-split layout, applied in place to the q and k
+// parts of the packed projection qkv [B, L, 3H] (per token [q | k | v], each H = heads * d,
+// head-major). v is never touched.
+//
+//   q' = q * cos + rotate_half(q) * sin,   rotate_half(x) = cat(-x[d/2:], x[:d/2])
+//
+// so for i < d/2 the pair (x[i], x[i + d/2]) becomes
+//   x[i]       * cos[p, i]       - x[i + d/2] * sin[p, i]
+//   x[i + d/2] * cos[p, i + d/2] + x[i]       * sin[p, i + d/2]
+// (cos/sin are cat(freqs, freqs), so both halves hold the same angle; reading both columns keeps
+// the kernel exact for any table the caller builds.) Position p = token index in its row: padding
+// does not shift positions. One invocation per (token, q|k, head, i): it owns both elements of its
+// pair, so in-place update needs no barrier.
+
+struct Params {
+  tokens: u32, // B * L tokens in this dispatch (a chunk of whole rows)
+  seqLen: u32, // L: position of token t is t % L
+  heads: u32,
+  headDim: u32, // d (even)
+}
+@group(0) @binding(0) var<uniform> params: Params;
+
+// ---- forward: qkv [B, L, 3H] rotated in place; cos, sin [Lmax, d] with Lmax >= L
+@group(0) @binding(1) var<storage, read_write> fwd_qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> fwd_cos: array<f32>;
+@group(0) @binding(3) var<storage, read> fwd_sin: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let idx = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+  let d = params.headDim;
+  let half = d / 2u;
+  let perToken = 2u * params.heads * half; // rotated pairs per token (q and k)
+  if (idx >= params.tokens * perToken) { return; }
+  let t = idx / perToken;
+  let r = idx - t * perToken; // = part * heads * half + h * half + i; part 0 = q, 1 = k
+  let i = r % half;
+  let col = (r / half) * d + i; // column inside [q | k]: q and k are contiguous, head-major
+  let pos = t % params.seqLen;
+  let H3 = 3u * params.heads * d;
+  let a = t * H3 + col;
+  let x1 = fwd_qkv[a];
+  let x2 = fwd_qkv[a + half];
+  let c = pos * d + i;
+  fwd_qkv[a] = x1 * fwd_cos[c] - x2 * fwd_sin[c];
+  fwd_qkv[a + half] = x2 * fwd_cos[c + half] + x1 * fwd_sin[c + half];
+}
