@@ -1,0 +1,114 @@
+// Launchers for shaders/attention.wgsl: fused multi-head self-attention over the packed qkv
+// projection (GTE's qkv_proj layout; BERT's q/k/v weights are concatenated at load to match).
+
+import type { Gpu } from '../gpu/device.ts';
+import { f32 } from '../gpu/device.ts';
+import { type Tensor, expectShape, rowsPerChunk } from '../gpu/tensor.ts';
+import { fixedSubgroupSize, isCpuAdapter } from './matmul.ts';
+
+/** Largest head dim: q and the output accumulators of an invocation's rows are private arrays. */
+export const MAX_HEAD_DIM = 128;
+
+/**
+ * lse of a query row with no real key at all (only possible without a [CLS] token): the output
+ * row is 0 and lse is float32 max, so exp(s - lse) = 0 for every key in a backward, never NaN.
+ */
+export const LSE_NO_KEYS = 3.4028234663852886e38;
+
+/**
+ * Block shapes (pipeline defines). bq: invocations per workgroup; rq: query rows per invocation
+ * (a workgroup covers bq * rq rows); bk: keys per online-softmax step (<= 32); subgroup: share
+ * each k/v row across a subgroup of bq lanes with subgroupShuffle (needs the 'subgroups' feature
+ * and a fixed subgroup size equal to bq).
+ */
+export interface AttentionTiles {
+  bq: number;
+  rq: number;
+  bk: number;
+  subgroup?: boolean;
+}
+
+/**
+ * Defaults. CPU drivers: 8 lanes (one AVX2 SIMD batch) sharing k/v rows through subgroupShuffle
+ * where the subgroup size is 8 (llvmpipe), several query rows per invocation so each k/v vec4 is
+ * reused, fewer of them for large d (q and the accumulators are 2 * rq * d floats per lane and
+ * spill: d = 64 with rq = 8 ran 3.5x slower than rq = 4), and fewer for short sequences so a
+ * workgroup does not compute mostly clamped duplicate rows (L = 13 with 32 rows would waste
+ * 60%). Measured on llvmpipe, 2 shared cores, GFLOP/s of wall time (4 L^2 d per head):
+ *   B=16 L=128 heads=12 d=32: subgroup rq=4 bk=4..8: 8-10; no subgroup rq=4..8: ~4; rq=1: ~0.7
+ *   B=2 L=512 heads=16 d=64:  subgroup rq=4: 11-17; rq=8: 4; no subgroup rq=4..8: 3.2
+ * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
+ */
+export function attentionTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionTiles {
+  if (!isCpuAdapter(gpu)) return { bq: 64, rq: 1, bk: 16 };
+  const byDim = headDim <= 16 ? 8 : headDim <= 64 ? 4 : 2;
+  const byLen = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(seqLen / 8))));
+  return { bq: 8, rq: Math.min(byDim, byLen), bk: 8, subgroup: fixedSubgroupSize(gpu) === 8 };
+}
+
+export interface AttentionOptions {
+  /** Block shapes; default attentionTiles(gpu, L, d). */
+  tiles?: AttentionTiles;
+  /**
+   * Storage binding limit in bytes used to plan batch chunks; default gpu.limits.maxBinding.
+   * Only tests lower it, to exercise chunking on small tensors.
+   */
+  maxBinding?: number;
+}
+
+/**
+ * out = softmax(q k^T / sqrt(d) + maskbias) v per (batch, head), heads concatenated head-major;
+ * lse = log-sum-exp (natural log) of each row's scaled, masked scores, saved for the backward.
+ *
+ *   out  [B, L, H]      lse [B, heads, L]
+ *   qkv  [B, L, 3H]     per token [q | k | v], each [heads, d]; H = heads * d, d <= 128
+ *   mask [B, L] u32     1 = real token, 0 = padding
+ *
+ * Padded keys are excluded; padded query rows are still computed (they attend to the real keys),
+ * since HF's last_hidden_state includes them. A row with no real key gets out = 0 and
+ * lse = LSE_NO_KEYS. Batches over the storage-binding limit are split into chunks of whole rows.
+ */
+export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor, mask: Tensor, heads: number, o: AttentionOptions = {}): void {
+  if (qkv.shape.length !== 3) throw new Error(`attention: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
+  const [B, L, H3] = qkv.shape;
+  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`attention: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
+  const H = H3 / 3;
+  const d = H / heads;
+  if (d > MAX_HEAD_DIM) throw new Error(`attention: head dim ${d} is over the supported ${MAX_HEAD_DIM}`);
+  expectShape('attention: out', out, [B, L, H]);
+  expectShape('attention: lse', lse, [B, heads, L]);
+  expectShape('attention: mask', mask, [B, L]);
+  for (const [n, t, dt] of [['out', out, 'f32'], ['lse', lse, 'f32'], ['qkv', qkv, 'f32'], ['mask', mask, 'u32']] as const) {
+    if (t.dtype !== dt) throw new Error(`attention: ${n} must be ${dt}, got ${t.dtype}`);
+  }
+  if (B === 0 || L === 0) return;
+  const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
+  // mask and lse are bound whole (the kernel offsets them by b0); they are tiny next to qkv.
+  for (const [n, t] of [['mask', mask], ['lse', lse]] as const) {
+    if (t.byteLength > gpu.limits.maxBinding) throw new Error(`attention: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
+  }
+  const t = o.tiles ?? attentionTiles(gpu, L, d);
+  if (!(t.bk >= 1 && t.bk <= 32) || !(t.rq >= 1) || !(t.bq >= 1)) throw new Error(`attention: bad tiles ${JSON.stringify(t)} (bk must be 1..32)`);
+  if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`attention: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
+  const defines = { D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, BK: t.bk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
+  const scaleLog2e = Math.LOG2E / Math.sqrt(d);
+  // Chunks of whole batch rows: qkv rows are 3x out rows, so a chunk start aligned for qkv is
+  // aligned for out too (gcd(3n, 256) = gcd(n, 256)). Batch rows go in workgroup z, so a chunk
+  // also stays under the per-dimension workgroup limit.
+  const rowBytes = L * H3 * 4;
+  const maxWg = gpu.limits.maxWorkgroupsPerDim;
+  const fits = qkv.byteLength <= maxBinding && B <= maxWg;
+  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  for (let b0 = 0; b0 < B; b0 += chunk) {
+    const nb = Math.min(chunk, B - b0);
+    const whole = nb === B;
+    gpu.dispatch({
+      kernel: 'attention',
+      entry: 'forward',
+      defines,
+      bindings: [whole ? out : out.rows(b0, nb), lse, whole ? qkv : qkv.rows(b0, nb), mask],
+      uniforms: [L, heads, b0, f32(scaleLog2e)],
+      workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
+    });
+  }
+}
