@@ -1,15 +1,19 @@
 // Every kernel family's conformance cases, for the Node and Chromium runners.
+import { attentionCases } from './attention.ts';
 import { elementwiseCases } from './elementwise.ts';
 import { embeddingCases } from './embedding.ts';
 import { layernormCases } from './layernorm.ts';
 import { matmulCases } from './matmul.ts';
 import { poolingCases } from './pooling.ts';
+import { ropeCases } from './rope.ts';
 import type { KernelCase } from './types.ts';
 
 export const allCases: Record<string, KernelCase[]> = {
+  attention: attentionCases,
   elementwise: elementwiseCases,
   embedding: embeddingCases,
   layernorm: layernormCases,
   matmul: matmulCases,
   pooling: poolingCases,
+  rope: ropeCases,
 };
