@@ -107,7 +107,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
             if (!r.ok) assert.fail(r.message);
             compared++;
           }
-          if (compared === 0) t.skip('every reference of this case depends on the adapter');
+          // Such cases are still checked against the CPU reference in the test above.
+          if (compared === 0) t.diagnostic('every reference of this case depends on the adapter: Chromium vs Node not compared');
         });
       }
     }

@@ -4,7 +4,7 @@
 // Built on @huggingface/tokenizers (tokenizer.json parsing, vocabulary, WordPiece, and the
 // generic encode for non-BERT pipelines), with three things that library does not do like the
 // Rust crate:
-// 1. Truncation and padding are not implemented there; they are here, for the single-sequence
+// 1. That library has no truncation or padding; this module adds them for the single-sequence
 //    template (`[CLS] A [SEP]`): the limit counts the template's special tokens, the sequence is
 //    cut on the right, and batches are right-padded with the pad id to their longest row.
 // 2. Its BertNormalizer / BertPreTokenizer use the JavaScript engine's Unicode classes (Node 20:
