@@ -11,12 +11,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import type { Gpu } from '../core/gpu/device.ts';
-import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../core/kernels/pooling.ts';
-import type { Encoder } from '../core/model/encoder.ts';
-import { loadEmbeddingModel, loadEncoder } from '../core/model/load.ts';
-import { parseSafetensorsHeader, readInt64Tensor, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
+import { loadEmbeddingModel } from '../core/model/load.ts';
+import { parseSafetensorsHeader, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
+import { forwardFixture } from './browser/model.ts';
 import { assertClose, testGpu } from './helpers.ts';
 
 export const MINILM_DIR = 'test/models/all-MiniLM-L6-v2';
@@ -29,66 +27,26 @@ async function f32(g: SafetensorsFile, name: string): Promise<Float32Array> {
   return (await readTensor(g, name)).data;
 }
 
-async function u32(g: SafetensorsFile, name: string): Promise<{ data: Uint32Array; shape: number[] }> {
-  const t = await readInt64Tensor(g, name);
-  return { data: Uint32Array.from(t.data, (v) => Number(v)), shape: t.shape };
-}
-
-/** Run the encoder on the fixture's padded inputs; return hidden states and poolings on the host. */
-async function runFixture(gpu: Gpu, enc: Encoder, g: SafetensorsFile) {
-  const ids = await u32(g, 'input_ids');
-  const mask = await u32(g, 'attention_mask');
-  const types = await u32(g, 'token_type_ids');
-  const [B, L] = ids.shape;
-  const tIds = gpu.upload(ids.data, [B, L], 'u32');
-  const tMask = gpu.upload(mask.data, [B, L], 'u32');
-  const tTypes = gpu.upload(types.data, [B, L], 'u32');
-  const { last, hidden } = enc.forward({ ids: tIds, mask: tMask, typeIds: tTypes, batch: B, seqLen: L }, { hidden: true });
-  const H = enc.config.hiddenSize;
-  const cls = gpu.empty([B, H]);
-  const mean = gpu.empty([B, H]);
-  clsPoolForward(gpu, cls, last);
-  meanPoolForward(gpu, mean, last, tMask);
-  const clsN = gpu.empty([B, H]);
-  const meanN = gpu.empty([B, H]);
-  const norm = gpu.empty([B]);
-  l2NormalizeForward(gpu, clsN, norm, cls);
-  l2NormalizeForward(gpu, meanN, norm, mean);
-  const out = {
-    hidden: await Promise.all(hidden.map((t) => gpu.readF32(t))),
-    cls: await gpu.readF32(cls),
-    clsN: await gpu.readF32(clsN),
-    mean: await gpu.readF32(mean),
-    meanN: await gpu.readF32(meanN),
-  };
-  for (const t of [tIds, tMask, tTypes, cls, mean, clsN, meanN, norm, ...hidden]) t.release();
-  return out;
-}
-
 test('GTE v1.5 forward matches the official reference (gte-dev fixture)', async () => {
   const gpu = await testGpu();
-  const enc = await loadEncoder(gpu, localModelFiles('test/fixtures/gte-dev'));
+  const out = await forwardFixture(gpu, localModelFiles('test/fixtures/gte-dev'));
   const g = await golden('test/fixtures/gte-dev/golden.safetensors');
-  const out = await runFixture(gpu, enc, g);
   assert.equal(out.hidden.length, 3);
   for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
   assertClose('last_hidden_state', out.hidden[2], await f32(g, 'last_hidden_state'), { atol: 1e-5 });
   assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
   assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });
-  enc.dispose();
 });
 
 test('BERT forward matches Hugging Face transformers (tiny-bert fixture)', async () => {
   const gpu = await testGpu();
-  const enc = await loadEncoder(gpu, localModelFiles('test/fixtures/tiny-bert'));
+  const out = await forwardFixture(gpu, localModelFiles('test/fixtures/tiny-bert'));
   const g = await golden('test/fixtures/tiny-bert/golden.safetensors');
-  const out = await runFixture(gpu, enc, g);
   for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
   assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
   assertClose('mean', out.mean, await f32(g, 'mean'), { atol: 1e-5 });
   assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });
   assertClose('mean_normalized', out.meanN, await f32(g, 'mean_normalized'), { atol: 2e-6 });
-  enc.dispose();
 });
 
 test('all-MiniLM-L6-v2 embeddings match sentence-transformers on 80 texts (max length 256 and 128)', async () => {
