@@ -25,7 +25,7 @@ import { fileSource, localModelFiles } from '../node/files.ts';
 import { decodeArray } from './browser/encoding.ts';
 import { type EncodedFixture, type FixtureOutputs, type ModelReport, embedTexts, forwardFixture, minilmSelection, parseTextRows } from './browser/model.ts';
 import { CHROMIUM_HELP, type ChromiumRun, chromiumExecutable, runInChromium } from './browser/runner.ts';
-import { evaluate } from './cases/types.ts';
+import { evaluate, minRowCosine } from './cases/types.ts';
 import { testGpu } from './helpers.ts';
 
 const MINILM_DIR = 'test/models/all-MiniLM-L6-v2';
@@ -223,22 +223,7 @@ function check(name: string, actual: ArrayLike<number>, expected: ArrayLike<numb
 /** Cosine of every row >= MINILM_MIN_COS and every component within MINILM_ATOL. */
 function checkEmbeddings(name: string, ours: ArrayLike<number>, ref: ArrayLike<number>, D: number): string {
   assert.equal(ours.length, ref.length, `${name}: ${ours.length} vs ${ref.length} values`);
-  let worstCos = 1;
-  let worstAt = -1;
-  for (let i = 0; i < ours.length / D; i++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let k = 0; k < D; k++) {
-      const a = ours[i * D + k], b = ref[i * D + k];
-      dot += a * b;
-      na += a * a;
-      nb += b * b;
-    }
-    const cos = dot / Math.sqrt(na * nb);
-    if (!(cos >= worstCos)) {
-      worstCos = cos;
-      worstAt = i;
-    }
-  }
+  const { cos: worstCos, row: worstAt } = minRowCosine(ours, ref, D);
   assert.ok(worstCos >= MINILM_MIN_COS, `${name}: text ${worstAt} has cosine ${worstCos} (< ${MINILM_MIN_COS})`);
   return `${check(name, ours, ref, MINILM_ATOL)}, min cosine 1 - ${(1 - worstCos).toExponential(2)} (row ${worstAt})`;
 }

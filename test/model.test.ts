@@ -15,6 +15,7 @@ import { loadEmbeddingModel } from '../core/model/load.ts';
 import { parseSafetensorsHeader, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { forwardFixture } from './browser/model.ts';
+import { minRowCosine } from './cases/types.ts';
 import { assertClose, testGpu } from './helpers.ts';
 
 export const MINILM_DIR = 'test/models/all-MiniLM-L6-v2';
@@ -68,22 +69,7 @@ test('all-MiniLM-L6-v2 embeddings match sentence-transformers on 81 texts (max l
   ] as const) {
     const ours = await model.embed(texts, { maxLength, batchSize: 16 });
     const ref = await f32(g, name);
-    let worstCos = 1;
-    let worstAt = -1;
-    for (let i = 0; i < texts.length; i++) {
-      let dot = 0, na = 0, nb = 0;
-      for (let k = 0; k < D; k++) {
-        const a = ours[i * D + k], b = ref[i * D + k];
-        dot += a * b;
-        na += a * a;
-        nb += b * b;
-      }
-      const cos = dot / Math.sqrt(na * nb);
-      if (!(cos >= worstCos)) {
-        worstCos = cos;
-        worstAt = i;
-      }
-    }
+    const { cos: worstCos, row: worstAt } = minRowCosine(ours, ref, D);
     if (process.env.AQA_TEST_VERBOSE) console.log(`  ${name}: min cosine ${worstCos.toFixed(9)} (text ${worstAt})`);
     assert.ok(worstCos >= 0.99999, `${name}: text ${worstAt} has cosine ${worstCos} to the reference (< 0.99999)`);
     assertClose(name, ours, ref, { atol: 1e-5 });

@@ -7,6 +7,7 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { type DType, type Tensor, expectShape } from '../gpu/tensor.ts';
+import { isCpuAdapter } from './matmul.ts';
 
 const WG = 256;
 
@@ -54,12 +55,6 @@ export function flatView(t: Tensor, start: number, count: number): Tensor {
   return t.reshape([t.size]).rows(start, count);
 }
 
-/** Software drivers (Mesa llvmpipe/lavapipe, SwiftShader, WARP): threads run as CPU SIMD lanes. */
-export function isSoftwareAdapter(gpu: Gpu): boolean {
-  const a = gpu.adapter;
-  return /llvmpipe|lavapipe|swiftshader|software|warp|basic render|\bcpu\b/i.test([a.vendor, a.architecture, a.device, a.description].join(' '));
-}
-
 /**
  * Threads per row for the workgroup-per-row reductions (layernorm, l2 normalize). Real GPUs
  * want wide workgroups (256: 4 columns per thread at H = 1024). Software drivers run a
@@ -68,7 +63,7 @@ export function isSoftwareAdapter(gpu: Gpu): boolean {
  * WG = 256, 225 ms at 64 and 121-241 ms at 8, about what an add over the same 4M elements takes.
  */
 export function rowReduceWg(gpu: Gpu): number {
-  return isSoftwareAdapter(gpu) ? 8 : 256;
+  return isCpuAdapter(gpu) ? 8 : 256;
 }
 
 function gcd(a: number, b: number): number {

@@ -51,3 +51,20 @@ export function evaluate(c: Check): CheckResult {
     : `${c.name}: element ${bad} is ${c.actual[bad]}, expected ${c.expected[bad]} (atol ${c.tol.atol}, rtol ${rtol}); maxdiff ${maxAbs.toExponential(3)}`;
   return { name: c.name, ok, maxAbs, maxRef, message };
 }
+
+/** Lowest cosine between matching rows of two [rows, dim] matrices, and the row where it occurs. */
+export function minRowCosine(a: ArrayLike<number>, b: ArrayLike<number>, dim: number): { cos: number; row: number } {
+  let worst = { cos: 1, row: -1 };
+  for (let i = 0; i < a.length / dim; i++) {
+    let dot = 0, na = 0, nb = 0;
+    for (let k = 0; k < dim; k++) {
+      const x = a[i * dim + k], y = b[i * dim + k];
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+    }
+    const cos = dot / Math.sqrt(na * nb);
+    if (!(cos >= worst.cos)) worst = { cos, row: i }; // NaN counts as worst
+  }
+  return worst;
+}
