@@ -27,9 +27,11 @@
 //
 // Defines: WG_X, WG_Y, TM, TN (multiples of 4 outside SHARED), SHARED + BK, SUBGROUP (WG_X is
 // the subgroup size), UNROLLED (TM = TN = 8), TRANS_A, TRANS_B, VEC_A, VEC_B, BIAS, ACCUMULATE.
-// Sizes are uniforms. A backward pass needs no entry of its own: dA and dB are products too
-// (core/kernels/matmul.ts shows the calls).
+// Sizes are uniforms. The backward of a product needs no entry of its own: dA and dB are
+// products too (core/kernels/matmul.ts shows the calls). The bias gradient is `colsum`, at the
+// end of this file, compiled alone with the COLSUM define (the matmul part needs its defines).
 
+#if !COLSUM
 #if SUBGROUP
 enable subgroups;
 #endif
@@ -485,5 +487,44 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
       store(cBase + (m0 + i) * N + n, n, res[i * TN4 + (j >> 2u)][j & 3u]);
     }
   }
+}
+#endif
+
+#else
+// ---------------------------------------------------------------- colsum (bias gradient)
+//
+// dst[outRow + block, c] (+ dst if ACCUMULATE) = sum of src[r, c] over the block's rows, in row
+// order. Workgroups [ceil(C / WG), blocks]: each thread owns one column of one block of
+// blockRows rows, and neighbouring threads read neighbouring columns of a row. The launcher
+// runs it twice (block sums into a scratch [blocks, C], then those sums in block order into
+// the result), so every value is a sum in a fixed order: no atomics, same bits every run.
+// Defines: WG, ACCUMULATE.
+
+struct ColsumParams {
+  rows: u32, // rows of src in this dispatch
+  C: u32, // columns
+  blockRows: u32, // rows summed by one thread
+  outRow: u32, // row of dst that block 0 of this dispatch writes
+}
+@group(0) @binding(0) var<uniform> cs_params: ColsumParams;
+@group(0) @binding(1) var<storage, read_write> cs_dst: array<f32>; // [outRow + blocks, C]
+@group(0) @binding(2) var<storage, read> cs_src: array<f32>; // [rows, C]
+
+@compute @workgroup_size({{WG}})
+fn colsum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let C = cs_params.C;
+  let c = wid.x * {{WG}}u + lid.x;
+  if (c >= C) { return; }
+  let r0 = wid.y * cs_params.blockRows;
+  let r1 = min(r0 + cs_params.blockRows, cs_params.rows);
+  var s = 0.0;
+  for (var r = r0; r < r1; r++) {
+    s += cs_src[r * C + c];
+  }
+  let o = (cs_params.outRow + wid.y) * C + c;
+#if ACCUMULATE
+  s += cs_dst[o];
+#endif
+  cs_dst[o] = s;
 }
 #endif

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CPU_TILE, chunkRows, defaultMatmulTile, isCpuAdapter, linear, matmul } from '../core/kernels/matmul.ts';
+import { CPU_TILE, chunkRows, colsum, defaultMatmulTile, denseBackward, denseForward, isCpuAdapter, linear, matmul } from '../core/kernels/matmul.ts';
 import { matmulCases } from './cases/matmul.ts';
 import { registerCases, testGpu } from './helpers.ts';
 
@@ -43,4 +43,19 @@ test('matmul: default tile follows the adapter', async () => {
   const tile = defaultMatmulTile(gpu);
   assert.equal(tile.shared, !isCpuAdapter(gpu));
   if (/llvmpipe|swiftshader/i.test(gpu.name)) assert.equal(tile.shared, false);
+});
+
+test('dense: shape errors name the operand and the expected shape', async () => {
+  const gpu = await testGpu();
+  const t = (shape: number[]) => gpu.empty(shape);
+  const x = t([2, 3, 6]), wt = t([6, 4]), dy = t([2, 3, 4]);
+  assert.throws(() => denseForward(gpu, t([2, 3, 4]), x, t([4, 6, 1]), null), /dense: wt \[4, 6, 1\] must be 2-D \[in, out\]/);
+  assert.throws(() => denseForward(gpu, t([2, 3, 5]), x, wt, null), /matmul: out .*expected shape \[2, 3, 4\], got \[2, 3, 5\]/);
+  assert.throws(() => denseBackward(gpu, {}, dy, t([2, 3, 5]), wt), /x \[2, 3, 5\] must be \[\.\.\., 6\] for wt \[6, 4\]/);
+  assert.throws(() => denseBackward(gpu, {}, t([3, 2, 4]), x, wt), /dy .*expected shape \[2, 3, 4\], got \[3, 2, 4\]/);
+  assert.throws(() => denseBackward(gpu, { dx: t([6, 6]) }, dy, x, wt), /dx \(the shape of x\): expected shape \[2, 3, 6\]/);
+  assert.throws(() => denseBackward(gpu, { dwt: t([4, 6]) }, dy, x, wt), /dwt \(the shape of wt\): expected shape \[6, 4\], got \[4, 6\]/);
+  assert.throws(() => denseBackward(gpu, { db: t([6]) }, dy, x, wt), /db: expected shape \[4\], got \[6\]/);
+  assert.throws(() => colsum(gpu, t([4]), dy, { blockRows: 1 }), /blockRows must be an integer >= 2/);
+  assert.throws(() => colsum(gpu, dy.reshape([24]).rows(0, 4), dy), /shares its GPU buffer with x/);
 });

@@ -1,16 +1,21 @@
 // Launchers for shaders/matmul.wgsl: shape checks, batching, tile/variant choice, and chunking
 // of work larger than one storage binding.
 //
-// matmul(gpu, out, a, b, o)  out = alpha * op(a) @ op(b) (+ bias) (+ out)
-// linear(gpu, out, x, w, b)  out = x @ w^T + b, w stored [out, in] as in Hugging Face Linear
+// matmul(gpu, out, a, b, o)                out = alpha * op(a) @ op(b) (+ bias) (+ out)
+// linear(gpu, out, x, w, b)                out = x @ w^T + b, w stored [out, in] as in Hugging Face Linear
+// denseForward(gpu, y, x, wt, b)           y = x @ wt + b, wt stored [in, out] (the encoder's layout)
+// denseBackward(gpu, {dx, dwt, db}, dy, x, wt)   its gradients, below it
+// colsum(gpu, out, x, o)                   out (+)= column sums of x (the bias gradient)
 //
-// The encoder's uses, for reference (X [BL, in], W [out, in], Y [BL, out]):
-//   forward  Y  = X W^T + b     linear(gpu, y, x, w, b)
-//   backward dX = dY W          matmul(gpu, dx, dy, w)
-//            dW += dY^T X       matmul(gpu, dw, dy, x, { transA: true, accumulate: true })
+// The encoder's dense layers (X [BL, in], Wt [in, out], Y [BL, out]):
+//   forward  Y    = X Wt + b     matmul(gpu, y, x, wt, { bias })
+//   backward dX   = dY Wt^T      matmul(gpu, dx, dy, wt, { transB: true })
+//            dWt += X^T dY       matmul(gpu, dwt, x, dy, { transA: true, accumulate: true })
+//            db  += colsum(dY)
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { forEachRowChunk } from './elementwise.ts';
 
 /**
  * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
@@ -215,6 +220,144 @@ export function linear(gpu: Gpu, out: Tensor, x: Tensor, weight: Tensor, bias?: 
   matmul(gpu, out, x, weight, { transB: true, bias });
 }
 
+// ---------------------------------------------------------------- dense (Linear with Wt stored [in, out])
+
+/**
+ * y = x @ wt (+ b): x [..., in], wt [in, out] (the transposed Hugging Face weight, as the
+ * encoder stores it: a plain [K, N] operand, the faster layout for the CPU tiles), b [out] or
+ * null, y [..., out]. Leading dims of x fold into the rows of one product.
+ */
+export function denseForward(gpu: Gpu, y: Tensor /* [..., out] */, x: Tensor /* [..., in] */, wt: Tensor /* [in, out] */, b: Tensor | null): void {
+  if (wt.shape.length !== 2) throw new Error(`dense: wt ${fmt(wt.shape)} must be 2-D [in, out] (x ${fmt(x.shape)})`);
+  const o: MatmulOptions = b ? { bias: b } : {};
+  if (x.shape.length === 1) {
+    matmul(gpu, y.reshape([1, y.size]), x.reshape([1, x.size]), wt, o);
+    return;
+  }
+  matmul(gpu, y, x, wt, o);
+}
+
+/** Gradients denseBackward writes; a missing or null one is not computed. */
+export interface DenseGrads {
+  dx?: Tensor | null; // [..., in], always overwritten
+  dwt?: Tensor | null; // [in, out]
+  db?: Tensor | null; // [out]
+  /** Add into dwt and db (gradient accumulation over micro-batches) instead of overwriting them. */
+  accumulate?: boolean;
+}
+
+/**
+ * Backward of denseForward, with x and dy flattened to rows [R, in] and [R, out]:
+ *   dx  = dy @ wt^T      matmul(dx, dy, wt, transB)
+ *   dwt = x^T @ dy       matmul(dwt, x, dy, transA), split over rows when x or dy passes the
+ *                        binding limit (the chunks accumulate)
+ *   db  = column sums of dy   colsum()
+ * g.accumulate adds dwt and db into their previous contents (+=); dx is always overwritten
+ * (where x also feeds another branch, add the two gradients with accumulateForward). Every sum
+ * runs in a fixed order (no atomics): the results are bit-identical from run to run.
+ * Outputs must not share a buffer with dy, x or wt (WebGPU forbids a read_write binding of a
+ * buffer bound again in the same dispatch).
+ */
+export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] */, x: Tensor /* [..., in] */, wt: Tensor /* [in, out] */): void {
+  if (wt.shape.length !== 2) throw new Error(`dense backward: wt ${fmt(wt.shape)} must be 2-D [in, out] (x ${fmt(x.shape)}, dy ${fmt(dy.shape)})`);
+  const [nIn, nOut] = wt.shape;
+  if (x.shape.length === 0 || x.shape[x.shape.length - 1] !== nIn) throw new Error(`dense backward: x ${fmt(x.shape)} must be [..., ${nIn}] for wt ${fmt(wt.shape)}`);
+  const lead = x.shape.slice(0, -1);
+  expectShape(`dense backward: dy (x ${fmt(x.shape)}, wt ${fmt(wt.shape)})`, dy, [...lead, nOut]);
+  if (g.dx) expectShape('dense backward: dx (the shape of x)', g.dx, x.shape);
+  if (g.dwt) expectShape('dense backward: dwt (the shape of wt)', g.dwt, wt.shape);
+  if (g.db) expectShape('dense backward: db', g.db, [nOut]);
+  for (const [name, t] of [['dx', g.dx], ['dwt', g.dwt], ['db', g.db], ['dy', dy], ['x', x], ['wt', wt]] as const) {
+    if (t && t.dtype !== 'f32') throw new Error(`dense backward: ${name} ${t} must be f32`);
+  }
+  const R = prod(lead);
+  const dy2 = dy.reshape([R, nOut]);
+  const x2 = x.reshape([R, nIn]);
+  if (g.dx && R > 0) matmul(gpu, g.dx.reshape([R, nIn]), dy2, wt, { transB: true });
+  if (g.dwt) {
+    if (R > 0) matmul(gpu, g.dwt, x2, dy2, { transA: true, accumulate: g.accumulate });
+    else if (!g.accumulate) zeroFill(gpu, g.dwt); // an empty sum (matmul refuses K = 0)
+  }
+  if (g.db) colsum(gpu, g.db, dy2, { accumulate: g.accumulate });
+}
+
+function zeroFill(gpu: Gpu, t: Tensor): void {
+  const z = gpu.zeros(t.shape);
+  gpu.copy(t, z);
+  z.release();
+}
+
+export interface ColsumOptions {
+  /** Add into out instead of overwriting it. */
+  accumulate?: boolean;
+  /** Rows each thread of the first pass sums (default 64; see colsum). */
+  blockRows?: number;
+}
+
+/** Threads per colsum workgroup, all along the columns. */
+const COLSUM_WG = 64;
+
+/**
+ * out[c] (+)= sum over rows r of x[r, c]: x [..., C] with leading dims folded into rows, out [C].
+ * The bias gradient of a dense layer. Two passes of one entry, no atomics:
+ *   rows <= blockRows   one thread per column sums every row into out
+ *   otherwise           one thread per (column, block of blockRows rows) writes a block sum to
+ *                       partial [ceil(rows / blockRows), C], then colsum(out, partial) adds the
+ *                       block sums in block order (recursing if there are still many)
+ * so the sums run in a fixed order (bit-identical from run to run) with about
+ * blockRows + rows / blockRows additions in each path instead of rows, and x is read in row
+ * chunks under the storage binding limit.
+ */
+export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */, o: ColsumOptions = {}): void {
+  if (x.shape.length === 0) throw new Error(`colsum: x ${fmt(x.shape)} must have at least one dimension`);
+  const C = x.shape[x.shape.length - 1];
+  const rows = C === 0 ? 0 : x.size / C;
+  expectShape(`colsum: out (column sums of x ${fmt(x.shape)})`, out, [C]);
+  for (const [name, t] of [['out', out], ['x', x]] as const) {
+    if (t.dtype !== 'f32') throw new Error(`colsum: ${name} ${t} must be f32`);
+  }
+  if (out.buffer === x.buffer) throw new Error(`colsum: out ${fmt(out.shape)} shares its GPU buffer with x ${fmt(x.shape)}; write to a separate tensor`);
+  const blockRows0 = o.blockRows ?? 64;
+  // blockRows 1 would copy x into partial and recurse forever
+  if (!Number.isInteger(blockRows0) || blockRows0 < 2) throw new Error(`colsum: blockRows must be an integer >= 2, got ${blockRows0}`);
+  if (C === 0) return;
+  const colGroups = Math.ceil(C / COLSUM_WG);
+  if (colGroups > gpu.limits.maxWorkgroupsPerDim) throw new Error(`colsum: C = ${C} columns need ${colGroups} workgroups, over ${gpu.limits.maxWorkgroupsPerDim}`);
+  const x2 = x.reshape([rows, C]);
+  const dispatch = (dst: Tensor, src: Tensor, count: number, blockRows: number, outRow: number, blocks: number, accumulate: boolean) =>
+    gpu.dispatch({
+      kernel: 'matmul',
+      entry: 'colsum',
+      defines: { COLSUM: true, WG: COLSUM_WG, ACCUMULATE: accumulate },
+      bindings: [dst, src],
+      uniforms: [count, C, blockRows, outRow],
+      workgroups: [colGroups, blocks],
+    });
+  if (rows === 0) {
+    // an empty sum: out = 0, or unchanged when accumulating (src is never read: bind out's size)
+    if (!o.accumulate) zeroFill(gpu, out);
+    return;
+  }
+  if (rows <= blockRows0 && x2.byteLength <= gpu.limits.maxBinding) {
+    dispatch(out, x2, rows, rows, 0, 1, !!o.accumulate);
+    return;
+  }
+  const chunks: { start: number; count: number; blockRows: number; blocks: number; outRow: number }[] = [];
+  let blocks = 0;
+  forEachRowChunk(gpu, 'colsum', rows, [C * F32], (start, count) => {
+    // at most maxWorkgroupsPerDim blocks per dispatch (workgroups in y)
+    const blockRows = Math.max(blockRows0, Math.ceil(count / gpu.limits.maxWorkgroupsPerDim));
+    const nb = Math.ceil(count / blockRows);
+    chunks.push({ start, count, blockRows, blocks: nb, outRow: blocks });
+    blocks += nb;
+  });
+  if (blocks >= rows) throw new Error(`colsum: rows of x ${fmt(x.shape)} fit the ${gpu.limits.maxBinding}-byte binding limit only one at a time; nothing to sum per dispatch`);
+  const partial = gpu.empty([blocks, C]);
+  for (const k of chunks) dispatch(partial, x2.rows(k.start, k.count), k.count, k.blockRows, k.outRow, k.blocks, false);
+  colsum(gpu, out, partial, o);
+  partial.release();
+}
+
 interface Plan {
   M: number;
   N: number;
@@ -245,11 +388,11 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
   const maxRows = gpu.limits.maxWorkgroupsPerDim * bm; // workgroups in y
   const fits = (t: Tensor) => t.byteLength <= maxBinding;
 
-  if (p.transA && !fits(a)) {
-    // a stored [K, M]: split K. Chunk c adds alpha * a_c^T b_c to out; only the first chunk
-    // applies bias and the caller's accumulate flag.
+  if (p.transA && (!fits(a) || (!fits(b) && !p.transB))) {
+    // a stored [K, M] (and b [K, N], e.g. dW = X^T dY over many rows): split K. Chunk c adds
+    // alpha * a_c^T b_c to out; only the first chunk applies bias and the caller's accumulate flag.
     if (p.transB) throw new Error(`matmul: a ${fmt(a.shape)} (transA) is over the ${maxBinding}-byte binding limit and b ${fmt(b.shape)} is transposed; K can only be split when b is stored [K, N]`);
-    if (!fits(out)) throw new Error(`matmul: both a ${fmt(a.shape)} (transA) and out ${fmt(out.shape)} are over the ${maxBinding}-byte binding limit`);
+    if (!fits(out)) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit too (a ${fmt(a.shape)} transA, b ${fmt(b.shape)}); only K is split here, out is bound whole`);
     const rows = chunkRows([M * F32, N * F32], maxBinding, align);
     for (let k0 = 0; k0 < K; k0 += rows) {
       const kc = Math.min(rows, K - k0);

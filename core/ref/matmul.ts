@@ -61,3 +61,64 @@ export function matmulRef(a: Float32Array, b: Float32Array, M: number, K: number
   }
   return { out, absSum };
 }
+
+/**
+ * out[c] = sum over rows of x[r, c] (+ accumulate[c]), float64 rounded once to f32, with the
+ * error scale sum_r |x[r, c]| + |accumulate[c]| (the colsum kernel's bias gradient).
+ */
+export function colsumRef(x: Float32Array, rows: number, C: number, accumulate?: Float32Array): MatmulRefResult {
+  const s = new Float64Array(C);
+  const absSum = new Float64Array(C);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < C; c++) {
+      s[c] += x[r * C + c];
+      absSum[c] += Math.abs(x[r * C + c]);
+    }
+  }
+  if (accumulate) {
+    for (let c = 0; c < C; c++) {
+      s[c] += accumulate[c];
+      absSum[c] += Math.abs(accumulate[c]);
+    }
+  }
+  return { out: Float32Array.from(s), absSum };
+}
+
+/** y = x @ wt (+ b) in float64 (not rounded): x [rows, in], wt [in, out], b [out]. For gradient checks. */
+export function denseRef64(x: ArrayLike<number>, wt: ArrayLike<number>, b: ArrayLike<number> | null, rows: number, nIn: number, nOut: number): Float64Array {
+  const y = new Float64Array(rows * nOut);
+  for (let r = 0; r < rows; r++) {
+    for (let n = 0; n < nOut; n++) {
+      let s = b ? b[n] : 0;
+      for (let k = 0; k < nIn; k++) s += x[r * nIn + k] * wt[k * nOut + n];
+      y[r * nOut + n] = s;
+    }
+  }
+  return y;
+}
+
+export interface DenseBackwardRef {
+  dx: MatmulRefResult; // [rows, in]
+  dwt: MatmulRefResult; // [in, out]
+  db: MatmulRefResult; // [out]
+}
+
+/**
+ * Backward of y = x @ wt + b in float64: dx = dy wt^T, dwt = x^T dy (+ prev), db = colsum(dy)
+ * (+ prev); dy [rows, out], x [rows, in], wt [in, out].
+ */
+export function denseBackwardRef(
+  dy: Float32Array,
+  x: Float32Array,
+  wt: Float32Array,
+  rows: number,
+  nIn: number,
+  nOut: number,
+  prev: { dwt?: Float32Array; db?: Float32Array } = {},
+): DenseBackwardRef {
+  return {
+    dx: matmulRef(dy, wt, rows, nOut, nIn, { transB: true }),
+    dwt: matmulRef(x, dy, nIn, rows, nOut, { transA: true, accumulate: prev.dwt }),
+    db: colsumRef(dy, rows, nOut, prev.db),
+  };
+}

@@ -20,20 +20,30 @@ import {
   SUBGROUP_TILE,
   SUBGROUP_TILE_TRANS_B,
   chunkRows,
+  colsum,
+  denseBackward,
+  denseForward,
   linear,
   matmul,
   tileSupported,
 } from '../../core/kernels/matmul.ts';
-import { matmulRef } from '../../core/ref/matmul.ts';
+import { colsumRef, denseBackwardRef, denseRef64, matmulRef } from '../../core/ref/matmul.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
+import { nanTensor, withBindingLimit } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
 const U = 2 ** -24;
 
-export function matmulTol(K: number, absSum: ArrayLike<number>): Tol {
+/** 4 sqrt(n) u max(absSum): the bound above for a sum with at most n roundings on any path. */
+function sumTol(n: number, absSum: ArrayLike<number>): Tol {
   let max = 0;
   for (let i = 0; i < absSum.length; i++) max = Math.max(max, absSum[i]);
-  return { atol: 4 * Math.sqrt(K + 3) * U * max };
+  return { atol: 4 * Math.sqrt(n) * U * max };
+}
+
+export function matmulTol(K: number, absSum: ArrayLike<number>): Tol {
+  return sumTol(K + 3, absSum);
 }
 
 interface Spec {
@@ -218,6 +228,167 @@ const linearCase: KernelCase = {
   },
 };
 
+// ---------------------------------------------------------------- dense (y = x @ wt + b) and its backward
+//
+// denseBackward is three products and a column sum, so the tolerances are the bound above with
+// the length of each sum: dx sums nOut terms, dwt sums R rows (R = rows of x; R + chunks when
+// the rows are split over the binding limit, each chunk adding one rounding), db sums R rows
+// with at most colsumTerms(R) roundings on any path of its block-sum tree (68 at R = 130, 131
+// at R = 4500). accumulate adds |prev| to the error scale (core/ref/matmul.ts). E.g. db over
+// 4500 rows of U(-1, 1): atol 4 sqrt(131) u 2250 = 6e-3, where a dropped or doubled row moves a
+// sum by ~0.5. Every sum has a fixed order, so a second run must give the same bits (atol 0).
+// Outputs start as NaN, so an element the kernel skips fails.
+
+/** Most additions on any path of colsum's block-sum tree over R rows (blockRows 64), + 1 for accumulate. */
+function colsumTerms(R: number): number {
+  let n = 1;
+  for (; R > 64; R = Math.ceil(R / 64)) n += 64;
+  return n + R;
+}
+
+interface DenseSpec {
+  lead: number[]; // leading dims of x / dy, folded into R rows
+  nIn: number;
+  nOut: number;
+  accumulate?: boolean;
+  /** Which gradients to ask for (default all three). */
+  want?: { dx?: boolean; dwt?: boolean; db?: boolean };
+  /** Lowered storage binding limit (bytes): x, dy and dx are split into row chunks. */
+  limit?: number;
+}
+
+function denseLabel(s: DenseSpec): string {
+  const w = s.want ? ` only ${Object.keys(s.want).filter((k) => s.want![k as 'dx']).join('+')}` : '';
+  return `dense backward x[${[...s.lead, s.nIn].join(',')}] wt[${s.nIn},${s.nOut}]${s.accumulate ? ' accumulate' : ''}${w}${s.limit ? ` maxBinding=${s.limit}` : ''}`;
+}
+
+/** Dispatches denseBackward records for R rows under a binding limit (see denseSpecs). */
+function denseDispatches(s: DenseSpec, R: number, limit: number, align: number): number {
+  const rm = chunkRows([s.nIn * 4, s.nOut * 4], limit, align); // dx row chunks = dwt K chunks
+  const rc = chunkRows([s.nOut * 4], limit, align); // colsum row chunks, one block each (rc <= 64)
+  if (rc > 64 || Math.ceil(R / rc) > 64) throw new Error(`${denseLabel(s)}: pick a limit that gives <= 64-row chunks and <= 64 of them`);
+  return 2 * Math.ceil(R / rm) + Math.ceil(R / rc) + 1;
+}
+
+async function runDense(gpu: Gpu, s: DenseSpec, seed: number): Promise<Check[]> {
+  const R = s.lead.reduce((x, y) => x * y, 1);
+  const { nIn, nOut } = s;
+  const want = s.want ?? { dx: true, dwt: true, db: true };
+  const x = randu(R * nIn, seed), wt = randu(nIn * nOut, seed + 1), dy = randu(R * nOut, seed + 2);
+  const prev = s.accumulate ? { dwt: randu(nIn * nOut, seed + 3), db: randu(nOut, seed + 4) } : {};
+  const tx = gpu.upload(x, [...s.lead, nIn]), twt = gpu.upload(wt, [nIn, nOut]), tdy = gpu.upload(dy, [...s.lead, nOut]);
+  const run = async () => {
+    const dx = want.dx ? nanTensor(gpu, [...s.lead, nIn]) : null;
+    const dwt = want.dwt ? (prev.dwt ? gpu.upload(prev.dwt, [nIn, nOut]) : nanTensor(gpu, [nIn, nOut])) : null;
+    const db = want.db ? (prev.db ? gpu.upload(prev.db, [nOut]) : nanTensor(gpu, [nOut])) : null;
+    const { dispatches } = await withBindingLimit(gpu, s.limit ?? gpu.limits.maxBinding, () =>
+      denseBackward(gpu, { dx, dwt, db, accumulate: s.accumulate }, tdy, tx, twt),
+    );
+    const read = async (t: Tensor | null) => (t ? await gpu.readF32(t) : null);
+    const r = { dx: await read(dx), dwt: await read(dwt), db: await read(db), dispatches };
+    for (const t of [dx, dwt, db]) t?.release();
+    return r;
+  };
+  const first = await run();
+  const second = await run();
+  for (const t of [tx, twt, tdy]) t.release();
+  const ref = denseBackwardRef(dy, x, wt, R, nIn, nOut, prev);
+  const kChunks = s.limit ? Math.ceil(R / chunkRows([nIn * 4, nOut * 4], s.limit, gpu.limits.offsetAlign)) : 1;
+  const checks: Check[] = [];
+  const acc = s.accumulate ? ' (accumulated)' : '';
+  if (first.dx) {
+    checks.push({ name: 'dx = dy wt^T', actual: first.dx, expected: ref.dx.out, tol: matmulTol(nOut, ref.dx.absSum) });
+    checks.push({ name: 'dx run to run', actual: second.dx!, expected: first.dx, tol: { atol: 0 } }); // exact: fixed order
+  }
+  if (first.dwt) {
+    checks.push({ name: `dwt = x^T dy${acc}`, actual: first.dwt, expected: ref.dwt.out, tol: matmulTol(R + kChunks, ref.dwt.absSum) });
+    checks.push({ name: 'dwt run to run', actual: second.dwt!, expected: first.dwt, tol: { atol: 0 } }); // exact: fixed order
+  }
+  if (first.db) {
+    checks.push({ name: `db = colsum(dy)${acc}`, actual: first.db, expected: ref.db.out, tol: sumTol(colsumTerms(R), ref.db.absSum) });
+    checks.push({ name: 'db run to run', actual: second.db!, expected: first.db, tol: { atol: 0 } }); // exact: fixed order
+  }
+  if (s.limit) {
+    // exact: the rows really were split (dx, dwt and db each in several dispatches)
+    checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [denseDispatches(s, R, s.limit, gpu.limits.offsetAlign)], tol: { atol: 0 } });
+  }
+  return checks;
+}
+
+const denseSpecs: DenseSpec[] = [
+  { lead: [1], nIn: 1, nOut: 1 }, // one row, one feature
+  { lead: [1], nIn: 37, nOut: 19 }, // one row, nothing a multiple of 4
+  { lead: [3, 5], nIn: 24, nOut: 40 }, // 3-D x, vec4 paths
+  { lead: [130], nIn: 33, nOut: 17 }, // R > 64: two-pass colsum (3 blocks), odd K for dwt
+  { lead: [2, 70], nIn: 20, nOut: 12, accumulate: true },
+  { lead: [1], nIn: 9, nOut: 5, accumulate: true }, // one row: colsum's single pass, accumulating
+  { lead: [4, 33], nIn: 384, nOut: 96 }, // the encoder's width
+  { lead: [9], nIn: 13, nOut: 7, want: { dx: true } },
+  { lead: [9], nIn: 13, nOut: 7, want: { dwt: true, db: true }, accumulate: true },
+  { lead: [0], nIn: 6, nOut: 5 }, // no rows: dwt and db are empty sums (0)
+  { lead: [0], nIn: 6, nOut: 5, accumulate: true }, // ... and stay as they were when accumulating
+  // 4096-byte limit: x rows 96 B, dy rows 160 B; dx and dwt go in chunks of 24 rows (256-byte
+  // aligned starts for both), colsum in 24-row chunks of dy: 9 + 9 + 9 + 1 dispatches.
+  { lead: [200], nIn: 24, nOut: 40, limit: 4096 },
+  { lead: [2, 100], nIn: 24, nOut: 40, accumulate: true, limit: 4096 },
+];
+
+/** colsum alone on many rows: 4500 rows -> 71 block sums -> 2 -> 1 (three dispatches). */
+const colsumCase: KernelCase = {
+  name: 'colsum x[4500,5] (block sums of block sums)',
+  async run(gpu) {
+    const x = randu(4500 * 5, 31);
+    const tx = gpu.upload(x, [4500, 5]);
+    const out = nanTensor(gpu, [5]);
+    const before = gpu.stats.dispatches;
+    colsum(gpu, out, tx);
+    const dispatches = gpu.stats.dispatches - before;
+    const actual = await gpu.readF32(out);
+    for (const t of [tx, out]) t.release();
+    const ref = colsumRef(x, 4500, 5);
+    return [
+      { name: 'out', actual, expected: ref.out, tol: sumTol(colsumTerms(4500), ref.absSum) },
+      { name: 'dispatches', actual: [dispatches], expected: [3], tol: { atol: 0 } }, // exact: the recursion ran
+    ];
+  },
+};
+
+/** denseForward (3-D and 1-D x) against the reference, then gradients against central differences. */
+const denseGradCase: KernelCase = {
+  name: 'dense forward x[2,3,5] wt[5,7] + b, gradcheck of dx, dwt, db',
+  async run(gpu) {
+    const R = 6, nIn = 5, nOut = 7;
+    const x = randu(R * nIn, 41), wt = randu(nIn * nOut, 42), b = randu(nOut, 43);
+    const dy = projection(R * nOut, 44);
+    const tx = gpu.upload(x, [2, 3, nIn]), twt = gpu.upload(wt, [nIn, nOut]), tb = gpu.upload(b, [nOut]), tdy = gpu.upload(dy, [2, 3, nOut]);
+    const y = nanTensor(gpu, [2, 3, nOut]), y1 = nanTensor(gpu, [nOut]);
+    const dx = nanTensor(gpu, [2, 3, nIn]), dwt = nanTensor(gpu, [nIn, nOut]), db = nanTensor(gpu, [nOut]);
+    denseForward(gpu, y, tx, twt, tb);
+    denseForward(gpu, y1, tx.reshape([R * nIn]).rows(0, nIn), twt, null); // 1-D x: row 0, no bias
+    denseBackward(gpu, { dx, dwt, db }, tdy, tx, twt);
+    const [gy, gy1, gdx, gdwt, gdb] = [await gpu.readF32(y), await gpu.readF32(y1), await gpu.readF32(dx), await gpu.readF32(dwt), await gpu.readF32(db)];
+    for (const t of [tx, twt, tb, tdy, y, y1, dx, dwt, db]) t.release();
+    const ref = matmulRef(x, wt, R, nIn, nOut, { bias: b });
+    const ref1 = matmulRef(x.subarray(0, nIn), wt, 1, nIn, nOut);
+    return [
+      { name: 'y', actual: gy, expected: ref.out, tol: matmulTol(nIn, ref.absSum) },
+      { name: 'y (1-D x)', actual: gy1, expected: ref1.out, tol: matmulTol(nIn, ref1.absSum) },
+      // the rtol 1e-5 of test/gradcheck.ts: sums of <= 7 terms here, f32 error ~1e-7 of scale
+      ...gradChecks({
+        f: ([xs, ws, bs]) => denseRef64(xs, ws, bs, R, nIn, nOut),
+        inputs: [
+          { name: 'x', value: x, grad: gdx },
+          { name: 'wt', value: wt, grad: gdwt },
+          { name: 'b', value: b, grad: gdb },
+        ],
+        R: dy,
+      }),
+    ];
+  },
+};
+
+export const denseCases: KernelCase[] = [...denseSpecs.map((s, i): KernelCase => ({ name: denseLabel(s), run: (gpu) => runDense(gpu, s, 7000 + 11 * i) })), colsumCase, denseGradCase];
+
 /** Default-tile cases run unchanged in Chromium; the chunk cases need the adapter's alignment. */
 export const matmulCases: KernelCase[] = [
   ...[...defaultGrid(), ...epilogue, ...batched, ...variantGrid()].map(specCase),
@@ -229,4 +400,5 @@ export const matmulCases: KernelCase[] = [
     }),
   ),
   linearCase,
+  ...denseCases,
 ];
