@@ -101,3 +101,8 @@ test('no matching adapter is a clear one-line error', () => {
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /aqa: no adapter matches 'no-such-gpu-xyz'; available: /);
 });
+
+test('bench: malformed --shapes and --sizes are one-line errors naming the bad item', () => {
+  assertOneLineError(aqa(['bench', 'embed', '--shapes', '32x128,32by256']), '--shapes', "'32by256'");
+  assertOneLineError(aqa(['bench', 'matmul', '--sizes', '256,-1']), '--sizes', "'-1'");
+});

@@ -12,22 +12,45 @@ export interface BenchOptions {
   model: string;
   quick: boolean;
   peers?: string;
+  shapes?: string;
+  sizes?: string;
   gpu: NodeGpuOptions;
 }
 
+/** '32x128,32x256' -> [[32, 128], [32, 256]]; a clear error names the bad item. */
+export function parseShapes(list: string): [number, number][] {
+  return list.split(',').filter(Boolean).map((item) => {
+    const m = /^(\d+)x(\d+)$/.exec(item.trim());
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 3) throw new Error(`--shapes: '${item}' is not BATCHxTOKENS (e.g. 32x128, tokens >= 3)`);
+    return [Number(m[1]), Number(m[2])];
+  });
+}
+
+/** '256,1024' -> [256, 1024]. */
+export function parseSizes(list: string): number[] {
+  return list.split(',').filter(Boolean).map((item) => {
+    const n = Number(item.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--sizes: '${item}' is not a positive integer`);
+    return n;
+  });
+}
+
 export async function runBench(what: string, o: BenchOptions): Promise<void> {
+  // Options are checked before the (slow) device start, so a typo fails at once.
+  const shapes = o.shapes ? parseShapes(o.shapes) : undefined;
+  const sizes = o.sizes ? parseSizes(o.sizes) : undefined;
   const gpu = await createNodeGpu(o.gpu);
   console.error(`adapter: ${gpu.name}`);
   const log = (m: string) => console.error(`  ${m}`);
   let rows;
   let columns;
   if (what === 'matmul') {
-    rows = await benchMatmul(gpu, o.quick ? { sizes: [256, 1024], iters: 4 } : {});
+    rows = await benchMatmul(gpu, o.quick ? { sizes: sizes ?? [256, 1024], iters: 4 } : { sizes });
     columns = matmulColumns;
   } else if (what === 'embed') {
     const peers = (o.peers ?? 'webgpu,cpu').split(',').filter(Boolean) as ('webgpu' | 'cpu')[];
     for (const p of peers) if (p !== 'webgpu' && p !== 'cpu') throw new Error(`--peers: unknown peer '${p}' (webgpu, cpu)`);
-    rows = await benchEmbed(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, peers, log });
+    rows = await benchEmbed(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, peers, log, shapes });
     columns = embedColumns;
   } else {
     throw new Error(`unknown benchmark '${what}' (matmul, embed)`);
