@@ -3,7 +3,9 @@ import { attentionCases } from './attention.ts';
 import { elementwiseCases } from './elementwise.ts';
 import { embeddingCases } from './embedding.ts';
 import { layernormCases } from './layernorm.ts';
+import { lossCases } from './loss.ts';
 import { matmulCases } from './matmul.ts';
+import { optimCases } from './optim.ts';
 import { poolingCases } from './pooling.ts';
 import { ropeCases } from './rope.ts';
 import type { KernelCase } from './types.ts';
@@ -13,7 +15,9 @@ export const allCases: Record<string, KernelCase[]> = {
   elementwise: elementwiseCases,
   embedding: embeddingCases,
   layernorm: layernormCases,
+  loss: lossCases,
   matmul: matmulCases,
+  optim: optimCases,
   pooling: poolingCases,
   rope: ropeCases,
 };
