@@ -8,6 +8,7 @@ import { matmulCases } from './matmul.ts';
 import { optimCases } from './optim.ts';
 import { poolingCases } from './pooling.ts';
 import { ropeCases } from './rope.ts';
+import { topkCases } from './topk.ts';
 import type { KernelCase } from './types.ts';
 
 export const allCases: Record<string, KernelCase[]> = {
@@ -20,4 +21,5 @@ export const allCases: Record<string, KernelCase[]> = {
   optim: optimCases,
   pooling: poolingCases,
   rope: ropeCases,
+  topk: topkCases,
 };
