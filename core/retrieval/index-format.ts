@@ -1,0 +1,430 @@
+// Embedding index files: the on-disk index `aqa index` builds and the browser export it writes
+// with --export. Host-neutral (no node:* imports): the Node store (node/index-store.ts) and the
+// browser demo parse the same manifests with the functions below.
+//
+// ON-DISK INDEX (a directory; every file is written atomically: temp file, fsync, rename)
+//   manifest.json     IndexManifest (below). Written after pids.json, then again after each
+//                     shard: a shard is listed only once its file has been renamed into place.
+//   pids.json         JSON array of the N paper ids in corpus-file order; row r of the index
+//                     (shards concatenated in order) is the passage of pids[r].
+//   shard-00000.f16   rows [0, S) as raw little-endian IEEE half floats, [rows, dim] row-major,
+//   shard-00001.f16   no header; `.f32` files hold float32 instead. S = shardSize (50,000 by
+//   ...               default, 38 MB of f16 at dim 384, 100 MB at dim 1024); the last shard
+//                     holds the remainder. Shard i is embedded on its own (length-sorted
+//                     batches inside it), so rebuilding one shard gives the same bytes.
+//   The identity block says which model and settings produced the vectors:
+//     configSha256      sha256 of config.json's bytes
+//     tokenizerSha256   sha256 of tokenizer.json's bytes
+//     weightsHash       sha256 over, per weight file in name order (model.safetensors, or the
+//                       shards listed by model.safetensors.index.json): the file name, its size,
+//                       the safetensors header (8-byte length + JSON), the first MiB of tensor
+//                       data and the last MiB. Cheap (a 1.3 GB checkpoint is not read whole) and
+//                       it changes with any re-save, dtype or shape change; an in-place edit of
+//                       a middle tensor that keeps the file size would go unnoticed.
+//     pooling, normalize, passagePrefix, maxLength (tokens, after the model's position cap),
+//     maxChars (passage cut), dtype, dim, shardSize, corpus sha256 and count.
+//   A build into a directory whose manifest has another identity is refused (or, with --force,
+//   the old files are removed and it starts over); the same identity resumes after the last
+//   listed shard.
+//
+// BROWSER EXPORT (a directory; fetch manifest.json, then the vector files and passages.json)
+//   manifest.json     ExportManifest: { format: 'aqa-browser-index', version: 1, dtype, dim,
+//                     count, model: {name, pooling, normalize, queryPrefix, passagePrefix,
+//                     maxLength}, files: [{file, start, rows, bytes, sha256}], passages:
+//                     'passages.json' }
+//   vectors-00000.f16 the index shards, byte for byte: raw little-endian f16 (or f32) rows
+//   ...               [rows, dim]; file i holds rows [start, start + rows).
+//   passages.json     JSON array of {pid, title, snippet} in row order: the title and the first
+//                     SNIPPET_CHARS code points of the abstract (cut at a space, "..." added), for
+//                     display next to a search hit.
+//   decodeVectors(bytes, dtype) below turns a fetched file into a Float32Array.
+
+import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
+
+export const INDEX_FORMAT = 'aqa-index';
+export const INDEX_VERSION = 1;
+export const EXPORT_FORMAT = 'aqa-browser-index';
+export const EXPORT_VERSION = 1;
+export const DEFAULT_SHARD_SIZE = 50_000;
+/** Abstract characters kept per paper in passages.json: ~2 lines of a results list. */
+export const SNIPPET_CHARS = 300;
+
+export type VectorDType = 'f16' | 'f32';
+
+/** What must be equal for two builds to produce the same vectors. */
+export interface IndexIdentity {
+  configSha256: string;
+  tokenizerSha256: string;
+  weightsHash: string;
+  pooling: 'cls' | 'mean';
+  normalize: boolean;
+  passagePrefix: string;
+  /** Tokens per passage, special tokens included. */
+  maxLength: number;
+  /** Passage cut in code points (core/data/passages.ts). */
+  maxChars: number;
+  dtype: VectorDType;
+  dim: number;
+  shardSize: number;
+  corpusSha256: string;
+  count: number;
+}
+
+export interface ShardEntry {
+  file: string;
+  /** First row. */
+  start: number;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  /** Seconds spent embedding this shard, and the batch size used (informational). */
+  seconds: number;
+  batchSize: number;
+}
+
+export interface IndexManifest {
+  format: typeof INDEX_FORMAT;
+  version: number;
+  identity: IndexIdentity;
+  model: {
+    /** As given on the command line (directory or Hub id). */
+    name: string;
+    /** Resolved local directory at build time. */
+    dir: string;
+    arch: string;
+    queryPrefix: string;
+    weightsHashMethod: string;
+  };
+  corpus: { file: string; bytes: number };
+  /** Finished shards in row order (a prefix of all shards). */
+  shards: ShardEntry[];
+  /** All shards are listed. */
+  complete: boolean;
+  created: string;
+  updated: string;
+}
+
+export interface ExportFile {
+  file: string;
+  start: number;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ExportManifest {
+  format: typeof EXPORT_FORMAT;
+  version: number;
+  dtype: VectorDType;
+  dim: number;
+  count: number;
+  model: { name: string; pooling: 'cls' | 'mean'; normalize: boolean; queryPrefix: string; passagePrefix: string; maxLength: number };
+  files: ExportFile[];
+  passages: string;
+}
+
+export interface ExportPassage {
+  pid: string;
+  title: string;
+  snippet: string;
+}
+
+export class IndexFormatError extends Error {
+  override name = 'IndexFormatError';
+}
+
+export function bytesPerValue(dtype: VectorDType): number {
+  return dtype === 'f16' ? 2 : 4;
+}
+
+/** `shard-00012.f16`. */
+export function shardFileName(i: number, dtype: VectorDType): string {
+  return `shard-${String(i).padStart(5, '0')}.${dtype}`;
+}
+
+/** `vectors-00012.f16`. */
+export function exportFileName(i: number, dtype: VectorDType): string {
+  return `vectors-${String(i).padStart(5, '0')}.${dtype}`;
+}
+
+/** Number of shards for `count` rows. */
+export function shardCount(count: number, shardSize: number): number {
+  return Math.ceil(count / shardSize);
+}
+
+/** Row range [start, end) of shard i. */
+export function shardRange(i: number, count: number, shardSize: number): [number, number] {
+  return [i * shardSize, Math.min((i + 1) * shardSize, count)];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Rows [n, dim] as the file bytes: little-endian f32, or f16 rounded to nearest even. */
+export function encodeVectors(data: Float32Array, dtype: VectorDType): Uint8Array {
+  if (dtype === 'f32') {
+    if (LITTLE_ENDIAN) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    const out = new Uint8Array(data.length * 4);
+    const dv = new DataView(out.buffer);
+    for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i], true);
+    return out;
+  }
+  const out = new Uint8Array(data.length * 2);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) dv.setUint16(i * 2, f32ToF16Bits(data[i]), true);
+  return out;
+}
+
+/** File bytes -> f32 values (the inverse of encodeVectors; f16 widens exactly). */
+export function decodeVectors(bytes: Uint8Array, dtype: VectorDType): Float32Array {
+  const bpe = bytesPerValue(dtype);
+  if (bytes.byteLength % bpe) throw new IndexFormatError(`${bytes.byteLength} bytes are not whole ${dtype} values`);
+  const n = bytes.byteLength / bpe;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(n);
+  if (dtype === 'f32') {
+    if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+    else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = f16BitsToF32(dv.getUint16(i * 2, true));
+  }
+  return out;
+}
+
+/** Fields of `a` and `b` that differ, as `name: a vs b` (short values; hashes cut to 12 hex digits). */
+export function identityDiff(a: IndexIdentity, b: IndexIdentity): string[] {
+  const show = (v: unknown) => {
+    const s = JSON.stringify(v);
+    return typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v.slice(0, 12) : s;
+  };
+  const out: string[] = [];
+  for (const k of Object.keys(a) as (keyof IndexIdentity)[]) {
+    if (a[k] !== b[k]) out.push(`${k}: ${show(a[k])} vs ${show(b[k])}`);
+  }
+  return out;
+}
+
+/** The passage snippet: the first `max` code points of the abstract, cut back to a space. */
+export function snippet(abstract: string, max = SNIPPET_CHARS): string {
+  const cps = Array.from(abstract.trim());
+  if (cps.length <= max) return cps.join('');
+  let cut = cps.slice(0, max).join('');
+  const sp = cut.lastIndexOf(' ');
+  if (sp > max / 2) cut = cut.slice(0, sp);
+  return `${cut.replace(/[\s.,;:]+$/, '')}...`;
+}
+
+// ---- manifest parsing: every problem names the file and the field ----
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+class Fields {
+  constructor(
+    readonly file: string,
+    readonly path: string,
+    readonly o: Record<string, unknown>,
+  ) {}
+
+  fail(field: string, what: string): never {
+    throw new IndexFormatError(`${this.file}: ${this.path}${field}: ${what}`);
+  }
+
+  str(f: string): string {
+    const v = this.o[f];
+    if (typeof v !== 'string') this.fail(f, v === undefined ? 'missing' : 'not a string');
+    return v;
+  }
+
+  bool(f: string): boolean {
+    const v = this.o[f];
+    if (typeof v !== 'boolean') this.fail(f, v === undefined ? 'missing' : 'not a boolean');
+    return v;
+  }
+
+  /** A non-negative integer (positive with min 1). */
+  int(f: string, min = 0): number {
+    const v = this.o[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(f, v === undefined ? 'missing' : `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  num(f: string): number {
+    const v = this.o[f];
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(f, v === undefined ? 'missing' : 'not a number');
+    return v;
+  }
+
+  oneOf<T extends string>(f: string, values: readonly T[]): T {
+    const v = this.o[f];
+    if (typeof v !== 'string' || !values.includes(v as T)) this.fail(f, `must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  }
+
+  obj(f: string): Fields {
+    const v = this.o[f];
+    if (!isObject(v)) this.fail(f, v === undefined ? 'missing' : 'not an object');
+    return new Fields(this.file, `${this.path}${f}.`, v);
+  }
+
+  arr(f: string): Fields[] {
+    const v = this.o[f];
+    if (!Array.isArray(v)) this.fail(f, v === undefined ? 'missing' : 'not an array');
+    return v.map((e, i) => {
+      if (!isObject(e)) this.fail(`${f}[${i}]`, 'not an object');
+      return new Fields(this.file, `${this.path}${f}[${i}].`, e);
+    });
+  }
+}
+
+function parseJsonObject(text: string, file: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new IndexFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(v)) throw new IndexFormatError(`${file}: expected a JSON object`);
+  return v;
+}
+
+const DTYPES = ['f16', 'f32'] as const;
+const POOLINGS = ['cls', 'mean'] as const;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function sha(f: Fields, name: string): string {
+  const s = f.str(name);
+  if (!SHA256.test(s)) f.fail(name, 'not a sha256 hex digest');
+  return s;
+}
+
+/** Check the shard list: consecutive row ranges from 0, the expected names and sizes. */
+function checkShards(file: string, shards: ShardEntry[], id: IndexIdentity): void {
+  const rowBytes = id.dim * bytesPerValue(id.dtype);
+  shards.forEach((s, i) => {
+    const [start, end] = shardRange(i, id.count, id.shardSize);
+    const where = `${file}: shards[${i}]`;
+    if (s.file !== shardFileName(i, id.dtype)) throw new IndexFormatError(`${where}.file: expected ${shardFileName(i, id.dtype)}, got ${JSON.stringify(s.file)}`);
+    if (s.start !== start || s.rows !== end - start) throw new IndexFormatError(`${where}: rows [${s.start}, ${s.start + s.rows}) but shard ${i} must hold [${start}, ${end})`);
+    if (s.bytes !== s.rows * rowBytes) throw new IndexFormatError(`${where}.bytes: ${s.bytes}, expected ${s.rows} x ${rowBytes}`);
+  });
+}
+
+export function parseIndexManifest(text: string, file = 'manifest.json'): IndexManifest {
+  const f = new Fields(file, '', parseJsonObject(text, file));
+  const format = f.str('format');
+  if (format !== INDEX_FORMAT) f.fail('format', `expected "${INDEX_FORMAT}", got ${JSON.stringify(format)} (not an index built by aqa index)`);
+  const version = f.int('version', 1);
+  if (version > INDEX_VERSION) f.fail('version', `${version} is newer than this program reads (${INDEX_VERSION}); upgrade, or rebuild the index`);
+  const i = f.obj('identity');
+  const identity: IndexIdentity = {
+    configSha256: sha(i, 'configSha256'),
+    tokenizerSha256: sha(i, 'tokenizerSha256'),
+    weightsHash: sha(i, 'weightsHash'),
+    pooling: i.oneOf('pooling', POOLINGS),
+    normalize: i.bool('normalize'),
+    passagePrefix: i.str('passagePrefix'),
+    maxLength: i.int('maxLength', 1),
+    maxChars: i.int('maxChars', 1),
+    dtype: i.oneOf('dtype', DTYPES),
+    dim: i.int('dim', 1),
+    shardSize: i.int('shardSize', 1),
+    corpusSha256: sha(i, 'corpusSha256'),
+    count: i.int('count', 0),
+  };
+  const m = f.obj('model');
+  const c = f.obj('corpus');
+  const shards: ShardEntry[] = f.arr('shards').map((s) => ({
+    file: s.str('file'),
+    start: s.int('start'),
+    rows: s.int('rows', 1),
+    bytes: s.int('bytes', 1),
+    sha256: sha(s, 'sha256'),
+    seconds: s.num('seconds'),
+    batchSize: s.int('batchSize', 1),
+  }));
+  const total = shardCount(identity.count, identity.shardSize);
+  if (shards.length > total) f.fail('shards', `${shards.length} listed, but ${identity.count} rows make ${total}`);
+  checkShards(file, shards, identity);
+  const complete = f.bool('complete');
+  if (complete !== (shards.length === total)) f.fail('complete', `${complete} but ${shards.length} of ${total} shards are listed`);
+  return {
+    format: INDEX_FORMAT,
+    version,
+    identity,
+    model: { name: m.str('name'), dir: m.str('dir'), arch: m.str('arch'), queryPrefix: m.str('queryPrefix'), weightsHashMethod: m.str('weightsHashMethod') },
+    corpus: { file: c.str('file'), bytes: c.int('bytes') },
+    shards,
+    complete,
+    created: f.str('created'),
+    updated: f.str('updated'),
+  };
+}
+
+export function parseExportManifest(text: string, file = 'manifest.json'): ExportManifest {
+  const f = new Fields(file, '', parseJsonObject(text, file));
+  const format = f.str('format');
+  if (format !== EXPORT_FORMAT) f.fail('format', `expected "${EXPORT_FORMAT}", got ${JSON.stringify(format)}`);
+  const version = f.int('version', 1);
+  if (version > EXPORT_VERSION) f.fail('version', `${version} is newer than this program reads (${EXPORT_VERSION})`);
+  const dtype = f.oneOf('dtype', DTYPES);
+  const dim = f.int('dim', 1);
+  const count = f.int('count');
+  const m = f.obj('model');
+  const files: ExportFile[] = f.arr('files').map((s) => ({ file: s.str('file'), start: s.int('start'), rows: s.int('rows', 1), bytes: s.int('bytes', 1), sha256: sha(s, 'sha256') }));
+  let next = 0;
+  files.forEach((x, i) => {
+    if (x.start !== next) throw new IndexFormatError(`${file}: files[${i}].start: ${x.start}, expected ${next} (files must cover the rows in order)`);
+    if (x.bytes !== x.rows * dim * bytesPerValue(dtype)) throw new IndexFormatError(`${file}: files[${i}].bytes: ${x.bytes}, expected ${x.rows} x ${dim} x ${bytesPerValue(dtype)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(x.file) || x.file.startsWith('.')) throw new IndexFormatError(`${file}: files[${i}].file: ${JSON.stringify(x.file)} is not a plain file name`);
+    next += x.rows;
+  });
+  if (next !== count) f.fail('files', `cover ${next} rows, count is ${count}`);
+  return {
+    format: EXPORT_FORMAT,
+    version,
+    dtype,
+    dim,
+    count,
+    model: {
+      name: m.str('name'),
+      pooling: m.oneOf('pooling', POOLINGS),
+      normalize: m.bool('normalize'),
+      queryPrefix: m.str('queryPrefix'),
+      passagePrefix: m.str('passagePrefix'),
+      maxLength: m.int('maxLength', 1),
+    },
+    files,
+    passages: f.str('passages'),
+  };
+}
+
+/** passages.json of an export: an array of {pid, title, snippet}, `count` long. */
+export function parseExportPassages(text: string, count: number, file = 'passages.json'): ExportPassage[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new IndexFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(v)) throw new IndexFormatError(`${file}: expected a JSON array`);
+  if (v.length !== count) throw new IndexFormatError(`${file}: ${v.length} passages, the manifest says ${count}`);
+  return v.map((e, i) => {
+    if (!isObject(e)) throw new IndexFormatError(`${file}: [${i}]: not an object`);
+    const f = new Fields(file, `[${i}].`, e);
+    return { pid: f.str('pid'), title: f.str('title'), snippet: f.str('snippet') };
+  });
+}
+
+/** pids.json of an index: an array of `count` distinct strings. */
+export function parsePids(text: string, count: number, file = 'pids.json'): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new IndexFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(v) || v.some((p) => typeof p !== 'string')) throw new IndexFormatError(`${file}: expected a JSON array of pid strings`);
+  if (v.length !== count) throw new IndexFormatError(`${file}: ${v.length} pids, the manifest says ${count}`);
+  return v as string[];
+}
