@@ -22,15 +22,14 @@
 // - order: duplicate or out-of-range ids, scores rising along a row, and equal scores with
 //   falling ids, counted; must be 0.
 // Measured on llvmpipe: largest score maxdiff 2.8e-6 (H = 64, tol 4.5e-5), at most 0.07 of
-// tol; no swap at the k-th place occurred in these cases.
+// tol.
 // NaN scores are not supported (the kernels rank a NaN above +inf); no case makes one, and a
 // NaN in any output fails its check.
 
 import type { Gpu } from '../../core/gpu/device.ts';
-import { topkScoresForward } from '../../core/kernels/topk.ts';
+import { type TopkOptions, topkScoresForward } from '../../core/kernels/topk.ts';
 import { topkRef, topkScoresRef } from '../../core/ref/topk.ts';
 import { GpuIndex, type GpuIndexOptions } from '../../core/retrieval/search.ts';
-import type { TopkOptions } from '../../core/kernels/topk.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../core/model/safetensors.ts';
 import { withBindingLimit } from './elementwise.ts';
 import type { Check, KernelCase } from './types.ts';
