@@ -34,6 +34,7 @@ import {
   retrieve,
   uploadIndex,
 } from '../node/index-store.ts';
+import { rng } from '../core/data/pairs.ts';
 import { testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
@@ -91,6 +92,12 @@ test('index-format: f32 round trip is exact, f16 within half an ulp, bytes littl
   assert.deepEqual([...encodeVectors(new Float32Array([1]), 'f16')], [0x00, 0x3c]);
   assert.deepEqual([...encodeVectors(new Float32Array([1]), 'f32')], [0, 0, 0x80, 0x3f]);
   assert.throws(() => decodeVectors(new Uint8Array(3), 'f16'), /3 bytes are not whole f16 values/);
+  // The inline f16 rounding gives f32ToF16Bits's bits on every binade, ties, overflow, subnormals.
+  const rand = rng(5);
+  const many = new Float32Array(200_000).map(() => (rand() * 2 - 1) * 2 ** Math.floor(rand() * 48 - 30));
+  many.set([65504, 65519.99, 65520, 2 ** -14, 2 ** -14 * (1 - 2 ** -12), 2 ** -24, 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), Infinity, NaN]);
+  const enc = new DataView(encodeVectors(many, 'f16').buffer);
+  for (let i = 0; i < many.length; i++) assert.equal(enc.getUint16(2 * i, true), f32ToF16Bits(many[i]), `value ${many[i]}`);
   assert.equal(snippet('short abstract'), 'short abstract');
   const long = snippet('word '.repeat(200));
   assert.ok(long.endsWith('...') && long.length <= 303, long);

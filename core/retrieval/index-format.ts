@@ -170,7 +170,25 @@ export function encodeVectors(data: Float32Array, dtype: VectorDType): Uint8Arra
   }
   const out = new Uint8Array(data.length * 2);
   const dv = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) dv.setUint16(i * 2, f32ToF16Bits(data[i]), true);
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < data.length; i++) {
+    // Inline round-to-nearest-even for f32 exponents that stay normal in f16 (2^-14 <= |x| < 2^16,
+    // every component of a unit vector but the tiniest): 5M such values took 0.54 s here against
+    // 0.95 s through f32ToF16Bits, which handles the rest (subnormals, overflow, NaN); both give
+    // the same bits (test/index.test.ts).
+    const b = bits[i];
+    const e = (b >>> 23) & 0xff;
+    let h: number;
+    if (e >= 113 && e <= 142) {
+      const mant = b & 0x7fffff;
+      h = ((b >>> 16) & 0x8000) | ((e - 112) << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still right
+    } else {
+      h = f32ToF16Bits(data[i]);
+    }
+    dv.setUint16(i * 2, h, true);
+  }
   return out;
 }
 
@@ -185,9 +203,19 @@ export function decodeVectors(bytes: Uint8Array, dtype: VectorDType): Float32Arr
     if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
     else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
   } else {
-    for (let i = 0; i < n; i++) out[i] = f16BitsToF32(dv.getUint16(i * 2, true));
+    const t = halfTable();
+    for (let i = 0; i < n; i++) out[i] = t[dv.getUint16(i * 2, true)];
   }
   return out;
+}
+
+let half: Float32Array | null = null;
+/** Every f16 bit pattern as f32 (256 KiB): a lookup per value instead of a pow (5M values: 0.63 s vs 4.7 s). */
+function halfTable(): Float32Array {
+  if (half) return half;
+  half = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) half[h] = f16BitsToF32(h);
+  return half;
 }
 
 /** Fields of `a` and `b` that differ, as `name: a vs b` (short values; hashes cut to 12 hex digits). */
