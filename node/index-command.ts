@@ -2,37 +2,45 @@
 // it with questions (top-k results JSONL, metrics when the questions have gold pids), and mine
 // hard negatives from it for fine-tuning. Data problems are one line naming the file and line
 // (core/data readers); index problems name the index directory (node/index-store.ts).
+//
+// node/cli.ts imports this file to register the commands on every start, so the modules the
+// actions need (model loader, GPU search, tokenizer, progress bars) load only when one runs:
+// importing them eagerly added about a second to `aqa --help` on the 2-core test machine.
 
 import { basename } from 'node:path';
-import cliProgress from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { type AqaQuestion, checkPids } from '../core/data/aqa.ts';
-import { PASSAGE_MAX_CHARS } from '../core/data/passages.ts';
-import { randomGroups, trainingPairs } from '../core/data/pairs.ts';
-import { fmtBytes, type Gpu } from '../core/gpu/device.ts';
-import { evaluate, formatReport } from '../core/eval/metrics.ts';
-import { TOPK_MAX_K } from '../core/kernels/topk.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
-import { shardCount, type VectorDType } from '../core/retrieval/index-format.ts';
+import type { AqaQuestion } from '../core/data/aqa.ts';
+import type { Gpu } from '../core/gpu/device.ts';
+import type { VectorDType } from '../core/retrieval/index-format.ts';
 import type { ScoreMap } from '../core/retrieval/results.ts';
-import { readPassages, readQuestions, writeLines, writeResults } from './data.ts';
-import { createNodeGpu, type NodeGpuOptions } from './device.ts';
-import { localModelFiles } from './files.ts';
-import { resolveModel } from './hub.ts';
-import {
-  buildIndex,
-  checkSameModel,
-  describeModel,
-  exportIndex,
-  IndexError,
-  type ModelDescription,
-  type OpenIndex,
-  openIndex,
-  retrieve,
-  sha256File,
-  uploadIndex,
-} from './index-store.ts';
+import type { NodeGpuOptions } from './device.ts';
+import type { ModelDescription, OpenIndex } from './index-store.ts';
 import { DEFAULT_NEGATIVES, formatMinedLine, mineHardNegatives, parseRange } from './mine.ts';
+
+async function loadLibs() {
+  const [store, data, device, gpuCore, load, hub, files, metrics, aqa, pairs, passages, format, topk, progress] = await Promise.all([
+    import('./index-store.ts'),
+    import('./data.ts'),
+    import('./device.ts'),
+    import('../core/gpu/device.ts'),
+    import('../core/model/load.ts'),
+    import('./hub.ts'),
+    import('./files.ts'),
+    import('../core/eval/metrics.ts'),
+    import('../core/data/aqa.ts'),
+    import('../core/data/pairs.ts'),
+    import('../core/data/passages.ts'),
+    import('../core/retrieval/index-format.ts'),
+    import('../core/kernels/topk.ts'),
+    import('cli-progress'),
+  ]);
+  return { store, data, device, gpuCore, load, hub, files, metrics, aqa, pairs, passages, format, topk, progress: progress.default };
+}
+
+let libsPromise: ReturnType<typeof loadLibs> | null = null;
+const libs = () => (libsPromise ??= loadLibs());
+type Libs = Awaited<ReturnType<typeof loadLibs>>;
 
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
 export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
@@ -40,18 +48,20 @@ export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
 const warn = (m: string) => console.error(`warning: ${m}`);
 const info = (m: string) => console.error(m);
 
-function progressBar(format: string): cliProgress.SingleBar {
-  return new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+function progressBar(L: Libs, format: string): SingleBar {
+  return new L.progress.SingleBar({ format, stream: process.stderr, hideCursor: true, etaBuffer: 50 }, L.progress.Presets.shades_classic);
 }
 
 async function resolveDir(model: string): Promise<string> {
-  return resolveModel(model, {
-    onProgress: (file, loaded, total) => process.stderr.write(`\rdownloading ${file}: ${fmtBytes(loaded)}${total ? ` / ${fmtBytes(total)}` : ''}   `),
+  const L = await libs();
+  return L.hub.resolveModel(model, {
+    onProgress: (file, loaded, total) => process.stderr.write(`\rdownloading ${file}: ${L.gpuCore.fmtBytes(loaded)}${total ? ` / ${L.gpuCore.fmtBytes(total)}` : ''}   `),
   });
 }
 
 async function loadModel(gpu: Gpu, m: ModelDescription) {
-  const model = await loadEmbeddingModel(gpu, localModelFiles(m.dir), m.name);
+  const L = await libs();
+  const model = await L.load.loadEmbeddingModel(gpu, L.files.localModelFiles(m.dir), m.name);
   for (const w of model.settings.warnings) warn(w);
   return model;
 }
@@ -72,18 +82,19 @@ export interface IndexCommandOptions {
 }
 
 export async function runIndex(o: IndexCommandOptions): Promise<void> {
+  const L = await libs();
   const dir = await resolveDir(o.model);
-  const m = await describeModel(dir, o.model, o.maxLength);
+  const m = await L.store.describeModel(dir, o.model, o.maxLength);
   const s = m.settings;
   info(`model: ${basename(dir)} (${m.arch}, dim ${m.dim}); pooling ${s.pooling}, normalize ${s.normalize}, max length ${m.maxLength}, ${o.dtype}, shards of ${o.shardSize}`);
   const stopAfter = process.env[STOP_AFTER_ENV] ? Number(process.env[STOP_AFTER_ENV]) : undefined;
 
   let gpu: Gpu | null = null;
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: SingleBar | null = null;
   let t0 = 0;
   let built = 0;
   try {
-    const r = await buildIndex({
+    const r = await L.store.buildIndex({
       out: o.out,
       corpus: o.corpus,
       model: m,
@@ -93,13 +104,13 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       force: o.force,
       log: info,
       loadModel: async () => {
-        gpu = await createNodeGpu(o.gpu);
+        gpu = await L.device.createNodeGpu(o.gpu);
         info(`adapter: ${gpu.name}`);
         return loadModel(gpu, m);
       },
       onProgress: (p) => {
         if (!bar) {
-          bar = progressBar('indexing {bar} {value}/{total} passages | {pps} passages/s | shard {shard}/{shards} | ETA {eta_formatted}');
+          bar = progressBar(L, 'indexing {bar} {value}/{total} passages | {pps} passages/s | shard {shard}/{shards} | ETA {eta_formatted}');
           bar.start(p.total, p.done - p.embedded, { pps: 0, shard: p.shard + 1, shards: p.shards });
           t0 = performance.now();
         }
@@ -112,25 +123,25 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
         if (stopAfter !== undefined && built >= stopAfter) process.kill(process.pid, 'SIGKILL');
       },
     });
-    (bar as cliProgress.SingleBar | null)?.stop();
+    (bar as SingleBar | null)?.stop();
     const st = r.corpusStats;
     if (st.duplicates) warn(`${o.corpus}: ${st.duplicates} duplicate pid(s); the first entry of each is indexed`);
     if (st.empty) warn(`${o.corpus}: ${st.empty} paper(s) with no title and no abstract (indexed as empty passages)`);
     const id = r.manifest.identity;
-    const total = shardCount(id.count, id.shardSize);
+    const total = L.format.shardCount(id.count, id.shardSize);
     if (r.built) {
       info(`indexed ${r.embedded} passages in ${r.seconds.toFixed(1)} s (${Math.round(r.embedded / r.seconds)} passages/s); ${r.kept + r.built}/${total} shards in ${o.out}`);
     } else {
       info(`${o.out}: up to date (${total} shards, ${id.count} passages)`);
     }
     if (o.export) {
-      const idx = await openIndex(o.out);
-      const e = await exportIndex(idx, o.export, o.corpus);
+      const idx = await L.store.openIndex(o.out);
+      const e = await L.store.exportIndex(idx, o.export, o.corpus);
       if (e.missing) warn(`${e.missing} indexed pid(s) not found in ${o.corpus}: exported without title or snippet`);
       info(`exported ${id.count} x ${id.dim} ${id.dtype} to ${o.export}`);
     }
   } finally {
-    (bar as cliProgress.SingleBar | null)?.stop();
+    (bar as SingleBar | null)?.stop();
     (gpu as Gpu | null)?.destroy();
   }
 }
@@ -138,8 +149,9 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
 // ---- shared by search and mine ----
 
 /** The index, its query model (the one it was built with unless --model names another copy), the GPU. */
-async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined, gpuOpts: NodeGpuOptions) {
-  const index = await openIndex(indexDir);
+async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined) {
+  const L = await libs();
+  const index = await L.store.openIndex(indexDir);
   const name = modelArg ?? index.manifest.model.dir;
   let dir: string;
   try {
@@ -148,40 +160,42 @@ async function openForQueries(indexDir: string, modelArg: string | undefined, ma
     if (modelArg) throw e;
     // The folder recorded at build time is gone: try the name it was given as (a Hub id).
     dir = await resolveDir(index.manifest.model.name).catch(() => {
-      throw new IndexError(`${indexDir}: the model it was built with (${index.manifest.model.dir}) is gone; pass it with --model`);
+      throw new L.store.IndexError(`${indexDir}: the model it was built with (${index.manifest.model.dir}) is gone; pass it with --model`);
     });
   }
-  const desc = await describeModel(dir, modelArg ?? index.manifest.model.name, maxLength);
-  checkSameModel(index, desc);
+  const desc = await L.store.describeModel(dir, modelArg ?? index.manifest.model.name, maxLength);
+  L.store.checkSameModel(index, desc);
   return { index, desc };
 }
 
 async function readQuestionFile(path: string, requirePids: boolean): Promise<AqaQuestion[]> {
-  const { questions, stats } = await readQuestions(path, { requirePids });
+  const L = await libs();
+  const { questions, stats } = await L.data.readQuestions(path, { requirePids });
   for (const msg of stats.messages) warn(msg);
-  if (!questions.length) throw new IndexError(`${path}: no questions`);
+  if (!questions.length) throw new L.store.IndexError(`${path}: no questions`);
   return questions;
 }
 
-function warnMissingPids(index: OpenIndex, questions: readonly AqaQuestion[], file: string): void {
+function warnMissingPids(L: Libs, index: OpenIndex, questions: readonly AqaQuestion[], file: string): void {
   const inIndex = new Set(index.pids);
-  const r = checkPids(questions, (p) => inIndex.has(p), file);
+  const r = L.aqa.checkPids(questions, (p) => inIndex.has(p), file);
   if (!r.missing) return;
   warn(`${r.missing} gold pid(s) of ${r.questionsAffected} question(s) are not in the index (${r.questionsWithoutKnown} question(s) have none left)`);
   for (const msg of r.messages.slice(0, 3)) warn(msg);
 }
 
 async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number) {
+  const L = await libs();
   const t0 = performance.now();
-  const gindex = await uploadIndex(gpu, index);
-  info(`index on the GPU: ${gindex.rows} x ${gindex.dim} ${gindex.dtype} (${fmtBytes(gindex.bytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const gindex = await L.store.uploadIndex(gpu, index);
+  info(`index on the GPU: ${gindex.rows} x ${gindex.dim} ${gindex.dtype} (${L.gpuCore.fmtBytes(gindex.bytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   try {
     const model = await loadModel(gpu, desc);
     try {
-      const bar = progressBar('queries {bar} {value}/{total} | ETA {eta_formatted}');
+      const bar = progressBar(L, 'queries {bar} {value}/{total} | ETA {eta_formatted}');
       bar.start(questions.length, 0);
       const t1 = performance.now();
-      const r = await retrieve(model, gindex, index.pids, questions, { k, batchSize, maxLength: desc.maxLength, onProgress: (p) => bar.update(p.done) });
+      const r = await L.store.retrieve(model, gindex, index.pids, questions, { k, batchSize, maxLength: desc.maxLength, onProgress: (p) => bar.update(p.done) });
       bar.stop();
       info(`${questions.length} queries embedded and searched in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
       return r;
@@ -206,24 +220,26 @@ export interface SearchCommandOptions {
   gpu: NodeGpuOptions;
 }
 
-function checkK(what: string, k: number): void {
-  if (k > TOPK_MAX_K) throw new IndexError(`${what}: ${k} is more than the ${TOPK_MAX_K} results a search can return`);
+function checkK(L: Libs, what: string, k: number): void {
+  const max = L.topk.TOPK_MAX_K;
+  if (k > max) throw new L.store.IndexError(`${what}: ${k} is more than the ${max} results a search can return`);
 }
 
 export async function runSearch(o: SearchCommandOptions): Promise<void> {
-  checkK('--k', o.k);
-  const { index, desc } = await openForQueries(o.index, o.model, o.maxLength, o.gpu);
+  const L = await libs();
+  checkK(L, '--k', o.k);
+  const { index, desc } = await openForQueries(o.index, o.model, o.maxLength);
   const questions = await readQuestionFile(o.questions, false);
   const judged = questions.some((q) => q.pids !== undefined);
-  if (judged) warnMissingPids(index, questions, o.questions);
-  const gpu = await createNodeGpu(o.gpu);
+  if (judged) warnMissingPids(L, index, questions, o.questions);
+  const gpu = await L.device.createNodeGpu(o.gpu);
   try {
     info(`adapter: ${gpu.name}`);
     const r = await embedAndSearch(gpu, index, desc, questions, o.k, o.batchSize);
     const maps: ScoreMap[] = r.pids.map((pids, i) => new Map(pids.map((p, j) => [p, r.scores[i][j]])));
-    await writeResults(o.out, maps, o.k);
+    await L.data.writeResults(o.out, maps, o.k);
     info(`wrote top ${Math.min(o.k, index.pids.length)} for ${questions.length} questions to ${o.out}`);
-    if (judged) console.log(formatReport(evaluate(r.pids, questions)));
+    if (judged) console.log(L.metrics.formatReport(L.metrics.evaluate(r.pids, questions)));
   } finally {
     gpu.destroy();
   }
@@ -248,21 +264,22 @@ export interface MineCommandOptions {
 }
 
 export async function runMine(o: MineCommandOptions): Promise<void> {
-  if (!o.random) checkK('--range end', o.range[1]);
-  const index = await openIndex(o.index);
+  const L = await libs();
+  if (!o.random) checkK(L, '--range end', o.range[1]);
+  const index = await L.store.openIndex(o.index);
   const corpus = o.corpus ?? index.manifest.corpus.file;
   const questions = await readQuestionFile(o.questions, true);
   const inIndex = new Set(index.pids);
-  warnMissingPids(index, questions, o.questions);
-  const { pairs, stats: ps } = trainingPairs(questions, { has: (p) => inIndex.has(p) });
+  warnMissingPids(L, index, questions, o.questions);
+  const { pairs, stats: ps } = L.pairs.trainingPairs(questions, { has: (p) => inIndex.has(p) });
   if (ps.questionsDropped) warn(`${ps.questionsDropped} question(s) have no gold pid in the index and give no group`);
-  if (!pairs.length) throw new IndexError(`${o.questions}: no (question, gold pid) pair has its paper in the index`);
+  if (!pairs.length) throw new L.store.IndexError(`${o.questions}: no (question, gold pid) pair has its paper in the index`);
 
   // Passage texts, from the corpus the index was built from (checked by hash).
-  if ((await sha256File(corpus)) !== index.manifest.identity.corpusSha256) {
-    throw new IndexError(`${corpus}: not the corpus ${o.index} was built from (sha256 differs); pass that file with --corpus`);
+  if ((await L.store.sha256File(corpus)) !== index.manifest.identity.corpusSha256) {
+    throw new L.store.IndexError(`${corpus}: not the corpus ${o.index} was built from (sha256 differs); pass that file with --corpus`);
   }
-  const { passages } = await readPassages(corpus, { maxChars: PASSAGE_MAX_CHARS });
+  const { passages } = await L.data.readPassages(corpus, { maxChars: L.passages.PASSAGE_MAX_CHARS });
   const passage = (pid: string) => {
     const i = passages.index.get(pid);
     return i === undefined ? undefined : passages.texts[i];
@@ -270,13 +287,13 @@ export async function runMine(o: MineCommandOptions): Promise<void> {
 
   let groups;
   if (o.random) {
-    groups = randomGroups(pairs, index.pids, { negatives: o.negatives, seed: o.seed, per: o.per });
+    groups = L.pairs.randomGroups(pairs, index.pids, { negatives: o.negatives, seed: o.seed, per: o.per });
     info(`${groups.length} groups with ${o.negatives} random negatives (seed ${o.seed})`);
   } else {
-    const { desc } = await openForQueries(o.index, o.model, o.maxLength, o.gpu);
+    const { desc } = await openForQueries(o.index, o.model, o.maxLength);
     // Retrieve once per question that has a pair.
     const qIdx = [...new Set(pairs.map((p) => p.question))];
-    const gpu = await createNodeGpu(o.gpu);
+    const gpu = await L.device.createNodeGpu(o.gpu);
     let ranked: string[][];
     try {
       info(`adapter: ${gpu.name}`);
@@ -294,7 +311,7 @@ export async function runMine(o: MineCommandOptions): Promise<void> {
         `${s.toppedUp ? `; ${s.groupsToppedUp} group(s) topped up with ${s.toppedUp} random papers` : ''}`,
     );
   }
-  await writeLines(
+  await L.data.writeLines(
     o.out,
     (function* () {
       for (const g of groups) yield formatMinedLine(g, passage);
