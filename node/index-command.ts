@@ -48,6 +48,12 @@ export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
 const warn = (m: string) => console.error(`warning: ${m}`);
 const info = (m: string) => console.error(m);
 
+/** Items per second for logs: whole numbers from 10 up, else two decimals (a software driver does ~0.5 passages/s). */
+function rate(n: number, seconds: number): string {
+  const r = seconds > 0 ? n / seconds : 0;
+  return r >= 10 ? String(Math.round(r)) : r.toFixed(2);
+}
+
 function progressBar(L: Libs, format: string): SingleBar {
   return new L.progress.SingleBar({ format, stream: process.stderr, hideCursor: true, etaBuffer: 50 }, L.progress.Presets.shades_classic);
 }
@@ -114,12 +120,12 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
           bar.start(p.total, p.done - p.embedded, { pps: 0, shard: p.shard + 1, shards: p.shards });
           t0 = performance.now();
         }
-        bar.update(p.done, { pps: Math.round(p.embedded / ((performance.now() - t0) / 1000)), shard: p.shard + 1, shards: p.shards });
+        bar.update(p.done, { pps: rate(p.embedded, (performance.now() - t0) / 1000), shard: p.shard + 1, shards: p.shards });
       },
       onShard: (e, i, n) => {
         built++;
         // A line per shard even when stderr is not a terminal (the bar then draws nothing).
-        if (!process.stderr.isTTY) info(`shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${Math.round(e.rows / e.seconds)} passages/s)`);
+        if (!process.stderr.isTTY) info(`shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${rate(e.rows, e.seconds)} passages/s)`);
         if (stopAfter !== undefined && built >= stopAfter) process.kill(process.pid, 'SIGKILL');
       },
     });
@@ -130,7 +136,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     const id = r.manifest.identity;
     const total = L.format.shardCount(id.count, id.shardSize);
     if (r.built) {
-      info(`indexed ${r.embedded} passages in ${r.seconds.toFixed(1)} s (${Math.round(r.embedded / r.seconds)} passages/s); ${r.kept + r.built}/${total} shards in ${o.out}`);
+      info(`indexed ${r.embedded} passages in ${r.seconds.toFixed(1)} s (${rate(r.embedded, r.seconds)} passages/s); ${r.kept + r.built}/${total} shards in ${o.out}`);
     } else {
       info(`${o.out}: up to date (${total} shards, ${id.count} passages)`);
     }
