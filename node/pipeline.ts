@@ -865,7 +865,7 @@ class Pipeline {
           model = await loadEmbeddingModel(await this.gpu(), localModelFiles(dir), m.model);
           return model;
         },
-        onShard: (e, i, n) => this.log(`  ${m.name}: shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${Math.round(e.rows / e.seconds)}/s)`),
+        onShard: (e, i, n) => this.log(`  ${m.name}: shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${perSecond(e.rows, e.seconds)})`),
       });
       return { desc, embedded: r.embedded, seconds: r.seconds };
     } finally {
@@ -884,8 +884,7 @@ class Pipeline {
       await this.unit('index', m.name, inputs, async (forced) => {
         const out = this.work('index', m.name);
         const r = await this.buildIndexFor(m, await this.finalDir(m), out, forced);
-        const rate = r.embedded / r.seconds;
-        const note = r.embedded ? `${r.embedded} passages, ${rate < 10 ? rate.toFixed(2) : Math.round(rate)}/s, max length ${r.desc.maxLength}` : `already built (${this.show(out)})`;
+        const note = r.embedded ? `${r.embedded} passages, ${perSecond(r.embedded, r.seconds)}, max length ${r.desc.maxLength}` : `already built (${this.show(out)})`;
         return { outputs: [`index/${m.name}/manifest.json`], note };
       });
     }
@@ -1076,6 +1075,12 @@ class Pipeline {
     const popular = [...counts].filter(([p]) => passages.index.has(p)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return [...popular.map(([p]) => p), ...passages.pids];
   }
+}
+
+/** "0.65/s" or "320/s": two decimals below 10, since a software driver embeds under 1 passage/s. */
+function perSecond(n: number, seconds: number): string {
+  const r = n / seconds;
+  return `${r < 10 ? r.toFixed(2) : Math.round(r)}/s`;
 }
 
 async function hasCheckpoint(dir: string): Promise<boolean> {
