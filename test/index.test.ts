@@ -317,8 +317,6 @@ test('bad input: missing or malformed corpus, not an index, broken manifest: one
 
 // ---- through the real command line ----
 
-const cliHasCommands = readFileSync('node/cli.ts', 'utf8').includes('registerIndexCommands');
-
 function aqa(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
   const stderr = r.stderr
@@ -336,7 +334,7 @@ function oneLineError(r: ReturnType<typeof aqa>, ...fragments: string[]): void {
   for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
 }
 
-test('aqa index killed after shard 1 resumes on rerun; aqa search writes results and prints metrics', { skip: !cliHasCommands && 'node/cli.ts does not register the index commands' }, () => {
+test('aqa index killed after shard 1 resumes on rerun; aqa search writes results and prints metrics', () => {
   const d = tmp();
   const out = join(d, 'idx');
   const base = ['index', '--model', TINY, '--corpus', CORPUS, '--out', out, '--shard-size', '16', '--batch-size', '8'];
@@ -363,10 +361,16 @@ test('aqa index killed after shard 1 resumes on rerun; aqa search writes results
   oneLineError(aqa(['search', '--index', join(d, 'missing'), '--questions', QUESTIONS, '--out', results]), 'missing: no such index directory');
   oneLineError(aqa(['search', '--index', out, '--questions', 'test/fixtures/data/questions-bad.jsonl', '--out', results]), 'questions-bad.jsonl:');
   oneLineError(aqa([...base, '--max-length', '32']), 'maxLength: 64 vs 32', '--force');
+  const groups = join(d, 'groups.jsonl');
+  const mined = aqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '1-20', '--negatives', '3']);
+  assert.equal(mined.code, 0, mined.stderr);
+  assert.match(mined.stderr, /23 groups: 69 hard negatives from positions 1-20/);
+  assert.equal(readFileSync(groups, 'utf8').trim().split('\n').length, 23);
+  oneLineError(aqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '20-1']), '--range: END must be greater than START');
   oneLineError(aqa(['index', '--model', TINY, '--corpus', join(d, 'none.json'), '--out', join(d, 'x')]), 'none.json: cannot read');
 });
 
-test('aqa search warns about and counts gold pids missing from the index', { skip: !cliHasCommands && 'node/cli.ts does not register the index commands' }, () => {
+test('aqa search warns about and counts gold pids missing from the index', () => {
   const d = tmp();
   const out = join(d, 'idx');
   assert.equal(aqa(['index', '--model', TINY, '--corpus', CORPUS, '--out', out]).code, 0);
