@@ -1,5 +1,6 @@
 // Fused multi-head self-attention (flash-attention style online softmax). forward saves the
-// per-row log-sum-exp so a backward can recompute probabilities without an L x L buffer.
+// per-row log-sum-exp so the backward (second section, entries backward_dq and backward_dkv)
+// recomputes probabilities without an L x L buffer.
 //
 // Layouts (f32): qkv [B, L, 3H] packed per token as [q | k | v], each H = heads * D, head-major
 // ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out [B, L, H] head-major;
@@ -31,7 +32,9 @@
 // one load per 4 columns), BQ (workgroup size), RQ (query rows per invocation), BK (keys per
 // online-softmax step, <= 32: the block's real-key set is a u32 bit mask), SUBGROUP + SG (the
 // workgroup is one subgroup of SG = BQ lanes; every lane stays to the end for the shuffles:
-// rows past L are computed as clamped duplicates and not stored).
+// rows past L are computed as clamped duplicates and not stored). BACKWARD selects the
+// backward section below instead of the forward (one define set serves both backward entries:
+// RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv).
 
 #if SUBGROUP
 enable subgroups;
@@ -41,13 +44,15 @@ const D = {{D}}u;
 const D4 = (D + 3u) / 4u; // vec4 chunks per head row; the tail chunk of D % 4 != 0 is zero-padded
 const BQ = {{BQ}}u;
 const RQ = {{RQ}}u;
-const BK = {{BK}}u;
 #if SUBGROUP
 const SG = {{SG}}u; // subgroup size (fixed on the adapters this variant is chosen for)
 const DS = (D4 + SG - 1u) / SG; // vec4 chunks of a k or v row each lane loads
 #endif
-const NEG = -3.0e38; // "no score yet": below any real base-2 score, and exp2(NEG - m) == 0
 const F32_MAX = 0x1.fffffep+127f; // 3.4028235e38
+
+#if !BACKWARD
+const BK = {{BK}}u;
+const NEG = -3.0e38; // "no score yet": below any real base-2 score, and exp2(NEG - m) == 0
 const LN2 = 0.693147180559945;
 
 struct Params {
@@ -217,3 +222,321 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     }
   }
 }
+#endif
+
+#if BACKWARD
+// ---- backward (FlashAttention-2 style: nothing of size L x L is stored)
+//
+// With s = q.k * scale, p = exp(s - lse) recomputed from the forward's lse, dP = dout v^T and
+// delta_i = rowsum(dout_i * out_i) (= sum_j p_ij dP_ij):
+//   dS = p * (dP - delta),  dV = p^T dout,  dQ = scale * dS K,  dK = scale * dS^T Q.
+// Two entries, each writing disjoint slices of dqkv with no atomics (bit-identical run to run):
+//   backward_dq   one workgroup per (query block, head, batch row), RQ query rows per
+//                 invocation, streams every real key; writes dq and delta (which it needs first).
+//   backward_dkv  one workgroup per (key block, head, batch row), RK key rows per invocation,
+//                 streams every query row (padded query rows included: HF computes them, so a
+//                 non-zero dout there is real gradient); runs after backward_dq, reads delta.
+// Cost per (query, key) pair: 3 D FMAs in backward_dq (q.k, dout.v, dq += ds k) and 4 D in
+// backward_dkv (q.k, dout.v, dv += p dout, dk += ds q), against 2 D in the forward.
+// The invocation layout, clamped duplicate rows and subgroup sharing follow the forward; in
+// backward_dkv the streamed rows (q_i, dout_i) are the shared ones.
+//
+// Numerics: the owned rows of q (dq) or k (dkv) are pre-multiplied by scale * log2(e) and lse
+// by log2(e), so p = exp2(s2 - lse2) as in the forward. A query row with lse = F32_MAX (no real
+// key) has p = 0 everywhere: backward_dq gives it dq = 0, backward_dkv skips it. Padded keys
+// are skipped by backward_dq and get dk = dv = 0 (written, not computed) in backward_dkv;
+// their k and v may hold anything (NaN included): a select() discards what they feed.
+const RK = {{RK}}u;
+const LOG2E = 1.4426950408889634;
+
+struct BwdParams {
+  seqLen: u32, // L
+  heads: u32,
+  b0: u32, // first batch row of this dispatch inside mask, lse and delta (whole bindings)
+  scaleLog2e: f32, // log2(e) / sqrt(D)
+  scale: f32, // 1 / sqrt(D)
+}
+@group(0) @binding(0) var<uniform> bparams: BwdParams;
+
+#if D_ALIGN4
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<vec4f>; // [nb, L, 3H] (chunk view)
+#else
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<f32>;
+#endif
+// [B, heads, L] (whole): delta_i, written by backward_dq, read by backward_dkv
+@group(0) @binding(2) var<storage, read_write> bwd_delta: array<f32>;
+#if D_ALIGN4
+@group(0) @binding(3) var<storage, read> bwd_qkv: array<vec4f>; // [nb, L, 3H] (chunk view)
+@group(0) @binding(4) var<storage, read> bwd_dout: array<vec4f>; // [nb, L, H] (chunk view)
+@group(0) @binding(5) var<storage, read> bwd_out: array<vec4f>; // [nb, L, H] (chunk view; dq only)
+#else
+@group(0) @binding(3) var<storage, read> bwd_qkv: array<f32>;
+@group(0) @binding(4) var<storage, read> bwd_dout: array<f32>;
+@group(0) @binding(5) var<storage, read> bwd_out: array<f32>;
+#endif
+@group(0) @binding(6) var<storage, read> bwd_lse: array<f32>; // [B, heads, L] (whole)
+@group(0) @binding(7) var<storage, read> bwd_mask: array<u32>; // [B, L] (whole)
+
+// Columns 4c..4c+3 of a head row starting at element `at`, as fwd_load4 (columns >= D are 0).
+fn bwd_qkv4(at: u32, c: u32) -> vec4f {
+#if D_ALIGN4
+  return bwd_qkv[at / 4u + c];
+#else
+  var r = vec4f(0.0);
+  for (var e = 0u; e < 4u; e++) {
+    if (4u * c + e < D) { r[e] = bwd_qkv[at + 4u * c + e]; }
+  }
+  return r;
+#endif
+}
+
+fn bwd_dout4(at: u32, c: u32) -> vec4f {
+#if D_ALIGN4
+  return bwd_dout[at / 4u + c];
+#else
+  var r = vec4f(0.0);
+  for (var e = 0u; e < 4u; e++) {
+    if (4u * c + e < D) { r[e] = bwd_dout[at + 4u * c + e]; }
+  }
+  return r;
+#endif
+}
+
+fn bwd_out4(at: u32, c: u32) -> vec4f {
+#if D_ALIGN4
+  return bwd_out[at / 4u + c];
+#else
+  var r = vec4f(0.0);
+  for (var e = 0u; e < 4u; e++) {
+    if (4u * c + e < D) { r[e] = bwd_out[at + 4u * c + e]; }
+  }
+  return r;
+#endif
+}
+
+fn bwd_store4(at: u32, c: u32, v: vec4f) {
+#if D_ALIGN4
+  bwd_dqkv[at / 4u + c] = v;
+#else
+  for (var e = 0u; e < 4u; e++) {
+    if (4u * c + e < D) { bwd_dqkv[at + 4u * c + e] = v[e]; }
+  }
+#endif
+}
+
+fn hsum(v: vec4f) -> f32 {
+  return v.x + v.y + v.z + v.w;
+}
+
+@compute @workgroup_size({{BQ}})
+fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u
+#if SUBGROUP
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+  let L = bparams.seqLen;
+  let heads = bparams.heads;
+  let h = wid.y;
+  let bl = wid.z; // batch row inside the bound chunk
+  let H = heads * D;
+  let stride = 3u * H;
+  let tok0 = bl * L;
+  let rowAt0 = ((bparams.b0 + bl) * heads + h) * L; // row i of (batch, head) in lse and delta
+  let row0 = wid.x * (BQ * RQ) + lid.x;
+
+  var q: array<array<vec4f, D4>, RQ>; // q * scale * log2(e)
+  var g: array<array<vec4f, D4>, RQ>; // dout
+  var acc: array<array<vec4f, D4>, RQ>; // sum_j ds_ij k_j
+  var lse2: array<f32, RQ>; // lse * log2(e)
+  var delta: array<f32, RQ>;
+  var live: array<bool, RQ>; // the row has a real key
+  for (var r = 0u; r < RQ; r++) {
+    // Rows past L compute a duplicate of row L-1 and are not stored.
+    let row = min(row0 + r * BQ, L - 1u);
+    let qAt = (tok0 + row) * stride + h * D;
+    let oAt = (tok0 + row) * H + h * D;
+    var dd = vec4f(0.0);
+    for (var c = 0u; c < D4; c++) {
+      q[r][c] = bwd_qkv4(qAt, c) * bparams.scaleLog2e;
+      g[r][c] = bwd_dout4(oAt, c);
+      dd += g[r][c] * bwd_out4(oAt, c);
+      acc[r][c] = vec4f(0.0);
+    }
+    delta[r] = hsum(dd);
+    let l = bwd_lse[rowAt0 + row];
+    live[r] = l < F32_MAX;
+    lse2[r] = select(0.0, l * LOG2E, live[r]);
+  }
+
+  let maskAt = (bparams.b0 + bl) * L;
+  let kAt0 = tok0 * stride + H + h * D; // key j starts at kAt0 + j * stride, its value H later
+  for (var j = 0u; j < L; j++) {
+    if (bwd_mask[maskAt + j] == 0u) { continue; } // uniform: the same key for every lane
+    let kAt = kAt0 + j * stride;
+#if SUBGROUP
+    var mk: array<vec4f, DS>;
+    var mv: array<vec4f, DS>;
+    for (var t = 0u; t < DS; t++) {
+      let c = min(t * SG + lane, D4 - 1u);
+      mk[t] = bwd_qkv4(kAt, c);
+      mv[t] = bwd_qkv4(kAt + H, c);
+    }
+#endif
+    // Zeroed explicitly (see the forward: uninitialised loop-local vars kept old values).
+    var sd: array<vec4f, RQ>;
+    var pd: array<vec4f, RQ>;
+    for (var r = 0u; r < RQ; r++) {
+      sd[r] = vec4f(0.0);
+      pd[r] = vec4f(0.0);
+    }
+    for (var c = 0u; c < D4; c++) {
+#if SUBGROUP
+      let k4 = subgroupShuffle(mk[c / SG], c % SG);
+      let v4 = subgroupShuffle(mv[c / SG], c % SG);
+#else
+      let k4 = bwd_qkv4(kAt, c);
+      let v4 = bwd_qkv4(kAt + H, c);
+#endif
+      for (var r = 0u; r < RQ; r++) {
+        sd[r] += q[r][c] * k4;
+        pd[r] += g[r][c] * v4;
+      }
+    }
+    var ds: array<f32, RQ>;
+    for (var r = 0u; r < RQ; r++) {
+      let p = select(0.0, exp2(hsum(sd[r]) - lse2[r]), live[r]);
+      ds[r] = p * (hsum(pd[r]) - delta[r]);
+    }
+    for (var c = 0u; c < D4; c++) {
+#if SUBGROUP
+      let k4 = subgroupShuffle(mk[c / SG], c % SG);
+#else
+      let k4 = bwd_qkv4(kAt, c);
+#endif
+      for (var r = 0u; r < RQ; r++) { acc[r][c] += ds[r] * k4; }
+    }
+  }
+
+  for (var r = 0u; r < RQ; r++) {
+    let row = row0 + r * BQ;
+    if (row < L) {
+      let at = (tok0 + row) * stride + h * D;
+      for (var c = 0u; c < D4; c++) { bwd_store4(at, c, acc[r][c] * bparams.scale); }
+      bwd_delta[rowAt0 + row] = delta[r];
+    }
+  }
+}
+
+@compute @workgroup_size({{BQ}})
+fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u
+#if SUBGROUP
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+  let L = bparams.seqLen;
+  let heads = bparams.heads;
+  let h = wid.y;
+  let bl = wid.z;
+  let H = heads * D;
+  let stride = 3u * H;
+  let tok0 = bl * L;
+  let rowAt0 = ((bparams.b0 + bl) * heads + h) * L;
+  let maskAt = (bparams.b0 + bl) * L;
+  let blockKey0 = wid.x * (BQ * RK);
+  let key0 = blockKey0 + lid.x; // this invocation's keys: key0 + r * BQ, r < RK
+
+  // A block of padded keys (the tail of a short row) has nothing to compute: every lane of the
+  // workgroup reads the same mask words, so the early exit is uniform (subgroup-safe).
+  var anyReal = false;
+  for (var j = blockKey0; j < min(blockKey0 + BQ * RK, L); j++) {
+    if (bwd_mask[maskAt + j] != 0u) { anyReal = true; break; }
+  }
+
+  var k: array<array<vec4f, D4>, RK>; // k * scale * log2(e)
+  var v: array<array<vec4f, D4>, RK>;
+  var dk: array<array<vec4f, D4>, RK>; // sum_i ds_ij q_i
+  var dv: array<array<vec4f, D4>, RK>; // sum_i p_ij dout_i
+  var real: array<bool, RK>;
+  for (var r = 0u; r < RK; r++) {
+    let key = min(key0 + r * BQ, L - 1u); // keys past L: a clamped duplicate, not stored
+    real[r] = key0 + r * BQ < L && bwd_mask[maskAt + key] != 0u;
+    let kAt = (tok0 + key) * stride + H + h * D;
+    for (var c = 0u; c < D4; c++) {
+      k[r][c] = bwd_qkv4(kAt, c) * bparams.scaleLog2e;
+      v[r][c] = bwd_qkv4(kAt + H, c);
+      dk[r][c] = vec4f(0.0);
+      dv[r][c] = vec4f(0.0);
+    }
+  }
+
+  if (anyReal) {
+    for (var i = 0u; i < L; i++) {
+      let l = bwd_lse[rowAt0 + i];
+      if (!(l < F32_MAX)) { continue; } // no real key in row i: p = 0 (uniform branch)
+      let lse2 = l * LOG2E;
+      let delta = bwd_delta[rowAt0 + i];
+      let qAt = (tok0 + i) * stride + h * D;
+      let oAt = (tok0 + i) * H + h * D;
+#if SUBGROUP
+      var mq: array<vec4f, DS>;
+      var mg: array<vec4f, DS>;
+      for (var t = 0u; t < DS; t++) {
+        let c = min(t * SG + lane, D4 - 1u);
+        mq[t] = bwd_qkv4(qAt, c);
+        mg[t] = bwd_dout4(oAt, c);
+      }
+#endif
+      var sd: array<vec4f, RK>;
+      var pd: array<vec4f, RK>;
+      for (var r = 0u; r < RK; r++) {
+        sd[r] = vec4f(0.0);
+        pd[r] = vec4f(0.0);
+      }
+      for (var c = 0u; c < D4; c++) {
+#if SUBGROUP
+        let q4 = subgroupShuffle(mq[c / SG], c % SG);
+        let g4 = subgroupShuffle(mg[c / SG], c % SG);
+#else
+        let q4 = bwd_qkv4(qAt, c);
+        let g4 = bwd_dout4(oAt, c);
+#endif
+        for (var r = 0u; r < RK; r++) {
+          sd[r] += q4 * k[r][c];
+          pd[r] += g4 * v[r][c];
+        }
+      }
+      var p: array<f32, RK>;
+      var ds: array<f32, RK>;
+      for (var r = 0u; r < RK; r++) {
+        p[r] = select(0.0, exp2(hsum(sd[r]) - lse2), real[r]);
+        ds[r] = p[r] * (hsum(pd[r]) - delta);
+      }
+      for (var c = 0u; c < D4; c++) {
+#if SUBGROUP
+        let q4 = subgroupShuffle(mq[c / SG], c % SG);
+        let g4 = subgroupShuffle(mg[c / SG], c % SG);
+#else
+        let q4 = bwd_qkv4(qAt, c);
+        let g4 = bwd_dout4(oAt, c);
+#endif
+        for (var r = 0u; r < RK; r++) {
+          dk[r][c] += ds[r] * q4;
+          dv[r][c] += p[r] * g4;
+        }
+      }
+    }
+  }
+
+  for (var r = 0u; r < RK; r++) {
+    let key = key0 + r * BQ;
+    if (key < L) {
+      let at = (tok0 + key) * stride + H + h * D;
+      for (var c = 0u; c < D4; c++) {
+        // select, not a product: a padded key's ds may be NaN (0 * garbage)
+        bwd_store4(at, c, select(vec4f(0.0), dk[r][c] * bparams.scale, real[r]));
+        bwd_store4(at + H, c, select(vec4f(0.0), dv[r][c], real[r]));
+      }
+    }
+  }
+}
+#endif

@@ -11,6 +11,12 @@
 // the kernel exact for any table the caller builds.) Position p = token index in its row: padding
 // does not shift positions. One invocation per (token, q|k, head, i): it owns both elements of its
 // pair, so in-place update needs no barrier.
+//
+// backward applies the transpose of that 2 x 2 map to the gradient pair (g1, g2):
+//   dx[i]       = g1 * cos[p, i] + g2 * sin[p, i + d/2]
+//   dx[i + d/2] = g2 * cos[p, i + d/2] - g1 * sin[p, i]
+// i.e. the inverse rotation (the map is orthogonal when both columns hold the same angle). The
+// gradient of v passes through unchanged, so dv is not touched either.
 
 struct Params {
   tokens: u32, // B * L tokens in this dispatch (a chunk of whole rows)
@@ -25,23 +31,48 @@ struct Params {
 @group(0) @binding(2) var<storage, read> fwd_cos: array<f32>;
 @group(0) @binding(3) var<storage, read> fwd_sin: array<f32>;
 
-@compute @workgroup_size({{WG}})
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let idx = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
+// The pair of invocation idx: x: element index of its first element in qkv, y: index of its
+// (position, i) in the tables; x = 0xffffffff past the end.
+fn pairOf(idx: u32) -> vec2u {
   let d = params.headDim;
   let half = d / 2u;
   let perToken = 2u * params.heads * half; // rotated pairs per token (q and k)
-  if (idx >= params.tokens * perToken) { return; }
+  if (idx >= params.tokens * perToken) { return vec2u(0xffffffffu, 0u); }
   let t = idx / perToken;
   let r = idx - t * perToken; // = part * heads * half + h * half + i; part 0 = q, 1 = k
   let i = r % half;
   let col = (r / half) * d + i; // column inside [q | k]: q and k are contiguous, head-major
   let pos = t % params.seqLen;
-  let H3 = 3u * params.heads * d;
-  let a = t * H3 + col;
+  return vec2u(t * 3u * params.heads * d + col, pos * d + i);
+}
+
+@compute @workgroup_size({{WG}})
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let pair = pairOf((wid.x + wid.y * nwg.x) * {{WG}}u + lid.x);
+  if (pair.x == 0xffffffffu) { return; }
+  let half = params.headDim / 2u;
+  let a = pair.x;
+  let c = pair.y;
   let x1 = fwd_qkv[a];
   let x2 = fwd_qkv[a + half];
-  let c = pos * d + i;
   fwd_qkv[a] = x1 * fwd_cos[c] - x2 * fwd_sin[c];
   fwd_qkv[a + half] = x2 * fwd_cos[c + half] + x1 * fwd_sin[c + half];
+}
+
+// ---- backward: dqkv [B, L, 3H] in place (dq, dk rotated back; dv untouched); cos, sin as above
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<f32>;
+@group(0) @binding(2) var<storage, read> bwd_cos: array<f32>;
+@group(0) @binding(3) var<storage, read> bwd_sin: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let pair = pairOf((wid.x + wid.y * nwg.x) * {{WG}}u + lid.x);
+  if (pair.x == 0xffffffffu) { return; }
+  let half = params.headDim / 2u;
+  let a = pair.x;
+  let c = pair.y;
+  let g1 = bwd_dqkv[a];
+  let g2 = bwd_dqkv[a + half];
+  bwd_dqkv[a] = g1 * bwd_cos[c] + g2 * bwd_sin[c + half];
+  bwd_dqkv[a + half] = g2 * bwd_cos[c + half] - g1 * bwd_sin[c];
 }

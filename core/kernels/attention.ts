@@ -112,3 +112,126 @@ export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor
     });
   }
 }
+
+/**
+ * Backward block shapes (pipeline defines). bq: invocations per workgroup in both passes;
+ * rq: query rows per invocation of the dq pass; rk: key rows per invocation of the dk/dv pass;
+ * subgroup: as in AttentionTiles (the streamed rows are shared through subgroupShuffle).
+ */
+export interface AttentionBackwardTiles {
+  bq: number;
+  rq: number;
+  rk: number;
+  subgroup?: boolean;
+}
+
+/**
+ * Defaults. CPU drivers: as attentionTiles, but the private arrays are larger (dq pass: q, dout
+ * and the dq accumulator, 3 rq d floats; dk/dv pass: k, v and two accumulators, 4 rk d floats),
+ * so the row counts are sized to keep them near the forward's 2 rq d <= 512 floats, past which
+ * the forward spilled (d = 64, rq = 8 ran 3.5x slower than rq = 4).
+ * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
+ */
+export function attentionBackwardTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionBackwardTiles {
+  if (!isCpuAdapter(gpu)) return { bq: 64, rq: 1, rk: 1 };
+  const byLen = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(seqLen / 8))));
+  const rq = headDim <= 16 ? 8 : headDim <= 32 ? 4 : headDim <= 64 ? 2 : 1;
+  const rk = headDim <= 32 ? 4 : headDim <= 64 ? 2 : 1;
+  return { bq: 8, rq: Math.min(rq, byLen), rk: Math.min(rk, byLen), subgroup: fixedSubgroupSize(gpu) === 8 };
+}
+
+export interface AttentionBackwardOptions {
+  /** Block shapes; default attentionBackwardTiles(gpu, L, d). */
+  tiles?: AttentionBackwardTiles;
+  /** As AttentionOptions.maxBinding: only tests lower it, to exercise chunking. */
+  maxBinding?: number;
+}
+
+/**
+ * Backward of attentionForward: dqkv = d(sum dout * out) / d qkv, from the forward's out and
+ * lse (probabilities are recomputed, FlashAttention-2 style; nothing L x L is stored):
+ *
+ *   p = exp(q k^T * scale - lse),  delta_i = rowsum(dout_i * out_i),  dP = dout v^T,
+ *   dS = p * (dP - delta),  dq = scale dS k,  dk = scale dS^T q,  dv = p^T dout
+ *
+ *   dqkv [B, L, 3H] (written whole: [dq | dk | dv] per token, the layout of qkv)
+ *   dout [B, L, H]   out [B, L, H]   lse [B, heads, L]   (out and lse from attentionForward)
+ *   qkv  [B, L, 3H]  the forward's input (after RoPE)     mask [B, L] u32
+ *
+ * Padded keys get dk = dv = 0 and contribute nothing; padded query rows are ordinary rows (the
+ * forward computed them), so a non-zero dout there reaches q and the real keys. A row with no
+ * real key (lse = LSE_NO_KEYS) gets dq = 0 and contributes nothing. Two passes per batch chunk
+ * (dq and delta, then dk and dv), each output written by one invocation in a fixed order: no
+ * atomics, bit-identical from run to run. Chunked over the storage-binding limit as the forward.
+ */
+export function attentionBackward(
+  gpu: Gpu,
+  dqkv: Tensor /* [B, L, 3H] */,
+  dout: Tensor /* [B, L, H] */,
+  out: Tensor /* [B, L, H] */,
+  lse: Tensor /* [B, heads, L] */,
+  qkv: Tensor /* [B, L, 3H] */,
+  mask: Tensor /* [B, L] u32 */,
+  heads: number,
+  o: AttentionBackwardOptions = {},
+): void {
+  if (qkv.shape.length !== 3) throw new Error(`attention backward: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
+  const [B, L, H3] = qkv.shape;
+  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`attention backward: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
+  const H = H3 / 3;
+  const d = H / heads;
+  if (d > MAX_HEAD_DIM) throw new Error(`attention backward: head dim ${d} is over the supported ${MAX_HEAD_DIM}`);
+  expectShape('attention backward: dqkv', dqkv, [B, L, H3]);
+  expectShape('attention backward: dout', dout, [B, L, H]);
+  expectShape('attention backward: out', out, [B, L, H]);
+  expectShape('attention backward: lse', lse, [B, heads, L]);
+  expectShape('attention backward: mask', mask, [B, L]);
+  const all = { dqkv, dout, out, lse, qkv, mask };
+  for (const [n, t] of Object.entries(all)) {
+    const dt = n === 'mask' ? 'u32' : 'f32';
+    if (t.dtype !== dt) throw new Error(`attention backward: ${n} must be ${dt}, got ${t.dtype}`);
+  }
+  // A buffer written by a dispatch may not also be bound for reading (WebGPU usage rules).
+  for (const [n, t] of Object.entries({ dout, out, lse, qkv, mask })) {
+    if (t.buffer === dqkv.buffer) throw new Error(`attention backward: dqkv and ${n} share a buffer; dqkv must be separate from every input`);
+  }
+  if (B === 0 || L === 0) return;
+  const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
+  for (const [n, t] of [['mask', mask], ['lse', lse]] as const) {
+    if (t.byteLength > gpu.limits.maxBinding) throw new Error(`attention backward: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
+  }
+  const t = o.tiles ?? attentionBackwardTiles(gpu, L, d);
+  if (!(t.bq >= 1) || !(t.rq >= 1) || !(t.rk >= 1)) throw new Error(`attention backward: bad tiles ${JSON.stringify(t)}`);
+  if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`attention backward: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
+  const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
+  const scale = 1 / Math.sqrt(d);
+  const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale)];
+  // delta_i = rowsum(dout_i * out_i), [B, heads, L] like lse and bound whole like it.
+  const delta = gpu.empty([B, heads, L]);
+  // Chunks as in the forward: qkv rows are 3x dout/out rows, so one chunk start serves all.
+  const rowBytes = L * H3 * 4;
+  const maxWg = gpu.limits.maxWorkgroupsPerDim;
+  const fits = qkv.byteLength <= maxBinding && B <= maxWg;
+  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  for (let b0 = 0; b0 < B; b0 += chunk) {
+    const nb = Math.min(chunk, B - b0);
+    const view = (x: Tensor) => (nb === B ? x : x.rows(b0, nb));
+    gpu.dispatch({
+      kernel: 'attention',
+      entry: 'backward_dq',
+      defines,
+      bindings: [view(dqkv), delta, view(qkv), view(dout), view(out), lse, mask],
+      uniforms: uniforms(b0),
+      workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
+    });
+    gpu.dispatch({
+      kernel: 'attention',
+      entry: 'backward_dkv',
+      defines,
+      bindings: [view(dqkv), delta, view(qkv), view(dout), null, lse, mask],
+      uniforms: uniforms(b0),
+      workgroups: [Math.ceil(L / (t.bq * t.rk)), heads, nb],
+    });
+  }
+  delta.release();
+}

@@ -72,17 +72,34 @@ export interface RopeOptions {
  * Work over the storage-binding limit is split into chunks of whole rows.
  */
 export function ropeForward(gpu: Gpu, qkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions = {}): void {
-  if (qkv.shape.length !== 3) throw new Error(`rope: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
+  rope(gpu, 'forward', qkv, cos, sin, heads, o);
+}
+
+/**
+ * Backward of ropeForward, in place on dqkv [B, L, 3H] (the gradient with respect to the
+ * rotated qkv becomes the gradient with respect to the unrotated one): dq and dk get the
+ * transposed rotation, which for tables from ropeTables() (both halves the same angle) is the
+ * inverse one, rotation by -angle; dv is the identity's gradient and stays as it is. Same
+ * tables, shapes and chunking as the forward.
+ */
+export function ropeBackward(gpu: Gpu, dqkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions = {}): void {
+  rope(gpu, 'backward', dqkv, cos, sin, heads, o);
+}
+
+function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions): void {
+  const what = entry === 'forward' ? 'rope' : 'rope backward';
+  const name = entry === 'forward' ? 'qkv' : 'dqkv';
+  if (qkv.shape.length !== 3) throw new Error(`${what}: ${name} must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
   const [B, L, H3] = qkv.shape;
-  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`rope: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
+  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`${what}: ${name} last dim ${H3} is not 3 * heads(${heads}) * d`);
   const d = H3 / (3 * heads);
-  if (d % 2 !== 0) throw new Error(`rope: head dim ${d} must be even`);
+  if (d % 2 !== 0) throw new Error(`${what}: head dim ${d} must be even`);
   if (cos.shape.length !== 2 || cos.shape[1] !== d || cos.shape[0] < L) {
-    throw new Error(`rope: cos must be [Lmax >= ${L}, ${d}], got [${cos.shape.join(', ')}]`);
+    throw new Error(`${what}: cos must be [Lmax >= ${L}, ${d}], got [${cos.shape.join(', ')}]`);
   }
-  expectShape('rope: sin', sin, cos.shape);
-  for (const [n, t] of [['qkv', qkv], ['cos', cos], ['sin', sin]] as const) {
-    if (t.dtype !== 'f32') throw new Error(`rope: ${n} must be f32, got ${t.dtype}`);
+  expectShape(`${what}: sin`, sin, cos.shape);
+  for (const [n, t] of [[name, qkv], ['cos', cos], ['sin', sin]] as const) {
+    if (t.dtype !== 'f32') throw new Error(`${what}: ${n} must be f32, got ${t.dtype}`);
   }
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
@@ -93,7 +110,7 @@ export function ropeForward(gpu: Gpu, qkv: Tensor, cos: Tensor, sin: Tensor, hea
     const tokens = nb * L;
     gpu.dispatch({
       kernel: 'rope',
-      entry: 'forward',
+      entry,
       defines: { WG },
       bindings: [part, cos, sin],
       uniforms: [tokens, L, heads, d],

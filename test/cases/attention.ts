@@ -1,10 +1,15 @@
 // Conformance cases for shaders/attention.wgsl: lengths that are not block multiples, one-token
 // sequences, padded rows (including one with a single real key), head dims 10..128, flat and
 // peaked softmax, garbage in padded keys, non-default block shapes, and a row with no real key.
+// The backward runs on the same kinds of shapes (against the float64 analytic gradients), then
+// gradient checks of the whole forward by central differences (test/gradcheck.ts).
 
-import { type AttentionTiles, LSE_NO_KEYS, attentionForward } from '../../core/kernels/attention.ts';
+import type { Gpu } from '../../core/gpu/device.ts';
+import { type AttentionBackwardTiles, type AttentionTiles, LSE_NO_KEYS, attentionBackward, attentionForward } from '../../core/kernels/attention.ts';
 import { fixedSubgroupSize } from '../../core/kernels/matmul.ts';
-import { attentionRef } from '../../core/ref/attention.ts';
+import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/ref/attention.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
+import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu, rng } from './util.ts';
 
@@ -61,6 +66,13 @@ function makeInputs(s: Shape, seed: number): { qkv: Float32Array; mask: Uint32Ar
   return { qkv, mask };
 }
 
+/** Subgroup tiles take the adapter's fixed subgroup size as bq; without one, plain loads, bq 8. */
+function resolveTiles<T extends { bq: number; subgroup?: boolean }>(gpu: Gpu, t: T | undefined): T | undefined {
+  if (!t?.subgroup) return t;
+  const sg = fixedSubgroupSize(gpu);
+  return sg ? { ...t, bq: sg } : { ...t, bq: 8, subgroup: false };
+}
+
 function attentionCase(s: Shape, seed: number): KernelCase {
   const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
   const tiles = s.tiles ? ` ${s.tiles.subgroup ? 'subgroup' : `bq=${s.tiles.bq}`} rq=${s.tiles.rq} bk=${s.tiles.bk}` : '';
@@ -69,11 +81,7 @@ function attentionCase(s: Shape, seed: number): KernelCase {
     name: `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked}`,
     async run(gpu) {
       const { B, L, heads, d } = s;
-      let tiles = s.tiles;
-      if (tiles?.subgroup) {
-        const sg = fixedSubgroupSize(gpu);
-        tiles = sg ? { ...tiles, bq: sg } : { ...tiles, bq: 8, subgroup: false };
-      }
+      const tiles = resolveTiles(gpu, s.tiles);
       const H = heads * d;
       const { qkv, mask } = makeInputs(s, seed);
       const tq = gpu.upload(qkv, [B, L, 3 * H]);
@@ -95,7 +103,7 @@ function attentionCase(s: Shape, seed: number): KernelCase {
   };
 }
 
-export const attentionCases: KernelCase[] = [
+const forwardCases: KernelCase[] = [
   attentionCase({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 1),
   attentionCase({ B: 2, L: 5, heads: 2, d: 24, lengths: [5, 3], qk: 1 }, 2),
   attentionCase({ B: 3, L: 13, heads: 4, d: 16, lengths: [13, 9, 1], qk: 1 }, 3),
@@ -148,3 +156,198 @@ export const attentionCases: KernelCase[] = [
     },
   },
 ];
+
+// ---------------------------------------------------------------- backward
+//
+// Against attentionBackwardRef (float64 from qkv: the GPU's f32 out and lse are not reused, so
+// their errors count against the kernel). The gradients cancel (every row of dS sums to 0), so
+// the error scales with the magnitudes of the terms, not with the result: the reference also
+// returns, per element, the sum of |terms| (M below; e.g. dv_j = sum_i p_ij dout_i has
+// M = sum_i p_ij |dout_i|), and each part (dq, dk, dv) is checked with atol = eps * max M.
+// eps = relative error of one term (e_p) + rounding of the sums over n = max(L, d) terms:
+// - p = exp2(q.k * scale log2(e) - lse log2(e)) carries the rounding of the f32 score and lse
+//   (an ulp or two of their size, base 2) plus the forward's own lse error. flat (qk = 1):
+//   scores O(1), lse ~ log(L) <= 5 (ulp 4.8e-7), forward lse error <= 9.5e-7 measured: p is off
+//   by ~1.5e-6 relative, e_p = 2e-6. peaked (qk = 6): base-2 scores and lse up to ~90 (ulp
+//   7.6e-6) and a forward lse error <= 7.6e-6: ~1.8e-5, e_p = 2e-5.
+// - dP, delta (d terms, delta from the forward's f32 out) and the dq/dk/dv sums over L terms:
+//   4 sqrt(n) u of the sum of |terms| (u = 2^-24), 2.7e-6 at n = 130.
+// Measured on llvmpipe, maxdiff / max M over all cases: flat <= 1.9e-7 (eps >= 2.8e-6, 15x),
+// peaked <= 2.8e-6 (eps >= 2.1e-5, 7x). A dropped term (delta, the scale, a padded query row)
+// or a wrong mask moves gradients by 1e-2 .. 1 of max M (the gradients are >= 1.5% of it
+// here); a padded key leaking its 1e3 garbage by far more.
+function bwdEps(qk: number, n: number): number {
+  return (qk <= 1 ? 2e-6 : 2e-5) + 4 * Math.sqrt(n) * 2 ** -24;
+}
+
+interface BwdShape extends Shape {
+  /** Backward block shapes; subgroup tiles resolved as resolveTiles() says. */
+  bwdTiles?: AttentionBackwardTiles;
+  /** Expected backward dispatch count (chunked cases: two per chunk). */
+  dispatches?: number;
+}
+
+/** Part k (0 = q, 1 = k, 2 = v) of every token of a [tokens, 3H] array, as [tokens, H]. */
+function part(a: ArrayLike<number>, tokens: number, H: number, k: number): Float64Array {
+  const r = new Float64Array(tokens * H);
+  for (let t = 0; t < tokens; t++) for (let c = 0; c < H; c++) r[t * H + c] = a[t * 3 * H + k * H + c];
+  return r;
+}
+
+/** [tokens, 3H] from three [tokens, H] parts. */
+function pack(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, tokens: number, H: number): Float64Array {
+  const r = new Float64Array(tokens * 3 * H);
+  for (let t = 0; t < tokens; t++) {
+    for (let c = 0; c < H; c++) {
+      r[t * 3 * H + c] = q[t * H + c];
+      r[t * 3 * H + H + c] = k[t * H + c];
+      r[t * 3 * H + 2 * H + c] = v[t * H + c];
+    }
+  }
+  return r;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+function shapeName(s: Shape): string {
+  const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
+  return `B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}`;
+}
+
+/** GPU forward (default tiles) then backward; dqkv starts as NaN so every element must be written. */
+async function gpuBackward(gpu: Gpu, s: BwdShape, qkv: Float32Array, mask: Uint32Array, dout: Float32Array): Promise<{ dqkv: Float32Array; dispatches: number }> {
+  const { B, L, heads, d } = s;
+  const H = heads * d;
+  const tq = gpu.upload(qkv, [B, L, 3 * H]);
+  const tm = gpu.upload(mask, [B, L]);
+  const tdo = gpu.upload(dout, [B, L, H]);
+  const out = gpu.empty([B, L, H]);
+  const lse = gpu.empty([B, heads, L]);
+  attentionForward(gpu, out, lse, tq, tm, heads);
+  const dq = nanTensor(gpu, [B, L, 3 * H]);
+  const before = gpu.stats.dispatches;
+  attentionBackward(gpu, dq, tdo, out, lse, tq, tm, heads, { tiles: resolveTiles(gpu, s.bwdTiles), maxBinding: s.maxBinding });
+  const dispatches = gpu.stats.dispatches - before;
+  const dqkv = await gpu.readF32(dq);
+  for (const t of [tq, tm, tdo, out, lse, dq]) t.release();
+  return { dqkv, dispatches };
+}
+
+function backwardCase(s: BwdShape, seed: number): KernelCase {
+  const t = s.bwdTiles;
+  const tiles = t ? ` ${t.subgroup ? 'subgroup' : `bq=${t.bq}`} rq=${t.rq} rk=${t.rk}` : '';
+  const chunked = s.maxBinding ? ` maxBinding=${s.maxBinding}` : '';
+  return {
+    name: `backward ${shapeName(s)}${tiles}${chunked}`,
+    async run(gpu) {
+      const { B, L, heads, d } = s;
+      const H = heads * d;
+      const N = B * L;
+      const { qkv, mask } = makeInputs(s, seed);
+      const dout = randu(N * H, seed + 11);
+      const first = await gpuBackward(gpu, s, qkv, mask, dout);
+      const second = await gpuBackward(gpu, s, qkv, mask, dout);
+      const ref = attentionBackwardRef(dout, qkv, mask, B, L, heads, d);
+      const eps = bwdEps(s.qk, Math.max(L, d));
+      const checks: Check[] = [];
+      ['dq', 'dk', 'dv'].forEach((name, k) => {
+        const M = maxAbs(part(ref.magnitude, N, H, k));
+        const actual = part(first.dqkv, N, H, k);
+        const expected = part(ref.dqkv, N, H, k);
+        if (process.env.AQA_TEST_VERBOSE) {
+          let md = 0;
+          for (let i = 0; i < actual.length; i++) md = Math.max(md, Math.abs(actual[i] - expected[i]));
+          console.log(`  ${name}: maxdiff / max M = ${(md / M).toExponential(2)} (max M ${M.toPrecision(3)}, max |grad| ${maxAbs(expected).toPrecision(3)})`);
+        }
+        checks.push({ name: `${name} (atol ${eps.toExponential(1)} x max M ${M.toPrecision(3)})`, actual, expected, tol: { atol: eps * M } });
+      });
+      // exact: padded keys' dk and dv are written as 0, never computed
+      const padded: number[] = [];
+      for (let tok = 0; tok < N; tok++) if (!mask[tok]) for (let c = H; c < 3 * H; c++) padded.push(first.dqkv[tok * 3 * H + c]);
+      if (padded.length) checks.push({ name: 'dk, dv of padded keys == 0', actual: padded, expected: new Float32Array(padded.length), tol: { atol: 0 } });
+      // exact: no atomics, every output has one writer and a fixed summation order
+      checks.push({ name: 'dqkv run to run', actual: second.dqkv, expected: first.dqkv, tol: { atol: 0 } });
+      if (s.dispatches) checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [s.dispatches], tol: { atol: 0 } });
+      return checks;
+    },
+  };
+}
+
+const backwardCases: KernelCase[] = [
+  backwardCase({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 31),
+  backwardCase({ B: 2, L: 5, heads: 2, d: 8, lengths: [5, 3], qk: 1 }, 32),
+  backwardCase({ B: 3, L: 13, heads: 3, d: 16, lengths: [13, 9, 1], qk: 1 }, 33),
+  backwardCase({ B: 3, L: 13, heads: 3, d: 16, lengths: [13, 9, 1], qk: 6 }, 34),
+  backwardCase({ B: 3, L: 5, heads: 2, d: 10, lengths: [5, 4, 2], qk: 1 }, 35), // d % 4 != 0
+  backwardCase({ B: 1, L: 33, heads: 3, d: 32, qk: 6 }, 36),
+  backwardCase({ B: 2, L: 33, heads: 1, d: 64, lengths: [33, 17], qk: 1 }, 37),
+  backwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6 }, 38),
+  backwardCase({ B: 3, L: 130, heads: 3, d: 24, lengths: [130, 64, 1], qk: 1 }, 39),
+  backwardCase({ B: 1, L: 40, heads: 1, d: 128, qk: 6 }, 40),
+  backwardCase({ B: 1, L: 9, heads: 2, d: 16, mask: [1, 0, 1, 1, 0, 0, 1, 0, 1], qk: 1 }, 41),
+  // Rows with no real key (lse = LSE_NO_KEYS): zero gradient, no NaN, and no effect on row 0.
+  backwardCase({ B: 2, L: 7, heads: 2, d: 16, lengths: [7, 0], qk: 1 }, 42),
+  backwardCase({ B: 3, L: 6, heads: 1, d: 8, mask: [0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0], qk: 6 }, 43),
+  // Block shapes other than the adapter's defaults, on every adapter: one row per invocation,
+  // the GPU default (64 lanes), odd rq/rk that divide nothing, rows of 8 and 2, and the subgroup
+  // variant (plain loads without subgroups).
+  backwardCase({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 20], qk: 6, bwdTiles: { bq: 8, rq: 1, rk: 1 } }, 44),
+  backwardCase({ B: 2, L: 130, heads: 2, d: 16, lengths: [130, 3], qk: 6, bwdTiles: { bq: 64, rq: 1, rk: 1 } }, 45),
+  backwardCase({ B: 2, L: 130, heads: 1, d: 24, lengths: [100, 130], qk: 1, bwdTiles: { bq: 16, rq: 3, rk: 5 } }, 46),
+  backwardCase({ B: 3, L: 13, heads: 2, d: 10, lengths: [13, 9, 1], qk: 6, bwdTiles: { bq: 4, rq: 5, rk: 3 } }, 47),
+  backwardCase({ B: 2, L: 13, heads: 3, d: 8, lengths: [13, 6], qk: 1, bwdTiles: { bq: 8, rq: 8, rk: 4 } }, 48),
+  backwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 1, bwdTiles: { bq: 8, rq: 2, rk: 2 } }, 49),
+  backwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6, bwdTiles: { bq: 0, rq: 2, rk: 2, subgroup: true } }, 50),
+  backwardCase({ B: 3, L: 33, heads: 3, d: 24, lengths: [33, 9, 1], qk: 1, bwdTiles: { bq: 0, rq: 3, rk: 3, subgroup: true } }, 51),
+  backwardCase({ B: 2, L: 13, heads: 2, d: 10, lengths: [13, 5], qk: 1, bwdTiles: { bq: 0, rq: 2, rk: 4, subgroup: true } }, 52),
+  backwardCase({ B: 1, L: 40, heads: 1, d: 128, qk: 6, bwdTiles: { bq: 0, rq: 1, rk: 1, subgroup: true } }, 53),
+  // Batch chunks as in the forward case: 4 + 4 + 1 rows, two dispatches each.
+  backwardCase({ B: 9, L: 5, heads: 2, d: 24, lengths: [5, 4, 3, 2, 1, 5, 4, 3, 2], qk: 1, maxBinding: 4 * 2880, dispatches: 6 }, 54),
+];
+
+// ---------------------------------------------------------------- gradient checks
+//
+// The GPU forward + backward against central differences of the float64 forward
+// (test/gradcheck.ts: rtol 1e-5 of each input's largest gradient, steps 1e-6). q, k and v are
+// separate inputs so each gets its own scale. Padded keys hold 1e3 garbage: their numeric
+// gradient is exactly 0 (they never enter the forward), as is the whole gradient of a row with
+// no real key. L = 1 has dq = dk = 0 exactly (softmax over one key is 1 whatever the score);
+// the GPU's is rounding (~1e-7), so that case floors the scale at 1 (atol 1e-5).
+
+interface GradShape extends Shape {
+  floor?: number;
+}
+
+function gradCase(s: GradShape, seed: number): KernelCase {
+  return {
+    name: `gradcheck ${shapeName(s)}`,
+    async run(gpu) {
+      const { B, L, heads, d } = s;
+      const H = heads * d;
+      const N = B * L;
+      const { qkv, mask } = makeInputs(s, seed);
+      const R = projection(N * H, seed + 13);
+      const { dqkv } = await gpuBackward(gpu, s, qkv, mask, R);
+      const inputs = ['q', 'k', 'v'].map((name, k) => ({ name, value: part(qkv, N, H, k), grad: part(dqkv, N, H, k), scale: s.floor }));
+      return gradChecks({
+        f: ([q, k, v]) => attentionRef64(pack(q, k, v, N, H), mask, B, L, heads, d).out,
+        inputs,
+        R,
+      });
+    },
+  };
+}
+
+const gradCases: KernelCase[] = [
+  gradCase({ B: 1, L: 1, heads: 1, d: 8, qk: 1, floor: 1 }, 61),
+  gradCase({ B: 2, L: 5, heads: 2, d: 8, lengths: [5, 3], qk: 1 }, 62),
+  gradCase({ B: 2, L: 6, heads: 1, d: 16, mask: [1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0], qk: 3 }, 63),
+  gradCase({ B: 1, L: 13, heads: 3, d: 8, qk: 3 }, 64),
+  gradCase({ B: 2, L: 4, heads: 2, d: 10, lengths: [4, 1], qk: 1 }, 65),
+];
+
+export const attentionCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];

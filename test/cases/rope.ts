@@ -1,9 +1,12 @@
 // Conformance cases for shaders/rope.wgsl: q and k rotated in place, v untouched, tables longer
-// than the sequence, one-token rows, head dims 16..64, plain and NTK-scaled tables, chunking.
+// than the sequence, one-token rows, head dims 16..64, plain and NTK-scaled tables, chunking;
+// then the backward on the same shapes, and gradient checks of the float64 forward.
 
-import { ropeForward, ropeTables } from '../../core/kernels/rope.ts';
-import { ropeRef } from '../../core/ref/rope.ts';
-import type { KernelCase } from './types.ts';
+import type { Gpu } from '../../core/gpu/device.ts';
+import { ropeBackward, ropeForward, ropeTables } from '../../core/kernels/rope.ts';
+import { ropeBackwardRef, ropeRef } from '../../core/ref/rope.ts';
+import { gradChecks, projection } from '../gradcheck.ts';
+import type { Check, KernelCase } from './types.ts';
 import { randu } from './util.ts';
 
 interface Shape {
@@ -26,44 +29,96 @@ interface Shape {
 // kernel must not write it.
 const QK_TOL = { atol: 5e-7 };
 
+/** Split every token into its q|k part and its v part. */
+function pick(a: Float32Array, tokens: number, H: number, v: boolean): Float32Array {
+  const r = new Float32Array(tokens * (v ? H : 2 * H));
+  for (let t = 0; t < tokens; t++) r.set(a.subarray(t * 3 * H + (v ? 2 * H : 0), t * 3 * H + (v ? 3 * H : 2 * H)), t * (v ? H : 2 * H));
+  return r;
+}
+
+/** The forward (or backward) in place on U(-1, 1) data against the reference. */
+async function runRope(gpu: Gpu, s: Shape, seed: number, dir: 'forward' | 'backward'): Promise<Check[]> {
+  const { B, L, heads, d } = s;
+  const H = heads * d;
+  const x = randu(B * L * 3 * H, seed);
+  const tab = ropeTables(d, s.Lmax, s.theta, s.ntk);
+  const tq = gpu.upload(x, [B, L, 3 * H]);
+  const tc = gpu.upload(tab.cos, [s.Lmax, d]);
+  const ts = gpu.upload(tab.sin, [s.Lmax, d]);
+  (dir === 'forward' ? ropeForward : ropeBackward)(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
+  const actual = await gpu.readF32(tq);
+  for (const t of [tq, tc, ts]) t.release();
+  const expected = (dir === 'forward' ? ropeRef : ropeBackwardRef)(x, B, L, heads, d, tab.cos, tab.sin);
+  const [q, v] = dir === 'forward' ? ['q, k', 'v'] : ['dq, dk', 'dv'];
+  return [
+    { name: q, actual: pick(actual, B * L, H, false), expected: pick(expected, B * L, H, false), tol: QK_TOL },
+    { name: `${v} untouched`, actual: pick(actual, B * L, H, true), expected: pick(x, B * L, H, true), tol: { atol: 0 } },
+  ];
+}
+
+function label(s: Shape): string {
+  return `B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} Lmax=${s.Lmax} theta=${s.theta} ntk=${s.ntk}${s.maxBinding ? ` maxBinding=${s.maxBinding}` : ''}`;
+}
+
 function ropeCase(s: Shape, seed: number): KernelCase {
-  const chunked = s.maxBinding ? ` maxBinding=${s.maxBinding}` : '';
+  return { name: `forward ${label(s)}`, run: (gpu) => runRope(gpu, s, seed, 'forward') };
+}
+
+// The backward is the same arithmetic on the gradient (two products and a sum per output), so
+// it has the forward's tolerance QK_TOL; dv must pass through bit for bit.
+function backwardCase(s: Shape, seed: number): KernelCase {
+  return { name: `backward ${label(s)}`, run: (gpu) => runRope(gpu, s, seed, 'backward') };
+}
+
+// Gradient checks: ropeBackward of a projection R against central differences of the float64
+// ropeRef (test/gradcheck.ts, rtol 1e-5 of the largest gradient). The forward is linear, so the
+// differences are exact up to float64 rounding (~1e-10); the GPU gradient carries the f32
+// roundings above (<= 3.6e-7 of values <= sqrt(2)). A forward rotation used as its own
+// backward (sign of sin flipped) misses by ~|sin| (up to 1); the dv pass-through is checked too.
+function gradCase(s: Shape, seed: number): KernelCase {
   return {
-    name: `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} Lmax=${s.Lmax} theta=${s.theta} ntk=${s.ntk}${chunked}`,
+    name: `gradcheck ${label(s)}`,
     async run(gpu) {
       const { B, L, heads, d } = s;
-      const H = heads * d;
-      const x = randu(B * L * 3 * H, seed);
+      const n = B * L * 3 * heads * d;
+      const x = randu(n, seed);
+      const R = projection(n, seed + 1);
       const tab = ropeTables(d, s.Lmax, s.theta, s.ntk);
-      const tq = gpu.upload(x, [B, L, 3 * H]);
+      const tg = gpu.upload(R, [B, L, 3 * heads * d]);
       const tc = gpu.upload(tab.cos, [s.Lmax, d]);
       const ts = gpu.upload(tab.sin, [s.Lmax, d]);
-      ropeForward(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
-      const actual = await gpu.readF32(tq);
-      for (const t of [tq, tc, ts]) t.release();
-      const expected = ropeRef(x, B, L, heads, d, tab.cos, tab.sin);
-      // Split every token into its q|k part and its v part.
-      const pick = (a: Float32Array, v: boolean) => {
-        const r = new Float32Array(B * L * (v ? H : 2 * H));
-        for (let t = 0; t < B * L; t++) r.set(a.subarray(t * 3 * H + (v ? 2 * H : 0), t * 3 * H + (v ? 3 * H : 2 * H)), t * (v ? H : 2 * H));
-        return r;
-      };
-      return [
-        { name: 'q, k', actual: pick(actual, false), expected: pick(expected, false), tol: QK_TOL },
-        { name: 'v untouched', actual: pick(actual, true), expected: pick(x, true), tol: { atol: 0 } },
-      ];
+      ropeBackward(gpu, tg, tc, ts, heads);
+      const grad = await gpu.readF32(tg);
+      for (const t of [tg, tc, ts]) t.release();
+      return gradChecks({
+        f: ([xx]) => ropeRef(xx, B, L, heads, d, tab.cos, tab.sin),
+        inputs: [{ name: 'qkv', value: x, grad }],
+        R,
+      });
     },
   };
 }
 
-export const ropeCases: KernelCase[] = [
-  ropeCase({ B: 1, L: 1, heads: 1, d: 16, Lmax: 1, theta: 160000, ntk: 2 }, 1),
-  ropeCase({ B: 2, L: 5, heads: 2, d: 24, Lmax: 8, theta: 10000, ntk: 1 }, 2),
-  ropeCase({ B: 3, L: 13, heads: 4, d: 16, Lmax: 13, theta: 160000, ntk: 2 }, 3), // GTE dev fixture shape
-  ropeCase({ B: 1, L: 33, heads: 3, d: 32, Lmax: 40, theta: 500000, ntk: 2 }, 4),
-  ropeCase({ B: 2, L: 130, heads: 2, d: 64, Lmax: 512, theta: 160000, ntk: 2 }, 5),
-  ropeCase({ B: 3, L: 130, heads: 1, d: 32, Lmax: 130, theta: 10000, ntk: 1 }, 6),
+const shapes: Shape[] = [
+  { B: 1, L: 1, heads: 1, d: 16, Lmax: 1, theta: 160000, ntk: 2 },
+  { B: 2, L: 5, heads: 2, d: 24, Lmax: 8, theta: 10000, ntk: 1 },
+  { B: 3, L: 13, heads: 4, d: 16, Lmax: 13, theta: 160000, ntk: 2 }, // GTE dev fixture shape
+  { B: 1, L: 33, heads: 3, d: 32, Lmax: 40, theta: 500000, ntk: 2 },
+  { B: 2, L: 130, heads: 2, d: 64, Lmax: 512, theta: 160000, ntk: 2 },
+  { B: 3, L: 130, heads: 1, d: 32, Lmax: 130, theta: 10000, ntk: 1 },
   // qkv rows of 5 * 3 * 48 * 4 = 2880 bytes: 4-row chunks (11520 bytes) keep views 256-aligned,
   // so B = 9 runs as 4 + 4 + 1 and each chunk restarts positions at its own rows.
-  ropeCase({ B: 9, L: 5, heads: 2, d: 24, Lmax: 5, theta: 160000, ntk: 2, maxBinding: 4 * 2880 }, 7),
+  { B: 9, L: 5, heads: 2, d: 24, Lmax: 5, theta: 160000, ntk: 2, maxBinding: 4 * 2880 },
+];
+
+const gradShapes: Shape[] = [
+  { B: 1, L: 2, heads: 1, d: 2, Lmax: 2, theta: 10000, ntk: 1 },
+  { B: 2, L: 3, heads: 2, d: 8, Lmax: 5, theta: 10000, ntk: 1 },
+  { B: 1, L: 7, heads: 1, d: 16, Lmax: 9, theta: 160000, ntk: 2 },
+];
+
+export const ropeCases: KernelCase[] = [
+  ...shapes.map((s, i) => ropeCase(s, i + 1)),
+  ...shapes.map((s, i) => backwardCase(s, 21 + i)),
+  ...gradShapes.map((s, i) => gradCase(s, 41 + i)),
 ];
