@@ -180,6 +180,11 @@ export class Gpu {
     return t;
   }
 
+  /** Set a tensor's bytes to zero (a recorded clearBuffer: no host data, no kernel). */
+  clear(t: Tensor): void {
+    if (t.byteLength) this.record().clearBuffer(t.buffer, t.offset, alignUp(t.byteLength, 4));
+  }
+
   /** Upload host data into a new tensor. */
   upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array, shape: readonly number[], dtype?: DType): Tensor {
     const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : data instanceof Uint16Array ? 'f16' : 'u32');

@@ -13,12 +13,12 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { attentionForward } from '../kernels/attention.ts';
-import { addForward, geluForward, gluForward } from '../kernels/elementwise.ts';
-import { embeddingForward } from '../kernels/embedding.ts';
-import { layerNormForward } from '../kernels/layernorm.ts';
-import { matmul } from '../kernels/matmul.ts';
-import { ropeForward, ropeTables } from '../kernels/rope.ts';
+import { attentionBackward, attentionForward } from '../kernels/attention.ts';
+import { accumulateForward, addForward, geluBackward, geluForward, gluBackward, gluForward } from '../kernels/elementwise.ts';
+import { embeddingBackward, embeddingForward } from '../kernels/embedding.ts';
+import { layerNormBackward, layerNormForward } from '../kernels/layernorm.ts';
+import { denseBackward, denseForward } from '../kernels/matmul.ts';
+import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope.ts';
 import type { EncoderConfig } from './config.ts';
 
 export interface LayerWeights {
@@ -68,6 +68,7 @@ export class Encoder {
     if (this.rope && this.rope.length >= length) return this.rope;
     this.rope?.cos.release();
     this.rope?.sin.release();
+
     const c = this.config;
     const n = Math.max(length, 128);
     const t = ropeTables(c.headDim, n, c.ropeTheta ?? 10000, c.ropeNtkFactor ?? 1);
@@ -85,76 +86,79 @@ export class Encoder {
    */
   forward(input: EncoderInput, opts: { hidden?: boolean } = {}): { last: Tensor; hidden: Tensor[] } {
     const { gpu, config: c, weights: w } = this;
-    const { batch: B, seqLen: L } = input;
-    const H = c.hiddenSize;
-    const N = B * L;
-    if (c.positionEmbedding === 'absolute' && L > c.maxPositions) {
-      throw new Error(`sequence length ${L} exceeds the model's ${c.maxPositions} positions`);
-    }
+    this.checkLength(input.seqLen);
     const hidden: Tensor[] = [];
-    const mean = gpu.empty([N]);
-    const rstd = gpu.empty([N]);
-
-    // embeddings
-    const emb = gpu.empty([B, L, H]);
-    embeddingForward(gpu, emb, input.ids, input.typeIds, w.word, w.position, w.tokenType);
-    let x = gpu.empty([B, L, H]);
-    layerNormForward(gpu, x, mean, rstd, emb, w.embLnW, w.embLnB, c.layerNormEps);
-    emb.release();
+    let x = embedForward(gpu, c, w, input, null);
     if (opts.hidden) hidden.push(x);
-
-    const rope = c.positionEmbedding === 'rope' ? this.ropeFor(L) : null;
-    const I = c.intermediateSize;
+    const rope = c.positionEmbedding === 'rope' ? this.ropeFor(input.seqLen) : null;
     for (const lw of w.layers) {
-      // attention block
-      const qkv = gpu.empty([B, L, 3 * H]);
-      dense(gpu, qkv, x, lw.qkvWt, lw.qkvB);
-      if (rope) ropeForward(gpu, qkv, rope.cos, rope.sin, c.numHeads);
-      const ctx = gpu.empty([B, L, H]);
-      const lse = gpu.empty([B, c.numHeads, L]);
-      attentionForward(gpu, ctx, lse, qkv, input.mask, c.numHeads);
-      qkv.release();
-      lse.release();
-      const attn = gpu.empty([B, L, H]);
-      dense(gpu, attn, ctx, lw.oWt, lw.oB);
-      ctx.release();
-      const sum1 = gpu.empty([B, L, H]);
-      addForward(gpu, sum1, x, attn);
-      attn.release();
-      const h = gpu.empty([B, L, H]);
-      layerNormForward(gpu, h, mean, rstd, sum1, lw.attnLnW, lw.attnLnB, c.layerNormEps);
-      sum1.release();
-
-      // MLP block
-      const act = gpu.empty([B, L, I]);
-      if (c.arch === 'gte') {
-        const ug = gpu.empty([B, L, 2 * I]);
-        dense(gpu, ug, h, lw.upWt, null);
-        gluForward(gpu, act, ug);
-        ug.release();
-      } else {
-        const u = gpu.empty([B, L, I]);
-        dense(gpu, u, h, lw.upWt, lw.upB);
-        geluForward(gpu, act, u);
-        u.release();
-      }
-      const m = gpu.empty([B, L, H]);
-      dense(gpu, m, act, lw.downWt, lw.downB);
-      act.release();
-      const sum2 = gpu.empty([B, L, H]);
-      addForward(gpu, sum2, h, m);
-      m.release();
-      h.release();
-      const next = gpu.empty([B, L, H]);
-      layerNormForward(gpu, next, mean, rstd, sum2, lw.mlpLnW, lw.mlpLnB, c.layerNormEps);
-      sum2.release();
+      const next = layerForward(gpu, c, lw, x, input.mask, rope, null);
       if (!opts.hidden) x.release();
       x = next;
       if (opts.hidden) hidden.push(x);
     }
-    mean.release();
-    rstd.release();
     return { last: x, hidden };
+  }
+
+  /**
+   * The forward for training: returns last_hidden_state and everything the backward needs
+   * (each layer's inputs and intermediate activations, LayerNorm statistics, attention LSE).
+   * Memory grows with B * L * layers; bound it with smaller (GradCache) mini-batches.
+   */
+  forwardTrain(input: EncoderInput, host: TrainTokens): { last: Tensor; saved: SavedActivations } {
+    const { gpu, config: c, weights: w } = this;
+    this.checkLength(input.seqLen);
+    if (host.ids.length !== input.batch * input.seqLen) throw new Error(`forwardTrain: ${host.ids.length} host ids for a [${input.batch}, ${input.seqLen}] batch`);
+    const emb: SavedEmbedding = { emb: null!, mean: gpu.empty([input.batch * input.seqLen]), rstd: gpu.empty([input.batch * input.seqLen]) };
+    let x = embedForward(gpu, c, w, input, emb);
+    const rope = c.positionEmbedding === 'rope' ? this.ropeFor(input.seqLen) : null;
+    const layers: SavedLayer[] = [];
+    for (const lw of w.layers) {
+      const s = {} as SavedLayer;
+      x = layerForward(gpu, c, lw, x, input.mask, rope, s);
+      layers.push(s);
+    }
+    return { last: x, saved: { input, host, emb, layers, last: x } };
+  }
+
+  /**
+   * Backward of forwardTrain: given dL/d last_hidden_state, writes (or with accumulate, adds)
+   * the gradient of every parameter into `grads` (same structure as the weights, Linear
+   * gradients transposed like the weights). Releases the saved activations and dlast.
+   */
+  backward(saved: SavedActivations, dlast: Tensor, grads: EncoderWeights, opts: { accumulate?: boolean } = {}): void {
+    const { gpu, config: c, weights: w } = this;
+    const rope = c.positionEmbedding === 'rope' ? this.ropeFor(saved.input.seqLen) : null;
+    let dx = dlast;
+    for (let l = w.layers.length - 1; l >= 0; l--) {
+      const dprev = layerBackward(gpu, c, w.layers[l], grads.layers[l], saved.layers[l], dx, saved.input.mask, rope, !!opts.accumulate);
+      dx.release();
+      dx = dprev;
+    }
+    embedBackward(gpu, c, w, grads, saved, dx, !!opts.accumulate);
+    dx.release();
+    saved.last.release();
+  }
+
+  /** Zero-filled gradient tensors shaped like the weights. */
+  zeroGrads(): EncoderWeights {
+    const z = (t: Tensor | null) => (t ? this.gpu.zeros(t.shape) : null);
+    const w = this.weights;
+    return {
+      word: z(w.word)!,
+      position: z(w.position),
+      tokenType: z(w.tokenType),
+      embLnW: z(w.embLnW)!,
+      embLnB: z(w.embLnB)!,
+      layers: w.layers.map((lw) => Object.fromEntries(Object.entries(lw).map(([k, t]) => [k, z(t as Tensor | null)])) as unknown as LayerWeights),
+    };
+  }
+
+  private checkLength(L: number): void {
+    const c = this.config;
+    if (c.positionEmbedding === 'absolute' && L > c.maxPositions) {
+      throw new Error(`sequence length ${L} exceeds the model's ${c.maxPositions} positions`);
+    }
   }
 
   /** Free every weight and cached table. */
@@ -164,10 +168,160 @@ export class Encoder {
     for (const t of all) (t as Tensor | null)?.release();
     this.rope?.cos.release();
     this.rope?.sin.release();
+
   }
 }
 
-/** y = x @ Wt (+ b), Wt stored [in, out]. */
-function dense(gpu: Gpu, y: Tensor, x: Tensor, wt: Tensor, b: Tensor | null): void {
-  matmul(gpu, y, x, wt, b ? { bias: b } : {});
+/** Host copies of the batch's token ids (the embedding backward groups tokens on the host). */
+export interface TrainTokens {
+  ids: Uint32Array; // [B * L]
+  typeIds: Uint32Array | null;
+}
+
+export interface SavedEmbedding {
+  emb: Tensor; // word + position + type, the LayerNorm's input
+  mean: Tensor;
+  rstd: Tensor;
+}
+
+/** What layerBackward needs from layerForward. */
+export interface SavedLayer {
+  x: Tensor; // layer input [B, L, H]
+  qkv: Tensor; // after RoPE [B, L, 3H]
+  ctx: Tensor; // attention output [B, L, H]
+  lse: Tensor; // [B, heads, L]
+  sum1: Tensor; // x + attn
+  mean1: Tensor;
+  rstd1: Tensor;
+  h: Tensor; // LN(sum1)
+  up: Tensor; // BERT: W1 h + b1 [B, L, I]; GTE: [up | gate] [B, L, 2I]
+  act: Tensor; // gelu(u) or gelu(gate) * up [B, L, I]
+  sum2: Tensor; // h + m
+  mean2: Tensor;
+  rstd2: Tensor;
+}
+
+export interface SavedActivations {
+  input: EncoderInput;
+  host: TrainTokens;
+  emb: SavedEmbedding;
+  layers: SavedLayer[];
+  last: Tensor;
+}
+
+type Rope = { cos: Tensor; sin: Tensor } | null;
+
+// ---- embeddings: x = LN(word[ids] + pos + type) ------------------------------------------
+
+function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: EncoderInput, save: SavedEmbedding | null): Tensor {
+  const { batch: B, seqLen: L } = input;
+  const N = B * L;
+  const emb = gpu.empty([B, L, c.hiddenSize]);
+  embeddingForward(gpu, emb, input.ids, input.typeIds, w.word, w.position, w.tokenType);
+  const x = gpu.empty([B, L, c.hiddenSize]);
+  const mean = save?.mean ?? gpu.empty([N]);
+  const rstd = save?.rstd ?? gpu.empty([N]);
+  layerNormForward(gpu, x, mean, rstd, emb, w.embLnW, w.embLnB, c.layerNormEps);
+  if (save) save.emb = emb;
+  else for (const t of [emb, mean, rstd]) t.release();
+  return x;
+}
+
+function embedBackward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, g: EncoderWeights, saved: SavedActivations, dx: Tensor, accumulate: boolean): void {
+  const s = saved.emb;
+  const demb = gpu.empty(s.emb.shape);
+  layerNormBackward(gpu, demb, g.embLnW, g.embLnB, dx, s.emb, s.mean, s.rstd, w.embLnW, { accumulate });
+  embeddingBackward(gpu, g.word, g.position, g.tokenType, demb, saved.host.ids, saved.host.typeIds, { padTokenId: c.padTokenId, accumulate });
+  for (const t of [demb, s.emb, s.mean, s.rstd]) t.release();
+}
+
+// ---- one post-LN layer: h = LN(x + O(attn(QKV x))), out = LN(h + MLP(h)) -------------------
+
+/** One layer's output; with `save`, keeps its activations there (x included) for the backward. */
+function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, mask: Tensor, rope: Rope, save: SavedLayer | null): Tensor {
+  const [B, L, H] = x.shape;
+  const N = B * L;
+  const I = c.intermediateSize;
+  // Inference frees each activation as soon as it is used, so the pool can reuse it inside the layer.
+  const done = (...ts: Tensor[]) => {
+    if (!save) for (const t of ts) t.release();
+  };
+  // attention block
+  const qkv = gpu.empty([B, L, 3 * H]);
+  denseForward(gpu, qkv, x, lw.qkvWt, lw.qkvB);
+  if (rope) ropeForward(gpu, qkv, rope.cos, rope.sin, c.numHeads);
+  const ctx = gpu.empty([B, L, H]);
+  const lse = gpu.empty([B, c.numHeads, L]);
+  attentionForward(gpu, ctx, lse, qkv, mask, c.numHeads);
+  done(qkv, lse);
+  const attn = gpu.empty([B, L, H]);
+  denseForward(gpu, attn, ctx, lw.oWt, lw.oB);
+  done(ctx);
+  const sum1 = gpu.empty([B, L, H]);
+  addForward(gpu, sum1, x, attn);
+  attn.release();
+  const h = gpu.empty([B, L, H]);
+  const mean1 = gpu.empty([N]);
+  const rstd1 = gpu.empty([N]);
+  layerNormForward(gpu, h, mean1, rstd1, sum1, lw.attnLnW, lw.attnLnB, c.layerNormEps);
+  done(sum1, mean1, rstd1);
+
+  // MLP block
+  const act = gpu.empty([B, L, I]);
+  const up = gpu.empty([B, L, c.arch === 'gte' ? 2 * I : I]);
+  denseForward(gpu, up, h, lw.upWt, lw.upB);
+  if (c.arch === 'gte') gluForward(gpu, act, up);
+  else geluForward(gpu, act, up);
+  done(up);
+  const m = gpu.empty([B, L, H]);
+  denseForward(gpu, m, act, lw.downWt, lw.downB);
+  done(act);
+  const sum2 = gpu.empty([B, L, H]);
+  addForward(gpu, sum2, h, m);
+  m.release();
+  done(h);
+  const out = gpu.empty([B, L, H]);
+  const mean2 = gpu.empty([N]);
+  const rstd2 = gpu.empty([N]);
+  layerNormForward(gpu, out, mean2, rstd2, sum2, lw.mlpLnW, lw.mlpLnB, c.layerNormEps);
+  done(sum2, mean2, rstd2);
+  if (save) Object.assign(save, { x, qkv, ctx, lse, sum1, mean1, rstd1, h, up, act, sum2, mean2, rstd2 });
+  return out;
+}
+
+/** dL/d(layer input) from dL/d(layer output); parameter gradients into g. Releases s. */
+function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWeights, s: SavedLayer, dout: Tensor, mask: Tensor, rope: Rope, accumulate: boolean): Tensor {
+  const shape = s.x.shape;
+  // out = LN(sum2), sum2 = h + m: dm = dsum2, and dsum2 also flows straight into dh.
+  const dsum2 = gpu.empty(shape);
+  layerNormBackward(gpu, dsum2, g.mlpLnW, g.mlpLnB, dout, s.sum2, s.mean2, s.rstd2, lw.mlpLnW, { accumulate });
+  const dact = gpu.empty(s.act.shape);
+  denseBackward(gpu, { dx: dact, dwt: g.downWt, db: g.downB, accumulate }, dsum2, s.act, lw.downWt);
+  const dup = gpu.empty(s.up.shape);
+  if (c.arch === 'gte') gluBackward(gpu, dup, dact, s.up);
+  else geluBackward(gpu, dup, dact, s.up);
+  dact.release();
+  const dh = gpu.empty(shape);
+  denseBackward(gpu, { dx: dh, dwt: g.upWt, db: g.upB, accumulate }, dup, s.h, lw.upWt);
+  dup.release();
+  accumulateForward(gpu, dh, dsum2);
+  dsum2.release();
+
+  // h = LN(sum1), sum1 = x + attn: dattn = dsum1, and dsum1 also flows straight into dx.
+  const dsum1 = gpu.empty(shape);
+  layerNormBackward(gpu, dsum1, g.attnLnW, g.attnLnB, dh, s.sum1, s.mean1, s.rstd1, lw.attnLnW, { accumulate });
+  dh.release();
+  const dctx = gpu.empty(shape);
+  denseBackward(gpu, { dx: dctx, dwt: g.oWt, db: g.oB, accumulate }, dsum1, s.ctx, lw.oWt);
+  const dqkv = gpu.empty(s.qkv.shape);
+  attentionBackward(gpu, dqkv, dctx, s.ctx, s.lse, s.qkv, mask, c.numHeads);
+  dctx.release();
+  if (rope) ropeBackward(gpu, dqkv, rope.cos, rope.sin, c.numHeads);
+  const dx = gpu.empty(shape);
+  denseBackward(gpu, { dx, dwt: g.qkvWt, db: g.qkvB, accumulate }, dqkv, s.x, lw.qkvWt);
+  dqkv.release();
+  accumulateForward(gpu, dx, dsum1);
+  dsum1.release();
+  for (const t of [s.x, s.qkv, s.ctx, s.lse, s.sum1, s.mean1, s.rstd1, s.h, s.up, s.act, s.sum2, s.mean2, s.rstd2]) t.release();
+  return dx;
 }
