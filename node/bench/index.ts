@@ -5,6 +5,8 @@ import type { NodeGpuOptions } from '../device.ts';
 import { createNodeGpu } from '../device.ts';
 import { benchEmbed, embedColumns } from './embed.ts';
 import { benchMatmul, matmulColumns } from './matmul.ts';
+import { benchSearch, searchColumns } from './search.ts';
+import { benchTrain, trainColumns } from './train.ts';
 import { printTable, writeJson } from './table.ts';
 
 export interface BenchOptions {
@@ -52,8 +54,14 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
     for (const p of peers) if (p !== 'webgpu' && p !== 'cpu') throw new Error(`--peers: unknown peer '${p}' (webgpu, cpu)`);
     rows = await benchEmbed(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, peers, log, shapes });
     columns = embedColumns;
+  } else if (what === 'search') {
+    rows = await benchSearch(gpu, { quick: o.quick, log });
+    columns = searchColumns;
+  } else if (what === 'train') {
+    rows = await benchTrain(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, log });
+    columns = trainColumns;
   } else {
-    throw new Error(`unknown benchmark '${what}' (matmul, embed)`);
+    throw new Error(`unknown benchmark '${what}' (matmul, embed, train, search)`);
   }
   printTable(rows, columns);
   if (o.json) {

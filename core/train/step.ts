@@ -1,0 +1,172 @@
+// One contrastive training step's gradients, with GradCache (Gao et al. 2021, "Scaling Deep
+// Contrastive Learning Batch Size under Memory Limited Setup").
+//
+// The loss couples every query with every passage of the step (in-batch negatives), so a plain
+// backward needs all Q + Q * G encoder activations at once. GradCache splits it:
+//   1. embed all queries and passages without keeping activations (mini-batches of `miniBatch`);
+//   2. loss and d loss / d embedding for the whole step (small: [Q + P, H]);
+//   3. per mini-batch: forward again keeping activations, backward from its slice of the
+//      embedding gradient, adding into the parameter gradients.
+// Peak activation memory is one mini-batch's, whatever Q and G are; the price is a second
+// forward. When one mini-batch holds a whole side (queries or passages), its activations from
+// step 1 are kept and step 3 does not recompute them.
+
+import type { Gpu } from '../gpu/device.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { contrastiveLoss } from '../kernels/loss.ts';
+import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../kernels/pooling.ts';
+import type { Encoder, EncoderWeights, SavedActivations } from '../model/encoder.ts';
+
+export interface StepOptions {
+  /** Passages per query: 1 positive then groupSize - 1 negatives, query by query. */
+  groupSize: number;
+  temperature: number;
+  pooling: 'cls' | 'mean';
+  /** Rows (texts) per forward/backward piece; Infinity = no GradCache. */
+  miniBatch: number;
+  /** Gradients are of scale * loss (1 / accumulation steps). */
+  scale: number;
+  padId: number;
+}
+
+/** A padded mini-batch of token ids. */
+interface Piece {
+  start: number; // first row in its side
+  rows: number;
+  seqLen: number;
+  ids: Uint32Array;
+  mask: Uint32Array;
+  tokens: number;
+}
+
+/** Cut rows into padded pieces of at most `size` rows, in order (the loss needs the order). */
+export function pieces(encoded: number[][], size: number, padId: number): Piece[] {
+  const out: Piece[] = [];
+  const n = Math.max(1, Math.min(size, encoded.length));
+  for (let s = 0; s < encoded.length; s += n) {
+    const rows = encoded.slice(s, s + n);
+    const L = Math.max(1, ...rows.map((r) => r.length));
+    const ids = new Uint32Array(rows.length * L).fill(padId);
+    const mask = new Uint32Array(rows.length * L);
+    let tokens = 0;
+    rows.forEach((r, i) => {
+      ids.set(r, i * L);
+      mask.fill(1, i * L, i * L + r.length);
+      tokens += r.length;
+    });
+    out.push({ start: s, rows: rows.length, seqLen: L, ids, mask, tokens });
+  }
+  return out;
+}
+
+interface Forwarded {
+  saved: SavedActivations;
+  pooled: Tensor;
+  norm: Tensor;
+  mask: Tensor;
+}
+
+/** Encoder + pooling + L2 normalise of one piece, keeping what the backward needs; embeddings into out's rows. */
+function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor): Forwarded {
+  const H = enc.config.hiddenSize;
+  const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
+  const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
+  const { last, saved } = enc.forwardTrain({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen }, { ids: p.ids, typeIds: null });
+  ids.release();
+  const pooled = gpu.empty([p.rows, H]);
+  if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
+  else meanPoolForward(gpu, pooled, last, mask);
+  const norm = gpu.empty([p.rows]);
+  const emb = gpu.empty([p.rows, H]);
+  l2NormalizeForward(gpu, emb, norm, pooled);
+  copyRowsInto(gpu, out, p.start, emb);
+  emb.release();
+  return { saved, pooled, norm, mask };
+}
+
+/** Backward of forwardPiece from d loss / d embedding rows; parameter gradients added into grads. */
+function backwardPiece(gpu: Gpu, enc: Encoder, p: Piece, f: Forwarded, pooling: 'cls' | 'mean', dEmb: Tensor, grads: EncoderWeights): void {
+  const H = enc.config.hiddenSize;
+  const dPooled = gpu.empty([p.rows, H]);
+  const dRows = gpu.empty([p.rows, H]);
+  gpu.copy(dRows, dEmb.rows(p.start, p.rows)); // a copy, since a bound view's offset must be 256-byte aligned
+  l2NormalizeBackward(gpu, dPooled, dRows, f.pooled, f.norm);
+  dRows.release();
+  const dLast = gpu.empty([p.rows, p.seqLen, H]);
+  if (pooling === 'cls') clsPoolBackward(gpu, dLast, dPooled);
+  else meanPoolBackward(gpu, dLast, dPooled, f.mask);
+  dPooled.release();
+  enc.backward(f.saved, dLast, grads, { accumulate: true });
+  for (const t of [f.pooled, f.norm, f.mask]) t.release();
+}
+
+/** out[start .. start + rows) = src, by a buffer copy (any row offset; binding a view needs 256-byte alignment). */
+function copyRowsInto(gpu: Gpu, out: Tensor, start: number, src: Tensor): void {
+  gpu.copy(out.rows(start, src.shape[0]), src);
+}
+
+/** Embeddings of one piece into out's rows, keeping no activations (GradCache's first pass). */
+function embedPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor): void {
+  const H = enc.config.hiddenSize;
+  const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
+  const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
+  const { last } = enc.forward({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen });
+  const pooled = gpu.empty([p.rows, H]);
+  if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
+  else meanPoolForward(gpu, pooled, last, mask);
+  const norm = gpu.empty([p.rows]);
+  const emb = gpu.empty([p.rows, H]);
+  l2NormalizeForward(gpu, emb, norm, pooled);
+  copyRowsInto(gpu, out, p.start, emb);
+  for (const t of [ids, mask, last, pooled, norm, emb]) t.release();
+}
+
+export interface StepResult {
+  /** The loss tensor [1] (unscaled mean InfoNCE over the step's queries); read it when needed. */
+  loss: Tensor;
+  tokens: number;
+}
+
+/**
+ * Add d(scale * loss)/d params of one step into grads (which must be zeroed by the caller at
+ * the start of an accumulation cycle). queries: Q token lists; passages: Q * groupSize lists.
+ */
+export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], passages: number[][], grads: EncoderWeights, o: StepOptions): StepResult {
+  const Q = queries.length;
+  if (passages.length !== Q * o.groupSize) throw new Error(`step: ${passages.length} passages for ${Q} queries x group ${o.groupSize}`);
+  const H = enc.config.hiddenSize;
+  const sides = [
+    { rows: queries, emb: gpu.empty([Q, H]), pieces: pieces(queries, o.miniBatch, o.padId) },
+    { rows: passages, emb: gpu.empty([passages.length, H]), pieces: pieces(passages, o.miniBatch, o.padId) },
+  ];
+  // 1. embeddings; a side that fits in one piece keeps its activations for step 3.
+  const kept: (Forwarded | null)[] = [];
+  for (const side of sides) {
+    if (side.pieces.length === 1) {
+      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb));
+      continue;
+    }
+    kept.push(null);
+    for (const p of side.pieces) embedPiece(gpu, enc, p, o.pooling, side.emb);
+  }
+  // 2. loss and embedding gradients over the whole step.
+  const loss = gpu.empty([1]);
+  const dq = gpu.empty([Q, H]);
+  const dp = gpu.empty([passages.length, H]);
+  contrastiveLoss(gpu, { loss, dq, dp }, sides[0].emb, sides[1].emb, { groupSize: o.groupSize, temperature: o.temperature, scale: o.scale });
+  // 3. backward piece by piece (recomputing the forward unless kept).
+  const dEmb = [dq, dp];
+  sides.forEach((side, s) => {
+    const k = kept[s];
+    if (k) {
+      backwardPiece(gpu, enc, side.pieces[0], k, o.pooling, dEmb[s], grads);
+      return;
+    }
+    const scratch = gpu.empty(side.emb.shape);
+    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch), o.pooling, dEmb[s], grads);
+    scratch.release();
+  });
+  for (const t of [dq, dp, sides[0].emb, sides[1].emb]) t.release();
+  const tokens = sides.reduce((a, side) => a + side.pieces.reduce((b, p) => b + p.tokens, 0), 0);
+  return { loss, tokens };
+}

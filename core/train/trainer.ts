@@ -1,0 +1,289 @@
+// The fine-tuning loop, host-neutral: FlagEmbedding's recipe (DESIGN.md section 4) on our
+// kernels. Each optimizer update:
+//   for each of gradient_accumulation_steps micro-batches (queries_per_step queries each):
+//     sample 1 positive + train_group_size - 1 negatives per query (seeded), tokenize,
+//     contrastiveStep (GradCache inside) adds d(loss / micro-batches)/d params into grads
+//   global gradient norm -> clipping coefficient (max_grad_norm), NaN/inf check
+//   fused AdamW with the linear warmup/decay learning rate
+//
+// Everything random is a pure function of (seed, epoch, example index): the data order of an
+// epoch is a seeded shuffle and each example's positive/negative draw has its own generator.
+// A resumed run therefore needs only (step, epoch, micro-batch) besides weights and moments to
+// continue exactly where an uninterrupted run would be, bit for bit (every kernel is
+// deterministic).
+
+import type { Gpu } from '../gpu/device.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { adamwStep, clipCoefficient, gradNormSquared, type AdamwParam } from '../kernels/optim.ts';
+import type { EncoderWeights } from '../model/encoder.ts';
+import { paramList } from '../model/params.ts';
+import type { EmbeddingModel } from '../retrieval/embed.ts';
+import { rng } from '../data/pairs.ts';
+import type { TrainGroup } from '../data/pairs.ts';
+import { learningRate } from './schedule.ts';
+import { contrastiveStep } from './step.ts';
+
+/** Options named like FlagEmbedding's / the Hugging Face Trainer's. */
+export interface TrainSettings {
+  learningRate: number;
+  numTrainEpochs: number;
+  /** Queries per micro-batch (per_device_train_batch_size). */
+  queriesPerStep: number;
+  trainGroupSize: number;
+  temperature: number;
+  queryMaxLen: number;
+  passageMaxLen: number;
+  /** Prepended to every query (query_instruction_for_retrieval). */
+  queryInstruction: string;
+  warmupRatio: number;
+  weightDecay: number;
+  seed: number;
+  /** Texts per forward/backward piece (GradCache); 0 = no GradCache. */
+  gradCacheMiniBatch: number;
+  gradientAccumulationSteps: number;
+  maxGradNorm: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
+}
+
+export const DEFAULT_SETTINGS: TrainSettings = {
+  learningRate: 1e-5,
+  numTrainEpochs: 1,
+  queriesPerStep: 16,
+  trainGroupSize: 8,
+  temperature: 0.02,
+  queryMaxLen: 64,
+  passageMaxLen: 256,
+  queryInstruction: '',
+  warmupRatio: 0.1,
+  weightDecay: 0.01,
+  seed: 42,
+  gradCacheMiniBatch: 0,
+  gradientAccumulationSteps: 1,
+  maxGradNorm: 1.0,
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
+};
+
+/** Where a run is: optimizer updates done, and the next micro-batch to run. */
+export interface TrainPosition {
+  step: number;
+  epoch: number;
+  /** Micro-batches of this epoch already consumed. */
+  batch: number;
+}
+
+export interface StepInfo extends TrainPosition {
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  ms: number;
+}
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+/** Integer hash of a few numbers (seeds for per-epoch and per-example generators). */
+export function mixSeed(...xs: number[]): number {
+  let h = 0x811c9dc5;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+  }
+  return h >>> 0;
+}
+
+/** The example order of one epoch: a seeded Fisher-Yates shuffle. */
+export function epochOrder(n: number, seed: number, epoch: number): number[] {
+  const random = rng(mixSeed(seed, epoch, 1));
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/**
+ * FlagEmbedding's group for one example: a random positive, then group_size - 1 negatives
+ * sampled without replacement (the negative list repeated when it is too short).
+ */
+export function sampleGroup(g: TrainGroup, groupSize: number, seed: number, epoch: number, index: number): string[] {
+  const random = rng(mixSeed(seed, epoch, index, 2));
+  const out = [g.pos[Math.floor(random() * g.pos.length)]];
+  const need = groupSize - 1;
+  if (need === 0) return out;
+  if (g.neg.length === 0) throw new Error(`training group "${g.query.slice(0, 60)}" has no negatives but train_group_size is ${groupSize}`);
+  const pool = g.neg.length >= need ? [...g.neg] : Array.from({ length: Math.ceil(need / g.neg.length) * g.neg.length }, (_, i) => g.neg[i % g.neg.length]);
+  for (let i = 0; i < need; i++) {
+    const j = i + Math.floor(random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+    out.push(pool[i]);
+  }
+  return out;
+}
+
+export class Trainer {
+  readonly grads: EncoderWeights;
+  readonly params: AdamwParam[];
+  readonly keys: string[];
+  readonly batchesPerEpoch: number;
+  readonly updatesPerEpoch: number;
+  readonly totalSteps: number;
+  private normSq: Tensor;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly model: EmbeddingModel,
+    readonly data: readonly TrainGroup[],
+    readonly s: TrainSettings,
+  ) {
+    if (data.length === 0) throw new Error('no usable training examples');
+    validateSettings(s);
+    const enc = model.encoder;
+    this.grads = enc.zeroGrads();
+    const ps = paramList(enc.weights);
+    const gs = paramList(this.grads);
+    this.keys = ps.map((p) => p.key);
+    this.params = ps.map((p, i) => ({ p: p.tensor, g: gs[i].tensor, m: gpu.zeros(p.tensor.shape), v: gpu.zeros(p.tensor.shape), decay: p.decay }));
+    this.batchesPerEpoch = Math.ceil(data.length / s.queriesPerStep);
+    this.updatesPerEpoch = Math.ceil(this.batchesPerEpoch / s.gradientAccumulationSteps);
+    this.totalSteps = this.updatesPerEpoch * s.numTrainEpochs;
+    this.normSq = gpu.empty([1]);
+  }
+
+  /** Token ids of one micro-batch: Q queries, then Q * G passages (query by query). */
+  private microBatch(epoch: number, batch: number, order: number[]): { queries: number[][]; passages: number[][] } {
+    const { s, model } = this;
+    const idx = order.slice(batch * s.queriesPerStep, (batch + 1) * s.queriesPerStep);
+    const queries: number[][] = [];
+    const passages: number[][] = [];
+    for (const i of idx) {
+      const g = this.data[i];
+      queries.push(model.tokenizer.encode(s.queryInstruction + g.query, s.queryMaxLen));
+      for (const t of sampleGroup(g, s.trainGroupSize, s.seed, epoch, i)) passages.push(model.tokenizer.encode(model.settings.passagePrefix + t, s.passageMaxLen));
+    }
+    return { queries, passages };
+  }
+
+  /**
+   * Run from `start` to the end. onStep is awaited after every optimizer update (checkpoint
+   * there); returning false stops the run (e.g. a test's simulated crash).
+   */
+  async run(start: TrainPosition, onStep: (info: StepInfo) => Promise<boolean | void>): Promise<TrainPosition> {
+    const { s } = this;
+    const pos = { ...start };
+    while (pos.epoch < s.numTrainEpochs) {
+      const order = epochOrder(this.data.length, s.seed, pos.epoch);
+      while (pos.batch < this.batchesPerEpoch) {
+        const t0 = performance.now();
+        const micro = Math.min(s.gradientAccumulationSteps, this.batchesPerEpoch - pos.batch);
+        const batches = Array.from({ length: micro }, (_, m) => this.microBatch(pos.epoch, pos.batch + m, order));
+        const { loss, gradNorm, tokens, lr } = await this.update(batches, pos.step);
+        pos.step++;
+        pos.batch += micro;
+        if (pos.batch >= this.batchesPerEpoch) {
+          pos.epoch++;
+          pos.batch = 0;
+        }
+        const info: StepInfo = { ...pos, totalSteps: this.totalSteps, loss, lr, gradNorm, tokens, ms: performance.now() - t0 };
+        if ((await onStep(info)) === false) return pos;
+        if (pos.batch === 0) break;
+      }
+    }
+    return pos;
+  }
+
+  /**
+   * One optimizer update from already tokenized micro-batches (gradient accumulation over
+   * them): zero the gradients, contrastiveStep each, global norm, NaN/inf check, clipped AdamW
+   * at the schedule's learning rate for update number step + 1. Waits for the GPU.
+   */
+  async update(batches: { queries: number[][]; passages: number[][] }[], step: number): Promise<{ loss: number; gradNorm: number; tokens: number; lr: number }> {
+    const { gpu, s } = this;
+    const enc = this.model.encoder;
+    for (const p of this.params) gpu.clear(p.g);
+    let loss = 0;
+    let tokens = 0;
+    for (const b of batches) {
+      const r = contrastiveStep(gpu, enc, b.queries, b.passages, this.grads, {
+        groupSize: s.trainGroupSize,
+        temperature: s.temperature,
+        pooling: this.model.settings.pooling,
+        miniBatch: s.gradCacheMiniBatch > 0 ? s.gradCacheMiniBatch : Infinity,
+        scale: 1 / batches.length,
+        padId: this.model.padId,
+      });
+      loss += (await gpu.readF32(r.loss))[0] / batches.length;
+      r.loss.release();
+      tokens += r.tokens;
+    }
+    gradNormSquared(gpu, this.normSq, this.params.map((p) => p.g));
+    const gradNorm = Math.sqrt((await gpu.readF32(this.normSq))[0]);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      throw new NonFiniteLossError(`loss became ${loss} (gradient norm ${gradNorm}) at step ${step + 1}; weights were not updated (try a lower learning rate)`);
+    }
+    const lr = learningRate(step, { lr: s.learningRate, totalSteps: this.totalSteps, warmupRatio: s.warmupRatio, kind: 'linear' });
+    adamwStep(gpu, this.params, {
+      lr,
+      beta1: s.adamBeta1,
+      beta2: s.adamBeta2,
+      eps: s.adamEpsilon,
+      weightDecay: s.weightDecay,
+      step: step + 1,
+      gradScale: s.maxGradNorm > 0 ? clipCoefficient(gradNorm, s.maxGradNorm) : 1,
+    });
+    await gpu.sync();
+    return { loss, gradNorm, tokens, lr };
+  }
+
+  /** AdamW moments by parameter key (for checkpoints). */
+  async optimizerState(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [i, p] of this.params.entries()) {
+      out.set(`${this.keys[i]}.exp_avg`, await this.gpu.readF32(p.m));
+      out.set(`${this.keys[i]}.exp_avg_sq`, await this.gpu.readF32(p.v));
+    }
+    return out;
+  }
+
+  /** Restore optimizer moments saved by optimizerState(); every key must be present. */
+  loadOptimizerState(state: Map<string, Float32Array>, where: string): void {
+    for (const [i, p] of this.params.entries()) {
+      for (const [suffix, t] of [['exp_avg', p.m], ['exp_avg_sq', p.v]] as const) {
+        const name = `${this.keys[i]}.${suffix}`;
+        const data = state.get(name);
+        if (!data) throw new Error(`${where}: optimizer state '${name}' is missing`);
+        if (data.length !== t.size) throw new Error(`${where}: optimizer state '${name}' has ${data.length} values, expected ${t.size}`);
+        this.gpu.write(t, data);
+      }
+    }
+  }
+
+  dispose(): void {
+    for (const p of this.params) {
+      p.g.release();
+      p.m.release();
+      p.v.release();
+    }
+    this.normSq.release();
+  }
+}
+
+export function validateSettings(s: TrainSettings): void {
+  const positiveInt = ['numTrainEpochs', 'queriesPerStep', 'trainGroupSize', 'queryMaxLen', 'passageMaxLen', 'gradientAccumulationSteps'] as const;
+  for (const k of positiveInt) if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${k} must be a positive integer, got ${s[k]}`);
+  if (!(s.learningRate > 0)) throw new Error(`learning rate must be > 0, got ${s.learningRate}`);
+  if (!(s.temperature > 0)) throw new Error(`temperature must be > 0, got ${s.temperature}`);
+  if (!(s.warmupRatio >= 0 && s.warmupRatio <= 1)) throw new Error(`warmup ratio must be in [0, 1], got ${s.warmupRatio}`);
+  if (!(s.weightDecay >= 0)) throw new Error(`weight decay must be >= 0, got ${s.weightDecay}`);
+  if (!Number.isInteger(s.gradCacheMiniBatch) || s.gradCacheMiniBatch < 0) throw new Error(`GradCache mini-batch must be an integer >= 0, got ${s.gradCacheMiniBatch}`);
+  if (!(s.maxGradNorm >= 0)) throw new Error(`max grad norm must be >= 0, got ${s.maxGradNorm}`);
+}

@@ -1,0 +1,126 @@
+// Training benchmark: one optimizer update (forward + backward + AdamW) at fixed shapes, the
+// ratio of its time to a plain forward of the same texts, and peak GPU memory, with and
+// without GradCache. Token ids are synthetic ([CLS] + random ids + [SEP] of exact lengths):
+// speed does not depend on what the tokens say.
+//
+// "forward" is the inference forward + pooling + normalise of the step's Q queries and
+// Q * G passages in the same pieces a step uses. "step" is Trainer.update (gradients zeroed,
+// forward keeping activations, InfoNCE loss, backward, global norm, clipped AdamW, a sync).
+// Peak memory counts every GPU buffer this process holds (weights, gradients, AdamW moments,
+// activations, pooled scratch), from the buffer pool's own accounting.
+
+import { basename } from 'node:path';
+import type { Gpu } from '../../core/gpu/device.ts';
+import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../../core/kernels/pooling.ts';
+import { loadEmbeddingModel } from '../../core/model/load.ts';
+import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
+import { pieces } from '../../core/train/step.ts';
+import { DEFAULT_SETTINGS, Trainer } from '../../core/train/trainer.ts';
+import { localModelFiles } from '../files.ts';
+import type { Row } from './table.ts';
+
+export interface TrainBenchOptions {
+  modelDir: string;
+  /** Queries per step, passages per query, query and passage lengths. */
+  queries?: number;
+  group?: number;
+  queryLen?: number;
+  passageLen?: number;
+  /** GradCache mini-batches to compare with "off" (texts per piece). */
+  miniBatches?: number[];
+  runs?: number;
+  log?: (m: string) => void;
+}
+
+export interface TrainBenchRow extends Row {
+  gradCache: string;
+  shape: string;
+  tokens: number;
+  forwardMs: number;
+  stepMs: number;
+  ratio: number;
+  tokensPerSec: number;
+  peakMiB: number;
+}
+
+export const trainColumns = [
+  { key: 'gradCache', label: 'GradCache' },
+  { key: 'shape', label: 'Q x G, lengths' },
+  { key: 'tokens' },
+  { key: 'forwardMs', label: 'forward ms', digits: 0 },
+  { key: 'stepMs', label: 'train step ms', digits: 0 },
+  { key: 'ratio', label: 'step / forward', digits: 2 },
+  { key: 'tokensPerSec', label: 'train tokens/s', digits: 0 },
+  { key: 'peakMiB', label: 'peak GPU MiB', digits: 1 },
+];
+
+function synthetic(n: number, len: number, vocab: number, seed: number): number[][] {
+  let x = seed >>> 0;
+  const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
+  return Array.from({ length: n }, () => [101, ...Array.from({ length: len - 2 }, () => 1000 + (next() % (vocab - 1000))), 102]);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Inference forward of the same texts, in the same pieces, pooled and normalised (what GradCache's first pass does). */
+async function forwardOnly(gpu: Gpu, model: EmbeddingModel, sides: number[][][], miniBatch: number): Promise<void> {
+  const enc = model.encoder;
+  for (const rows of sides) {
+    for (const p of pieces(rows, miniBatch, model.padId)) {
+      const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
+      const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
+      const { last } = enc.forward({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen });
+      const pooled = gpu.empty([p.rows, model.dim]);
+      if (model.settings.pooling === 'cls') clsPoolForward(gpu, pooled, last);
+      else meanPoolForward(gpu, pooled, last, mask);
+      const out = gpu.empty([p.rows, model.dim]);
+      const norm = gpu.empty([p.rows]);
+      l2NormalizeForward(gpu, out, norm, pooled);
+      for (const t of [ids, mask, last, pooled, out, norm]) t.release();
+    }
+  }
+  await gpu.sync();
+}
+
+export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainBenchRow[]> {
+  const log = o.log ?? (() => {});
+  const Q = o.queries ?? 4;
+  const G = o.group ?? 4;
+  const qLen = o.queryLen ?? 32;
+  const pLen = o.passageLen ?? 128;
+  const runs = o.runs ?? 3;
+  const model = await loadEmbeddingModel(gpu, localModelFiles(o.modelDir), basename(o.modelDir));
+  const vocab = model.config.vocabSize;
+  const queries = synthetic(Q, qLen, vocab, 1);
+  const passages = synthetic(Q * G, pLen, vocab, 2);
+  const tokens = Q * qLen + Q * G * pLen;
+  const rows: TrainBenchRow[] = [];
+  for (const mb of [0, ...(o.miniBatches ?? [4])]) {
+    const label = mb ? `${mb} texts/piece` : 'off';
+    log(`train step, GradCache ${label}`);
+    gpu.trim();
+    gpu.stats.bytesPeak = gpu.stats.bytesLive;
+    const trainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...DEFAULT_SETTINGS, trainGroupSize: G, gradCacheMiniBatch: mb, learningRate: 1e-9 });
+    const fwd: number[] = [];
+    const step: number[] = [];
+    const miniBatch = mb || Infinity;
+    for (let r = 0; r <= runs; r++) {
+      let t0 = performance.now();
+      await forwardOnly(gpu, model, [queries, passages], miniBatch);
+      if (r > 0) fwd.push(performance.now() - t0); // run 0 warms up (pipeline compiles)
+      t0 = performance.now();
+      await trainer.update([{ queries, passages }], r);
+      if (r > 0) step.push(performance.now() - t0);
+    }
+    const peak = gpu.stats.bytesPeak;
+    trainer.dispose();
+    const f = median(fwd);
+    const s = median(step);
+    rows.push({ gradCache: label, shape: `${Q} x ${G}, ${qLen}/${pLen}`, tokens, forwardMs: f, stepMs: s, ratio: s / f, tokensPerSec: tokens / (s / 1000), peakMiB: peak / 2 ** 20 });
+  }
+  model.dispose();
+  return rows;
+}
