@@ -66,12 +66,17 @@ interface Forwarded {
   mask: Tensor;
 }
 
-/** Encoder + pooling + L2 normalise of one piece, keeping what the backward needs; embeddings into out's rows. */
-function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor): Forwarded {
+/**
+ * Encoder + pooling + L2 normalise of one piece, embeddings copied into out's rows. With
+ * `train`, keeps what the backward needs (activations, pooled, norm, mask); else frees it all
+ * (GradCache's first pass).
+ */
+function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean): Forwarded | null {
   const H = enc.config.hiddenSize;
   const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
   const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
-  const { last, saved } = enc.forwardTrain({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen }, { ids: p.ids, typeIds: null });
+  const input = { ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen };
+  const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }) : { ...enc.forward(input), saved: null };
   ids.release();
   const pooled = gpu.empty([p.rows, H]);
   if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
@@ -79,9 +84,11 @@ function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean',
   const norm = gpu.empty([p.rows]);
   const emb = gpu.empty([p.rows, H]);
   l2NormalizeForward(gpu, emb, norm, pooled);
-  copyRowsInto(gpu, out, p.start, emb);
+  gpu.copy(out.rows(p.start, p.rows), emb); // a copy: a bound view's offset must be 256-byte aligned, a copy's only 4
   emb.release();
-  return { saved, pooled, norm, mask };
+  if (saved) return { saved, pooled, norm, mask };
+  for (const t of [mask, last, pooled, norm]) t.release();
+  return null;
 }
 
 /** Backward of forwardPiece from d loss / d embedding rows; parameter gradients added into grads. */
@@ -98,27 +105,6 @@ function backwardPiece(gpu: Gpu, enc: Encoder, p: Piece, f: Forwarded, pooling: 
   dPooled.release();
   enc.backward(f.saved, dLast, grads, { accumulate: true });
   for (const t of [f.pooled, f.norm, f.mask]) t.release();
-}
-
-/** out[start .. start + rows) = src, by a buffer copy (any row offset; binding a view needs 256-byte alignment). */
-function copyRowsInto(gpu: Gpu, out: Tensor, start: number, src: Tensor): void {
-  gpu.copy(out.rows(start, src.shape[0]), src);
-}
-
-/** Embeddings of one piece into out's rows, keeping no activations (GradCache's first pass). */
-function embedPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor): void {
-  const H = enc.config.hiddenSize;
-  const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
-  const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
-  const { last } = enc.forward({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen });
-  const pooled = gpu.empty([p.rows, H]);
-  if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
-  else meanPoolForward(gpu, pooled, last, mask);
-  const norm = gpu.empty([p.rows]);
-  const emb = gpu.empty([p.rows, H]);
-  l2NormalizeForward(gpu, emb, norm, pooled);
-  copyRowsInto(gpu, out, p.start, emb);
-  for (const t of [ids, mask, last, pooled, norm, emb]) t.release();
 }
 
 export interface StepResult {
@@ -143,11 +129,11 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
   const kept: (Forwarded | null)[] = [];
   for (const side of sides) {
     if (side.pieces.length === 1) {
-      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb));
+      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb, true));
       continue;
     }
     kept.push(null);
-    for (const p of side.pieces) embedPiece(gpu, enc, p, o.pooling, side.emb);
+    for (const p of side.pieces) forwardPiece(gpu, enc, p, o.pooling, side.emb, false);
   }
   // 2. loss and embedding gradients over the whole step.
   const loss = gpu.empty([1]);
@@ -163,7 +149,7 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
       return;
     }
     const scratch = gpu.empty(side.emb.shape);
-    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch), o.pooling, dEmb[s], grads);
+    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true)!, o.pooling, dEmb[s], grads);
     scratch.release();
   });
   for (const t of [dq, dp, sides[0].emb, sides[1].emb]) t.release();
