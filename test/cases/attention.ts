@@ -258,11 +258,6 @@ function backwardCase(s: BwdShape, seed: number): KernelCase {
         const M = maxAbs(part(ref.magnitude, N, H, k));
         const actual = part(first.dqkv, N, H, k);
         const expected = part(ref.dqkv, N, H, k);
-        if (process.env.AQA_TEST_VERBOSE) {
-          let md = 0;
-          for (let i = 0; i < actual.length; i++) md = Math.max(md, Math.abs(actual[i] - expected[i]));
-          console.log(`  ${name}: maxdiff / max M = ${(md / M).toExponential(2)} (max M ${M.toPrecision(3)}, max |grad| ${maxAbs(expected).toPrecision(3)})`);
-        }
         checks.push({ name: `${name} (atol ${eps.toExponential(1)} x max M ${M.toPrecision(3)})`, actual, expected, tol: { atol: eps * M } });
       });
       // exact: padded keys' dk and dv are written as 0, never computed
