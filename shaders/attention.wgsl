@@ -48,11 +48,11 @@ const RQ = {{RQ}}u;
 const SG = {{SG}}u; // subgroup size (fixed on the adapters this variant is chosen for)
 const DS = (D4 + SG - 1u) / SG; // vec4 chunks of a k or v row each lane loads
 #endif
-const F32_MAX = 0x1.fffffep+127f; // 3.4028235e38
 
 #if !BACKWARD
 const BK = {{BK}}u;
 const NEG = -3.0e38; // "no score yet": below any real base-2 score, and exp2(NEG - m) == 0
+const F32_MAX = 0x1.fffffep+127f; // 3.4028235e38
 const LN2 = 0.693147180559945;
 
 struct Params {
@@ -241,11 +241,24 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 // The invocation layout, clamped duplicate rows and subgroup sharing follow the forward; in
 // backward_dkv the streamed rows (q_i, dout_i) are the shared ones.
 //
+// Compile time: every storage load whose address differs per lane expands, on llvmpipe, to a
+// per-lane loop with bounds checks, and LLVM's SROA/mem2reg time grows steeply with the number
+// of such loads in straight-line code (replacing the dq prologue's loads by arithmetic cut its
+// build from 5 s to 1.5 s at D = 16). So each row is loaded by a loop whose trip count is a
+// uniform (bparams.d4, = D4: the driver cannot unroll it) into a staging array, then copied
+// into the register arrays with constant indices; results leave the same way. 2-core
+// llvmpipe, D = 32, RQ = RK = 4, no shader cache, CPU seconds to build the pipeline: loads
+// and stores unrolled dq 41, dkv 39; staged dq 3.5, dkv 4.9 (D = 64, RQ = RK = 2: 49 and 43
+// unrolled, 3.1 and 4.4 staged); run times equal within the +-10% noise of a shared machine.
+// Staging happens once per invocation, outside the loops over keys or queries.
+//
 // Numerics: the owned rows of q (dq) or k (dkv) are pre-multiplied by scale * log2(e) and lse
-// by log2(e), so p = exp2(s2 - lse2) as in the forward. A query row with lse = F32_MAX (no real
-// key) has p = 0 everywhere: backward_dq gives it dq = 0, backward_dkv skips it. Padded keys
-// are skipped by backward_dq and get dk = dv = 0 (written, not computed) in backward_dkv;
-// their k and v may hold anything (NaN included): a select() discards what they feed.
+// by log2(e), so p = exp2(s2 - lse2) as in the forward. Padded keys are skipped by backward_dq
+// and get dk = dv = 0 (written, not computed) in backward_dkv; their k and v may hold anything
+// (NaN included): a select() discards what they feed. A query row has no real key (lse =
+// F32_MAX, whose log2(e) multiple is inf) only when its whole batch row has none; then
+// backward_dq finds no key to visit (dq = 0) and every backward_dkv block exits early
+// (dk = dv = 0), so that lse is never used.
 const RK = {{RK}}u;
 const LOG2E = 1.4426950408889634;
 
@@ -255,6 +268,7 @@ struct BwdParams {
   b0: u32, // first batch row of this dispatch inside mask, lse and delta (whole bindings)
   scaleLog2e: f32, // log2(e) / sqrt(D)
   scale: f32, // 1 / sqrt(D)
+  d4: u32, // D4, as a uniform: the trip count of the row-load loops (see above)
 }
 @group(0) @binding(0) var<uniform> bparams: BwdParams;
 
@@ -349,23 +363,26 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
   var acc: array<array<vec4f, D4>, RQ>; // sum_j ds_ij k_j
   var lse2: array<f32, RQ>; // lse * log2(e)
   var delta: array<f32, RQ>;
-  var live: array<bool, RQ>; // the row has a real key
   for (var r = 0u; r < RQ; r++) {
     // Rows past L compute a duplicate of row L-1 and are not stored.
     let row = min(row0 + r * BQ, L - 1u);
     let qAt = (tok0 + row) * stride + h * D;
     let oAt = (tok0 + row) * H + h * D;
+    var sq: array<vec4f, D4>; // staging (see "Compile time" above)
+    var sdo: array<vec4f, D4>;
     var dd = vec4f(0.0);
+    for (var c = 0u; c < bparams.d4; c++) {
+      sq[c] = bwd_qkv4(qAt, c);
+      sdo[c] = bwd_dout4(oAt, c);
+      dd += sdo[c] * bwd_out4(oAt, c);
+    }
     for (var c = 0u; c < D4; c++) {
-      q[r][c] = bwd_qkv4(qAt, c) * bparams.scaleLog2e;
-      g[r][c] = bwd_dout4(oAt, c);
-      dd += g[r][c] * bwd_out4(oAt, c);
+      q[r][c] = sq[c] * bparams.scaleLog2e;
+      g[r][c] = sdo[c];
       acc[r][c] = vec4f(0.0);
     }
     delta[r] = hsum(dd);
-    let l = bwd_lse[rowAt0 + row];
-    live[r] = l < F32_MAX;
-    lse2[r] = select(0.0, l * LOG2E, live[r]);
+    lse2[r] = bwd_lse[rowAt0 + row] * LOG2E;
   }
 
   let maskAt = (bparams.b0 + bl) * L;
@@ -381,6 +398,13 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
       mk[t] = bwd_qkv4(kAt, c);
       mv[t] = bwd_qkv4(kAt + H, c);
     }
+#else
+    var sk: array<vec4f, D4>;
+    var sv: array<vec4f, D4>;
+    for (var c = 0u; c < bparams.d4; c++) {
+      sk[c] = bwd_qkv4(kAt, c);
+      sv[c] = bwd_qkv4(kAt + H, c);
+    }
 #endif
     // Zeroed explicitly (see the forward: uninitialised loop-local vars kept old values).
     var sd: array<vec4f, RQ>;
@@ -394,8 +418,8 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
       let k4 = subgroupShuffle(mk[c / SG], c % SG);
       let v4 = subgroupShuffle(mv[c / SG], c % SG);
 #else
-      let k4 = bwd_qkv4(kAt, c);
-      let v4 = bwd_qkv4(kAt + H, c);
+      let k4 = sk[c];
+      let v4 = sv[c];
 #endif
       for (var r = 0u; r < RQ; r++) {
         sd[r] += q[r][c] * k4;
@@ -404,14 +428,14 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
     }
     var ds: array<f32, RQ>;
     for (var r = 0u; r < RQ; r++) {
-      let p = select(0.0, exp2(hsum(sd[r]) - lse2[r]), live[r]);
+      let p = exp2(hsum(sd[r]) - lse2[r]);
       ds[r] = p * (hsum(pd[r]) - delta[r]);
     }
     for (var c = 0u; c < D4; c++) {
 #if SUBGROUP
       let k4 = subgroupShuffle(mk[c / SG], c % SG);
 #else
-      let k4 = bwd_qkv4(kAt, c);
+      let k4 = sk[c];
 #endif
       for (var r = 0u; r < RQ; r++) { acc[r][c] += ds[r] * k4; }
     }
@@ -421,7 +445,9 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
     let row = row0 + r * BQ;
     if (row < L) {
       let at = (tok0 + row) * stride + h * D;
-      for (var c = 0u; c < D4; c++) { bwd_store4(at, c, acc[r][c] * bparams.scale); }
+      var so: array<vec4f, D4>; // staging, as for the loads
+      for (var c = 0u; c < D4; c++) { so[c] = acc[r][c] * bparams.scale; }
+      for (var c = 0u; c < bparams.d4; c++) { bwd_store4(at, c, so[c]); }
       bwd_delta[rowAt0 + row] = delta[r];
     }
   }
@@ -461,9 +487,15 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
     let key = min(key0 + r * BQ, L - 1u); // keys past L: a clamped duplicate, not stored
     real[r] = key0 + r * BQ < L && bwd_mask[maskAt + key] != 0u;
     let kAt = (tok0 + key) * stride + H + h * D;
+    var sk: array<vec4f, D4>; // staging (see "Compile time" above)
+    var sv: array<vec4f, D4>;
+    for (var c = 0u; c < bparams.d4; c++) {
+      sk[c] = bwd_qkv4(kAt, c);
+      sv[c] = bwd_qkv4(kAt + H, c);
+    }
     for (var c = 0u; c < D4; c++) {
-      k[r][c] = bwd_qkv4(kAt, c) * bparams.scaleLog2e;
-      v[r][c] = bwd_qkv4(kAt + H, c);
+      k[r][c] = sk[c] * bparams.scaleLog2e;
+      v[r][c] = sv[c];
       dk[r][c] = vec4f(0.0);
       dv[r][c] = vec4f(0.0);
     }
@@ -471,9 +503,7 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 
   if (anyReal) {
     for (var i = 0u; i < L; i++) {
-      let l = bwd_lse[rowAt0 + i];
-      if (!(l < F32_MAX)) { continue; } // no real key in row i: p = 0 (uniform branch)
-      let lse2 = l * LOG2E;
+      let lse2 = bwd_lse[rowAt0 + i] * LOG2E;
       let delta = bwd_delta[rowAt0 + i];
       let qAt = (tok0 + i) * stride + h * D;
       let oAt = (tok0 + i) * H + h * D;
@@ -484,6 +514,13 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
         let c = min(t * SG + lane, D4 - 1u);
         mq[t] = bwd_qkv4(qAt, c);
         mg[t] = bwd_dout4(oAt, c);
+      }
+#else
+      var sq: array<vec4f, D4>;
+      var sdo: array<vec4f, D4>;
+      for (var c = 0u; c < bparams.d4; c++) {
+        sq[c] = bwd_qkv4(qAt, c);
+        sdo[c] = bwd_dout4(oAt, c);
       }
 #endif
       var sd: array<vec4f, RK>;
@@ -497,8 +534,8 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
         let q4 = subgroupShuffle(mq[c / SG], c % SG);
         let g4 = subgroupShuffle(mg[c / SG], c % SG);
 #else
-        let q4 = bwd_qkv4(qAt, c);
-        let g4 = bwd_dout4(oAt, c);
+        let q4 = sq[c];
+        let g4 = sdo[c];
 #endif
         for (var r = 0u; r < RK; r++) {
           sd[r] += q4 * k[r][c];
@@ -516,8 +553,8 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
         let q4 = subgroupShuffle(mq[c / SG], c % SG);
         let g4 = subgroupShuffle(mg[c / SG], c % SG);
 #else
-        let q4 = bwd_qkv4(qAt, c);
-        let g4 = bwd_dout4(oAt, c);
+        let q4 = sq[c];
+        let g4 = sdo[c];
 #endif
         for (var r = 0u; r < RK; r++) {
           dk[r][c] += ds[r] * q4;
@@ -531,10 +568,16 @@ fn backward_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
     let key = key0 + r * BQ;
     if (key < L) {
       let at = (tok0 + key) * stride + H + h * D;
+      var sk: array<vec4f, D4>; // staging, as for the loads
+      var sv: array<vec4f, D4>;
       for (var c = 0u; c < D4; c++) {
         // select, not a product: a padded key's ds may be NaN (0 * garbage)
-        bwd_store4(at, c, select(vec4f(0.0), dk[r][c] * bparams.scale, real[r]));
-        bwd_store4(at + H, c, select(vec4f(0.0), dv[r][c], real[r]));
+        sk[c] = select(vec4f(0.0), dk[r][c] * bparams.scale, real[r]);
+        sv[c] = select(vec4f(0.0), dv[r][c], real[r]);
+      }
+      for (var c = 0u; c < bparams.d4; c++) {
+        bwd_store4(at, c, sk[c]);
+        bwd_store4(at + H, c, sv[c]);
       }
     }
   }

@@ -128,8 +128,11 @@ export interface AttentionBackwardTiles {
 /**
  * Defaults. CPU drivers: as attentionTiles, but the private arrays are larger (dq pass: q, dout
  * and the dq accumulator, 3 rq d floats; dk/dv pass: k, v and two accumulators, 4 rk d floats),
- * so the row counts are sized to keep them near the forward's 2 rq d <= 512 floats, past which
- * the forward spilled (d = 64, rq = 8 ran 3.5x slower than rq = 4).
+ * so the row counts keep them near 512 floats, past which they spill. Measured on llvmpipe
+ * (2 shared, busy cores; best of 8 rounds, ms, subgroup variant):
+ *   B=8 L=128 heads=12 d=32: rq/rk 4/4 165, 4/2 162, 2/2 180, 8/4 339, 4/8 793 (forward 56)
+ *   B=2 L=256 heads=12 d=64: rq/rk 2/2 383, 1/1 436, 2/1 563, 4/2 728 (forward 148)
+ * The plain-load variant (what SwiftShader and Chromium get) ran 2.1x slower there (d = 32, 4/4).
  * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
  */
 export function attentionBackwardTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionBackwardTiles {
@@ -205,7 +208,7 @@ export function attentionBackward(
   if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`attention backward: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
   const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scale = 1 / Math.sqrt(d);
-  const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale)];
+  const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale), Math.ceil(d / 4)];
   // delta_i = rowsum(dout_i * out_i), [B, heads, L] like lse and bound whole like it.
   const delta = gpu.empty([B, heads, L]);
   // Chunks as in the forward: qkv rows are 3x dout/out rows, so one chunk start serves all.
