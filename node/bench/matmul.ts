@@ -1,13 +1,23 @@
 // Matmul benchmark: GFLOP/s of out[N,N] = a[N,N] @ b[N,N] (f32) for a few tile shapes, and of
 // onnxruntime-node's CPU MatMul on the same sizes when it can be imported.
 //
-//   node --import tsx node/bench/matmul.ts [--sizes 256,512,1024] [--iters 20] [--json out/matmul.json]
+//   node --import tsx node/bench/matmul.ts [--sizes 256,512,1024] [--iters 20] [--reps 3]
+//        [--tiles '{"name": {"wgX": 8, "wgY": 4, "tm": 16, "tn": 8, "shared": false}}'] [--json out/matmul.json]
 //
 // Timing: warm up (pipeline compile), then record `iters` matmuls and sync once, since every
 // sync makes dawn.node busy-poll and steal a core from a CPU driver (DESIGN.md section 5).
-// "ms" is wall time per matmul from performance.now(); "gpu ms" brackets the same submissions
-// with timestamp queries when the adapter has 'timestamp-query' (excludes the polling loss).
+// Each of `reps` repetitions (interleaved over the tiles, so load drifts hit all of them) gives
+// three numbers, reported as median and best:
+//   wall    performance.now() around the recording and the sync
+//   gpu     timestamp queries bracketing the same submissions ('timestamp-query' adapters)
+//   worker  on CPU adapters (Linux): the flops over the CPU seconds the driver's threads spent
+//           (every thread but the JS one), times the worker count (LP_NUM_THREADS, default the
+//           CPU count): what the workers deliver on cores of their own. It leaves out the core
+//           the sync's polling takes and time lost to other jobs, so it moves less with load;
+//           compare wall and gpu numbers only from quiet runs (the JSON records the load).
 
+import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
 import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, isCpuAdapter, matmul } from '../../core/kernels/matmul.ts';
@@ -20,6 +30,8 @@ export interface MatmulBenchOptions {
   sizes?: number[];
   /** Matmuls per measurement. Default: enough for ~4 GFLOP of work, at least 3. */
   iters?: number;
+  /** Measurements per tile and size, interleaved over the tiles; rows give median and best. Default 3. */
+  reps?: number;
   /** Named tiles to compare on a @ b (null: the launcher's default). Default benchTiles(gpu). */
   tiles?: Record<string, MatmulTile | null>;
   /** Also time a @ b^T (Linear layout, b stored [N, K]) with the default tile. Default true. */
@@ -35,10 +47,17 @@ export interface MatmulBenchRow extends Row {
   tile: string;
   n: number;
   iters: number;
+  reps: number;
+  /** Medians over the reps; *Best: the best rep. */
   ms: number;
   gflops: number;
+  gflopsBest: number;
   gpuMs?: number;
   gpuGflops?: number;
+  gpuGflopsBest?: number;
+  /** GFLOP per second of driver-thread CPU time, times the worker count (CPU adapters on Linux). */
+  workerGflops?: number;
+  workerGflopsBest?: number;
   /** Max |gpu - float64 reference| at the smallest size (a fast wrong kernel is no result). */
   maxdiff?: number;
   note?: string;
@@ -50,10 +69,14 @@ export const matmulColumns = [
   { key: 'tile' },
   { key: 'n' },
   { key: 'iters' },
+  { key: 'reps' },
   { key: 'ms', digits: 2 },
   { key: 'gflops', label: 'GFLOP/s', digits: 2 },
-  { key: 'gpuMs', label: 'gpu ms', digits: 2 },
+  { key: 'gflopsBest', label: 'best', digits: 2 },
   { key: 'gpuGflops', label: 'gpu GFLOP/s', digits: 2 },
+  { key: 'gpuGflopsBest', label: 'best', digits: 2 },
+  { key: 'workerGflops', label: 'worker GFLOP/s', digits: 2 },
+  { key: 'workerGflopsBest', label: 'best', digits: 2 },
   { key: 'maxdiff', digits: 7 },
   { key: 'note' },
 ];
@@ -75,67 +98,131 @@ const defaultIters = (n: number) => Math.max(3, Math.round(4e9 / flopsOf(n)));
 export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Promise<MatmulBenchRow[]> {
   const sizes = opts.sizes ?? [256, 512, 1024];
   const tiles: Record<string, MatmulTile | null> = opts.tiles ?? benchTiles(gpu);
+  const reps = opts.reps ?? 3;
+  const workers = isCpuAdapter(gpu) ? driverWorkers() : 0;
   const rows: MatmulBenchRow[] = [];
   const smallest = Math.min(...sizes);
   for (const n of sizes) {
     const iters = opts.iters ?? defaultIters(n);
     const ah = randu(n * n, 1), bh = randu(n * n, 2);
     const a = gpu.upload(ah, [n, n]), b = gpu.upload(bh, [n, n]), out = gpu.empty([n, n]);
-    const runs: { name: string; tile: MatmulTile | null; transB: boolean }[] = Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false }));
+    const runs = Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false }));
     if (opts.transB ?? true) runs.push({ name: 'default', tile: null, transB: true });
-    for (const r of runs) {
-      const tile = r.tile ?? defaultMatmulTile(gpu, { transB: r.transB });
-      const o = { tile, transB: r.transB };
-      matmul(gpu, out, a, b, o); // warm-up: compiles the pipeline
+    const measured = runs.map((r) => {
+      const o = { tile: r.tile ?? defaultMatmulTile(gpu, { transB: r.transB }), transB: r.transB };
+      return { ...r, o, maxdiff: undefined as number | undefined, wall: [] as number[], gpu: [] as number[], worker: [] as number[] };
+    });
+    for (const m of measured) {
+      matmul(gpu, out, a, b, m.o); // warm-up: compiles the pipeline
       await gpu.sync();
-      let maxdiff: number | undefined;
       if (n === smallest) {
         // a fast wrong kernel is no result: compare with the float64 reference once
-        const ref = matmulRef(ah, bh, n, n, n, { transB: r.transB }).out;
+        const ref = matmulRef(ah, bh, n, n, n, { transB: m.transB }).out;
         const got = await gpu.readF32(out);
-        maxdiff = 0;
-        for (let i = 0; i < got.length; i++) maxdiff = Math.max(maxdiff, Math.abs(got[i] - ref[i]));
+        m.maxdiff = 0;
+        for (let i = 0; i < got.length; i++) m.maxdiff = Math.max(m.maxdiff, Math.abs(got[i] - ref[i]));
       }
-      const record = () => {
-        for (let i = 0; i < iters; i++) matmul(gpu, out, a, b, o);
-      };
-      const t0 = performance.now();
-      record();
-      await gpu.sync();
-      const wall = (performance.now() - t0) / iters;
-      const gpuMs = await timeOnGpu(gpu, record);
+    }
+    for (let rep = 0; rep < reps; rep++) {
+      for (const m of measured) {
+        const record = () => {
+          for (let i = 0; i < iters; i++) matmul(gpu, out, a, b, m.o);
+        };
+        const t = await timeWork(gpu, record);
+        m.wall.push(t.wallMs / iters);
+        if (t.gpuMs !== null) m.gpu.push(t.gpuMs / iters);
+        // CPU seconds per matmul per worker: the time each would take on a core of its own
+        if (workers && t.cpuS) m.worker.push(t.cpuS / iters / workers);
+      }
+    }
+    for (const m of measured) {
+      const gf = (ms: number) => flopsOf(n) / ms / 1e6;
+      const gfs = (v: number[]) => (v.length ? { med: gf(median(v)), best: gf(Math.min(...v)) } : undefined);
+      const g = gfs(m.gpu), w = gfs(m.worker.map((s) => s * 1e3));
       rows.push({
         impl: 'webgpu',
-        op: r.transB ? 'a@b^T' : 'a@b',
-        tile: `${r.name}: ${tileName(tile)}`,
+        op: m.transB ? 'a@b^T' : 'a@b',
+        tile: `${m.name}: ${tileName(m.o.tile)}`,
         n,
         iters,
-        ms: wall,
-        gflops: flopsOf(n) / wall / 1e6,
-        gpuMs: gpuMs === null ? undefined : gpuMs / iters,
-        gpuGflops: gpuMs === null ? undefined : flopsOf(n) / (gpuMs / iters) / 1e6,
-        maxdiff,
+        reps,
+        ms: median(m.wall),
+        gflops: gf(median(m.wall)),
+        gflopsBest: gf(Math.min(...m.wall)),
+        gpuMs: m.gpu.length ? median(m.gpu) : undefined,
+        gpuGflops: g?.med,
+        gpuGflopsBest: g?.best,
+        workerGflops: w?.med,
+        workerGflopsBest: w?.best,
+        maxdiff: m.maxdiff,
       });
     }
     for (const t of [a, b, out]) t.release();
-    if (opts.onnx ?? true) rows.push(await benchOnnx(n, iters));
+    if (opts.onnx ?? true) rows.push(await benchOnnx(n, iters, reps));
   }
   return rows;
 }
 
+function median(v: readonly number[]): number {
+  const s = [...v].sort((x, y) => x - y);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** Threads a CPU driver runs compute on: llvmpipe's LP_NUM_THREADS, default one per CPU. */
+function driverWorkers(): number {
+  const env = Number(process.env.LP_NUM_THREADS);
+  return env > 0 ? env : availableParallelism();
+}
+
 /**
- * GPU time of the work `record` records, in ms: empty compute passes with timestamp writes are
- * submitted right before and after it. Null without 'timestamp-query'.
+ * CPU seconds spent so far by every thread of this process except the JS thread (Linux
+ * /proc schedstat, in ns; null elsewhere). While a CPU adapter runs a dispatch that is its
+ * worker threads; Dawn's own threads and V8's helpers add well under 1% in a timed loop.
  */
-async function timeOnGpu(gpu: Gpu, record: () => void): Promise<number | null> {
-  if (!gpu.features.has('timestamp-query')) return null;
+function driverCpuSeconds(): number | null {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  let ns = 0;
+  for (const tid of tids) {
+    if (Number(tid) === process.pid) continue;
+    try {
+      ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1e9;
+}
+
+interface Timing {
+  /** Wall ms from recording the work to the end of the sync that waits for it. */
+  wallMs: number;
+  /** GPU ms between timestamps written right before and after the work; null without 'timestamp-query'. */
+  gpuMs: number | null;
+  /** Driver-thread CPU seconds over the same window (see driverCpuSeconds); null if unknown. */
+  cpuS: number | null;
+}
+
+/**
+ * Times the work `record` records, all three ways over one submission: empty compute passes
+ * with timestamp writes go right before and after it (with 'timestamp-query'), and the wall
+ * clock and driver CPU time are read around the recording and the sync.
+ */
+async function timeWork(gpu: Gpu, record: () => void): Promise<Timing> {
+  const stamps = gpu.features.has('timestamp-query');
   const dev = gpu.device;
-  const qs = dev.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const qs = stamps ? dev.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolve = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+  const read = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
   try {
     await gpu.sync();
     const mark = (index: 0 | 1) => {
+      if (!qs || !resolve || !read) return;
       const enc = dev.createCommandEncoder();
       const ts: GPUComputePassTimestampWrites = index === 0 ? { querySet: qs, beginningOfPassWriteIndex: 0 } : { querySet: qs, endOfPassWriteIndex: 1 };
       enc.beginComputePass({ timestampWrites: ts }).end();
@@ -145,20 +232,26 @@ async function timeOnGpu(gpu: Gpu, record: () => void): Promise<number | null> {
       }
       dev.queue.submit([enc.finish()]);
     };
+    const cpu0 = driverCpuSeconds();
+    const t0 = performance.now();
     mark(0);
     record();
     gpu.flush();
     mark(1);
     await gpu.sync();
+    const wallMs = performance.now() - t0;
+    const cpu1 = driverCpuSeconds();
+    const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
+    if (!read) return { wallMs, gpuMs: null, cpuS };
     await read.mapAsync(GPUMapMode.READ);
-    const [t0, t1] = new BigUint64Array(read.getMappedRange());
+    const [s0, s1] = new BigUint64Array(read.getMappedRange());
     read.unmap();
-    const ms = Number(t1 - t0) / 1e6;
-    return ms > 0 ? ms : null;
+    const gpuMs = Number(s1 - s0) / 1e6;
+    return { wallMs, gpuMs: gpuMs > 0 ? gpuMs : null, cpuS };
   } finally {
-    qs.destroy();
-    resolve.destroy();
-    read.destroy();
+    qs?.destroy();
+    resolve?.destroy();
+    read?.destroy();
   }
 }
 
@@ -214,8 +307,8 @@ export function onnxMatmulModel(m: number, k: number, n: number): Uint8Array {
     .done();
 }
 
-async function benchOnnx(n: number, iters: number): Promise<MatmulBenchRow> {
-  const row: MatmulBenchRow = { impl: 'onnxruntime-node', op: 'a@b', tile: 'CPU MatMul', n, iters, ms: NaN, gflops: NaN };
+async function benchOnnx(n: number, iters: number, reps: number): Promise<MatmulBenchRow> {
+  const row: MatmulBenchRow = { impl: 'onnxruntime-node', op: 'a@b', tile: 'CPU MatMul', n, iters, reps, ms: NaN, gflops: NaN, gflopsBest: NaN };
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
@@ -225,11 +318,15 @@ async function benchOnnx(n: number, iters: number): Promise<MatmulBenchRow> {
   const session = await ort.InferenceSession.create(onnxMatmulModel(n, n, n));
   const feeds = { A: new ort.Tensor('float32', randu(n * n, 1), [n, n]), B: new ort.Tensor('float32', randu(n * n, 2), [n, n]) };
   await session.run(feeds);
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) await session.run(feeds);
-  const ms = (performance.now() - t0) / iters;
+  const times: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) await session.run(feeds);
+    times.push((performance.now() - t0) / iters);
+  }
   await session.release();
-  return { ...row, ms, gflops: flopsOf(n) / ms / 1e6 };
+  const ms = median(times);
+  return { ...row, ms, gflops: flopsOf(n) / ms / 1e6, gflopsBest: flopsOf(n) / Math.min(...times) / 1e6 };
 }
 
 // ------------------------------------------------------------------ command line
@@ -243,11 +340,19 @@ async function main(argv: string[]): Promise<void> {
   const gpu = await createNodeGpu();
   const sizes = arg('sizes')?.split(',').map(Number);
   const iters = arg('iters') ? Number(arg('iters')) : undefined;
-  console.log(`adapter: ${gpu.name}`);
-  const rows = await benchMatmul(gpu, { sizes, iters, onnx: !argv.includes('--no-onnx') });
+  const reps = arg('reps') ? Number(arg('reps')) : undefined;
+  const tilesArg = arg('tiles');
+  const tiles = tilesArg ? { default: null, ...(JSON.parse(tilesArg) as Record<string, MatmulTile>) } : undefined;
+  // Other jobs on the machine move wall and gpu numbers (not so much the worker ones): say how busy it was.
+  const load = () => loadavg()[0].toFixed(2);
+  const loadBefore = load();
+  console.log(`adapter: ${gpu.name}\nload average (1 min) before: ${loadBefore}`);
+  const rows = await benchMatmul(gpu, { sizes, iters, reps, tiles, onnx: !argv.includes('--no-onnx') });
+  const loadAfter = load();
   printTable(rows, matmulColumns);
+  console.log(`load average (1 min) after: ${loadAfter}`);
   const json = arg('json');
-  if (json) writeJson(json, { bench: 'matmul', adapter: gpu.name, rows });
+  if (json) writeJson(json, { bench: 'matmul', adapter: gpu.name, loadavg: { before: Number(loadBefore), after: Number(loadAfter) }, rows });
   gpu.destroy();
 }
 
