@@ -170,13 +170,8 @@ export function groupTexts(g: PidGroup, passage: (pid: string) => string | undef
   return { query: g.query, pos: g.pos.map(look), neg: g.neg.map(look) };
 }
 
-/** One JSONL line (no newline). */
-export function formatGroupLine(g: TrainGroup | PidGroup): string {
-  return JSON.stringify({ query: g.query, pos: g.pos, neg: g.neg });
-}
-
-/** Parse and validate one group line; errors read `where: field: what`. */
-export function parseGroupLine(line: string, where: string): TrainGroup {
+/** One JSONL line that must hold a JSON object; errors read `where: what`. */
+function parseObjectLine(line: string, where: string): Record<string, unknown> {
   let o: unknown;
   try {
     o = JSON.parse(line);
@@ -184,7 +179,17 @@ export function parseGroupLine(line: string, where: string): TrainGroup {
     throw new DataError(`${where}: not valid JSON (${(e as Error).message})`);
   }
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new DataError(`${where}: expected a JSON object, got ${describe(o)}`);
-  const r = o as Record<string, unknown>;
+  return o as Record<string, unknown>;
+}
+
+/** One JSONL line (no newline). */
+export function formatGroupLine(g: TrainGroup | PidGroup): string {
+  return JSON.stringify({ query: g.query, pos: g.pos, neg: g.neg });
+}
+
+/** Parse and validate one group line; errors read `where: field: what`. */
+export function parseGroupLine(line: string, where: string): TrainGroup {
+  const r = parseObjectLine(line, where);
   if (typeof r.query !== 'string') throw new DataError(`${where}: query: ${r.query === undefined ? 'missing' : `${describe(r.query)}, not a string`}`);
   for (const f of ['pos', 'neg'] as const) {
     const v = r[f];
@@ -202,14 +207,7 @@ export function formatPairLine(p: TrainPair): string {
 }
 
 export function parsePairLine(line: string, where: string): TrainPair {
-  let o: unknown;
-  try {
-    o = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new DataError(`${where}: expected a JSON object, got ${describe(o)}`);
-  const r = o as Record<string, unknown>;
+  const r = parseObjectLine(line, where);
   if (typeof r.query !== 'string') throw new DataError(`${where}: query: ${r.query === undefined ? 'missing' : `${describe(r.query)}, not a string`}`);
   if (typeof r.pid !== 'string') throw new DataError(`${where}: pid: ${r.pid === undefined ? 'missing' : `${describe(r.pid)}, not a string`}`);
   const question = r.question === undefined ? -1 : r.question;
