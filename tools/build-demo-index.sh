@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the index the browser demo searches: the corpus embedded with all-MiniLM-L6-v2 by
+# `aqa index ... --export`, plus the demo config that lists the exported folders.
+#
+#   bash tools/build-demo-index.sh                    # demo/data/pipeline/corpus.json, max length 128
+#   bash tools/build-demo-index.sh my-corpus.json     # another AQA corpus {pid: {title, abstract}}
+#   bash tools/build-demo-index.sh corpus.json 128 32 # one export per max length: two runs to fuse
+#
+# Environment: AQA_DEMO_MODEL (model folder, default test/models/all-MiniLM-L6-v2; fetch it with
+# bash tools/fetch-test-models.sh), AQA_DEMO_INDEX_DIR (output, default out/demo-index).
+#
+# Output (git-ignored), for each max length L:
+#   out/demo-index/minilm-L/index/    the on-disk index (aqa search reads it)
+#   out/demo-index/minilm-L/export/   the browser export (manifest.json, vectors-*.f16, passages.json)
+#   out/demo-index/demo.json          the demo config: which exports to search, with which model
+#
+# Cheap to rerun: `aqa index` finds an index with the same model, corpus and settings up to date
+# and only rewrites the export. On the 2-core development machine (llvmpipe, no GPU) embedding
+# the 360 sample papers at 128 tokens takes a few minutes; at 32 tokens about a quarter of that.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+corpus=${1:-demo/data/pipeline/corpus.json}
+shift || true
+lengths=("$@")
+[ ${#lengths[@]} -eq 0 ] && lengths=(128)
+model=${AQA_DEMO_MODEL:-test/models/all-MiniLM-L6-v2}
+out=${AQA_DEMO_INDEX_DIR:-out/demo-index}
+
+if [ ! -f "$corpus" ]; then
+  echo "build-demo-index: no corpus at $corpus" >&2
+  exit 2
+fi
+if [ ! -f "$model/model.safetensors" ]; then
+  echo "build-demo-index: no model at $model (run: bash tools/fetch-test-models.sh)" >&2
+  exit 2
+fi
+for len in "${lengths[@]}"; do
+  if ! [[ "$len" =~ ^[1-9][0-9]*$ ]]; then
+    echo "build-demo-index: max length '$len' is not a positive integer" >&2
+    exit 2
+  fi
+done
+
+# shaders/index.ts is generated; the CLI needs it.
+node tools/embed-shaders.mjs
+
+mkdir -p "$out"
+entries=()
+for len in "${lengths[@]}"; do
+  name=minilm-$len
+  echo "build-demo-index: $name: $corpus -> $out/$name" >&2
+  # --force: a corpus given as an argument replaces the previous one instead of being refused.
+  node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
+    --out "$out/$name/index" --export "$out/$name/export" --force
+  entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
+done
+
+# Example questions offered on the page: the first three of a questions file (AQA JSONL), by
+# default the sample's validation claims when the corpus is the sample's.
+questions=${AQA_DEMO_QUESTIONS:-}
+if [ -z "$questions" ] && [ "$corpus" = demo/data/pipeline/corpus.json ]; then questions=demo/data/pipeline/qa_valid_flag.txt; fi
+examples='[]'
+if [ -n "$questions" ]; then
+  examples=$(node -e '
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l.trim());
+    console.log(JSON.stringify(lines.slice(0, 3).map((l) => JSON.parse(l).question)));
+  ' "$questions")
+fi
+
+# Paths in demo.json are relative to demo.json itself (served as /indexes/demo.json; the model
+# as /models/<folder>/). Written last, through a rename, so a reader never sees half of it.
+{
+  echo '{'
+  echo '  "indexes": ['
+  for i in "${!entries[@]}"; do
+    sep=','
+    [ "$i" -eq $((${#entries[@]} - 1)) ] && sep=''
+    echo "    ${entries[$i]}$sep"
+  done
+  echo '  ],'
+  echo '  "fusion": { "method": "zscore" },'
+  echo "  \"examples\": $examples"
+  echo '}'
+} >"$out/demo.json.tmp"
+mv "$out/demo.json.tmp" "$out/demo.json"
+echo "build-demo-index: wrote $out/demo.json (${#lengths[@]} index(es))" >&2
