@@ -1,0 +1,144 @@
+// Vite config of the browser demo (root demo/).
+//
+//   npx vite --config demo/vite.config.ts           dev server on http://127.0.0.1:5173/
+//   npx vite build --config demo/vite.config.ts     static site in out/demo/ (AQA_DEMO_OUT)
+//
+// The page fetches two kinds of data next to itself:
+//   /models/<folder>/  the model (default test/models/all-MiniLM-L6-v2; AQA_DEMO_MODEL)
+//   /indexes/          demo.json and the exported indexes (out/demo-index; AQA_DEMO_INDEX_DIR),
+//                      from bash tools/build-demo-index.sh
+// The dev server serves them from where they are, answering HTTP Range requests (the loader
+// reads safetensors tensor by tensor); the build copies them into the output so any static
+// server that honours Range (nginx, GitHub Pages, `npx serve`) can host the result. The copy
+// leaves out what the page never reads: the model's onnx/ folder and the on-disk index/
+// folders (the export/ folders hold the same vectors).
+
+import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Plugin, defineConfig } from 'vite';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..');
+const modelDir = resolve(repo, process.env.AQA_DEMO_MODEL ?? 'test/models/all-MiniLM-L6-v2');
+const indexDir = resolve(repo, process.env.AQA_DEMO_INDEX_DIR ?? 'out/demo-index');
+const outDir = resolve(repo, process.env.AQA_DEMO_OUT ?? 'out/demo');
+
+/** URL prefix -> local directory. */
+const mounts: [string, string][] = [
+  [`/models/${basename(modelDir)}/`, modelDir],
+  ['/indexes/', indexDir],
+];
+
+/** Model files the page may read (fetchModelFiles asks for these; 404 is fine for the optional ones). */
+const SKIP_IN_MODEL = new Set(['onnx', 'README.md']);
+
+const TYPES: Record<string, string> = {
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** GET/HEAD with single byte ranges; false when the path is not under a mount (Vite handles it). */
+function serveFile(req: IncomingMessage, res: ServerResponse): boolean {
+  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+  const mount = mounts.find(([prefix]) => path.startsWith(prefix));
+  if (!mount) return false;
+  const [prefix, dir] = mount;
+  const file = normalize(join(dir, path.slice(prefix.length)));
+  if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
+    return true;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return true;
+  }
+  const size = statSync(file).size;
+  let start = 0;
+  let end = size - 1;
+  let status = 200;
+  const headers: Record<string, string | number> = {
+    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+    'cache-control': 'no-store', // a rebuilt index must not be mixed with a cached manifest
+    'accept-ranges': 'bytes',
+  };
+  const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  if (m && (m[1] || m[2])) {
+    if (m[1]) {
+      start = Number(m[1]);
+      if (m[2]) end = Math.min(Number(m[2]), size - 1);
+    } else start = Math.max(0, size - Number(m[2]));
+    if (start > end || start >= size) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+      return true;
+    }
+    status = 206;
+    headers['content-range'] = `bytes ${start}-${end}/${size}`;
+  }
+  headers['content-length'] = end - start + 1;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD' || size === 0) res.end();
+  else createReadStream(file, { start, end }).pipe(res);
+  return true;
+}
+
+function demoData(): Plugin {
+  return {
+    name: 'aqa-demo-data',
+    configureServer(server) {
+      if (!existsSync(join(indexDir, 'demo.json'))) {
+        server.config.logger.warn(`no ${join(indexDir, 'demo.json')}: run bash tools/build-demo-index.sh (the page will say so too)`);
+      }
+      server.middlewares.use((req, res, next) => {
+        if (!serveFile(req, res)) next();
+      });
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use((req, res, next) => {
+        if (!serveFile(req, res)) next();
+      });
+    },
+    // After the bundle is written: copy the model and the exports next to it.
+    closeBundle() {
+      if (!existsSync(join(modelDir, 'model.safetensors'))) {
+        this.warn(`no model at ${modelDir} (bash tools/fetch-test-models.sh): the build will have none`);
+      } else {
+        const dest = join(outDir, 'models', basename(modelDir));
+        mkdirSync(dest, { recursive: true });
+        for (const f of readdirSync(modelDir)) {
+          if (!SKIP_IN_MODEL.has(f)) cpSync(join(modelDir, f), join(dest, f), { recursive: true });
+        }
+      }
+      if (!existsSync(join(indexDir, 'demo.json'))) {
+        this.warn(`no ${join(indexDir, 'demo.json')} (bash tools/build-demo-index.sh): the build will have no index`);
+        return;
+      }
+      const dest = join(outDir, 'indexes');
+      mkdirSync(dest, { recursive: true });
+      cpSync(join(indexDir, 'demo.json'), join(dest, 'demo.json'));
+      for (const name of readdirSync(indexDir)) {
+        const exp = join(indexDir, name, 'export');
+        if (existsSync(join(exp, 'manifest.json'))) cpSync(exp, join(dest, name, 'export'), { recursive: true });
+      }
+    },
+  };
+}
+
+export default defineConfig({
+  root: here,
+  base: './', // relative URLs: the built site works from any folder of a static host
+  publicDir: false,
+  clearScreen: false,
+  server: { host: '127.0.0.1', port: 5173 },
+  preview: { host: '127.0.0.1', port: 4173 },
+  worker: { format: 'es' },
+  build: {
+    outDir,
+    emptyOutDir: true,
+    target: 'es2022',
+    // The bundle holds every WGSL shader as a string (~100 kB) next to the tokenizer.
+    chunkSizeWarningLimit: 1000,
+  },
+  plugins: [demoData()],
+});
