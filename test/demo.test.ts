@@ -1,0 +1,368 @@
+// The browser demo end to end: build it with Vite, serve it on 127.0.0.1, open it in Chromium
+// (WebGPU on SwiftShader here), ask real questions by typing them and pressing Enter, and check
+// the papers it lists against the Node CLI (`aqa search`) on the same index and model.
+//
+//   single index  (?index=indexes/minilm-128/export/): the page's top 10 = the CLI's top 10 in
+//                 the same order, every score within SCORE_ATOL of the CLI's.
+//   two indexes   (the default demo.json: the same MiniLM exported at max length 128 and 32,
+//                 which rank differently): the page's fused top 10 = core/retrieval/fusion.ts's
+//                 z-score fusion of the two CLI result files, fused scores within the bound of
+//                 fusedTolerance(), and each index's score and rank shown on a hit = the CLI's.
+//   failures      no navigator.gpu -> the WebGPU explanation; a missing index -> its URL.
+//
+// SCORE_ATOL = 1e-4. Both sides run the same f32 code on the same f16 index values (Node keeps
+// them f16 on llvmpipe, Chromium widens them exactly to f32: SwiftShader has no shader-f16), so
+// scores differ only by rounding in the query embedding and the dot products: Chromium and Node
+// embeddings agree within a few 1e-7 per component (test/browser-model.test.ts), and the score
+// maxdiff measured here is 2.4e-7. 1e-4 leaves 400x for other drivers' summation orders and is
+// still 4x under the smallest gap between neighbouring top-10 scores of these questions (4.0e-4;
+// both numbers are printed on every run). Ranks are compared exactly, so noise larger than a gap
+// shows up as a failure instead of being hidden by the tolerance.
+//
+// The index (360 papers, the pipeline sample) is built once by tools/build-demo-index.sh and
+// reused while model, corpus and settings are unchanged (aqa index checks them): the first run
+// embeds 360 passages twice (~3.5 min on a 2-core machine without a GPU), later runs only start
+// the CLI to find it up to date. Needs Chromium (/usr/bin/chromium or AQA_CHROMIUM) and
+// test/models/all-MiniLM-L6-v2; AQA_SKIP_BROWSER=1 skips the browser part. Writes
+// out/test-artifacts/demo.png (desktop) and demo-phone.png; prints (does not assert) load time,
+// time to first result and per-question latency.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { fuse } from '../core/retrieval/fusion.ts';
+import { type ScoreMap, parseResults, topK } from '../core/retrieval/results.ts';
+import { DemoConfigError, applyParams, configUrl, isHubId, modelUrl, parseDemoConfig } from '../demo/config.ts';
+import { CHROMIUM_ARGS, CHROMIUM_HELP, chromiumExecutable } from './browser/runner.ts';
+import { type Answer, ask, expectOk, runCommand, serveSite, waitReady } from './demo/page.ts';
+
+const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
+const CORPUS = 'demo/data/pipeline/corpus.json';
+const QUESTIONS = 'demo/data/pipeline/qa_valid_flag.txt';
+const INDEX_DIR = 'out/demo-index';
+const LENGTHS = [128, 32] as const;
+const ARTIFACTS = 'out/test-artifacts';
+/** Questions asked: the first three of the demo's validation claims. */
+const ASKED = 3;
+/** Results compared per question: what the page lists by default. */
+const TOP = 10;
+const SCORE_ATOL = 1e-4;
+/** z-score fusion (core/retrieval/fusion.ts), the pipeline's default and demo.json's. */
+const FUSION = 'zscore' as const;
+
+const verbose = !!process.env.AQA_TEST_VERBOSE;
+
+// ---- demo/config.ts: no browser needed ----
+
+describe('demo config', () => {
+  const page = 'http://127.0.0.1:5173/demo/';
+
+  test('Hub ids become resolve/main URLs; folders resolve against the page', () => {
+    assert.equal(isHubId('sentence-transformers/all-MiniLM-L6-v2'), true);
+    assert.equal(isHubId('./models/x'), false);
+    assert.equal(isHubId('a/../b'), false);
+    assert.equal(modelUrl('BAAI/bge-small-en-v1.5', page), 'https://huggingface.co/BAAI/bge-small-en-v1.5/resolve/main/');
+    assert.equal(modelUrl('models/all-MiniLM-L6-v2/', page), 'http://127.0.0.1:5173/demo/models/all-MiniLM-L6-v2/');
+    assert.equal(modelUrl('/m/x', page), 'http://127.0.0.1:5173/m/x/');
+    assert.throws(() => modelUrl('file:///etc/', page), DemoConfigError);
+  });
+
+  test('demo.json: URLs relative to the file, defaults, one-line errors', () => {
+    const file = 'http://h/indexes/demo.json';
+    const c = parseDemoConfig('{"indexes":[{"index":"a/export","model":"../models/m/"}]}', file);
+    assert.deepEqual(c.indexes, [{ name: 'a', index: 'http://h/indexes/a/export/', model: 'http://h/models/m/' }]);
+    assert.deepEqual(c.fusion, { method: 'zscore' });
+    assert.equal(c.show, 10);
+    assert.throws(() => parseDemoConfig('{"indexes":[]}', file), /indexes: expected a non-empty array/);
+    assert.throws(() => parseDemoConfig('{"indexes":[{"index":"a/","model":"m/"}],"fusion":{"method":"max"}}', file), /fusion method must be one of/);
+    assert.throws(() => parseDemoConfig('{"indexes":[{"index":"a/","model":"./m/"}],"fusion":{"weights":[1,1]}}', file), /expected 1 numbers/);
+  });
+
+  test('page parameters override the file; ?index= replaces it', () => {
+    const p = (s: string) => new URLSearchParams(s);
+    assert.equal(configUrl(p(''), page), 'http://127.0.0.1:5173/demo/indexes/demo.json');
+    assert.equal(configUrl(p('index=x/'), page), null);
+    const c = applyParams(null, p('index=i/a/export/,i/b/export/&model=org/model&fusion=rrf&show=5'), page);
+    assert.deepEqual(
+      c.indexes.map((x) => [x.name, x.index, x.model]),
+      [
+        ['a', 'http://127.0.0.1:5173/demo/i/a/export/', 'https://huggingface.co/org/model/resolve/main/'],
+        ['b', 'http://127.0.0.1:5173/demo/i/b/export/', 'https://huggingface.co/org/model/resolve/main/'],
+      ],
+    );
+    assert.equal(c.fusion.method, 'rrf');
+    assert.equal(c.show, 5);
+    assert.throws(() => applyParams(null, p('index=a/'), page), /needs \?model=/);
+    assert.throws(() => applyParams(null, p('index=a/,b/&model=./x/,./y/,./z/'), page), /3 models for 2 indexes/);
+    assert.throws(() => applyParams(null, p(''), page), /no index to search/);
+  });
+
+  test('the page writes corpus text with textContent only', () => {
+    // Titles and abstracts are data: an HTML sink in the page code would let a paper inject markup.
+    for (const f of ['demo/main.ts', 'demo/worker.ts']) {
+      const src = readFileSync(f, 'utf8');
+      assert.doesNotMatch(src, /\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write/, `${f} uses an HTML sink`);
+    }
+  });
+});
+
+// ---- the page in Chromium ----
+
+interface Question {
+  question: string;
+  body: string;
+}
+
+function demoQuestions(): { lines: string[]; questions: Question[] } {
+  const lines = readFileSync(QUESTIONS, 'utf8').split('\n').filter((l) => l.trim()).slice(0, ASKED);
+  return { lines, questions: lines.map((l) => JSON.parse(l) as Question) };
+}
+
+if (process.env.AQA_SKIP_BROWSER === '1') {
+  const reason = 'AQA_SKIP_BROWSER=1: the Chromium demo test is not run';
+  console.log(reason);
+  test('chromium: demo end to end', { skip: reason }, () => {});
+} else if (!existsSync(chromiumExecutable())) {
+  test('chromium: demo end to end', () => assert.fail(`no Chromium at ${chromiumExecutable()}. ${CHROMIUM_HELP}`));
+} else {
+  describe('chromium: demo', () => {
+    const { lines, questions } = demoQuestions();
+    const tmp = mkdtempSync(join(tmpdir(), 'aqa-demo-test-'));
+    const out = join(tmp, 'site');
+    let server: Server | null = null;
+    let context: BrowserContext | null = null;
+    const pageErrors: string[] = [];
+    const log: string[] = [];
+    let cli: Promise<{ runs: Record<number, ScoreMap[]>; ms: Record<number, number> }>;
+    let single: Answer[] = [];
+    let pair: Answer[] = [];
+    let noGpuMessage = '';
+    let badIndexMessage = '';
+    let slashFocuses = false;
+    let phoneOverflow = 0;
+    let styled = false;
+    const times: { page: string; loadMs: number; firstResultMs: number; openMs: number }[] = [];
+
+    before(async () => {
+      assert.ok(existsSync(`${MODEL_DIR}/model.safetensors`), `${MODEL_DIR} is missing: run bash tools/fetch-test-models.sh`);
+      const tb = performance.now();
+      // Builds both exports and demo.json, or finds them up to date (same model, corpus, settings).
+      const built = expectOk('tools/build-demo-index.sh', await runCommand('bash', ['tools/build-demo-index.sh', CORPUS, ...LENGTHS.map(String)], 900_000));
+      const upToDate = (built.stderr.match(/up to date/g) ?? []).length;
+      log.push(`index: ${upToDate === LENGTHS.length ? 'up to date' : 'built'} in ${ms(performance.now() - tb)} (${INDEX_DIR}, max lengths ${LENGTHS.join(' and ')})`);
+
+      // The CLI side runs while the browser side does: on a 2-core machine their waits overlap.
+      const qfile = join(tmp, 'questions.jsonl');
+      writeFileSync(qfile, `${lines.join('\n')}\n`);
+      cli = (async () => {
+        const runs: Record<number, ScoreMap[]> = {};
+        const took: Record<number, number> = {};
+        for (const L of LENGTHS) {
+          const res = join(tmp, `results-${L}.jsonl`);
+          const r = expectOk(`aqa search (max length ${L})`, await runCommand(process.execPath, ['node/bin.mjs', 'search', '--index', `${INDEX_DIR}/minilm-${L}/index`, '--questions', qfile, '--out', res], 300_000));
+          runs[L] = parseResults(readFileSync(res, 'utf8'), res);
+          took[L] = r.ms;
+        }
+        return { runs, ms: took };
+      })();
+      cli.catch(() => undefined); // reported by the tests that await it
+
+      const tv = performance.now();
+      process.env.AQA_DEMO_OUT = out;
+      const { build } = await import('vite');
+      await build({ configFile: 'demo/vite.config.ts', logLevel: 'warn' });
+      log.push(`vite build: ${ms(performance.now() - tv)} -> ${out}`);
+      assert.ok(existsSync(join(out, 'indexes/demo.json')) && existsSync(join(out, 'models/all-MiniLM-L6-v2/model.safetensors')), 'the build did not copy the index and the model');
+
+      server = await serveSite(out);
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { chromium } = await import('playwright-core');
+      const tl = performance.now();
+      context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+        executablePath: chromiumExecutable(),
+        headless: true,
+        args: [...CHROMIUM_ARGS, ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])],
+        viewport: { width: 1100, height: 900 },
+        timeout: 60_000,
+      });
+      log.push(`chromium ${context.browser()?.version() ?? ''}: launched in ${ms(performance.now() - tl)}`);
+
+      const open = async (path: string, what: string, watch = true): Promise<Page> => {
+        const page = await context!.newPage();
+        if (watch) {
+          page.on('console', (m) => {
+            if (verbose) console.log(`  [${what} ${m.type()}] ${m.text()}`);
+            if (m.type() === 'error') pageErrors.push(`${what}: console.error: ${m.text()}`);
+          });
+          page.on('pageerror', (e) => pageErrors.push(`${what}: uncaught: ${e.stack ?? e.message}`));
+          page.on('response', (r) => {
+            if (r.status() >= 400) pageErrors.push(`${what}: HTTP ${r.status()} for ${r.url()}`);
+          });
+          page.on('requestfailed', (r) => pageErrors.push(`${what}: request failed: ${r.url()} (${r.failure()?.errorText})`));
+        }
+        await page.goto(`${origin}${path}`);
+        return page;
+      };
+      const askAll = async (page: Page, what: string): Promise<Answer[]> => {
+        const t0 = performance.now();
+        await waitReady(page, 180_000);
+        const answers: Answer[] = [];
+        for (const [i, q] of questions.entries()) answers.push(await ask(page, q.question, i + 1, 120_000));
+        const d = await page.evaluate(() => ({ load: Number(document.body.dataset.loadMs), first: Number(document.body.dataset.firstResultMs) }));
+        times.push({ page: what, loadMs: d.load, firstResultMs: d.first, openMs: performance.now() - t0 });
+        return answers;
+      };
+
+      // One index, named on the URL (the model comes from the page's default).
+      const p1 = await open('/?index=indexes/minilm-128/export/', 'single');
+      single = await askAll(p1, 'single index');
+      await p1.close();
+
+      // The default config: both exports, fused.
+      const p2 = await open('/', 'fused');
+      pair = await askAll(p2, 'two indexes');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await p2.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true });
+      styled = await p2.evaluate(() => getComputedStyle(document.querySelector('main')!).maxWidth !== 'none');
+      await p2.click('h1');
+      await p2.keyboard.press('/');
+      slashFocuses = await p2.evaluate(() => document.activeElement?.id === 'q');
+      await p2.setViewportSize({ width: 390, height: 844 });
+      phoneOverflow = await p2.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await p2.screenshot({ path: join(ARTIFACTS, 'demo-phone.png') });
+      await p2.close();
+
+      // No WebGPU on the page: hide navigator.gpu before the page's script runs.
+      const p3 = await context.newPage();
+      // A string, not a function: tsx's keepNames would wrap the getter in a __name() the page lacks.
+      await p3.addInitScript("Object.defineProperty(Navigator.prototype, 'gpu', { get() { return undefined; }, configurable: true });");
+      await p3.goto(`${origin}/`);
+      await p3.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 30_000 });
+      noGpuMessage = (await p3.textContent('#error')) ?? '';
+      await p3.close();
+
+      // An index URL that does not exist: the page names it.
+      const p4 = await open('/?index=indexes/no-such-index/export/', 'missing', false);
+      await p4.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
+      badIndexMessage = (await p4.textContent('#error')) ?? '';
+      await p4.close();
+    });
+
+    after(async () => {
+      if (context) await context.close().catch(() => undefined);
+      if (server) {
+        server.closeAllConnections();
+        await new Promise<void>((ok) => server!.close(() => ok()));
+      }
+      rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
+    });
+
+    test('timings (printed, not asserted) and page errors', async () => {
+      const c = await cli;
+      for (const l of log) console.log(l);
+      const load = loadavg().map((x) => x.toFixed(2)).join(', ');
+      for (const t of times) {
+        console.log(`${t.page}: model + index loaded in ${ms(t.loadMs)}; first result ${ms(t.firstResultMs)} after navigation (page open to last answer ${ms(t.openMs)})`);
+      }
+      const per = (a: Answer[]) => a.map((x) => `${ms(x.pageMs)} (worker ${ms(x.workerMs)})`).join(', ');
+      console.log(`per question, Enter to rendered list: single index ${per(single)}; two indexes ${per(pair)}`);
+      console.log(`aqa search (${ASKED} questions, each a fresh process): ${LENGTHS.map((L) => `max length ${L} ${ms(c.ms[L])}`).join(', ')}`);
+      console.log(`load average (1, 5, 15 min) after the run: ${load}`);
+      assert.deepEqual(pageErrors, [], `the demo pages reported errors:\n${pageErrors.join('\n')}`);
+    });
+
+    test(`single index: top ${TOP} order and scores equal aqa search`, async () => {
+      const cliRuns = (await cli).runs[128];
+      let maxdiff = 0;
+      let minGap = Infinity;
+      for (const [i, a] of single.entries()) {
+        const want = topK(cliRuns[i], TOP);
+        assert.equal(a.hits.length, TOP, `question ${i + 1}: ${a.hits.length} hits listed`);
+        assert.deepEqual(a.hits.map((h) => h.pid), want.map((w) => w[0]), `question ${i + 1} (${questions[i].question}): the page ranks other papers than aqa search`);
+        for (const [j, h] of a.hits.entries()) {
+          const d = Math.abs(h.score - want[j][1]);
+          maxdiff = Math.max(maxdiff, d);
+          assert.ok(d <= SCORE_ATOL, `question ${i + 1}, rank ${j + 1} (pid ${h.pid}): page ${h.score}, CLI ${want[j][1]}`);
+          assert.ok(h.title.length > 0, `pid ${h.pid} is listed without a title`);
+        }
+        for (let j = 1; j < want.length; j++) minGap = Math.min(minGap, want[j - 1][1] - want[j][1]);
+        assert.equal(a.hits[0].models.length, 0, 'a single index shows no per-model breakdown');
+      }
+      console.log(`single index: ${ASKED} questions, top ${TOP} equal; score maxdiff ${maxdiff.toExponential(2)} (atol ${SCORE_ATOL}); smallest gap between neighbouring CLI scores ${minGap.toExponential(2)}`);
+    });
+
+    test(`two indexes: fused top ${TOP} equals ${FUSION} fusion of two aqa search runs; per-index scores and ranks equal`, async () => {
+      const { runs } = await cli;
+      let fusedDiff = 0;
+      let fusedTolMin = Infinity;
+      let scoreDiff = 0;
+      for (const [i, a] of pair.entries()) {
+        const maps = LENGTHS.map((L) => runs[L][i]);
+        const want = topK(fuse(maps, { method: FUSION }), TOP);
+        assert.deepEqual(a.hits.map((h) => h.pid), want.map((w) => w[0]), `question ${i + 1} (${questions[i].question}): the fused ranking differs from fusing the CLI's results`);
+        const tol = fusedTolerance(maps);
+        fusedTolMin = Math.min(fusedTolMin, tol);
+        const ranks = maps.map((m) => new Map(topK(m).map(([pid, s], r) => [pid, { score: s, rank: r + 1 }])));
+        for (const [j, h] of a.hits.entries()) {
+          const d = Math.abs(h.score - want[j][1]);
+          fusedDiff = Math.max(fusedDiff, d);
+          assert.ok(d <= tol, `question ${i + 1}, rank ${j + 1} (pid ${h.pid}): fused ${h.score} on the page, ${want[j][1]} from the CLI (tolerance ${tol})`);
+          assert.deepEqual(h.models.map((m) => m.model), LENGTHS.map((L) => `minilm-${L}`), 'each hit shows both indexes by name');
+          h.models.forEach((m, r) => {
+            const w = ranks[r].get(h.pid);
+            if (!w) {
+              assert.equal(m.score, null, `pid ${h.pid}: the page shows a ${m.model} score, the CLI has none`);
+              return;
+            }
+            assert.ok(m.score !== null, `pid ${h.pid}: no ${m.model} score on the page`);
+            scoreDiff = Math.max(scoreDiff, Math.abs(m.score - w.score));
+            assert.ok(Math.abs(m.score - w.score) <= SCORE_ATOL, `pid ${h.pid}, ${m.model}: page ${m.score}, CLI ${w.score}`);
+            assert.equal(m.rank, w.rank, `pid ${h.pid}: rank ${m.rank} in ${m.model} on the page, ${w.rank} in the CLI's results`);
+          });
+        }
+      }
+      // The two exports must rank differently, or this would not test fusion at all.
+      const differ = questions.some((_, i) => topK(runs[LENGTHS[0]][i], TOP).map((e) => e[0]).join() !== topK(runs[LENGTHS[1]][i], TOP).map((e) => e[0]).join());
+      assert.ok(differ, `max length ${LENGTHS.join(' and ')} give the same top ${TOP} on every question: fusion is not exercised`);
+      console.log(`two indexes: fused top ${TOP} equal on ${ASKED} questions; fused maxdiff ${fusedDiff.toExponential(2)} (tolerance >= ${fusedTolMin.toExponential(2)}), per-index score maxdiff ${scoreDiff.toExponential(2)}`);
+    });
+
+    test('no WebGPU and a missing index each give a message, not a blank page', () => {
+      assert.match(noGpuMessage, /no WebGPU/, `without navigator.gpu the page says: ${JSON.stringify(noGpuMessage)}`);
+      assert.match(badIndexMessage, /no-such-index\/export\/manifest\.json: not found/, `with a missing index the page says: ${JSON.stringify(badIndexMessage)}`);
+    });
+
+    test('styled, keyboard and phone width', () => {
+      assert.ok(styled, 'demo/style.css is not applied to the built page');
+      assert.ok(slashFocuses, '"/" does not move the focus to the question box');
+      assert.ok(phoneOverflow <= 0, `at 390 px the page is ${phoneOverflow} px wider than the screen`);
+    });
+  });
+}
+
+/**
+ * Bound on |fused(page) - fused(CLI)| for z-score fusion when every score differs by at most
+ * SCORE_ATOL: z = (s - mean) / std, and moving each score by <= e moves the mean and the
+ * (population) std by <= e each, so z moves by <= (2 + |z|) e / std, to first order; summed
+ * over the runs (weight 1 each), with |z| at its largest in that run's list.
+ */
+function fusedTolerance(maps: ScoreMap[]): number {
+  let tol = 0;
+  for (const m of maps) {
+    const s = [...m.values()];
+    const mean = s.reduce((a, x) => a + x, 0) / s.length;
+    const std = Math.sqrt(s.reduce((a, x) => a + (x - mean) ** 2, 0) / s.length);
+    const zmax = Math.max(...s.map((x) => Math.abs(x - mean) / std));
+    tol += ((2 + zmax) * SCORE_ATOL) / std;
+  }
+  return tol;
+}
+
+function ms(x: number): string {
+  return x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`;
+}
