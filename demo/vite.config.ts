@@ -94,11 +94,6 @@ function demoData(): Plugin {
         if (!serveFile(req, res)) next();
       });
     },
-    configurePreviewServer(server) {
-      server.middlewares.use((req, res, next) => {
-        if (!serveFile(req, res)) next();
-      });
-    },
     // After the bundle is written: copy the model and the exports next to it.
     closeBundle() {
       if (!existsSync(join(modelDir, 'model.safetensors'))) {
@@ -129,10 +124,17 @@ export default defineConfig({
   root: here,
   base: './', // relative URLs: the built site works from any folder of a static host
   publicDir: false,
+  // No SPA fallback: a missing file must be a 404 (the model loader probes optional files, and
+  // a missing index must say so), not index.html with status 200.
+  appType: 'mpa',
   clearScreen: false,
   server: { host: '127.0.0.1', port: 5173 },
+  // `vite preview` serves the build as any static host would: the copied model and exports, no
+  // middleware (its server answers Range requests).
   preview: { host: '127.0.0.1', port: 4173 },
   worker: { format: 'es' },
+  // Pre-bundled at start-up, so the dev server does not discover them mid-load and reload the page.
+  optimizeDeps: { include: ['comlink', '@huggingface/tokenizers'] },
   build: {
     outDir,
     emptyOutDir: true,
