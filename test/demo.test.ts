@@ -8,7 +8,8 @@
 //                 which rank differently): the page's fused top 10 = core/retrieval/fusion.ts's
 //                 z-score fusion of the two CLI result files, fused scores within the bound of
 //                 fusedTolerance(), and each index's score and rank shown on a hit = the CLI's.
-//   failures      no navigator.gpu -> the WebGPU explanation; a missing index -> its URL.
+//   failures      no navigator.gpu -> the WebGPU explanation; no adapter (Chromium without
+//                 --enable-unsafe-webgpu) -> what to check; a missing index -> its URL.
 //
 // SCORE_ATOL = 1e-4. Both sides run the same f32 code on the same f16 index values (Node keeps
 // them f16 on llvmpipe, Chromium widens them exactly to f32: SwiftShader has no shader-f16), so
@@ -143,6 +144,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let pair: Answer[] = [];
     let noGpuMessage = '';
     let badIndexMessage = '';
+    let noAdapterMessage = '';
     let slashFocuses = false;
     let phoneOverflow = 0;
     let styled = false;
@@ -246,6 +248,23 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       noGpuMessage = (await p3.textContent('#error')) ?? '';
       await p3.close();
 
+      // WebGPU present but no adapter: Chromium without --enable-unsafe-webgpu on Linux offers
+      // navigator.gpu and answers requestAdapter() with null (the worker's device request fails).
+      const plain = await chromium.launchPersistentContext(join(tmp, 'profile-no-webgpu'), {
+        executablePath: chromiumExecutable(),
+        headless: true,
+        args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])],
+        timeout: 60_000,
+      });
+      try {
+        const p5 = plain.pages()[0] ?? (await plain.newPage());
+        await p5.goto(`${origin}/`);
+        await p5.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
+        noAdapterMessage = (await p5.textContent('#error')) ?? '';
+      } finally {
+        await plain.close();
+      }
+
       // An index URL that does not exist: the page names it.
       const p4 = await open('/?index=indexes/no-such-index/export/', 'missing', false);
       await p4.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
@@ -332,8 +351,9 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       console.log(`two indexes: fused top ${TOP} equal on ${ASKED} questions; fused maxdiff ${fusedDiff.toExponential(2)} (tolerance >= ${fusedTolMin.toExponential(2)}), per-index score maxdiff ${scoreDiff.toExponential(2)}`);
     });
 
-    test('no WebGPU and a missing index each give a message, not a blank page', () => {
+    test('no WebGPU, no adapter and a missing index each give a message, not a blank page', () => {
       assert.match(noGpuMessage, /no WebGPU/, `without navigator.gpu the page says: ${JSON.stringify(noGpuMessage)}`);
+      assert.match(noAdapterMessage, /returned no adapter/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapterMessage)}`);
       assert.match(badIndexMessage, /no-such-index\/export\/manifest\.json: not found/, `with a missing index the page says: ${JSON.stringify(badIndexMessage)}`);
     });
 
