@@ -12,7 +12,7 @@
 //      ?model=m (one model for every index) or ?model=m1,m2 (one per index), ?fusion=zscore,
 //      ?show=10 (results listed).
 // A model is a URL of a folder (model.safetensors, tokenizer.json, ...) or a Hugging Face Hub
-// id (`owner/name`), fetched from huggingface.co, which answers Range requests and CORS.
+// id (`owner/name`), fetched from huggingface.co's resolve/main/ URLs (Range requests and CORS).
 
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
 
