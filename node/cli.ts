@@ -142,6 +142,7 @@ program
   .option('--peers <list>', 'transformers.js devices to compare with in `bench embed`', 'webgpu,cpu')
   .option('--shapes <list>', '`bench embed` shapes as BATCHxTOKENS, comma-separated (default 32x128,32x256)')
   .option('--sizes <list>', '`bench matmul` square sizes N, comma-separated (default 256,512,1024)')
+  .option('--profile', '`bench train`: also print GPU time per kernel (timestamp queries)', false)
   .action(async (what: string, opts) => {
     const { runBench } = await import('./bench/index.ts');
     await runBench(what, { ...opts, gpu: gpuOptions() });

@@ -7,6 +7,7 @@
 import { shaderSources } from '../../shaders/index.ts';
 import { type Defines, pipelineKey, preprocess } from './wgsl.ts';
 import { type DType, Tensor, bytesPerElement } from './tensor.ts';
+import { KernelProfiler } from './profiler.ts';
 
 export interface AdapterSummary {
   vendor: string;
@@ -96,6 +97,8 @@ export class Gpu {
   private pool = new Map<number, GPUBuffer[]>();
   private lostReason: string | null = null;
   private uncaptured: string[] = [];
+  /** Per-kernel GPU time while profiling (see profile()); null otherwise. */
+  profiler: KernelProfiler | null = null;
   /** Counters for benches and leak checks. */
   readonly stats = { dispatches: 0, submits: 0, buffersCreated: 0, bytesLive: 0, bytesPeak: 0 };
 
@@ -271,7 +274,9 @@ export class Gpu {
     if (y > max || z > max) throw new GpuError(`${spec.kernel}.${spec.entry}: workgroups [${x},${y},${z}] over the ${max} per-dimension limit`);
     // Only x is allowed to overflow: kernels that may see huge x fold it with grid().
     if (x > max) throw new GpuError(`${spec.kernel}.${spec.entry}: ${x} workgroups in x, over ${max}; use grid()`);
-    const pass = this.record().beginComputePass({ label: spec.kernel });
+    if (this.profiler?.full()) this.flush();
+    const timestampWrites = this.profiler?.writes(profileLabel(spec));
+    const pass = this.record().beginComputePass({ label: spec.kernel, timestampWrites });
     pass.setPipeline(pipe);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
@@ -325,6 +330,7 @@ export class Gpu {
   /** Submit recorded work. Errors from it are reported by the next sync()/read(). */
   flush(): void {
     if (!this.encoder) return;
+    this.profiler?.resolve(this.encoder);
     const cmd = this.encoder.finish();
     this.encoder = null;
     this.device.queue.submit([cmd]);
@@ -347,6 +353,16 @@ export class Gpu {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
+    await this.profiler?.collect();
+  }
+
+  /**
+   * Start timing every compute pass on the GPU (timestamp queries); totals per kernel entry
+   * are read with profiler.report() after a sync(). Throws without 'timestamp-query'.
+   */
+  profile(): KernelProfiler {
+    this.profiler ??= new KernelProfiler(this.device);
+    return this.profiler;
   }
 
   private async checkErrors(): Promise<void> {
@@ -400,6 +416,15 @@ export class Gpu {
     this.trim();
     this.device.destroy();
   }
+}
+
+/** "kernel.entry" plus the boolean defines that are on (e.g. matmul.forward TRANS_B VEC_A). */
+function profileLabel(spec: DispatchSpec): string {
+  const flags = Object.entries(spec.defines ?? {})
+    .filter(([, v]) => v === true)
+    .map(([k]) => k)
+    .sort();
+  return [`${spec.kernel}.${spec.entry}`, ...flags].join(' ');
 }
 
 // Pool buckets: sizes rounded up to 1/8 steps of the next power of two (at most 12.5% waste).

@@ -7,7 +7,30 @@ import { benchEmbed, embedColumns } from './embed.ts';
 import { benchMatmul, matmulColumns } from './matmul.ts';
 import { benchSearch, searchColumns } from './search.ts';
 import { benchTrain, trainColumns } from './train.ts';
-import { printTable, writeJson } from './table.ts';
+import { type Row, printTable, writeJson } from './table.ts';
+import type { KernelTime } from '../../core/gpu/profiler.ts';
+
+const profileColumns = [
+  { key: 'phase' },
+  { key: 'kernel' },
+  { key: 'passes' },
+  { key: 'ms', label: 'GPU ms', digits: 1 },
+  { key: 'share', label: '% of phase', digits: 1 },
+];
+
+/** One row per kernel entry (the top 15, then the rest summed), plus the phase total. */
+function profileRows(phase: string, times: KernelTime[]): Row[] {
+  const total = times.reduce((a, t) => a + t.ms, 0);
+  const top = times.slice(0, 15);
+  const rest = times.slice(15);
+  const rows: Row[] = top.map((t) => ({ phase, kernel: t.label, passes: t.count, ms: t.ms, share: (100 * t.ms) / total }));
+  if (rest.length) {
+    const ms = rest.reduce((a, t) => a + t.ms, 0);
+    rows.push({ phase, kernel: `(${rest.length} others)`, passes: rest.reduce((a, t) => a + t.count, 0), ms, share: (100 * ms) / total });
+  }
+  rows.push({ phase, kernel: 'total', passes: times.reduce((a, t) => a + t.count, 0), ms: total, share: 100 });
+  return rows;
+}
 
 export interface BenchOptions {
   json?: string;
@@ -16,6 +39,8 @@ export interface BenchOptions {
   peers?: string;
   shapes?: string;
   sizes?: string;
+  /** `bench train`: also print GPU time per kernel (timestamp queries). */
+  profile?: boolean;
   gpu: NodeGpuOptions;
 }
 
@@ -58,8 +83,14 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
     rows = await benchSearch(gpu, { quick: o.quick, log });
     columns = searchColumns;
   } else if (what === 'train') {
-    rows = await benchTrain(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, log });
+    const profiles: Row[] = [];
+    const profile = o.profile ? (phase: string, times: KernelTime[]) => profiles.push(...profileRows(phase, times)) : undefined;
+    rows = await benchTrain(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, log, profile });
     columns = trainColumns;
+    if (profiles.length) {
+      printTable(profiles, profileColumns);
+      console.log('');
+    }
   } else {
     throw new Error(`unknown benchmark '${what}' (matmul, embed, train, search)`);
   }

@@ -11,6 +11,7 @@
 
 import { basename } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
+import type { KernelTime } from '../../core/gpu/profiler.ts';
 import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../../core/kernels/pooling.ts';
 import { loadEmbeddingModel } from '../../core/model/load.ts';
 import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
@@ -30,6 +31,11 @@ export interface TrainBenchOptions {
   miniBatches?: number[];
   runs?: number;
   log?: (m: string) => void;
+  /**
+   * Also time every kernel (GPU timestamps) over one more forward and one more step with
+   * GradCache off, and hand the totals to this callback per phase.
+   */
+  profile?: (phase: 'forward' | 'step', times: KernelTime[]) => void;
 }
 
 export interface TrainBenchRow extends Row {
@@ -116,6 +122,18 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
       if (r > 0) step.push(performance.now() - t0);
     }
     const peak = gpu.stats.bytesPeak;
+    if (o.profile && mb === 0) {
+      // Separate runs: timestamp writes and their readback add a little to each pass.
+      const prof = gpu.profile();
+      prof.reset();
+      await forwardOnly(gpu, model, [queries, passages], miniBatch);
+      o.profile('forward', prof.report());
+      prof.reset();
+      await trainer.update([{ queries, passages }], runs + 1);
+      await gpu.sync();
+      o.profile('step', prof.report());
+      gpu.profiler = null;
+    }
     trainer.dispose();
     const f = median(fwd);
     const s = median(step);
