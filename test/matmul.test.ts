@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CPU_TILE, chunkRows, colsum, defaultMatmulTile, denseBackward, denseForward, isCpuAdapter, linear, matmul } from '../core/kernels/matmul.ts';
+import { CPU_TILE, chunkRows, colsum, defaultMatmulTile, denseBackward, denseForward, isCpuAdapter, linear, matmul, transpose } from '../core/kernels/matmul.ts';
 import { matmulCases } from './cases/matmul.ts';
 import { registerCases, testGpu } from './helpers.ts';
 
@@ -20,6 +20,9 @@ test('matmul: shape errors name the operand and both shapes', async () => {
   assert.throws(() => matmul(gpu, out, a, t([6, 7]), { tile: { ...CPU_TILE, tm: 16 } }), /unrolled is the 8x8 register variant/);
   const big = t([8, 8]);
   assert.throws(() => matmul(gpu, big, big.reshape([8, 8]), t([8, 8])), /shares its GPU buffer with a/);
+  assert.throws(() => transpose(gpu, t([4, 6]), a), /transpose: out .*expected shape \[6, 4\], got \[4, 6\]/);
+  assert.throws(() => transpose(gpu, t([6]), t([6])), /a \[6\] must have at least 2 dims/);
+  assert.throws(() => transpose(gpu, big, big), /shares its GPU buffer with a/);
 });
 
 test('matmul: b over the binding limit is an error, not a truncation', async () => {
@@ -58,4 +61,24 @@ test('dense: shape errors name the operand and the expected shape', async () => 
   assert.throws(() => denseBackward(gpu, { db: t([6]) }, dy, x, wt), /db: expected shape \[4\], got \[6\]/);
   assert.throws(() => colsum(gpu, t([4]), dy, { blockRows: 1 }), /blockRows must be an integer >= 2/);
   assert.throws(() => colsum(gpu, dy.reshape([24]).rows(0, 4), dy), /shares its GPU buffer with x/);
+});
+
+test('kernel profiler: one timed pass per dispatch, under its kernel label', async (t) => {
+  const gpu = await testGpu();
+  if (!gpu.features.has('timestamp-query')) return t.skip('no timestamp-query on this adapter');
+  const prof = gpu.profile();
+  prof.reset();
+  const a = gpu.upload(new Float32Array(64 * 64).fill(1), [64, 64]);
+  const out = gpu.empty([64, 64]);
+  matmul(gpu, out, a, a, { stageTransposed: true, transB: true });
+  matmul(gpu, out, a, a);
+  await gpu.sync();
+  const times = prof.report();
+  gpu.profiler = null;
+  const byKernel = (k: string) => times.filter((x) => x.label.startsWith(`${k}.`)).reduce((n, x) => n + x.count, 0);
+  assert.equal(byKernel('transpose'), 1);
+  assert.equal(byKernel('matmul'), 2);
+  assert.ok(times.every((x) => x.ms >= 0 && Number.isFinite(x.ms)));
+  assert.ok(times.some((x) => x.ms > 0), 'some pass took measurable GPU time');
+  for (const x of [a, out]) x.release();
 });

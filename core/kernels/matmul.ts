@@ -6,12 +6,16 @@
 // denseForward(gpu, y, x, wt, b)           y = x @ wt + b, wt stored [in, out] (the encoder's layout)
 // denseBackward(gpu, {dx, dwt, db}, dy, x, wt)   its gradients, below it
 // colsum(gpu, out, x, o)                   out (+)= column sums of x (the bias gradient)
+// transpose(gpu, out, a)                   out [..., C, R] = a [..., R, C] with its last two dims swapped
 //
 // The encoder's dense layers (X [BL, in], Wt [in, out], Y [BL, out]):
 //   forward  Y    = X Wt + b     matmul(gpu, y, x, wt, { bias })
 //   backward dX   = dY Wt^T      matmul(gpu, dx, dy, wt, { transB: true })
 //            dWt += X^T dY       matmul(gpu, dwt, x, dy, { transA: true, accumulate: true })
 //            db  += colsum(dY)
+// On CPU drivers a transposed operand is first copied transposed (stageTransposed below) and
+// the product runs on the plain kernel: there its transposed-operand variants were 1.1-1.8x
+// slower at the encoder's backward shapes, and the copy costs one pass over the operand.
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
@@ -90,6 +94,19 @@ export const SUBGROUP_TILE: MatmulTile = { wgX: 8, wgY: 4, tm: 16, tn: 8, shared
  * against 18 for 16x8 (16x4: 22).
  */
 export const SUBGROUP_TILE_TRANS_B: MatmulTile = { wgX: 8, wgY: 4, tm: 32, tn: 4, shared: false, subgroup: true };
+/**
+ * Whether matmul copies transposed operands into the plain layout by default: on CPU drivers
+ * (isCpuAdapter). Measured on llvmpipe at the backward shapes of all-MiniLM-L6-v2 (2,176 rows,
+ * 384/1,152/1,536 features, load ~4, so ratios): dY Wt^T 1,252 ms on the transB kernel against
+ * 948 plain, X^T dY 1,120 against 966 (sums over the four layer shapes). In a whole training
+ * step (`aqa bench train --quick --profile`, GPU timestamps) the transposed products took
+ * 10.1 s, staged 8.4 s plus 0.29 s of copies. Real GPUs keep the transposed variants: their shared-memory tiles read
+ * either layout coalesced.
+ */
+export function stagesTransposed(gpu: Gpu): boolean {
+  return isCpuAdapter(gpu);
+}
+
 /** Shared-memory tiles for real GPUs: 16x16 invocations, 4x4 outputs each, 64x64x16 tiles (8 KiB). */
 export const GPU_TILE: MatmulTile = { wgX: 16, wgY: 16, tm: 4, tn: 4, shared: true, bk: 16 };
 
@@ -145,6 +162,11 @@ export interface MatmulOptions {
   /** Tile shape; default defaultMatmulTile(gpu). */
   tile?: MatmulTile;
   /**
+   * Copy a transposed operand into its plain layout first (transpose()) and run the plain
+   * kernel. Default: on CPU drivers when no tile is given (stagesTransposed()).
+   */
+  stageTransposed?: boolean;
+  /**
    * Storage binding limit in bytes used to plan chunks; default gpu.limits.maxBinding. Only
    * tests lower it, to exercise chunking on small tensors.
    */
@@ -195,11 +217,12 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   }
   if (out.size === 0) return;
 
-  const tile = o.tile ?? defaultMatmulTile(gpu, { transB });
+  const stage = (transA || transB) && (o.stageTransposed ?? (o.tile === undefined && stagesTransposed(gpu)));
+  const tile = o.tile ?? defaultMatmulTile(gpu, { transB: transB && !stage });
   checkTile(gpu, tile);
   const maxBinding = Math.min(o.maxBinding ?? Infinity, gpu.limits.maxBinding);
   const batch = prod(lead);
-  const p: Plan = { M, N, K, transA, transB, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
+  const p: Plan = { M, N, K, transA, transB, stage, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
 
   if (rb === 2 && !transA) {
     // Fold every leading dim of a/out into M: one [batch*M, K] x [K, N] product.
@@ -302,6 +325,36 @@ export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] 
   if (g.db) colsum(gpu, g.db, dy2, { accumulate: g.accumulate });
 }
 
+/**
+ * out [..., C, R] = a [..., R, C]: the last two dims swapped, leading dims a batch (at most
+ * maxComputeWorkgroupsPerDimension items). Both must fit one storage binding (matmul only
+ * transposes chunks that do).
+ */
+export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
+  if (a.dtype !== 'f32' || out.dtype !== 'f32') throw new Error(`transpose: a ${a} and out ${out} must be f32`);
+  const r = a.shape.length;
+  if (r < 2) throw new Error(`transpose: a ${fmt(a.shape)} must have at least 2 dims`);
+  const lead = a.shape.slice(0, r - 2);
+  const [R, C] = [a.shape[r - 2], a.shape[r - 1]];
+  expectShape(`transpose: out (a ${fmt(a.shape)})`, out, [...lead, C, R]);
+  if (out.buffer === a.buffer) throw new Error(`transpose: out ${fmt(out.shape)} shares its GPU buffer with a; transpose into a separate tensor`);
+  const batch = prod(lead);
+  if (batch > gpu.limits.maxWorkgroupsPerDim) throw new Error(`transpose: ${batch} matrices in a ${fmt(a.shape)}, over the ${gpu.limits.maxWorkgroupsPerDim} per-dispatch limit; split the batch`);
+  if (a.size === 0) return;
+  // One invocation per 4 x 4 block; blocks folded into [x, y] workgroups, matrices in z.
+  const blocks = Math.ceil(R / 4) * Math.ceil(C / 4);
+  const [x, y] = gpu.grid(Math.ceil(blocks / TRANSPOSE_WG));
+  gpu.dispatch({
+    kernel: 'transpose',
+    entry: 'forward',
+    defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0 },
+    bindings: [out, a],
+    uniforms: [R, C],
+    workgroups: [x, y, batch],
+  });
+}
+const TRANSPOSE_WG = 64;
+
 function zeroFill(gpu: Gpu, t: Tensor): void {
   const z = gpu.zeros(t.shape);
   gpu.copy(t, z);
@@ -385,6 +438,8 @@ interface Plan {
   K: number;
   transA: boolean;
   transB: boolean;
+  /** Transpose the transposed operands into temporaries at launch (see stageTransposed). */
+  stage: boolean;
   alpha: number;
   bias: Tensor | null;
   accumulate: boolean;
@@ -488,6 +543,19 @@ function checkTile(gpu: Gpu, t: MatmulTile): void {
 /** Dispatch one (possibly batched) product whose operands all fit one binding each. */
 function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bShared: boolean, p: Plan): void {
   const { M, N, K, transA, transB, tile } = p;
+  if (p.stage && (transA || transB)) {
+    // The copies have the bytes of the operands they replace, so they fit a binding too. A b
+    // shared by a chunked product is copied once per chunk (only past the binding limit).
+    const bItems = bShared ? 1 : batch;
+    const at = transA ? gpu.empty([batch, M, K]) : null;
+    const bt = transB ? gpu.empty([bItems, K, N]) : null;
+    if (at) transpose(gpu, at, a.reshape([batch, K, M]));
+    if (bt) transpose(gpu, bt, b.reshape([bItems, N, K]));
+    launch(gpu, out, at ?? a, bt ?? b, batch, bShared, { ...p, transA: false, transB: false, stage: false });
+    at?.release(); // back to the pool: later work is queued after this product
+    bt?.release();
+    return;
+  }
   // vec4 loads need every vec4 to start at a multiple of 4 elements along the loaded axis:
   // a along k ([M, K], K % 4) or along m ([K, M], M % 4); b along n ([K, N]) or k ([N, K]).
   // Binding offsets are multiples of 16 bytes (offsetAlign >= 16), so the views start aligned.

@@ -122,3 +122,13 @@ export function denseBackwardRef(
     db: colsumRef(dy, rows, nOut, prev.db),
   };
 }
+
+/** out [batch, C, R] = a [batch, R, C]: the last two dims swapped. */
+export function transposeRef(a: Float32Array, batch: number, R: number, C: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let z = 0; z < batch; z++) {
+    const base = z * R * C;
+    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[base + c * R + r] = a[base + r * C + c];
+  }
+  return out;
+}

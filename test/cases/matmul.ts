@@ -25,9 +25,11 @@ import {
   denseForward,
   linear,
   matmul,
+  stagesTransposed,
   tileSupported,
+  transpose,
 } from '../../core/kernels/matmul.ts';
-import { colsumRef, denseBackwardRef, denseRef64, matmulRef } from '../../core/ref/matmul.ts';
+import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from '../../core/ref/matmul.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
@@ -60,7 +62,9 @@ interface Spec {
   accumulate?: boolean;
   alpha?: number;
   tile?: MatmulTile;
-  /** Fake storage binding limit (bytes) to force chunking; `chunks` = expected dispatch count. */
+  /** Copy transposed operands into the plain layout first (default: the adapter's choice). */
+  stage?: boolean;
+  /** Fake storage binding limit (bytes) to force chunking; `chunks` = expected product dispatches. */
   maxBinding?: number;
   chunks?: number;
 }
@@ -73,6 +77,7 @@ function label(s: Spec): string {
     s.accumulate && 'accumulate',
     s.alpha !== undefined && `alpha=${s.alpha}`,
     s.maxBinding && `maxBinding=${s.maxBinding}`,
+    s.stage !== undefined && (s.stage ? 'staged' : 'unstaged'),
   ].filter(Boolean);
   const lead = s.lead?.length ? `[${s.lead.join(',')}]x` : '';
   const bdesc = s.lead?.length ? (s.batchedB ? ' batched-b' : ' shared-b') : '';
@@ -99,7 +104,7 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   // Subgroup tiles need 'subgroups' with a fixed size of wgX (8: llvmpipe on AVX2); elsewhere
   // (SwiftShader: 4, or no feature) the case checks CPU_TILE instead.
   const tile = s.tile && !tileSupported(gpu, s.tile) ? CPU_TILE : s.tile;
-  const o: MatmulOptions = { transA: s.transA, transB: s.transB, bias: tbias, accumulate: s.accumulate, alpha: s.alpha, tile, maxBinding: s.maxBinding };
+  const o: MatmulOptions = { transA: s.transA, transB: s.transB, bias: tbias, accumulate: s.accumulate, alpha: s.alpha, tile, stageTransposed: s.stage, maxBinding: s.maxBinding };
   const before = gpu.stats.dispatches;
   matmul(gpu, out, ta, tb, o);
   const dispatched = gpu.stats.dispatches - before;
@@ -107,8 +112,11 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   for (const t of [ta, tb, tbias, out]) t?.release();
   const ref = matmulRef(a, b, M, K, N, { transA: s.transA, transB: s.transB, bias, accumulate: prev, alpha: s.alpha, batch, batchedB: s.batchedB });
   const checks: Check[] = [{ name: 'out', actual, expected: ref.out, tol: matmulTol(K, ref.absSum) }];
-  // exact: proves the chunked path really split the work (and how many pieces)
-  if (s.chunks !== undefined) checks.push({ name: 'dispatches', actual: [dispatched], expected: [s.chunks], tol: { atol: 0 } });
+  // exact: proves the chunked path really split the work (and how many pieces); a staged
+  // product adds one transpose per transposed operand to every piece
+  const staged = (s.transA || s.transB) && (s.stage ?? (!s.tile && stagesTransposed(gpu)));
+  const perPiece = staged ? 1 + Number(!!s.transA) + Number(!!s.transB) : 1;
+  if (s.chunks !== undefined) checks.push({ name: 'dispatches', actual: [dispatched], expected: [s.chunks * perPiece], tol: { atol: 0 } });
   return checks;
 }
 
@@ -168,6 +176,23 @@ function variantGrid(): Spec[] {
     for (const s of [shapes[4], shapes[6]]) for (const f of [flagSets[0], flagSets[3]]) out.push({ ...s, ...f, tile });
   }
   return out;
+}
+
+// Transposed operands copied to the plain layout first (the default on CPU drivers) and not
+// (the default on GPUs), whatever this adapter's default is: 2-D, a batch sharing b, batched
+// b, both operands transposed, and a transA K split over the binding limit.
+function stagingSpecs(align: number): Spec[] {
+  const rowsK = chunkRows([16 * 4, 20 * 4], 4096, align);
+  return [
+    ...[true, false].flatMap((stage) => [
+      { M: 65, K: 129, N: 33, transA: true, transB: true, stage },
+      { M: 19, K: 40, N: 24, transA: true, bias: true, accumulate: true, alpha: 2, stage },
+      { M: 68, K: 36, N: 44, transB: true, bias: true, accumulate: true, alpha: 0.5, stage },
+      { lead: [3], M: 8, K: 20, N: 12, transA: true, accumulate: true, stage },
+      { lead: [4], M: 12, K: 16, N: 12, batchedB: true, transB: true, alpha: 0.125, stage },
+    ]),
+    { M: 16, K: 300, N: 20, transA: true, bias: true, accumulate: true, maxBinding: 4096, chunks: Math.ceil(300 / rowsK), stage: true },
+  ];
 }
 
 // Bias / accumulate / alpha, alone and together, on both layouts.
@@ -262,12 +287,15 @@ function denseLabel(s: DenseSpec): string {
   return `dense backward x[${[...s.lead, s.nIn].join(',')}] wt[${s.nIn},${s.nOut}]${s.accumulate ? ' accumulate' : ''}${w}${s.limit ? ` maxBinding=${s.limit}` : ''}`;
 }
 
-/** Dispatches denseBackward records for R rows under a binding limit (see denseSpecs). */
-function denseDispatches(s: DenseSpec, R: number, limit: number, align: number): number {
+/**
+ * Dispatches denseBackward records for R rows under a binding limit (see denseSpecs); `staged`:
+ * each dx and dwt piece also transposes its transposed operand (stagesTransposed).
+ */
+function denseDispatches(s: DenseSpec, R: number, limit: number, align: number, staged: boolean): number {
   const rm = chunkRows([s.nIn * 4, s.nOut * 4], limit, align); // dx row chunks = dwt K chunks
   const rc = chunkRows([s.nOut * 4], limit, align); // colsum row chunks, one block each (rc <= 64)
   if (rc > 64 || Math.ceil(R / rc) > 64) throw new Error(`${denseLabel(s)}: pick a limit that gives <= 64-row chunks and <= 64 of them`);
-  return 2 * Math.ceil(R / rm) + Math.ceil(R / rc) + 1;
+  return (staged ? 4 : 2) * Math.ceil(R / rm) + Math.ceil(R / rc) + 1;
 }
 
 async function runDense(gpu: Gpu, s: DenseSpec, seed: number): Promise<Check[]> {
@@ -310,7 +338,7 @@ async function runDense(gpu: Gpu, s: DenseSpec, seed: number): Promise<Check[]> 
   }
   if (s.limit) {
     // exact: the rows really were split (dx, dwt and db each in several dispatches)
-    checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [denseDispatches(s, R, s.limit, gpu.limits.offsetAlign)], tol: { atol: 0 } });
+    checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [denseDispatches(s, R, s.limit, gpu.limits.offsetAlign, stagesTransposed(gpu))], tol: { atol: 0 } });
   }
   return checks;
 }
@@ -389,6 +417,30 @@ const denseGradCase: KernelCase = {
 
 export const denseCases: KernelCase[] = [...denseSpecs.map((s, i): KernelCase => ({ name: denseLabel(s), run: (gpu) => runDense(gpu, s, 7000 + 11 * i) })), colsumCase, denseGradCase];
 
+// ---------------------------------------------------------------- transpose
+// A pure copy: every element must come back bit for bit (atol 0). Shapes: length-1 dims,
+// sizes that are not multiples of the 4 x 4 block (scalar path), multiples (vec4 path), batches.
+
+function transposeCases(): KernelCase[] {
+  const shapes: number[][] = [[1, 1], [1, 37], [37, 1], [17, 33], [4, 4], [16, 32], [3, 8, 12], [2, 3, 20, 41], [5, 1, 7]];
+  return shapes.map((shape, i) => ({
+    name: `transpose [${shape.join(',')}]`,
+    async run(gpu) {
+      const r = shape.length;
+      const [R, C] = [shape[r - 2], shape[r - 1]];
+      const batch = shape.slice(0, r - 2).reduce((x, y) => x * y, 1);
+      const a = randu(batch * R * C, 8000 + i);
+      const ta = gpu.upload(a, shape);
+      const out = nanTensor(gpu, [...shape.slice(0, r - 2), C, R]);
+      transpose(gpu, out, ta);
+      const actual = await gpu.readF32(out);
+      ta.release();
+      out.release();
+      return [{ name: 'out', actual, expected: transposeRef(a, batch, R, C), tol: { atol: 0 } }];
+    },
+  }));
+}
+
 /** Default-tile cases run unchanged in Chromium; the chunk cases need the adapter's alignment. */
 export const matmulCases: KernelCase[] = [
   ...[...defaultGrid(), ...epilogue, ...batched, ...variantGrid()].map(specCase),
@@ -399,6 +451,13 @@ export const matmulCases: KernelCase[] = [
       run: (gpu) => runSpec(gpu, chunked(gpu.limits.offsetAlign)[j], 5000 + 7 * j),
     }),
   ),
+  ...stagingSpecs(256).map(
+    (_, j): KernelCase => ({
+      name: label(stagingSpecs(256)[j]),
+      run: (gpu) => runSpec(gpu, stagingSpecs(gpu.limits.offsetAlign)[j], 6000 + 7 * j),
+    }),
+  ),
+  ...transposeCases(),
   linearCase,
   ...denseCases,
 ];
