@@ -39,13 +39,14 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { fuse } from '../core/retrieval/fusion.ts';
 import { type ScoreMap, parseResults, topK } from '../core/retrieval/results.ts';
 import { DemoConfigError, applyParams, configUrl, isHubId, modelUrl, parseDemoConfig } from '../demo/config.ts';
-import { CHROMIUM_ARGS, CHROMIUM_HELP, chromiumExecutable } from './browser/runner.ts';
-import { type Answer, ask, expectOk, runCommand, serveSite, waitReady } from './demo/page.ts';
+import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
+import { type Answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
 
 const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
 const CORPUS = 'demo/data/pipeline/corpus.json';
 const QUESTIONS = 'demo/data/pipeline/qa_valid_flag.txt';
-const INDEX_DIR = 'out/demo-index';
+/** The test's own exports and demo.json (not out/demo-index, which `npm run demo` serves). */
+const INDEX_DIR = 'out/demo-test-index';
 const LENGTHS = [128, 32] as const;
 const ARTIFACTS = 'out/test-artifacts';
 /** Questions asked: the first three of the demo's validation claims. */
@@ -154,6 +155,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       assert.ok(existsSync(`${MODEL_DIR}/model.safetensors`), `${MODEL_DIR} is missing: run bash tools/fetch-test-models.sh`);
       const tb = performance.now();
       // Builds both exports and demo.json, or finds them up to date (same model, corpus, settings).
+      process.env.AQA_DEMO_INDEX_DIR = INDEX_DIR; // read by the script and by demo/vite.config.ts
       const built = expectOk('tools/build-demo-index.sh', await runCommand('bash', ['tools/build-demo-index.sh', CORPUS, ...LENGTHS.map(String)], 900_000));
       const upToDate = (built.stderr.match(/up to date/g) ?? []).length;
       log.push(`index: ${upToDate === LENGTHS.length ? 'up to date' : 'built'} in ${ms(performance.now() - tb)} (${INDEX_DIR}, max lengths ${LENGTHS.join(' and ')})`);
@@ -181,17 +183,10 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       log.push(`vite build: ${ms(performance.now() - tv)} -> ${out}`);
       assert.ok(existsSync(join(out, 'indexes/demo.json')) && existsSync(join(out, 'models/all-MiniLM-L6-v2/model.safetensors')), 'the build did not copy the index and the model');
 
-      server = await serveSite(out);
+      server = await serveStatic(out);
       const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const { chromium } = await import('playwright-core');
       const tl = performance.now();
-      context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-        executablePath: chromiumExecutable(),
-        headless: true,
-        args: [...CHROMIUM_ARGS, ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])],
-        viewport: { width: 1100, height: 900 },
-        timeout: 60_000,
-      });
+      context = await launchChromium(join(tmp, 'profile'), { viewport: { width: 1100, height: 900 } });
       log.push(`chromium ${context.browser()?.version() ?? ''}: launched in ${ms(performance.now() - tl)}`);
 
       const open = async (path: string, what: string, watch = true): Promise<Page> => {
@@ -250,12 +245,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
 
       // WebGPU present but no adapter: Chromium without --enable-unsafe-webgpu on Linux offers
       // navigator.gpu and answers requestAdapter() with null (the worker's device request fails).
-      const plain = await chromium.launchPersistentContext(join(tmp, 'profile-no-webgpu'), {
-        executablePath: chromiumExecutable(),
-        headless: true,
-        args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])],
-        timeout: 60_000,
-      });
+      const plain = await launchChromium(join(tmp, 'profile-no-webgpu'), { drop: ['--enable-unsafe-webgpu'] });
       try {
         const p5 = plain.pages()[0] ?? (await plain.newPage());
         await p5.goto(`${origin}/`);

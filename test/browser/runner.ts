@@ -71,6 +71,25 @@ export interface ChromiumOptions {
   onConsole?: (type: string, text: string) => void;
 }
 
+/**
+ * Headless Chromium with a fresh profile in `profileDir` and WebGPU on (CHROMIUM_ARGS, minus
+ * any flag in `drop`), --no-sandbox when running as root.
+ */
+export async function launchChromium(
+  profileDir: string,
+  o: { executablePath?: string; args?: string[]; drop?: string[]; viewport?: { width: number; height: number }; timeoutMs?: number } = {},
+): Promise<import('playwright-core').BrowserContext> {
+  const executablePath = o.executablePath ?? chromiumExecutable();
+  if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath}. ${CHROMIUM_HELP}`);
+  const { chromium } = await import('playwright-core');
+  return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: chromiumArgs(o.args, o.drop), viewport: o.viewport, timeout: o.timeoutMs ?? 60_000 });
+}
+
+/** The flags launchChromium passes. */
+export function chromiumArgs(extra: string[] = [], drop: string[] = []): string[] {
+  return [...CHROMIUM_ARGS.filter((a) => !drop.includes(a)), ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ...extra];
+}
+
 export interface ChromiumRun<T> {
   value: T;
   browserVersion: string;
@@ -86,7 +105,6 @@ export async function runInChromium<T = unknown>(entry: string, timeoutMs: numbe
   const t0 = performance.now();
   const executablePath = opts.executablePath ?? chromiumExecutable();
   if (!existsSync(executablePath)) throw new Error(`no browser at ${executablePath}. ${CHROMIUM_HELP}`);
-  const { chromium } = await import('playwright-core');
 
   const outDir = mkdtempSync(join(tmpdir(), 'aqa-bundle-'));
   const profileDir = mkdtempSync(join(tmpdir(), 'aqa-chromium-'));
@@ -100,14 +118,8 @@ export async function runInChromium<T = unknown>(entry: string, timeoutMs: numbe
     server = await serveStatic(outDir, opts.serve ?? {});
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    const args = [...CHROMIUM_ARGS, ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ...(opts.args ?? [])];
     const t1 = performance.now();
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath,
-      headless: true,
-      args,
-      timeout: Math.min(timeoutMs, 60_000),
-    });
+    context = await launchChromium(profileDir, { executablePath, args: opts.args, timeoutMs: Math.min(timeoutMs, 60_000) });
     const browserVersion = context.browser()?.version() ?? 'unknown';
     const launchMs = performance.now() - t1;
 
@@ -144,7 +156,7 @@ export async function runInChromium<T = unknown>(entry: string, timeoutMs: numbe
     work.catch(() => undefined); // it may reject after the race is decided, while closing
     const value = await Promise.race([work, timeout, crashed]);
     const runMs = performance.now() - t2;
-    return { value, browserVersion, args, console: lines, errors, timings: { buildMs, launchMs, runMs, totalMs: performance.now() - t0 } };
+    return { value, browserVersion, args: chromiumArgs(opts.args), console: lines, errors, timings: { buildMs, launchMs, runMs, totalMs: performance.now() - t0 } };
   } finally {
     clearTimeout(timer);
     // Closing the persistent context ends the browser process and its children.
@@ -199,6 +211,7 @@ async function bundle(entry: string, outDir: string): Promise<void> {
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
   '.map': 'application/json',

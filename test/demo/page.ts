@@ -3,9 +3,7 @@
 // from the DOM attributes the page writes (data-pid, data-score, per-index data-model/-score/-rank).
 
 import { spawn } from 'node:child_process';
-import type { OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { Page } from 'playwright-core';
-import { serveStatic } from '../browser/runner.ts';
 
 export interface PageHit {
   pid: string;
@@ -93,19 +91,4 @@ export function runCommand(cmd: string, args: string[], timeoutMs: number, env: 
 export function expectOk(what: string, r: Finished): Finished {
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code}:\n${r.stderr.slice(-3000)}`);
   return r;
-}
-
-/**
- * serveStatic() (test/browser/runner.ts) over a built site, with `text/css` for stylesheets:
- * its type table has no .css, and Chromium ignores a stylesheet served as
- * application/octet-stream, which would test an unstyled page.
- */
-export async function serveSite(dir: string): Promise<Server> {
-  const server = await serveStatic(dir);
-  server.prependListener('request', (req, res: ServerResponse) => {
-    if (!/\.css$/.test(new URL(req.url ?? '/', 'http://x').pathname)) return;
-    const writeHead = res.writeHead.bind(res) as (status: number, headers?: OutgoingHttpHeaders) => ServerResponse;
-    res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) => writeHead(status, { ...headers, 'content-type': 'text/css; charset=utf-8' })) as typeof res.writeHead;
-  });
-  return server;
 }
