@@ -143,6 +143,9 @@ program
   .option('--shapes <list>', '`bench embed` shapes as BATCHxTOKENS, comma-separated (default 32x128,32x256)')
   .option('--sizes <list>', '`bench matmul` square sizes N, comma-separated (default 256,512,1024)')
   .option('--profile', '`bench train`: also print GPU time per kernel (timestamp queries)', false)
+  .option('--shape <s>', '`bench train` step shape QUERIESxGROUP,QUERY_LEN/PASSAGE_LEN (default 4x4,32/128)')
+  .option('--grad-cache <list>', '`bench train` GradCache texts per piece to compare, 0 = off (default 0,4)')
+  .option('--runs <n>', 'measured runs, median reported (default 3; 1 with --quick)')
   .action(async (what: string, opts) => {
     const { runBench } = await import('./bench/index.ts');
     await runBench(what, { ...opts, gpu: gpuOptions() });

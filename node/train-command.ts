@@ -286,7 +286,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
     position = await trainer.run(position, async (info) => {
       lastLoss = info.loss;
       lossLog.push({ step: info.step, loss: info.loss });
-      const line = { step: info.step, epoch: info.epoch + info.batch / trainer.batchesPerEpoch, loss: info.loss, lr: info.lr, grad_norm: info.gradNorm, tokens: info.tokens, tokens_per_s: Math.round(info.tokens / (info.ms / 1000)), elapsed_s: (performance.now() - t0) / 1000 };
+      const line = { step: info.step, epoch: info.epoch + info.batch / trainer.batchesPerEpoch, loss: info.loss, lr: info.lr, grad_norm: info.gradNorm, tokens: info.tokens, tokens_per_s: Math.round(info.tokens / (info.ms / 1000)), elapsed_s: (performance.now() - t0) / 1000, gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20) };
       await appendFile(logPath, `${JSON.stringify(line)}\n`);
       bar?.update(info.step, { loss: info.loss.toFixed(4), lr: info.lr.toExponential(2), tps: line.tokens_per_s });
       const last = info.step === info.totalSteps;

@@ -105,4 +105,7 @@ test('no matching adapter is a clear one-line error', () => {
 test('bench: malformed --shapes and --sizes are one-line errors naming the bad item', () => {
   assertOneLineError(aqa(['bench', 'embed', '--shapes', '32x128,32by256']), '--shapes', "'32by256'");
   assertOneLineError(aqa(['bench', 'matmul', '--sizes', '256,-1']), '--sizes', "'-1'");
+  assertOneLineError(aqa(['bench', 'train', '--shape', '16x10,64-512']), '--shape', "'16x10,64-512'");
+  assertOneLineError(aqa(['bench', 'train', '--grad-cache', '0,four']), '--grad-cache', "'four'");
+  assertOneLineError(aqa(['bench', 'train', '--runs', '0']), '--runs', "'0'");
 });

@@ -120,7 +120,7 @@ test('training writes HF checkpoints, lowers the loss, and a killed run resumes 
   assert.equal(full.position.step, 8);
   const log = readFileSync(join(dir, 'full', 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(log.length, 8);
-  for (const l of log) for (const k of ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s']) assert.ok(Number.isFinite(l[k]), `log ${k}`);
+  for (const l of log) for (const k of ['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'gpu_peak_mib']) assert.ok(Number.isFinite(l[k]), `log ${k}`);
   // warmup: ceil(8 * 0.2) = 2 steps, so the first update runs at lr 0 and the third at the peak
   assert.equal(log[0].lr, 0);
   assert.equal(log[2].lr, 1e-3);

@@ -41,6 +41,12 @@ export interface BenchOptions {
   sizes?: string;
   /** `bench train`: also print GPU time per kernel (timestamp queries). */
   profile?: boolean;
+  /** `bench train`: QxG,QUERY_LEN/PASSAGE_LEN, e.g. 16x10,64/512. */
+  shape?: string;
+  /** `bench train`: GradCache texts per piece to run, comma-separated; 0 = off. */
+  gradCache?: string;
+  /** Measured runs (median reported); default 3, 1 with --quick. */
+  runs?: string;
   gpu: NodeGpuOptions;
 }
 
@@ -50,6 +56,25 @@ export function parseShapes(list: string): [number, number][] {
     const m = /^(\d+)x(\d+)$/.exec(item.trim());
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 3) throw new Error(`--shapes: '${item}' is not BATCHxTOKENS (e.g. 32x128, tokens >= 3)`);
     return [Number(m[1]), Number(m[2])];
+  });
+}
+
+/** '16x10,64/512' -> queries 16, group 10, query length 64, passage length 512. */
+export function parseTrainShape(text: string): { queries: number; group: number; queryLen: number; passageLen: number } {
+  const m = /^(\d+)x(\d+),(\d+)\/(\d+)$/.exec(text.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[3]) < 3 || Number(m[4]) < 3) {
+    throw new Error(`--shape: '${text}' is not QUERIESxGROUP,QUERY_LEN/PASSAGE_LEN (e.g. 16x10,64/512; lengths >= 3)`);
+  }
+  return { queries: Number(m[1]), group: Number(m[2]), queryLen: Number(m[3]), passageLen: Number(m[4]) };
+}
+
+/** '0,4' or 'off,4' -> [0, 4]: GradCache texts per piece, 0 = off. */
+export function parseGradCache(list: string): number[] {
+  return list.split(',').filter(Boolean).map((item) => {
+    const t = item.trim();
+    const n = t === 'off' ? 0 : Number(t);
+    if (!Number.isInteger(n) || n < 0 || t === '') throw new Error(`--grad-cache: '${item}' is not a number of texts per piece (or 0 / off)`);
+    return n;
   });
 }
 
@@ -66,6 +91,10 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   // Options are checked before the (slow) device start, so a typo fails at once.
   const shapes = o.shapes ? parseShapes(o.shapes) : undefined;
   const sizes = o.sizes ? parseSizes(o.sizes) : undefined;
+  const shape = o.shape ? parseTrainShape(o.shape) : {};
+  const miniBatches = o.gradCache ? parseGradCache(o.gradCache) : undefined;
+  const runs = o.runs !== undefined ? Number(o.runs) : o.quick ? 1 : 3;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: '${o.runs}' is not a positive integer`);
   const gpu = await createNodeGpu(o.gpu);
   console.error(`adapter: ${gpu.name}`);
   const log = (m: string) => console.error(`  ${m}`);
@@ -85,7 +114,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   } else if (what === 'train') {
     const profiles: Row[] = [];
     const profile = o.profile ? (phase: string, times: KernelTime[]) => profiles.push(...profileRows(phase, times)) : undefined;
-    rows = await benchTrain(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, log, profile });
+    rows = await benchTrain(gpu, { modelDir: o.model, runs, log, profile, ...shape, miniBatches });
     columns = trainColumns;
     if (profiles.length) {
       printTable(profiles, profileColumns);
