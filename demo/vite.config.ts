@@ -13,11 +13,12 @@
 // leaves out what the page never reads: the model's onnx/ folder and the on-disk index/
 // folders (the export/ folders hold the same vectors).
 
-import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Plugin, defineConfig } from 'vite';
+import { sendFile } from '../node/serve-file.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -54,32 +55,7 @@ function serveFile(req: IncomingMessage, res: ServerResponse): boolean {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return true;
   }
-  const size = statSync(file).size;
-  let start = 0;
-  let end = size - 1;
-  let status = 200;
-  const headers: Record<string, string | number> = {
-    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-    'cache-control': 'no-store', // a rebuilt index must not be mixed with a cached manifest
-    'accept-ranges': 'bytes',
-  };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-  if (m && (m[1] || m[2])) {
-    if (m[1]) {
-      start = Number(m[1]);
-      if (m[2]) end = Math.min(Number(m[2]), size - 1);
-    } else start = Math.max(0, size - Number(m[2]));
-    if (start > end || start >= size) {
-      res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-      return true;
-    }
-    status = 206;
-    headers['content-range'] = `bytes ${start}-${end}/${size}`;
-  }
-  headers['content-length'] = end - start + 1;
-  res.writeHead(status, headers);
-  if (req.method === 'HEAD' || size === 0) res.end();
-  else createReadStream(file, { start, end }).pipe(res);
+  sendFile(req, res, file, TYPES[extname(file)] ?? 'application/octet-stream');
   return true;
 }
 

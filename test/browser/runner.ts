@@ -28,12 +28,13 @@
 // http://127.0.0.1 does. A --user-data-dir arg is refused by Playwright, hence
 // launchPersistentContext(freshDir).
 
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sendFile } from '../../node/serve-file.ts';
 
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
@@ -260,32 +261,7 @@ function handle(req: IncomingMessage, res: ServerResponse, mounts: (readonly [st
     res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
     return;
   }
-  const size = statSync(file).size;
-  const headers: Record<string, string | number> = {
-    'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-    'cache-control': 'no-store',
-    'accept-ranges': 'bytes',
-  };
-  let start = 0;
-  let end = size - 1;
-  let status = 200;
-  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-  if (range && (range[1] || range[2])) {
-    if (range[1]) {
-      start = Number(range[1]);
-      if (range[2]) end = Math.min(Number(range[2]), size - 1);
-    } else start = Math.max(0, size - Number(range[2])); // suffix: the last N bytes
-    if (start > end || start >= size) {
-      res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-      return;
-    }
-    status = 206;
-    headers['content-range'] = `bytes ${start}-${end}/${size}`;
-  }
-  headers['content-length'] = end - start + 1;
-  res.writeHead(status, headers);
-  if (req.method === 'HEAD' || size === 0) res.end();
-  else createReadStream(file, { start, end }).pipe(res);
+  sendFile(req, res, file, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream');
 }
 
 function locate(path: string, mounts: (readonly [string, string])[]): string | null {
