@@ -86,6 +86,7 @@ program
   .option('--max_grad_norm <x>', 'global gradient-norm clipping (0 = off)', parseFloatArg, 1.0)
   .option('--gradient_accumulation_steps <n>', 'micro-batches per optimizer step', parseIntArg, 1)
   .option('--grad_cache_mini_batch <n>', 'GradCache: texts per forward/backward piece (0 = off; bounds activation memory)', parseNonNegIntArg, 0)
+  .option('--gradient_checkpointing', 'keep only each layer input and recompute the layer in the backward (less memory, one more forward)', false)
   .option('--seed <n>', 'seed of data order and negative sampling', parseNonNegIntArg, 42)
   .option('--save_steps <n>', 'checkpoint every n optimizer steps (0 = only at the end)', parseNonNegIntArg, 500)
   .option('--save_total_limit <n>', 'checkpoints kept', parseIntArg, 2)
@@ -120,6 +121,7 @@ program
         weightDecay: o.weight_decay,
         seed: o.seed,
         gradCacheMiniBatch: o.grad_cache_mini_batch,
+        gradientCheckpointing: o.gradient_checkpointing,
         gradientAccumulationSteps: o.gradient_accumulation_steps,
         maxGradNorm: o.max_grad_norm,
         adamBeta1: 0.9,
@@ -145,6 +147,7 @@ program
   .option('--profile', '`bench train`: also print GPU time per kernel (timestamp queries)', false)
   .option('--shape <s>', '`bench train` step shape QUERIESxGROUP,QUERY_LEN/PASSAGE_LEN (default 4x4,32/128)')
   .option('--grad-cache <list>', '`bench train` GradCache texts per piece to compare, 0 = off (default 0,4)')
+  .option('--checkpointing', '`bench train`: also run each GradCache setting with gradient checkpointing', false)
   .option('--runs <n>', 'measured runs, median reported (default 3; 1 with --quick)')
   .action(async (what: string, opts) => {
     const { runBench } = await import('./bench/index.ts');

@@ -184,7 +184,7 @@ const RULES: Record<NumberRule, { test: (x: number) => boolean; says: string }> 
 };
 
 /** FlagEmbedding / HF Trainer option names -> TrainSettings fields, with their rules. */
-const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryInstruction'>; rule: NumberRule }> = {
+const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryInstruction' | 'gradientCheckpointing'>; rule: NumberRule }> = {
   learning_rate: { key: 'learningRate', rule: 'positive' },
   num_train_epochs: { key: 'numTrainEpochs', rule: 'posInt' },
   per_device_train_batch_size: { key: 'queriesPerStep', rule: 'posInt' },
@@ -202,7 +202,7 @@ const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryIns
   adam_beta2: { key: 'adamBeta2', rule: 'beta' },
   adam_epsilon: { key: 'adamEpsilon', rule: 'positive' },
 };
-const TRAIN_EXTRA = ['query_instruction_for_retrieval', 'negatives', 'save_steps', 'save_total_limit'];
+const TRAIN_EXTRA = ['query_instruction_for_retrieval', 'gradient_checkpointing', 'negatives', 'save_steps', 'save_total_limit'];
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -317,6 +317,7 @@ function parseTrain(f: Fields, tv: unknown, at: string, maxLength: number): Trai
   const defaults: Omit<TrainSettings, 'queryInstruction'> = { ...DEFAULT_SETTINGS, passageMaxLen: maxLength, queryMaxLen: Math.min(DEFAULT_SETTINGS.queryMaxLen, maxLength) };
   const settings = { ...defaults, queryInstruction: null as string | null };
   for (const [name, { key, rule }] of Object.entries(TRAIN_FIELDS)) settings[key] = f.number(t, name, at, defaults[key], rule);
+  settings.gradientCheckpointing = f.bool(t, 'gradient_checkpointing', at, false);
   if (t.query_instruction_for_retrieval !== undefined) {
     if (typeof t.query_instruction_for_retrieval !== 'string') f.fail(`${at}.query_instruction_for_retrieval`, 'must be a string');
     settings.queryInstruction = t.query_instruction_for_retrieval;

@@ -259,8 +259,10 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   if (resumeFrom) {
     const state = JSON.parse(await readFile(join(resumeFrom, 'trainer_state.json'), 'utf8')) as TrainerState;
     if (state.dataHash !== dataHash) throw new Error(`--resume: ${resumeFrom} was trained on different data (hash ${state.dataHash.slice(0, 12)} vs ${dataHash.slice(0, 12)})`);
-    const changed = (Object.keys(settings) as (keyof TrainSettings)[]).filter((k) => settings[k] !== state.settings[k]);
-    if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.map((k) => `${k} ${state.settings[k]} -> ${settings[k]}`).join(', ')}`);
+    // A setting added after the checkpoint was written counts as its default.
+    const was = { ...DEFAULT_SETTINGS, ...state.settings };
+    const changed = (Object.keys(settings) as (keyof TrainSettings)[]).filter((k) => settings[k] !== was[k]);
+    if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.map((k) => `${k} ${was[k]} -> ${settings[k]}`).join(', ')}`);
     trainer.loadOptimizerState(await loadOptimizer(resumeFrom), join(resumeFrom, 'optimizer.safetensors'));
     position = state.position;
     lossLog = state.log;
@@ -268,7 +270,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   }
   log(
     `training ${o.model_name_or_path} on ${data.groups.length} groups: ${trainer.totalSteps} steps (${trainer.updatesPerEpoch}/epoch x ${settings.numTrainEpochs}), ` +
-      `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}`,
+      `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}` +
+      `${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
   );
 
   const logPath = join(outDir, 'train_log.jsonl');

@@ -111,6 +111,57 @@ test('GradCache gives the same gradients as one big backward (mini-batches of 2 
   model.dispose();
 });
 
+test('gradient checkpointing: the same loss and gradients bit for bit, far fewer saved activations', async () => {
+  const gpu = await testGpu();
+  const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), 'tiny');
+  const enc = model.encoder;
+  const tok = (t: string, n: number) => model.tokenizer.encode(t, n);
+  const queries = [0, 1].map((i) => tok(`what about ${phrase(i, 3 + i)}?`, 12));
+  const passages = [0, 1].flatMap((i) => [tok(phrase(i, 9), 16), tok(phrase(i + 7, 5 + i), 16)]);
+  const run = async (miniBatch: number, recompute: boolean) => {
+    const grads = enc.zeroGrads();
+    const r = contrastiveStep(gpu, enc, queries, passages, grads, { groupSize: 2, temperature: 0.05, pooling: 'cls', miniBatch, scale: 1, padId: 0, recompute });
+    const loss = (await gpu.readF32(r.loss))[0];
+    const out = await Promise.all(paramList(grads).map(async (p) => ({ key: p.key, data: await gpu.readF32(p.tensor) })));
+    for (const p of paramList(grads)) p.tensor.release();
+    return { loss, grads: out };
+  };
+  for (const mb of [Infinity, 2]) {
+    const plain = await run(mb, false);
+    const ckpt = await run(mb, true);
+    // No dropout: the recomputed layer runs the same kernels on the same input, so every
+    // activation, hence every gradient, has the same bits (atol 0).
+    assert.equal(ckpt.loss, plain.loss, `loss, mini-batch ${mb}`);
+    for (const [i, g] of ckpt.grads.entries()) assert.deepEqual(g.data, plain.grads[i].data, `${g.key}, mini-batch ${mb}`);
+  }
+  // What forwardTrain keeps for the backward: all of a layer's activations, or its input only.
+  const rows = passages.slice(0, 2);
+  const L = Math.max(...rows.map((r) => r.length));
+  const ids = new Uint32Array(2 * L);
+  const mask = new Uint32Array(2 * L);
+  rows.forEach((r, i) => {
+    ids.set(r, i * L);
+    mask.fill(1, i * L, i * L + r.length);
+  });
+  const input = { ids: gpu.upload(ids, [2, L], 'u32'), mask: gpu.upload(mask, [2, L], 'u32'), typeIds: null, batch: 2, seqLen: L };
+  const kept = (recompute: boolean) => {
+    const { saved } = enc.forwardTrain(input, { ids, typeIds: null }, { recompute });
+    const tensors = [...saved.layers.flatMap((l) => Object.values(l)), ...(saved.inputs ?? [])];
+    const bytes = tensors.reduce((n, t) => n + t.byteLength, 0);
+    for (const t of tensors) t.release();
+    saved.last.release();
+    for (const t of [saved.emb.emb, saved.emb.mean, saved.emb.rstd]) t.release();
+    return bytes;
+  };
+  const all = kept(false);
+  const inputsOnly = kept(true);
+  const c = enc.config;
+  assert.equal(inputsOnly, c.numLayers * 2 * L * c.hiddenSize * 4, 'one [B, L, H] input per layer');
+  assert.ok(all > 5 * inputsOnly, `saved ${all} bytes without checkpointing, ${inputsOnly} with`);
+  for (const t of [input.ids, input.mask]) t.release();
+  model.dispose();
+});
+
 test('training writes HF checkpoints, lowers the loss, and a killed run resumes to identical weights', async () => {
   const dir = tmp();
   const data = groupsFile(dir, 8); // 4 micro-batches per epoch, 2 epochs = 8 steps

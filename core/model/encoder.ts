@@ -103,9 +103,13 @@ export class Encoder {
   /**
    * The forward for training: returns last_hidden_state and everything the backward needs
    * (each layer's inputs and intermediate activations, LayerNorm statistics, attention LSE).
-   * Memory grows with B * L * layers; bound it with smaller (GradCache) mini-batches.
+   * Memory grows with B * L * layers; bound it with smaller (GradCache) mini-batches, and/or
+   * with `recompute` (gradient checkpointing): keep only each layer's input [B, L, H] and run
+   * the layer's forward again in the backward, one layer at a time. That stores H floats per
+   * token and layer instead of 7H + 2I (all-MiniLM-L6-v2: 384 vs 5,760) for one more forward
+   * per step; without dropout the recomputed activations, so the gradients, are bit-identical.
    */
-  forwardTrain(input: EncoderInput, host: TrainTokens): { last: Tensor; saved: SavedActivations } {
+  forwardTrain(input: EncoderInput, host: TrainTokens, opts: { recompute?: boolean } = {}): { last: Tensor; saved: SavedActivations } {
     const { gpu, config: c, weights: w } = this;
     this.checkLength(input.seqLen);
     if (host.ids.length !== input.batch * input.seqLen) throw new Error(`forwardTrain: ${host.ids.length} host ids for a [${input.batch}, ${input.seqLen}] batch`);
@@ -113,12 +117,18 @@ export class Encoder {
     let x = embedForward(gpu, c, w, input, emb);
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(input.seqLen) : null;
     const layers: SavedLayer[] = [];
+    const inputs: Tensor[] = [];
     for (const lw of w.layers) {
+      if (opts.recompute) {
+        inputs.push(x); // layerForward without `save` leaves its input alone
+        x = layerForward(gpu, c, lw, x, input.mask, rope, null);
+        continue;
+      }
       const s = {} as SavedLayer;
       x = layerForward(gpu, c, lw, x, input.mask, rope, s);
       layers.push(s);
     }
-    return { last: x, saved: { input, host, emb, layers, last: x } };
+    return { last: x, saved: { input, host, emb, layers, inputs: opts.recompute ? inputs : null, last: x } };
   }
 
   /**
@@ -131,7 +141,13 @@ export class Encoder {
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(saved.input.seqLen) : null;
     let dx = dlast;
     for (let l = w.layers.length - 1; l >= 0; l--) {
-      const dprev = layerBackward(gpu, c, w.layers[l], grads.layers[l], saved.layers[l], dx, saved.input.mask, rope, !!opts.accumulate);
+      let s = saved.layers[l];
+      if (saved.inputs) {
+        // Gradient checkpointing: this layer's activations again, from its saved input.
+        s = {} as SavedLayer;
+        layerForward(gpu, c, w.layers[l], saved.inputs[l], saved.input.mask, rope, s).release();
+      }
+      const dprev = layerBackward(gpu, c, w.layers[l], grads.layers[l], s, dx, saved.input.mask, rope, !!opts.accumulate);
       dx.release();
       dx = dprev;
     }
@@ -205,7 +221,10 @@ export interface SavedActivations {
   input: EncoderInput;
   host: TrainTokens;
   emb: SavedEmbedding;
+  /** Every layer's activations; empty when recomputing. */
   layers: SavedLayer[];
+  /** With recompute (gradient checkpointing): each layer's input only; else null. */
+  inputs: Tensor[] | null;
   last: Tensor;
 }
 

@@ -27,6 +27,8 @@ export interface StepOptions {
   /** Gradients are of scale * loss (1 / accumulation steps). */
   scale: number;
   padId: number;
+  /** Gradient checkpointing: keep only each layer's input and recompute the layer in the backward. */
+  recompute?: boolean;
 }
 
 /** A padded mini-batch of token ids. */
@@ -71,12 +73,12 @@ interface Forwarded {
  * `train`, keeps what the backward needs (activations, pooled, norm, mask); else frees it all
  * (GradCache's first pass).
  */
-function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean): Forwarded | null {
+function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean, recompute = false): Forwarded | null {
   const H = enc.config.hiddenSize;
   const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
   const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
   const input = { ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen };
-  const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }) : { ...enc.forward(input), saved: null };
+  const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }, { recompute }) : { ...enc.forward(input), saved: null };
   ids.release();
   const pooled = gpu.empty([p.rows, H]);
   if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
@@ -129,7 +131,7 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
   const kept: (Forwarded | null)[] = [];
   for (const side of sides) {
     if (side.pieces.length === 1) {
-      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb, true));
+      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb, true, o.recompute));
       continue;
     }
     kept.push(null);
@@ -149,7 +151,7 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
       return;
     }
     const scratch = gpu.empty(side.emb.shape);
-    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true)!, o.pooling, dEmb[s], grads);
+    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true, o.recompute)!, o.pooling, dEmb[s], grads);
     scratch.release();
   });
   for (const t of [dq, dp, sides[0].emb, sides[1].emb]) t.release();

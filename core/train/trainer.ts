@@ -40,6 +40,8 @@ export interface TrainSettings {
   seed: number;
   /** Texts per forward/backward piece (GradCache); 0 = no GradCache. */
   gradCacheMiniBatch: number;
+  /** Keep only each layer's input and recompute its activations in the backward (gradient_checkpointing). */
+  gradientCheckpointing: boolean;
   gradientAccumulationSteps: number;
   maxGradNorm: number;
   adamBeta1: number;
@@ -60,6 +62,7 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   weightDecay: 0.01,
   seed: 42,
   gradCacheMiniBatch: 0,
+  gradientCheckpointing: false,
   gradientAccumulationSteps: 1,
   maxGradNorm: 1.0,
   adamBeta1: 0.9,
@@ -220,6 +223,7 @@ export class Trainer {
         miniBatch: s.gradCacheMiniBatch > 0 ? s.gradCacheMiniBatch : Infinity,
         scale: 1 / batches.length,
         padId: this.model.padId,
+        recompute: s.gradientCheckpointing,
       });
       loss += (await gpu.readF32(r.loss))[0] / batches.length;
       r.loss.release();

@@ -45,6 +45,8 @@ export interface BenchOptions {
   shape?: string;
   /** `bench train`: GradCache texts per piece to run, comma-separated; 0 = off. */
   gradCache?: string;
+  /** `bench train`: also run each GradCache setting with gradient checkpointing. */
+  checkpointing?: boolean;
   /** Measured runs (median reported); default 3, 1 with --quick. */
   runs?: string;
   gpu: NodeGpuOptions;
@@ -114,7 +116,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   } else if (what === 'train') {
     const profiles: Row[] = [];
     const profile = o.profile ? (phase: string, times: KernelTime[]) => profiles.push(...profileRows(phase, times)) : undefined;
-    rows = await benchTrain(gpu, { modelDir: o.model, runs, log, profile, ...shape, miniBatches });
+    rows = await benchTrain(gpu, { modelDir: o.model, runs, log, profile, ...shape, miniBatches, checkpointing: o.checkpointing });
     columns = trainColumns;
     if (profiles.length) {
       printTable(profiles, profileColumns);

@@ -29,6 +29,8 @@ export interface TrainBenchOptions {
   passageLen?: number;
   /** GradCache settings to run, texts per piece; 0 = off (one piece per side). Default [0, 4]. */
   miniBatches?: number[];
+  /** Also run each GradCache setting with gradient checkpointing (layer recomputation). */
+  checkpointing?: boolean;
   runs?: number;
   log?: (m: string) => void;
   /**
@@ -107,14 +109,16 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
   // Warm-up (pipeline compiles, buffer pool) on a small step with the same lengths, so that a
   // large shape is not run twice. Pipelines depend on lengths, not on the number of texts.
   const warm = { queries: queries.slice(0, 2), passages: passages.slice(0, Math.min(2, G) * Math.min(2, Q)) };
-  for (const mb of o.miniBatches ?? [0, 4]) {
-    const label = mb ? `${mb} texts/piece` : 'off';
+  const configs = (o.miniBatches ?? [0, 4]).flatMap((mb) => (o.checkpointing ? [false, true] : [false]).map((ckpt) => ({ mb, ckpt })));
+  for (const { mb, ckpt } of configs) {
+    const label = `${mb ? `${mb} texts/piece` : 'off'}${ckpt ? ' + checkpointing' : ''}`;
     log(`train step, GradCache ${label}`);
-    const trainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...DEFAULT_SETTINGS, trainGroupSize: G, gradCacheMiniBatch: mb, learningRate: 1e-9 });
+    const base = { ...DEFAULT_SETTINGS, gradCacheMiniBatch: mb, gradientCheckpointing: ckpt, learningRate: 1e-9 };
+    const trainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...base, trainGroupSize: G });
     const fwd: number[] = [];
     const step: number[] = [];
     const miniBatch = mb || Infinity;
-    const warmTrainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...DEFAULT_SETTINGS, trainGroupSize: warm.passages.length / warm.queries.length, gradCacheMiniBatch: mb, learningRate: 1e-9 });
+    const warmTrainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...base, trainGroupSize: warm.passages.length / warm.queries.length });
     await forwardOnly(gpu, model, [warm.queries, warm.passages], miniBatch);
     await warmTrainer.update([warm], 0);
     warmTrainer.dispose();
@@ -129,7 +133,7 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
       step.push(performance.now() - t0);
     }
     const peak = gpu.stats.bytesPeak;
-    if (o.profile && mb === 0) {
+    if (o.profile && mb === 0 && !ckpt) {
       // Separate runs: timestamp writes and their readback add a little to each pass.
       const prof = gpu.profile();
       prof.reset();
