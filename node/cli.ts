@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { fmtBytes } from '../core/gpu/device.ts';
 import { NO_ADAPTER_HELP, createNodeGpu, listAdapters } from './device.ts';
+import { registerFuseCommand } from './fuse-command.ts';
 import { registerIndexCommands } from './index-command.ts';
 import { registerPipelineCommand } from './pipeline-command.ts';
 
@@ -132,6 +133,7 @@ program
   });
 
 registerIndexCommands(program);
+registerFuseCommand(program);
 registerPipelineCommand(program);
 
 program

@@ -109,3 +109,33 @@ test('bench: malformed --shapes and --sizes are one-line errors naming the bad i
   assertOneLineError(aqa(['bench', 'train', '--grad-cache', '0,four']), '--grad-cache', "'four'");
   assertOneLineError(aqa(['bench', 'train', '--runs', '0']), '--runs', "'0'");
 });
+
+test('aqa fuse: reciprocal rank fusion of two result files, metrics per run, one-line errors', () => {
+  const dir = tmp();
+  const a = join(dir, 'a.jsonl');
+  const b = join(dir, 'b.jsonl');
+  const q = join(dir, 'q.jsonl');
+  // Question 1: run a ranks p1, p2; run b ranks p2, p3. Question 2: both rank p9 first.
+  writeFileSync(a, '{"p1": 0.9, "p2": 0.5}\n{"p9": 0.7, "p8": 0.1}\n');
+  writeFileSync(b, '{"p2": 12.0, "p3": 3.0}\n{"p9": 5.0}\n');
+  writeFileSync(q, '{"question": "one", "body": "", "pids": ["p3"]}\n{"question": "two", "body": "", "pids": ["p9"]}\n');
+  const out = join(dir, 'fused.jsonl');
+  const r = aqa(['fuse', '--results', a, b, '--method', 'rrf', '--out', out, '--questions', q]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => Object.entries(JSON.parse(l) as Record<string, number>));
+  // RRF, k = 60, 1-based ranks, missing = 0 (worked by hand):
+  //   q1: p2 = 1/62 + 1/61, p1 = 1/61, p3 = 1/62;  q2: p9 = 2/61, p8 = 1/62
+  const expect = [
+    [['p2', 1 / 62 + 1 / 61], ['p1', 1 / 61], ['p3', 1 / 62]],
+    [['p9', 2 / 61], ['p8', 1 / 62]],
+  ];
+  assert.deepEqual(lines.map((l) => l.map(([p]) => p)), expect.map((l) => l.map(([p]) => p)));
+  lines.flat().forEach(([, s], i) => assert.ok(Math.abs(s - (expect.flat()[i][1] as number)) < 1e-12, `score ${i}`));
+  // Official MAP@20 by hand: q1 gold p3 at rank 3 -> 1/3; q2 gold p9 at rank 1 -> 1. Run a never finds p3.
+  assert.match(r.stdout, new RegExp(`${a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+official MAP@20 0\\.5000`));
+  assert.match(r.stdout, /fused\s+official MAP@20 0\.6667/);
+  writeFileSync(b, '{"p2": 12.0}\n');
+  assertOneLineError(aqa(['fuse', '--results', a, b, '--out', out]), b, '1 questions');
+  assertOneLineError(aqa(['fuse', '--results', a, b, '--weights', '1,x', '--out', out]), '--weights', "'x'");
+  assertOneLineError(aqa(['fuse', '--results', a, '--out', out]), 'at least two');
+});
