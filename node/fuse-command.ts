@@ -6,6 +6,7 @@
 import { type Command, Option } from 'commander';
 import { FUSION_METHODS, type FusionMethod, fuseRuns } from '../core/retrieval/fusion.ts';
 import { RESULTS_K, type ScoreMap, rankPids } from '../core/retrieval/results.ts';
+import { positiveInt } from './index-command.ts';
 
 export interface FuseOptions {
   results: string[];
@@ -47,12 +48,6 @@ function numberList(v: string): number[] {
     if (x.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--weights: '${x}' is not a number >= 0`);
     return n;
   });
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${v}'`);
-  return n;
 }
 
 export function registerFuseCommand(program: Command): void {

@@ -328,7 +328,8 @@ export async function runMine(o: MineCommandOptions): Promise<void> {
 
 // ---- command registration ----
 
-function positiveInt(v: string): number {
+/** Commander parser for options that take an integer >= 1. */
+export function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got '${v}'`);
   return n;
