@@ -4,6 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isCpuAdapter } from '../core/kernels/matmul.ts';
+import { pacePump, pumpPaceFor } from './dawn-pump.ts';
 import { Gpu, GpuError, type AdapterSummary, requestDevice, summarizeAdapter } from '../core/gpu/device.ts';
 
 export interface NodeGpuOptions {
@@ -67,7 +69,11 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
   if (!adapter) throw new GpuError(NO_ADAPTER_HELP);
   keepAlive.push(gpu);
   const device = await requestDevice(adapter);
-  return new Gpu(device, summarizeAdapter(adapter));
+  const result = new Gpu(device, summarizeAdapter(adapter));
+  // Keep Dawn's completion pump from spinning a core the driver's workers need (dawn-pump.ts).
+  const pace = pumpPaceFor(isCpuAdapter(result));
+  if (pace) pacePump(pace);
+  return result;
 }
 
 /** Every adapter Dawn offers for the two power preferences and the fallback, deduplicated. */
