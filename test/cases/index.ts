@@ -1,5 +1,6 @@
 // Every kernel family's conformance cases, for the Node and Chromium runners.
 import { attentionCases } from './attention.ts';
+import { dropoutCases } from './dropout.ts';
 import { elementwiseCases } from './elementwise.ts';
 import { embeddingCases } from './embedding.ts';
 import { layernormCases } from './layernorm.ts';
@@ -13,6 +14,7 @@ import type { KernelCase } from './types.ts';
 
 export const allCases: Record<string, KernelCase[]> = {
   attention: attentionCases,
+  dropout: dropoutCases,
   elementwise: elementwiseCases,
   embedding: embeddingCases,
   layernorm: layernormCases,

@@ -1,0 +1,44 @@
+// Launcher for shaders/dropout.wgsl: hidden-state dropout for training (BERT's and GTE's
+// hidden_dropout_prob), with masks recomputed from (seed, element index) instead of stored.
+
+import { type Gpu, f32 } from '../gpu/device.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type DropoutSpec, dropKey, dropScale, dropThreshold } from '../ref/dropout.ts';
+import { expectDtype, flatView, forEachRowChunk } from './elementwise.ts';
+
+export type { DropoutSpec } from '../ref/dropout.ts';
+
+const WG = 256;
+
+/**
+ * out = keep ? x * 1/(1-p) : 0, any shape (out and x the same; they may not share a buffer).
+ * The backward is this same call on dout with the same spec: dx = keep ? dout / (1-p) : 0.
+ */
+export function dropout(gpu: Gpu, out: Tensor, x: Tensor, d: DropoutSpec): void {
+  expectShape('dropout: x', x, out.shape);
+  expectDtype('dropout: out', out, 'f32');
+  expectDtype('dropout: x', x, 'f32');
+  if (out.buffer === x.buffer) throw new Error('dropout: out and x share a buffer; use a separate out');
+  if (!Number.isInteger(d.seed) || d.seed < 0 || d.seed > 0xffffffff) throw new Error(`dropout: seed ${d.seed} is not a u32`);
+  const threshold = dropThreshold(d.p);
+  const key = dropKey(d.seed);
+  const scale = f32(dropScale(d.p));
+  forEachRowChunk(gpu, 'dropout', out.size, [4, 4], (start, count) => {
+    gpu.dispatch({
+      kernel: 'dropout',
+      entry: 'forward',
+      defines: { WG },
+      bindings: [flatView(out, start, count), flatView(x, start, count)],
+      uniforms: [count, start, key, threshold, scale],
+      workgroups: gpu.grid(Math.ceil(count / WG)),
+    });
+  });
+}
+
+/** A new tensor holding dropout(x); releases x. The encoder's forward and backward use this. */
+export function dropped(gpu: Gpu, x: Tensor, d: DropoutSpec): Tensor {
+  const out = gpu.empty(x.shape);
+  dropout(gpu, out, x, d);
+  x.release();
+  return out;
+}
