@@ -88,6 +88,7 @@ program
   .option('--gradient_accumulation_steps <n>', 'micro-batches per optimizer step', parseIntArg, 1)
   .option('--grad_cache_mini_batch <n>', 'GradCache: texts per forward/backward piece (0 = off; bounds activation memory)', parseNonNegIntArg, 0)
   .option('--gradient_checkpointing', 'keep only each layer input and recompute the layer in the backward (less memory, one more forward)', false)
+  .option('--hidden_dropout_prob <p>', "dropout on embedding, attention and MLP outputs while training (default: the model's config.json value; 0 = off)", parseProbabilityArg)
   .option('--seed <n>', 'seed of data order and negative sampling', parseNonNegIntArg, 42)
   .option('--save_steps <n>', 'checkpoint every n optimizer steps (0 = only at the end)', parseNonNegIntArg, 500)
   .option('--save_total_limit <n>', 'checkpoints kept', parseIntArg, 2)
@@ -96,8 +97,10 @@ program
   .action(async (o) => {
     const { trainCommand } = await import('./train-command.ts');
     const { resolveModel } = await import('./hub.ts');
-    const { loadEmbeddingSettingsFor } = await import('./train-settings.ts');
-    const queryInstruction = o.query_instruction_for_retrieval ?? (await loadEmbeddingSettingsFor(await resolveModel(o.model_name_or_path), o.model_name_or_path)).queryPrefix;
+    const { loadEmbeddingSettingsFor, modelHiddenDropout } = await import('./train-settings.ts');
+    const baseDir = await resolveModel(o.model_name_or_path);
+    const queryInstruction = o.query_instruction_for_retrieval ?? (await loadEmbeddingSettingsFor(baseDir, o.model_name_or_path)).queryPrefix;
+    const hiddenDropout = o.hidden_dropout_prob ?? (await modelHiddenDropout(baseDir));
     await trainCommand({
       model_name_or_path: o.model_name_or_path,
       output_dir: o.output_dir,
@@ -123,6 +126,7 @@ program
         seed: o.seed,
         gradCacheMiniBatch: o.grad_cache_mini_batch,
         gradientCheckpointing: o.gradient_checkpointing,
+        hiddenDropout,
         gradientAccumulationSteps: o.gradient_accumulation_steps,
         maxGradNorm: o.max_grad_norm,
         adamBeta1: 0.9,
@@ -159,6 +163,12 @@ program
 function parseNonNegIntArg(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected an integer >= 0, got '${v}'`);
+  return n;
+}
+
+function parseProbabilityArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n < 1)) throw new Error(`expected a probability in [0, 1), got '${v}'`);
   return n;
 }
 

@@ -53,7 +53,7 @@ import { runMine } from './index-command.ts';
 import { buildIndex, checkSameModel, describeModel, type ModelDescription, modelFingerprint, openIndex, retrieve, sha256, sha256File, uploadIndex } from './index-store.ts';
 import { type Stage, STAGES } from './pipeline-command.ts';
 import { trainCommand } from './train-command.ts';
-import { loadEmbeddingSettingsFor } from './train-settings.ts';
+import { loadEmbeddingSettingsFor, modelHiddenDropout } from './train-settings.ts';
 
 export { STAGES, type Stage };
 
@@ -75,8 +75,11 @@ export type Split = 'valid' | 'test';
 export type Negatives = { kind: 'random' } | { kind: 'mined'; mineWith: string; range: [number, number]; count: number };
 
 export interface TrainConfig {
-  /** queryInstruction is filled in per model when the config leaves it out (the model's query prefix). */
-  settings: Omit<TrainSettings, 'queryInstruction'> & { queryInstruction: string | null };
+  /**
+   * queryInstruction and hiddenDropout are filled in per model when the config leaves them out
+   * (the model's query prefix and its config.json hidden_dropout_prob).
+   */
+  settings: Omit<TrainSettings, 'queryInstruction' | 'hiddenDropout'> & { queryInstruction: string | null; hiddenDropout: number | null };
   negatives: Negatives;
   saveSteps: number;
   saveTotalLimit: number;
@@ -184,7 +187,7 @@ const RULES: Record<NumberRule, { test: (x: number) => boolean; says: string }> 
 };
 
 /** FlagEmbedding / HF Trainer option names -> TrainSettings fields, with their rules. */
-const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryInstruction' | 'gradientCheckpointing'>; rule: NumberRule }> = {
+const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryInstruction' | 'gradientCheckpointing' | 'hiddenDropout'>; rule: NumberRule }> = {
   learning_rate: { key: 'learningRate', rule: 'positive' },
   num_train_epochs: { key: 'numTrainEpochs', rule: 'posInt' },
   per_device_train_batch_size: { key: 'queriesPerStep', rule: 'posInt' },
@@ -202,7 +205,7 @@ const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryIns
   adam_beta2: { key: 'adamBeta2', rule: 'beta' },
   adam_epsilon: { key: 'adamEpsilon', rule: 'positive' },
 };
-const TRAIN_EXTRA = ['query_instruction_for_retrieval', 'gradient_checkpointing', 'negatives', 'save_steps', 'save_total_limit'];
+const TRAIN_EXTRA = ['query_instruction_for_retrieval', 'gradient_checkpointing', 'hidden_dropout_prob', 'negatives', 'save_steps', 'save_total_limit'];
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -315,15 +318,16 @@ function parseTrain(f: Fields, tv: unknown, at: string, maxLength: number): Trai
   // Defaults: core/train/trainer.ts DEFAULT_SETTINGS, except that passages are cut where the
   // model's index cuts them (max_length), so training sees what retrieval sees.
   const defaults: Omit<TrainSettings, 'queryInstruction'> = { ...DEFAULT_SETTINGS, passageMaxLen: maxLength, queryMaxLen: Math.min(DEFAULT_SETTINGS.queryMaxLen, maxLength) };
-  const settings = { ...defaults, queryInstruction: null as string | null };
+  const settings = { ...defaults, queryInstruction: null as string | null, hiddenDropout: null as number | null };
   for (const [name, { key, rule }] of Object.entries(TRAIN_FIELDS)) settings[key] = f.number(t, name, at, defaults[key], rule);
   settings.gradientCheckpointing = f.bool(t, 'gradient_checkpointing', at, false);
+  if (t.hidden_dropout_prob !== undefined) settings.hiddenDropout = f.number(t, 'hidden_dropout_prob', at, 0, 'beta');
   if (t.query_instruction_for_retrieval !== undefined) {
     if (typeof t.query_instruction_for_retrieval !== 'string') f.fail(`${at}.query_instruction_for_retrieval`, 'must be a string');
     settings.queryInstruction = t.query_instruction_for_retrieval;
   }
   try {
-    validateSettings({ ...settings, queryInstruction: '' });
+    validateSettings({ ...settings, queryInstruction: '', hiddenDropout: settings.hiddenDropout ?? 0 });
   } catch (e) {
     f.fail(at, (e as Error).message); // the per-field rules above should have caught it first
   }
@@ -800,7 +804,8 @@ class Pipeline {
       const t = m.train!;
       const base = await this.baseDir(m);
       const queryInstruction = t.settings.queryInstruction ?? (await loadEmbeddingSettingsFor(base, m.model)).queryPrefix;
-      const settings: TrainSettings = { ...t.settings, queryInstruction };
+      const hiddenDropout = t.settings.hiddenDropout ?? (await modelHiddenDropout(base));
+      const settings: TrainSettings = { ...t.settings, queryInstruction, hiddenDropout };
       const inputs = {
         base: await modelFingerprint(base),
         settings,

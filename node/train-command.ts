@@ -271,7 +271,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   log(
     `training ${o.model_name_or_path} on ${data.groups.length} groups: ${trainer.totalSteps} steps (${trainer.updatesPerEpoch}/epoch x ${settings.numTrainEpochs}), ` +
       `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}` +
-      `${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
+      `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
   );
 
   const logPath = join(outDir, 'train_log.jsonl');

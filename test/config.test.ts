@@ -93,6 +93,7 @@ describe('config', () => {
       ropeTheta: 160000,
       ropeNtkFactor: 2,
       padTokenId: 0,
+      hiddenDropout: 0,
     };
     assert.deepEqual(cfg, want);
   });
@@ -112,6 +113,7 @@ describe('config', () => {
       hiddenAct: 'gelu',
       positionEmbedding: 'absolute',
       padTokenId: 0,
+      hiddenDropout: 0.1,
     });
   });
 
@@ -121,9 +123,9 @@ describe('config', () => {
   });
 
   test('Hugging Face class defaults for optional fields', () => {
-    const { layer_norm_eps: _a, type_vocab_size: _b, pad_token_id: _c, hidden_act: _d, position_embedding_type: _e, ...bert } = BGE_SMALL;
+    const { layer_norm_eps: _a, type_vocab_size: _b, pad_token_id: _c, hidden_act: _d, position_embedding_type: _e, hidden_dropout_prob: _j, ...bert } = BGE_SMALL;
     const b = parseConfig(bert);
-    assert.deepEqual([b.layerNormEps, b.typeVocabSize, b.padTokenId, b.positionEmbedding], [1e-12, 2, 0, 'absolute']);
+    assert.deepEqual([b.layerNormEps, b.typeVocabSize, b.padTokenId, b.positionEmbedding, b.hiddenDropout], [1e-12, 2, 0, 'absolute', 0.1]);
     const { rope_scaling: _f, rope_theta: _g, type_vocab_size: _h, pad_token_id: _i, ...gte } = GTE_LARGE;
     const g = parseConfig(gte);
     // NewConfig: rope_theta 10000, no scaling (factor 1), type_vocab_size 1, pad_token_id unset.
@@ -145,6 +147,8 @@ describe('config', () => {
     expectConfigError({ ...BGE_SMALL, layer_norm_eps: -1 }, 'layer_norm_eps is -1, expected a positive number');
     expectConfigError({ ...BGE_SMALL, num_attention_heads: 7 }, 'hidden_size 384 is not a multiple of num_attention_heads 7');
     expectConfigError({ ...BGE_SMALL, pad_token_id: 40000 }, 'pad_token_id 40000 is outside the vocabulary');
+    expectConfigError({ ...BGE_SMALL, hidden_dropout_prob: 1 }, 'hidden_dropout_prob is 1, expected a probability in [0, 1)');
+    expectConfigError({ ...BGE_SMALL, hidden_dropout_prob: '0.1' }, "hidden_dropout_prob is '0.1'");
     expectConfigError([1, 2], 'is an array, expected a JSON object');
   });
 

@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSafetensorsHeader, readInt64Tensor, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
+import type { DropoutSpec } from '../core/ref/dropout.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { fixtureGrads } from './grad-fixture.ts';
 import { testGpu } from './helpers.ts';
@@ -44,10 +45,10 @@ function compare(name: string, ours: ArrayLike<number>, ref: ArrayLike<number>):
   return worst / scale;
 }
 
-async function checkFixture(dir: string, pooling: 'cls' | 'mean', prefix: string, rowsName: string, lossName: string): Promise<void> {
+async function checkFixture(dir: string, pooling: 'cls' | 'mean', prefix: string, rowsName: string, lossName: string, dropout?: DropoutSpec): Promise<void> {
   const gpu = await testGpu();
   const golden: SafetensorsFile = await parseSafetensorsHeader(await fileSource(`${dir}/golden.safetensors`));
-  const { loss, grads } = await fixtureGrads(gpu, localModelFiles(dir), pooling);
+  const { loss, grads } = await fixtureGrads(gpu, localModelFiles(dir), pooling, dropout);
   const refLoss = (await readTensor(golden, lossName)).data[0];
   assert.ok(Math.abs(loss - refLoss) <= 1e-5 * Math.abs(refLoss), `loss ${loss} vs reference ${refLoss}`);
 
@@ -90,4 +91,17 @@ test('BERT parameter gradients match PyTorch autograd (tiny-bert, CLS + normalis
 
 test('BERT parameter gradients match PyTorch autograd (tiny-bert, mean pooling + normalise)', async () => {
   await checkFixture('test/fixtures/tiny-bert', 'mean', 'grad_mean', 'grad_mean_rows.word_embeddings', 'loss_mean');
+});
+
+test('BERT parameter gradients with hidden dropout match PyTorch autograd at the same masks (tiny-bert, p = 0.25)', async () => {
+  // The golden replaces each hidden-dropout module by x * keep / (1 - p) with masks from a numpy
+  // triple32 (tools/make_goldens.py): same p and seeds as here, so any site, scale or backward slip shows.
+  const golden = await parseSafetensorsHeader(await fileSource('test/fixtures/tiny-bert/golden.safetensors'));
+  const dropout = { p: Number(golden.metadata.dropout_p), seed: Number(golden.metadata.dropout_seed) };
+  assert.deepEqual(dropout, { p: 0.25, seed: 12345 });
+  await checkFixture('test/fixtures/tiny-bert', 'cls', 'grad_drop', 'grad_drop_rows.word_embeddings', 'loss_drop', dropout);
+  // And the masks matter: without dropout the loss differs from loss_drop.
+  const plain = await fixtureGrads(await testGpu(), localModelFiles('test/fixtures/tiny-bert'), 'cls');
+  const refDrop = (await readTensor(golden, 'loss_drop')).data[0];
+  assert.ok(Math.abs(plain.loss - refDrop) > 1e-3, `loss without dropout ${plain.loss} is as loss_drop ${refDrop}`);
 });

@@ -5,6 +5,7 @@
 // Hugging Face BertModel) define
 //   loss      = sum_b dot(normalize(cls_b),  R_b)        (grad.*)
 //   loss_mean = sum_b dot(normalize(mean_b), S_b)        (grad_mean.*, tiny-bert only)
+//   loss_drop = loss with hidden dropout at fixed masks   (grad_drop.*, tiny-bert only)
 // so dL/d(normalised embedding) = R (or S): that is the dout fed to the L2-normalise backward.
 
 import type { Gpu } from '../core/gpu/device.ts';
@@ -13,6 +14,7 @@ import { loadEncoder } from '../core/model/load.ts';
 import { type HostTensor, toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readInt64Tensor, readTensor } from '../core/model/safetensors.ts';
 import type { ModelFiles } from '../core/model/source.ts';
+import type { DropoutSpec } from '../core/ref/dropout.ts';
 
 export interface FixtureGrads {
   loss: number;
@@ -20,7 +22,7 @@ export interface FixtureGrads {
   grads: Map<string, HostTensor>;
 }
 
-export async function fixtureGrads(gpu: Gpu, files: ModelFiles, pooling: 'cls' | 'mean'): Promise<FixtureGrads> {
+export async function fixtureGrads(gpu: Gpu, files: ModelFiles, pooling: 'cls' | 'mean', dropout?: DropoutSpec): Promise<FixtureGrads> {
   const enc = await loadEncoder(gpu, files);
   const src = await files.file('golden.safetensors');
   if (!src) throw new Error(`${files.name}/golden.safetensors is missing`);
@@ -35,7 +37,7 @@ export async function fixtureGrads(gpu: Gpu, files: ModelFiles, pooling: 'cls' |
 
   const tMask = gpu.upload(mask, [B, L], 'u32');
   const input = { ids: gpu.upload(ids, [B, L], 'u32'), mask: tMask, typeIds: gpu.upload(types, [B, L], 'u32'), batch: B, seqLen: L };
-  const { last, saved } = enc.forwardTrain(input, { ids, typeIds: types });
+  const { last, saved } = enc.forwardTrain(input, { ids, typeIds: types }, { dropout });
 
   const pooled = gpu.empty([B, H]);
   if (pooling === 'cls') clsPoolForward(gpu, pooled, last);

@@ -36,7 +36,8 @@ function groupsFile(dir: string, n: number): string {
   return path;
 }
 
-const settings = { ...DEFAULT_SETTINGS, learningRate: 1e-3, queriesPerStep: 2, trainGroupSize: 3, numTrainEpochs: 2, queryMaxLen: 12, passageMaxLen: 16, warmupRatio: 0.2 };
+// With hidden dropout, so the exact-resume test also covers its masks.
+const settings = { ...DEFAULT_SETTINGS, learningRate: 1e-3, queriesPerStep: 2, trainGroupSize: 3, numTrainEpochs: 2, queryMaxLen: 12, passageMaxLen: 16, warmupRatio: 0.2, hiddenDropout: 0.1 };
 
 function weightsOf(path: string): Buffer {
   return readFileSync(path);
@@ -111,29 +112,36 @@ test('GradCache gives the same gradients as one big backward (mini-batches of 2 
   model.dispose();
 });
 
-test('gradient checkpointing: the same loss and gradients bit for bit, far fewer saved activations', async () => {
+test('gradient checkpointing: the same loss and gradients bit for bit (with and without dropout), far fewer saved activations', async () => {
   const gpu = await testGpu();
   const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), 'tiny');
   const enc = model.encoder;
   const tok = (t: string, n: number) => model.tokenizer.encode(t, n);
   const queries = [0, 1].map((i) => tok(`what about ${phrase(i, 3 + i)}?`, 12));
   const passages = [0, 1].flatMap((i) => [tok(phrase(i, 9), 16), tok(phrase(i + 7, 5 + i), 16)]);
-  const run = async (miniBatch: number, recompute: boolean) => {
+  const run = async (miniBatch: number, recompute: boolean, dropout?: { p: number; seed: number }) => {
     const grads = enc.zeroGrads();
-    const r = contrastiveStep(gpu, enc, queries, passages, grads, { groupSize: 2, temperature: 0.05, pooling: 'cls', miniBatch, scale: 1, padId: 0, recompute });
+    const r = contrastiveStep(gpu, enc, queries, passages, grads, { groupSize: 2, temperature: 0.05, pooling: 'cls', miniBatch, scale: 1, padId: 0, recompute, dropout });
     const loss = (await gpu.readF32(r.loss))[0];
     const out = await Promise.all(paramList(grads).map(async (p) => ({ key: p.key, data: await gpu.readF32(p.tensor) })));
     for (const p of paramList(grads)) p.tensor.release();
     return { loss, grads: out };
   };
-  for (const mb of [Infinity, 2]) {
-    const plain = await run(mb, false);
-    const ckpt = await run(mb, true);
-    // No dropout: the recomputed layer runs the same kernels on the same input, so every
-    // activation, hence every gradient, has the same bits (atol 0).
-    assert.equal(ckpt.loss, plain.loss, `loss, mini-batch ${mb}`);
-    for (const [i, g] of ckpt.grads.entries()) assert.deepEqual(g.data, plain.grads[i].data, `${g.key}, mini-batch ${mb}`);
+  const losses = new Map<string, number>();
+  for (const dropout of [undefined, { p: 0.2, seed: 77 }]) {
+    for (const mb of [Infinity, 2]) {
+      const plain = await run(mb, false, dropout);
+      const ckpt = await run(mb, true, dropout);
+      // The recomputed layer runs the same kernels on the same input, with dropout masks
+      // regenerated from the same seeds, so every activation, hence every gradient, has the same
+      // bits (atol 0).
+      const at = `mini-batch ${mb}, dropout ${dropout?.p ?? 0}`;
+      assert.equal(ckpt.loss, plain.loss, `loss, ${at}`);
+      for (const [i, g] of ckpt.grads.entries()) assert.deepEqual(g.data, plain.grads[i].data, `${g.key}, ${at}`);
+      losses.set(at, plain.loss);
+    }
   }
+  assert.notEqual(losses.get('mini-batch Infinity, dropout 0.2'), losses.get('mini-batch Infinity, dropout 0'), 'dropout changes the loss');
   // What forwardTrain keeps for the backward: all of a layer's activations, or its input only.
   const rows = passages.slice(0, 2);
   const L = Math.max(...rows.map((r) => r.length));
@@ -196,6 +204,34 @@ test('training writes HF checkpoints, lowers the loss, and a killed run resumes 
   const model = await loadEmbeddingModel(await testGpu(), localModelFiles(join(dir, 'full')), 'tiny-tuned');
   assert.equal(model.settings.pooling, 'cls');
   assert.equal(model.settings.normalize, true);
+  model.dispose();
+});
+
+test('hidden dropout: a forward without activations draws the masks the training forward does (GradCache relies on it)', async () => {
+  const gpu = await testGpu();
+  const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), 'tiny');
+  const enc = model.encoder;
+  const rows = [0, 1, 2].map((i) => model.tokenizer.encode(phrase(i, 6 + 3 * i), 16));
+  const L = Math.max(...rows.map((r) => r.length));
+  const ids = new Uint32Array(rows.length * L);
+  const mask = new Uint32Array(rows.length * L);
+  rows.forEach((r, i) => {
+    ids.set(r, i * L);
+    mask.fill(1, i * L, i * L + r.length);
+  });
+  const input = { ids: gpu.upload(ids, [3, L], 'u32'), mask: gpu.upload(mask, [3, L], 'u32'), typeIds: null, batch: 3, seqLen: L };
+  const dropout = { p: 0.3, seed: 4242 };
+  const inference = enc.forward(input, { dropout }).last;
+  const { last, saved } = enc.forwardTrain(input, { ids, typeIds: null }, { dropout });
+  const plain = enc.forward(input).last;
+  const [a, b, c] = [await gpu.readF32(inference), await gpu.readF32(last), await gpu.readF32(plain)];
+  assert.deepEqual(a, b, 'forward and forwardTrain with the same dropout spec');
+  let changed = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== c[i]) changed++;
+  assert.ok(changed > a.length / 2, `dropout changed only ${changed} of ${a.length} outputs`);
+  // p = 0 is exactly no dropout.
+  assert.deepEqual(await gpu.readF32(enc.forward(input, { dropout: { p: 0, seed: 1 } }).last), c);
+  enc.backward(saved, gpu.zeros(last.shape), enc.zeroGrads());
   model.dispose();
 });
 

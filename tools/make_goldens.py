@@ -155,6 +155,32 @@ TINY_TEXTS = [
     "Café naïve 日本語 [SEP] x² tokenization",
 ]
 TINY_MAX_LEN = 16
+# Hidden dropout for loss_drop: probability and the seed of the first site (embedding output);
+# layer l's attention / MLP outputs use seed + 1 + 2l / seed + 2 + 2l.
+TINY_DROP_P = 0.25
+TINY_DROP_SEED = 12345
+
+
+def triple32(x: np.ndarray) -> np.ndarray:
+    """Chris Wellons' triple32 integer hash (hash-prospector) over uint32 arrays, wrapping like WGSL."""
+    x = x.astype(np.uint32)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint32(17)
+        x *= np.uint32(0xED5AD4BB)
+        x ^= x >> np.uint32(11)
+        x *= np.uint32(0xAC4C1B51)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x31848BAB)
+        x ^= x >> np.uint32(14)
+    return x
+
+
+def dropout_keep(shape: tuple[int, ...], p: float, seed: int) -> np.ndarray:
+    """Element i (row-major) is kept when triple32(i ^ triple32(seed)) >= floor(p * 2^32)."""
+    n = int(np.prod(shape))
+    threshold = min(int(p * 2**32), 2**32 - 1)
+    key = triple32(np.array([seed], dtype=np.uint32))[0]
+    return (triple32(np.arange(n, dtype=np.uint32) ^ key) >= threshold).reshape(shape)
 
 
 def tiny_bert() -> None:
@@ -265,6 +291,37 @@ def tiny_bert() -> None:
             gw = torch.zeros_like(emb.weight)
             gw.index_add_(0, ids.reshape(-1), gs[-1].reshape(-1, config.hidden_size))
             res[f"{tag}.word_embeddings.full"] = gw
+
+        # loss_drop: `loss` with hidden dropout at fixed masks. Each nn.Dropout that
+        # hidden_dropout_prob controls (after the embedding LayerNorm, and on each attention and
+        # MLP output before its residual add) is replaced by x * keep / (1 - p).
+        class MaskDrop(torch.nn.Module):
+            def __init__(self, site: int):
+                super().__init__()
+                self.site = site
+
+            def forward(self, x):
+                keep = torch.from_numpy(dropout_keep(tuple(x.shape), TINY_DROP_P, TINY_DROP_SEED + self.site))
+                scale = torch.tensor(1.0 / (1.0 - TINY_DROP_P), dtype=dtype)  # float32: 1.3333334, as ours
+                return x * keep.to(dtype) * scale
+
+        md = copy.deepcopy(m)
+        md.embeddings.dropout = MaskDrop(0)
+        for l, layer in enumerate(md.encoder.layer):
+            layer.attention.output.dropout = MaskDrop(1 + 2 * l)
+            layer.output.dropout = MaskDrop(2 + 2 * l)
+        named_d = [(n, p) for n, p in md.named_parameters() if not n.startswith("pooler.") and n != "embeddings.word_embeddings.weight"]
+        embeds_d = md.embeddings.word_embeddings(ids).detach().requires_grad_(True)
+        hd = md(inputs_embeds=embeds_d, attention_mask=mask, token_type_ids=tt).last_hidden_state
+        loss_d = (F.normalize(hd[:, 0], p=2, dim=-1) * R.to(dtype)).sum()
+        gs = torch.autograd.grad(loss_d, [p for _, p in named_d] + [embeds_d])
+        res["loss_drop"] = loss_d.reshape(1)
+        for (n, _), g in zip(named_d, gs[:-1]):
+            res[f"grad_drop.{n}"] = g
+        res["grad_drop.inputs_embeds"] = gs[-1]
+        gw = torch.zeros_like(emb.weight)
+        gw.index_add_(0, ids.reshape(-1), gs[-1].reshape(-1, config.hidden_size))
+        res["grad_drop.word_embeddings.full"] = gw
         return {k: v.detach().numpy() for k, v in res.items()}
 
     r32 = run(model, torch.float32)
@@ -297,13 +354,13 @@ def tiny_bert() -> None:
             assert np.all(other == 0), "word-table gradient outside the real tokens' rows"
         else:
             golden[k] = v.astype(np.float32) if v.dtype != np.int64 else v
-    meta = {"generator": "tools/make_goldens.py tiny-bert", "texts": json.dumps(TINY_TEXTS, ensure_ascii=False)}
+    meta = {"generator": "tools/make_goldens.py tiny-bert", "texts": json.dumps(TINY_TEXTS, ensure_ascii=False), "dropout_p": str(TINY_DROP_P), "dropout_seed": str(TINY_DROP_SEED)}
     meta.update({f"version.{k}": v for k, v in versions().items()})
     save_safetensors(golden, out / "golden.safetensors", meta)
 
     # float32 vs float64 table.
     rows = []
-    order = ["last_hidden_state", "cls", "cls_normalized", "mean", "mean_normalized", "pooler_output", "loss", "loss_mean"]
+    order = ["last_hidden_state", "cls", "cls_normalized", "mean", "mean_normalized", "pooler_output", "loss", "loss_mean", "loss_drop"]
     order += [f"hidden_states.{k}" for k in range(config.num_hidden_layers + 1)]
     for k in order:
         rows.append(stats_row(k, r32[k], r64[k]))
@@ -339,6 +396,8 @@ def tiny_bert() -> None:
         loss64=float(r64["loss"][0]),
         loss_mean=float(r32["loss_mean"][0]),
         loss_mean64=float(r64["loss_mean"][0]),
+        drop_p=TINY_DROP_P,
+        drop_seed=TINY_DROP_SEED,
     )
     (out / "README.md").write_text(readme, encoding="utf-8")
     print(f"tiny-bert: {out} ({n_params} params), worst grad f32-f64 {worst_g:.2e}")
@@ -411,6 +470,15 @@ removed) were checked equal.
 | `grad_rows.word_embeddings.ids` | [{n_uniq}] I64 | sorted unique ids of the real tokens |
 | `grad_rows.word_embeddings` | [{n_uniq},32] | those rows of d loss / d word table (all other rows are exactly 0) |
 | `grad_mean.*`, `grad_mean_rows.word_embeddings` | | the same for `loss_mean` |
+| `loss_drop` | [1] | `loss` with hidden dropout p = {drop_p} at fixed masks (below) |
+| `grad_drop.*`, `grad_drop_rows.word_embeddings` | | the same for `loss_drop` |
+
+`loss_drop`: each `nn.Dropout` that `hidden_dropout_prob` controls (after the embedding
+LayerNorm; on each attention and MLP output before its residual add) is replaced by
+`x * keep / (1 - p)`, where element i of the row-major tensor is kept when
+`triple32(i ^ triple32(seed)) >= floor(p * 2^32)` (Chris Wellons' integer hash, numpy uint32), with seed
+{drop_seed} for the embedding output and {drop_seed} + 1 + 2l / + 2 + 2l for layer l's attention
+/ MLP output. Attention-probability dropout stays 0.
 
 ## float32 vs float64 (same model, `copy.deepcopy(model).double()`, same inputs)
 | tensor | max abs diff | max abs value | diff / max |

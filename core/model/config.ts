@@ -32,6 +32,12 @@ export interface EncoderConfig {
   ropeNtkFactor?: number;
   /** Row of word_embeddings that gets no gradient (nn.Embedding padding_idx); null = none. */
   padTokenId: number | null;
+  /**
+   * hidden_dropout_prob: dropout on the embedding output and on each attention / MLP output
+   * before its residual add, in training only. (attention_probs_dropout_prob is not applied:
+   * GTE v1.5 sets it to 0, and the fused attention keeps no probability matrix to drop from.)
+   */
+  hiddenDropout: number;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +97,13 @@ class Fields {
     return v;
   }
 
+  probability(key: string, fallback: number): number {
+    const v = this.obj[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ConfigError(this.file, key, `is ${describe(v)}, expected a probability in [0, 1)`);
+    return v;
+  }
+
   bool(key: string, fallback: boolean): boolean {
     const v = this.obj[key];
     if (v === undefined || v === null) return fallback;
@@ -121,6 +134,7 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
   // Class defaults: BertConfig type_vocab_size=2, NewConfig type_vocab_size=1.
   const typeVocabSize = f.int('type_vocab_size', { min: 0, fallback: gte ? 1 : 2 });
   const layerNormEps = f.positive('layer_norm_eps', 1e-12);
+  const hiddenDropout = f.probability('hidden_dropout_prob', 0.1); // BertConfig's and NewConfig's default
   if (hiddenSize % numHeads !== 0) {
     throw new ConfigError(file, 'hidden_size', `${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`);
   }
@@ -156,6 +170,7 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
     hiddenAct: 'gelu',
     positionEmbedding: 'absolute',
     padTokenId,
+    hiddenDropout,
   };
 
   const posType = f.str('position_embedding_type', gte ? 'rope' : 'absolute');

@@ -7,6 +7,10 @@
 // BERT's separate q/k/v weights are concatenated at load into GTE's packed [3H, H] layout, so
 // both families share one attention path.
 //
+// Training may add hidden dropout (HF's hidden_dropout_prob) where both families apply it: on
+// the embedding output and on each attention and MLP output before its residual add. Each site
+// has its own seed (dropSite) and the masks are recomputed from it, never stored.
+//
 // Linear weights are kept transposed, [in, out] (Hugging Face stores [out, in]): y = x @ Wt
 // runs 1.3-1.9x faster than x @ W^T on llvmpipe (measured at [4096, 384] x [384, 1152/1536]
 // and [4096, 1536] x [1536, 384]), because each lane then reads contiguous columns of Wt.
@@ -17,6 +21,7 @@ import { attentionBackward, attentionForward } from '../kernels/attention.ts';
 import { accumulateForward, addForward, geluBackward, geluForward, gluBackward, gluForward } from '../kernels/elementwise.ts';
 import { embeddingBackward, embeddingForward } from '../kernels/embedding.ts';
 import { layerNormBackward, layerNormForward } from '../kernels/layernorm.ts';
+import { type DropoutSpec, dropout, dropped } from '../kernels/dropout.ts';
 import { denseBackward, denseForward } from '../kernels/matmul.ts';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope.ts';
 import type { EncoderConfig } from './config.ts';
@@ -84,15 +89,16 @@ export class Encoder {
    * last_hidden_state [B, L, H] for one padded batch. With `hidden`, also returns the
    * embedding output and each layer's output (HF's hidden_states), for debugging and tests.
    */
-  forward(input: EncoderInput, opts: { hidden?: boolean } = {}): { last: Tensor; hidden: Tensor[] } {
+  forward(input: EncoderInput, opts: { hidden?: boolean; dropout?: DropoutSpec } = {}): { last: Tensor; hidden: Tensor[] } {
     const { gpu, config: c, weights: w } = this;
     this.checkLength(input.seqLen);
+    const d = opts.dropout ?? null;
     const hidden: Tensor[] = [];
-    let x = embedForward(gpu, c, w, input, null);
+    let x = embedForward(gpu, c, w, input, null, dropSite(d, 0));
     if (opts.hidden) hidden.push(x);
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(input.seqLen) : null;
-    for (const lw of w.layers) {
-      const next = layerForward(gpu, c, lw, x, input.mask, rope, null);
+    for (const [l, lw] of w.layers.entries()) {
+      const next = layerForward(gpu, c, lw, x, input.mask, rope, null, layerDrop(d, l));
       if (!opts.hidden) x.release();
       x = next;
       if (opts.hidden) hidden.push(x);
@@ -107,28 +113,33 @@ export class Encoder {
    * with `recompute` (gradient checkpointing): keep only each layer's input [B, L, H] and run
    * the layer's forward again in the backward, one layer at a time. That stores H floats per
    * token and layer instead of 7H + 2I (all-MiniLM-L6-v2: 384 vs 5,760) for one more forward
-   * per step; without dropout the recomputed activations, so the gradients, are bit-identical.
+   * per step. The recomputed activations, so the gradients, are bit-identical (dropout masks
+   * included: they are functions of the seed).
+   *
+   * `dropout`: hidden dropout with this probability; its seed is the first of 2 * layers + 1
+   * consecutive site seeds. The same spec in forward() gives the same outputs.
    */
-  forwardTrain(input: EncoderInput, host: TrainTokens, opts: { recompute?: boolean } = {}): { last: Tensor; saved: SavedActivations } {
+  forwardTrain(input: EncoderInput, host: TrainTokens, opts: { recompute?: boolean; dropout?: DropoutSpec } = {}): { last: Tensor; saved: SavedActivations } {
     const { gpu, config: c, weights: w } = this;
     this.checkLength(input.seqLen);
     if (host.ids.length !== input.batch * input.seqLen) throw new Error(`forwardTrain: ${host.ids.length} host ids for a [${input.batch}, ${input.seqLen}] batch`);
+    const d = opts.dropout ?? null;
     const emb: SavedEmbedding = { emb: null!, mean: gpu.empty([input.batch * input.seqLen]), rstd: gpu.empty([input.batch * input.seqLen]) };
-    let x = embedForward(gpu, c, w, input, emb);
+    let x = embedForward(gpu, c, w, input, emb, dropSite(d, 0));
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(input.seqLen) : null;
     const layers: SavedLayer[] = [];
     const inputs: Tensor[] = [];
-    for (const lw of w.layers) {
+    for (const [l, lw] of w.layers.entries()) {
       if (opts.recompute) {
         inputs.push(x); // layerForward without `save` leaves its input alone
-        x = layerForward(gpu, c, lw, x, input.mask, rope, null);
+        x = layerForward(gpu, c, lw, x, input.mask, rope, null, layerDrop(d, l));
         continue;
       }
       const s = {} as SavedLayer;
-      x = layerForward(gpu, c, lw, x, input.mask, rope, s);
+      x = layerForward(gpu, c, lw, x, input.mask, rope, s, layerDrop(d, l));
       layers.push(s);
     }
-    return { last: x, saved: { input, host, emb, layers, inputs: opts.recompute ? inputs : null, last: x } };
+    return { last: x, saved: { input, host, emb, layers, inputs: opts.recompute ? inputs : null, last: x, dropout: d } };
   }
 
   /**
@@ -139,19 +150,20 @@ export class Encoder {
   backward(saved: SavedActivations, dlast: Tensor, grads: EncoderWeights, opts: { accumulate?: boolean } = {}): void {
     const { gpu, config: c, weights: w } = this;
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(saved.input.seqLen) : null;
+    const d = saved.dropout;
     let dx = dlast;
     for (let l = w.layers.length - 1; l >= 0; l--) {
       let s = saved.layers[l];
       if (saved.inputs) {
         // Gradient checkpointing: this layer's activations again, from its saved input.
         s = {} as SavedLayer;
-        layerForward(gpu, c, w.layers[l], saved.inputs[l], saved.input.mask, rope, s).release();
+        layerForward(gpu, c, w.layers[l], saved.inputs[l], saved.input.mask, rope, s, layerDrop(d, l)).release();
       }
-      const dprev = layerBackward(gpu, c, w.layers[l], grads.layers[l], s, dx, saved.input.mask, rope, !!opts.accumulate);
+      const dprev = layerBackward(gpu, c, w.layers[l], grads.layers[l], s, dx, saved.input.mask, rope, !!opts.accumulate, layerDrop(d, l));
       dx.release();
       dx = dprev;
     }
-    embedBackward(gpu, c, w, grads, saved, dx, !!opts.accumulate);
+    embedBackward(gpu, c, w, grads, saved, dx, !!opts.accumulate, dropSite(d, 0));
     dx.release();
     saved.last.release();
   }
@@ -226,13 +238,40 @@ export interface SavedActivations {
   /** With recompute (gradient checkpointing): each layer's input only; else null. */
   inputs: Tensor[] | null;
   last: Tensor;
+  /** The forward's hidden dropout (the backward regenerates its masks); null = none. */
+  dropout: DropoutSpec | null;
 }
 
 type Rope = { cos: Tensor; sin: Tensor } | null;
 
-// ---- embeddings: x = LN(word[ids] + pos + type) ------------------------------------------
+// ---- hidden dropout sites -----------------------------------------------------------------
 
-function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: EncoderInput, save: SavedEmbedding | null): Tensor {
+/** Site k's spec: 0 = embedding output, 1 + 2l / 2 + 2l = layer l's attention / MLP output. */
+function dropSite(d: DropoutSpec | null, site: number): DropoutSpec | null {
+  return d && d.p > 0 ? { p: d.p, seed: (d.seed + site) >>> 0 } : null;
+}
+
+interface LayerDrop {
+  attn: DropoutSpec;
+  mlp: DropoutSpec;
+}
+
+function layerDrop(d: DropoutSpec | null, layer: number): LayerDrop | null {
+  const attn = dropSite(d, 1 + 2 * layer);
+  const mlp = dropSite(d, 2 + 2 * layer);
+  return attn && mlp ? { attn, mlp } : null;
+}
+
+/** A new tensor dropout(t) (t kept: gradients that also flow elsewhere). */
+function droppedCopy(gpu: Gpu, t: Tensor, d: DropoutSpec): Tensor {
+  const out = gpu.empty(t.shape);
+  dropout(gpu, out, t, d);
+  return out;
+}
+
+// ---- embeddings: x = dropout(LN(word[ids] + pos + type)) ----------------------------------
+
+function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: EncoderInput, save: SavedEmbedding | null, drop: DropoutSpec | null): Tensor {
   const { batch: B, seqLen: L } = input;
   const N = B * L;
   const emb = gpu.empty([B, L, c.hiddenSize]);
@@ -243,21 +282,23 @@ function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: Enco
   layerNormForward(gpu, x, mean, rstd, emb, w.embLnW, w.embLnB, c.layerNormEps);
   if (save) save.emb = emb;
   else for (const t of [emb, mean, rstd]) t.release();
-  return x;
+  return drop ? dropped(gpu, x, drop) : x;
 }
 
-function embedBackward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, g: EncoderWeights, saved: SavedActivations, dx: Tensor, accumulate: boolean): void {
+function embedBackward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, g: EncoderWeights, saved: SavedActivations, dx: Tensor, accumulate: boolean, drop: DropoutSpec | null): void {
   const s = saved.emb;
+  const dln = drop ? droppedCopy(gpu, dx, drop) : dx; // d LN output
   const demb = gpu.empty(s.emb.shape);
-  layerNormBackward(gpu, demb, g.embLnW, g.embLnB, dx, s.emb, s.mean, s.rstd, w.embLnW, { accumulate });
+  layerNormBackward(gpu, demb, g.embLnW, g.embLnB, dln, s.emb, s.mean, s.rstd, w.embLnW, { accumulate });
+  if (drop) dln.release();
   embeddingBackward(gpu, g.word, g.position, g.tokenType, demb, saved.host.ids, saved.host.typeIds, { padTokenId: c.padTokenId, accumulate });
   for (const t of [demb, s.emb, s.mean, s.rstd]) t.release();
 }
 
-// ---- one post-LN layer: h = LN(x + O(attn(QKV x))), out = LN(h + MLP(h)) -------------------
+// ---- one post-LN layer: h = LN(x + drop(O(attn(QKV x)))), out = LN(h + drop(MLP(h))) -------
 
 /** One layer's output; with `save`, keeps its activations there (x included) for the backward. */
-function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, mask: Tensor, rope: Rope, save: SavedLayer | null): Tensor {
+function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, mask: Tensor, rope: Rope, save: SavedLayer | null, drop: LayerDrop | null): Tensor {
   const [B, L, H] = x.shape;
   const N = B * L;
   const I = c.intermediateSize;
@@ -273,9 +314,10 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
   const lse = gpu.empty([B, c.numHeads, L]);
   attentionForward(gpu, ctx, lse, qkv, mask, c.numHeads);
   done(qkv, lse);
-  const attn = gpu.empty([B, L, H]);
+  let attn = gpu.empty([B, L, H]);
   denseForward(gpu, attn, ctx, lw.oWt, lw.oB);
   done(ctx);
+  if (drop) attn = dropped(gpu, attn, drop.attn);
   const sum1 = gpu.empty([B, L, H]);
   addForward(gpu, sum1, x, attn);
   attn.release();
@@ -292,9 +334,10 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
   if (c.arch === 'gte') gluForward(gpu, act, up);
   else geluForward(gpu, act, up);
   done(up);
-  const m = gpu.empty([B, L, H]);
+  let m = gpu.empty([B, L, H]);
   denseForward(gpu, m, act, lw.downWt, lw.downB);
   done(act);
+  if (drop) m = dropped(gpu, m, drop.mlp);
   const sum2 = gpu.empty([B, L, H]);
   addForward(gpu, sum2, h, m);
   m.release();
@@ -309,13 +352,15 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
 }
 
 /** dL/d(layer input) from dL/d(layer output); parameter gradients into g. Releases s. */
-function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWeights, s: SavedLayer, dout: Tensor, mask: Tensor, rope: Rope, accumulate: boolean): Tensor {
+function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWeights, s: SavedLayer, dout: Tensor, mask: Tensor, rope: Rope, accumulate: boolean, drop: LayerDrop | null): Tensor {
   const shape = s.x.shape;
-  // out = LN(sum2), sum2 = h + m: dm = dsum2, and dsum2 also flows straight into dh.
+  // out = LN(sum2), sum2 = h + drop(m): dm = drop(dsum2), and dsum2 also flows straight into dh.
   const dsum2 = gpu.empty(shape);
   layerNormBackward(gpu, dsum2, g.mlpLnW, g.mlpLnB, dout, s.sum2, s.mean2, s.rstd2, lw.mlpLnW, { accumulate });
+  const dm = drop ? droppedCopy(gpu, dsum2, drop.mlp) : dsum2;
   const dact = gpu.empty(s.act.shape);
-  denseBackward(gpu, { dx: dact, dwt: g.downWt, db: g.downB, accumulate }, dsum2, s.act, lw.downWt);
+  denseBackward(gpu, { dx: dact, dwt: g.downWt, db: g.downB, accumulate }, dm, s.act, lw.downWt);
+  if (drop) dm.release();
   const dup = gpu.empty(s.up.shape);
   if (c.arch === 'gte') gluBackward(gpu, dup, dact, s.up);
   else geluBackward(gpu, dup, dact, s.up);
@@ -326,12 +371,14 @@ function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWei
   accumulateForward(gpu, dh, dsum2);
   dsum2.release();
 
-  // h = LN(sum1), sum1 = x + attn: dattn = dsum1, and dsum1 also flows straight into dx.
+  // h = LN(sum1), sum1 = x + drop(attn): dattn = drop(dsum1), and dsum1 also flows into dx.
   const dsum1 = gpu.empty(shape);
   layerNormBackward(gpu, dsum1, g.attnLnW, g.attnLnB, dh, s.sum1, s.mean1, s.rstd1, lw.attnLnW, { accumulate });
   dh.release();
+  const dattn = drop ? droppedCopy(gpu, dsum1, drop.attn) : dsum1;
   const dctx = gpu.empty(shape);
-  denseBackward(gpu, { dx: dctx, dwt: g.oWt, db: g.oB, accumulate }, dsum1, s.ctx, lw.oWt);
+  denseBackward(gpu, { dx: dctx, dwt: g.oWt, db: g.oB, accumulate }, dattn, s.ctx, lw.oWt);
+  if (drop) dattn.release();
   const dqkv = gpu.empty(s.qkv.shape);
   attentionBackward(gpu, dqkv, dctx, s.ctx, s.lse, s.qkv, mask, c.numHeads);
   dctx.release();

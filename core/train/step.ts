@@ -10,12 +10,17 @@
 // Peak activation memory is one mini-batch's, whatever Q and G are; the price is a second
 // forward. When one mini-batch holds a whole side (queries or passages), its activations from
 // step 1 are kept and step 3 does not recompute them.
+//
+// Hidden dropout: each piece gets its own seed, a function of the step's seed, its side and
+// its first row, so the two forwards of a recomputed piece draw the same masks (what the
+// original GradCache gets by saving and restoring the RNG state around the first pass).
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { contrastiveLoss } from '../kernels/loss.ts';
 import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../kernels/pooling.ts';
 import type { Encoder, EncoderWeights, SavedActivations } from '../model/encoder.ts';
+import { type DropoutSpec, triple32 } from '../ref/dropout.ts';
 
 export interface StepOptions {
   /** Passages per query: 1 positive then groupSize - 1 negatives, query by query. */
@@ -29,6 +34,14 @@ export interface StepOptions {
   padId: number;
   /** Gradient checkpointing: keep only each layer's input and recompute the layer in the backward. */
   recompute?: boolean;
+  /** Hidden dropout for this step (p and the step's seed); absent or p = 0: none. */
+  dropout?: DropoutSpec;
+}
+
+/** The dropout spec of the piece starting at row `start` of side 0 (queries) or 1 (passages). */
+export function pieceDropout(d: DropoutSpec | undefined, side: number, start: number): DropoutSpec | undefined {
+  if (!d || d.p === 0) return undefined;
+  return { p: d.p, seed: triple32((triple32(d.seed >>> 0) ^ (side * 2 ** 24 + start)) >>> 0) };
 }
 
 /** A padded mini-batch of token ids. */
@@ -73,12 +86,12 @@ interface Forwarded {
  * `train`, keeps what the backward needs (activations, pooled, norm, mask); else frees it all
  * (GradCache's first pass).
  */
-function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean, recompute = false): Forwarded | null {
+function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean, recompute: boolean, dropout: DropoutSpec | undefined): Forwarded | null {
   const H = enc.config.hiddenSize;
   const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
   const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
   const input = { ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen };
-  const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }, { recompute }) : { ...enc.forward(input), saved: null };
+  const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }, { recompute, dropout }) : { ...enc.forward(input, { dropout }), saved: null };
   ids.release();
   const pooled = gpu.empty([p.rows, H]);
   if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
@@ -129,14 +142,16 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
   ];
   // 1. embeddings; a side that fits in one piece keeps its activations for step 3.
   const kept: (Forwarded | null)[] = [];
-  for (const side of sides) {
+  const recompute = !!o.recompute;
+  const drop = (s: number, p: Piece) => pieceDropout(o.dropout, s, p.start);
+  sides.forEach((side, s) => {
     if (side.pieces.length === 1) {
-      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb, true, o.recompute));
-      continue;
+      kept.push(forwardPiece(gpu, enc, side.pieces[0], o.pooling, side.emb, true, recompute, drop(s, side.pieces[0])));
+      return;
     }
     kept.push(null);
-    for (const p of side.pieces) forwardPiece(gpu, enc, p, o.pooling, side.emb, false);
-  }
+    for (const p of side.pieces) forwardPiece(gpu, enc, p, o.pooling, side.emb, false, false, drop(s, p));
+  });
   // 2. loss and embedding gradients over the whole step.
   const loss = gpu.empty([1]);
   const dq = gpu.empty([Q, H]);
@@ -151,7 +166,7 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
       return;
     }
     const scratch = gpu.empty(side.emb.shape);
-    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true, o.recompute)!, o.pooling, dEmb[s], grads);
+    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true, recompute, drop(s, p))!, o.pooling, dEmb[s], grads);
     scratch.release();
   });
   for (const t of [dq, dp, sides[0].emb, sides[1].emb]) t.release();

@@ -42,6 +42,11 @@ export interface TrainSettings {
   gradCacheMiniBatch: number;
   /** Keep only each layer's input and recompute its activations in the backward (gradient_checkpointing). */
   gradientCheckpointing: boolean;
+  /**
+   * Hidden dropout probability (hidden_dropout_prob) while training. The commands default it to
+   * the model's config.json value, as FlagEmbedding (a model in train mode) does; 0 = off.
+   */
+  hiddenDropout: number;
   gradientAccumulationSteps: number;
   maxGradNorm: number;
   adamBeta1: number;
@@ -63,6 +68,8 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   seed: 42,
   gradCacheMiniBatch: 0,
   gradientCheckpointing: false,
+  // 0 here, not the model's value: a checkpoint saved before this setting existed trained without it.
+  hiddenDropout: 0,
   gradientAccumulationSteps: 1,
   maxGradNorm: 1.0,
   adamBeta1: 0.9,
@@ -215,7 +222,7 @@ export class Trainer {
     for (const p of this.params) gpu.clear(p.g);
     let loss = 0;
     let tokens = 0;
-    for (const b of batches) {
+    for (const [m, b] of batches.entries()) {
       const r = contrastiveStep(gpu, enc, b.queries, b.passages, this.grads, {
         groupSize: s.trainGroupSize,
         temperature: s.temperature,
@@ -224,6 +231,8 @@ export class Trainer {
         scale: 1 / batches.length,
         padId: this.model.padId,
         recompute: s.gradientCheckpointing,
+        // Masks are a pure function of (seed, update, micro-batch): a resumed run draws the same.
+        dropout: s.hiddenDropout > 0 ? { p: s.hiddenDropout, seed: mixSeed(s.seed, step, m, 3) } : undefined,
       });
       loss += (await gpu.readF32(r.loss))[0] / batches.length;
       r.loss.release();
@@ -290,4 +299,5 @@ export function validateSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0)) throw new Error(`weight decay must be >= 0, got ${s.weightDecay}`);
   if (!Number.isInteger(s.gradCacheMiniBatch) || s.gradCacheMiniBatch < 0) throw new Error(`GradCache mini-batch must be an integer >= 0, got ${s.gradCacheMiniBatch}`);
   if (!(s.maxGradNorm >= 0)) throw new Error(`max grad norm must be >= 0, got ${s.maxGradNorm}`);
+  if (!(s.hiddenDropout >= 0 && s.hiddenDropout < 1)) throw new Error(`hidden dropout must be in [0, 1), got ${s.hiddenDropout}`);
 }
