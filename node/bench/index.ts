@@ -7,7 +7,7 @@ import { benchEmbed, embedColumns } from './embed.ts';
 import { benchMatmul, matmulColumns } from './matmul.ts';
 import { benchSearch, searchColumns } from './search.ts';
 import { benchTrain, trainColumns } from './train.ts';
-import { type Row, printTable, writeJson } from './table.ts';
+import { type Row, describePump, printTable, writeJson } from './table.ts';
 import type { KernelTime } from '../../core/gpu/profiler.ts';
 
 const profileColumns = [
@@ -98,7 +98,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   const runs = o.runs !== undefined ? Number(o.runs) : o.quick ? 1 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: '${o.runs}' is not a positive integer`);
   const gpu = await createNodeGpu(o.gpu);
-  console.error(`adapter: ${gpu.name}`);
+  console.error(`adapter: ${gpu.name}\ndawn pump: ${describePump()}`);
   const log = (m: string) => console.error(`  ${m}`);
   let rows;
   let columns;
