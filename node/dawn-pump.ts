@@ -62,6 +62,11 @@ export function pumpPace(): PumpPace | null {
   return pace;
 }
 
+/** The pump mode in words, for bench output: it changes CPU-adapter numbers a lot. */
+export function describePump(): string {
+  return pace ? `paced (spin ${pace.spinMs} ms, then poll every ${pace.pollMs} ms)` : "spinning (Dawn's default)";
+}
+
 /**
  * The pacing to use for an adapter: on CPU adapters by default (spin 2 ms, then poll each 1 ms);
  * AQA_DAWN_POLL_MS overrides it for every adapter ("0" keeps Dawn's spinning).

@@ -35,10 +35,16 @@ export function dropout(gpu: Gpu, out: Tensor, x: Tensor, d: DropoutSpec): void 
   });
 }
 
-/** A new tensor holding dropout(x); releases x. The encoder's forward and backward use this. */
-export function dropped(gpu: Gpu, x: Tensor, d: DropoutSpec): Tensor {
+/** A new tensor holding dropout(x); x is kept (a gradient that also flows elsewhere). */
+export function droppedCopy(gpu: Gpu, x: Tensor, d: DropoutSpec): Tensor {
   const out = gpu.empty(x.shape);
   dropout(gpu, out, x, d);
+  return out;
+}
+
+/** A new tensor holding dropout(x); releases x (an activation used only here). */
+export function dropped(gpu: Gpu, x: Tensor, d: DropoutSpec): Tensor {
+  const out = droppedCopy(gpu, x, d);
   x.release();
   return out;
 }

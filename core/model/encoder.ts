@@ -21,7 +21,7 @@ import { attentionBackward, attentionForward } from '../kernels/attention.ts';
 import { accumulateForward, addForward, geluBackward, geluForward, gluBackward, gluForward } from '../kernels/elementwise.ts';
 import { embeddingBackward, embeddingForward } from '../kernels/embedding.ts';
 import { layerNormBackward, layerNormForward } from '../kernels/layernorm.ts';
-import { type DropoutSpec, dropout, dropped } from '../kernels/dropout.ts';
+import { type DropoutSpec, dropped, droppedCopy } from '../kernels/dropout.ts';
 import { denseBackward, denseForward } from '../kernels/matmul.ts';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope.ts';
 import type { EncoderConfig } from './config.ts';
@@ -260,13 +260,6 @@ function layerDrop(d: DropoutSpec | null, layer: number): LayerDrop | null {
   const attn = dropSite(d, 1 + 2 * layer);
   const mlp = dropSite(d, 2 + 2 * layer);
   return attn && mlp ? { attn, mlp } : null;
-}
-
-/** A new tensor dropout(t) (t kept: gradients that also flow elsewhere). */
-function droppedCopy(gpu: Gpu, t: Tensor, d: DropoutSpec): Tensor {
-  const out = gpu.empty(t.shape);
-  dropout(gpu, out, t, d);
-  return out;
 }
 
 // ---- embeddings: x = dropout(LN(word[ids] + pos + type)) ----------------------------------

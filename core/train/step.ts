@@ -34,13 +34,13 @@ export interface StepOptions {
   padId: number;
   /** Gradient checkpointing: keep only each layer's input and recompute the layer in the backward. */
   recompute?: boolean;
-  /** Hidden dropout for this step (p and the step's seed); absent or p = 0: none. */
+  /** Hidden dropout for this step (p and the step's seed); absent or p = 0: none (the encoder skips p = 0). */
   dropout?: DropoutSpec;
 }
 
 /** The dropout spec of the piece starting at row `start` of side 0 (queries) or 1 (passages). */
 export function pieceDropout(d: DropoutSpec | undefined, side: number, start: number): DropoutSpec | undefined {
-  if (!d || d.p === 0) return undefined;
+  if (!d) return undefined;
   return { p: d.p, seed: triple32((triple32(d.seed >>> 0) ^ (side * 2 ** 24 + start)) >>> 0) };
 }
 

@@ -232,7 +232,7 @@ export class Trainer {
         padId: this.model.padId,
         recompute: s.gradientCheckpointing,
         // Masks are a pure function of (seed, update, micro-batch): a resumed run draws the same.
-        dropout: s.hiddenDropout > 0 ? { p: s.hiddenDropout, seed: mixSeed(s.seed, step, m, 3) } : undefined,
+        dropout: { p: s.hiddenDropout, seed: mixSeed(s.seed, step, m, 3) },
       });
       loss += (await gpu.readF32(r.loss))[0] / batches.length;
       r.loss.release();

@@ -7,7 +7,8 @@ import { benchEmbed, embedColumns } from './embed.ts';
 import { benchMatmul, matmulColumns } from './matmul.ts';
 import { benchSearch, searchColumns } from './search.ts';
 import { benchTrain, trainColumns } from './train.ts';
-import { type Row, describePump, printTable, writeJson } from './table.ts';
+import { type Row, printTable, writeJson } from './table.ts';
+import { describePump } from '../dawn-pump.ts';
 import type { KernelTime } from '../../core/gpu/profiler.ts';
 
 const profileColumns = [

@@ -2,7 +2,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pumpPace } from '../dawn-pump.ts';
+import { describePump } from '../dawn-pump.ts';
 
 export type Row = Record<string, string | number | boolean | null | undefined>;
 
@@ -36,12 +36,6 @@ export function formatTable(rows: Row[], columns?: (Column | string)[]): string 
 
 export function printTable(rows: Row[], columns?: (Column | string)[]): void {
   console.log(formatTable(rows, columns));
-}
-
-/** How Dawn's completion pump runs (node/dawn-pump.ts): it changes CPU-adapter numbers a lot. */
-export function describePump(): string {
-  const p = pumpPace();
-  return p ? `paced (spin ${p.spinMs} ms, then poll every ${p.pollMs} ms)` : "spinning (Dawn's default)";
 }
 
 /** Write a bench record as JSON (creating the folder), stamped with the date, Node version and platform. */
