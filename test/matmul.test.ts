@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CPU_TILE, chunkRows, colsum, defaultMatmulTile, denseBackward, denseForward, isCpuAdapter, linear, matmul, transpose } from '../core/kernels/matmul.ts';
+import { isCpuAdapter } from '../core/gpu/adapter.ts';
+import { chunkRows } from '../core/gpu/launch.ts';
+import { CPU_TILE, colsum, defaultMatmulTile, denseBackward, denseForward, linear, matmul, transpose } from '../core/kernels/matmul.ts';
 import { matmulCases } from './cases/matmul.ts';
 import { registerCases, testGpu } from './helpers.ts';
 

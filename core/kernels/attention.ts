@@ -3,8 +3,9 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
-import { type Tensor, expectShape, rowsPerChunk } from '../gpu/tensor.ts';
-import { fixedSubgroupSize, isCpuAdapter } from './matmul.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
+import { chunkRows } from '../gpu/launch.ts';
 
 /** Largest head dim: q and the output accumulators of an invocation's rows are private arrays. */
 export const MAX_HEAD_DIM = 128;
@@ -98,7 +99,7 @@ export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor
   const rowBytes = L * H3 * 4;
   const maxWg = gpu.limits.maxWorkgroupsPerDim;
   const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention');
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const whole = nb === B;
@@ -215,7 +216,7 @@ export function attentionBackward(
   const rowBytes = L * H3 * 4;
   const maxWg = gpu.limits.maxWorkgroupsPerDim;
   const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention backward');
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const view = (x: Tensor) => (nb === B ? x : x.rows(b0, nb));

@@ -19,7 +19,8 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { forEachRowChunk } from './elementwise.ts';
+import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
+import { chunkRows, forEachRowChunk } from '../gpu/launch.ts';
 
 /**
  * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
@@ -109,22 +110,6 @@ export function stagesTransposed(gpu: Gpu): boolean {
 
 /** Shared-memory tiles for real GPUs: 16x16 invocations, 4x4 outputs each, 64x64x16 tiles (8 KiB). */
 export const GPU_TILE: MatmulTile = { wgX: 16, wgY: 16, tm: 4, tn: 4, shared: true, bk: 16 };
-
-/** CPU (software) drivers: Mesa llvmpipe/lavapipe, SwiftShader, Microsoft WARP. */
-export function isCpuAdapter(gpu: Gpu): boolean {
-  const a = gpu.adapter;
-  const text = [a.vendor, a.architecture, a.device, a.description].join(' ');
-  return /llvmpipe|lavapipe|swiftshader|software|warp|basic render|\bcpu\b/i.test(text);
-}
-
-/** The device's subgroup size when it is fixed (min == max) and subgroups are enabled, else 0. */
-export function fixedSubgroupSize(gpu: Gpu): number {
-  if (!gpu.features.has('subgroups')) return 0;
-  const info = gpu.device.adapterInfo as GPUAdapterInfo | undefined;
-  const lo = info?.subgroupMinSize ?? 0;
-  const hi = info?.subgroupMaxSize ?? 0;
-  return lo > 0 && lo === hi ? lo : 0;
-}
 
 /** Whether `tile` can run on this device (subgroup tiles need a matching fixed subgroup size). */
 export function tileSupported(gpu: Gpu, tile: MatmulTile): boolean {
@@ -242,7 +227,7 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   if (bShared && b.byteLength > maxBinding) throw bTooBig(b, maxBinding);
   let per: number;
   try {
-    per = Math.min(chunkRows(itemBytes, maxBinding, gpu.limits.offsetAlign), gpu.limits.maxWorkgroupsPerDim);
+    per = Math.min(chunkRows(itemBytes, maxBinding, gpu.limits.offsetAlign, 'matmul'), gpu.limits.maxWorkgroupsPerDim);
   } catch {
     throw new Error(
       `matmul: one batch item of a ${fmt(a.shape)} / b ${fmt(b.shape)} / out ${fmt(out.shape)} cannot be bound under the ${maxBinding}-byte storage binding limit at ${gpu.limits.offsetAlign}-byte alignment; split the batch yourself`,
@@ -469,7 +454,7 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     // alpha * a_c^T b_c to out; only the first chunk applies bias and the caller's accumulate flag.
     if (p.transB) throw new Error(`matmul: a ${fmt(a.shape)} (transA) is over the ${maxBinding}-byte binding limit and b ${fmt(b.shape)} is transposed; K can only be split when b is stored [K, N]`);
     if (!fits(out)) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit too (a ${fmt(a.shape)} transA, b ${fmt(b.shape)}); only K is split here, out is bound whole`);
-    const rows = chunkRows([M * F32, N * F32], maxBinding, align);
+    const rows = chunkRows([M * F32, N * F32], maxBinding, align, 'matmul');
     for (let k0 = 0; k0 < K; k0 += rows) {
       const kc = Math.min(rows, K - k0);
       const first = k0 === 0;
@@ -488,34 +473,11 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     return;
   }
   if (p.transA) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit with transA a ${fmt(a.shape)}; only non-transposed a is split by rows`);
-  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align), maxRows);
+  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align, 'matmul'), maxRows);
   for (let m0 = 0; m0 < M; m0 += rows) {
     const mc = Math.min(rows, M - m0);
     launch(gpu, out.rows(m0, mc), a.rows(m0, mc), b, 1, true, { ...p, M: mc });
   }
-}
-
-/**
- * Largest row count such that a chunk of `rows` rows fits maxBinding for every operand and
- * every chunk start is aligned for every operand (rows * rowBytes a multiple of align).
- */
-export function chunkRows(rowBytes: readonly number[], maxBinding: number, align: number): number {
-  let step = 1;
-  for (const r of rowBytes) step = lcm(step, align / gcd(r, align));
-  const rows = Math.floor(maxBinding / Math.max(...rowBytes));
-  const aligned = rows - (rows % step);
-  if (aligned < 1) {
-    throw new Error(`matmul: rows of ${rowBytes.join('/')} bytes cannot be chunked under a ${maxBinding}-byte binding at ${align}-byte alignment`);
-  }
-  return aligned;
-}
-
-function gcd(x: number, y: number): number {
-  while (y) [x, y] = [y, x % y];
-  return x;
-}
-function lcm(x: number, y: number): number {
-  return (x / gcd(x, y)) * y;
 }
 
 function checkTile(gpu: Gpu, t: MatmulTile): void {
