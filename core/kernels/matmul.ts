@@ -6,21 +6,22 @@
 // denseForward(gpu, y, x, wt, b)           y = x @ wt + b, wt stored [in, out] (the encoder's layout)
 // denseBackward(gpu, {dx, dwt, db}, dy, x, wt)   its gradients, below it
 // colsum(gpu, out, x, o)                   out (+)= column sums of x (the bias gradient)
-// transpose(gpu, out, a)                   out [..., C, R] = a [..., R, C] with its last two dims swapped
 //
 // The encoder's dense layers (X [BL, in], Wt [in, out], Y [BL, out]):
 //   forward  Y    = X Wt + b     matmul(gpu, y, x, wt, { bias })
 //   backward dX   = dY Wt^T      matmul(gpu, dx, dy, wt, { transB: true })
 //            dWt += X^T dY       matmul(gpu, dwt, x, dy, { transA: true, accumulate: true })
 //            db  += colsum(dY)
-// On CPU drivers a transposed operand is first copied transposed (stageTransposed below) and
-// the product runs on the plain kernel: there its transposed-operand variants were 1.1-1.8x
-// slower at the encoder's backward shapes, and the copy costs one pass over the operand.
+// On CPU drivers a transposed operand is first copied transposed (stageTransposed below, with
+// kernels/transpose.ts) and the product runs on the plain kernel: there its transposed-operand
+// variants were 1.1-1.8x slower at the encoder's backward shapes, and the copy costs one pass
+// over the operand.
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
 import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows, forEachRowChunk } from '../gpu/launch.ts';
+import { transpose } from './transpose.ts';
 
 /**
  * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
@@ -309,36 +310,6 @@ export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] 
   }
   if (g.db) colsum(gpu, g.db, dy2, { accumulate: g.accumulate });
 }
-
-/**
- * out [..., C, R] = a [..., R, C]: the last two dims swapped, leading dims a batch (at most
- * maxComputeWorkgroupsPerDimension items). Both must fit one storage binding (matmul only
- * transposes chunks that do).
- */
-export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
-  if (a.dtype !== 'f32' || out.dtype !== 'f32') throw new Error(`transpose: a ${a} and out ${out} must be f32`);
-  const r = a.shape.length;
-  if (r < 2) throw new Error(`transpose: a ${fmt(a.shape)} must have at least 2 dims`);
-  const lead = a.shape.slice(0, r - 2);
-  const [R, C] = [a.shape[r - 2], a.shape[r - 1]];
-  expectShape(`transpose: out (a ${fmt(a.shape)})`, out, [...lead, C, R]);
-  if (out.buffer === a.buffer) throw new Error(`transpose: out ${fmt(out.shape)} shares its GPU buffer with a; transpose into a separate tensor`);
-  const batch = prod(lead);
-  if (batch > gpu.limits.maxWorkgroupsPerDim) throw new Error(`transpose: ${batch} matrices in a ${fmt(a.shape)}, over the ${gpu.limits.maxWorkgroupsPerDim} per-dispatch limit; split the batch`);
-  if (a.size === 0) return;
-  // One invocation per 4 x 4 block; blocks folded into [x, y] workgroups, matrices in z.
-  const blocks = Math.ceil(R / 4) * Math.ceil(C / 4);
-  const [x, y] = gpu.grid(Math.ceil(blocks / TRANSPOSE_WG));
-  gpu.dispatch({
-    kernel: 'transpose',
-    entry: 'forward',
-    defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0 },
-    bindings: [out, a],
-    uniforms: [R, C],
-    workgroups: [x, y, batch],
-  });
-}
-const TRANSPOSE_WG = 64;
 
 function zeroFill(gpu: Gpu, t: Tensor): void {
   const z = gpu.zeros(t.shape);

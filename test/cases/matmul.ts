@@ -26,8 +26,8 @@ import {
   matmul,
   stagesTransposed,
   tileSupported,
-  transpose,
 } from '../../core/kernels/matmul.ts';
+import { transpose } from '../../core/kernels/transpose.ts';
 import { chunkRows } from '../../core/gpu/launch.ts';
 import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from '../../core/ref/matmul.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
