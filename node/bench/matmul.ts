@@ -23,7 +23,7 @@ import type { Gpu } from '../../core/gpu/device.ts';
 import { isCpuAdapter } from '../../core/gpu/adapter.ts';
 import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul } from '../../core/kernels/matmul.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
-import { randu } from '../../test/cases/util.ts';
+import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
 
 export interface MatmulBenchOptions {
