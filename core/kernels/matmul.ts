@@ -47,35 +47,10 @@ export interface MatmulTile {
   unrolled?: boolean;
 }
 
-// Measured on llvmpipe (Mesa 25, AVX2, 2 cores shared with other jobs, load 4-10, so compare
-// ratios): GFLOP/s by GPU timestamps at N=1024, and "GFLOP/(worker-s)", the flops divided by
-// the CPU seconds the driver's two worker threads spent, times 2 (steadier under load; what
-// two free cores would give, minus dawn.node's polling), at N=512 unless said otherwise.
-// On llvmpipe every invocation's storage load is a per-lane extract, bounds check and branch
-// (~8 instructions a lane), so loads per FMA decide the speed, and loop-indexed local arrays
-// must be fully unrolled by the driver (NIR does up to ~128 accumulators; 16x16 and 24x8 per
-// invocation spilled and ran 3 GFLOP/s).
-//
-// The drop from N=512 to N=1024 (README) does not look like L1/L2 reuse along K: valgrind's
-// cache model (32 KiB L1, 512 KiB L2, 8-way) gives SUBGROUP_TILE the same misses per flop at
-// both sizes (L1 4.2e-3 and 4.1e-3, L2 2.2e-3 and 2.1e-3); L3, the TLB (at N=1024 each row of
-// b is its own 4 KiB page) or load on the machine remain. Tried and not kept (instruction
-// counts from callgrind per worker thread, one N=1024 product = 1.07 GFLOP per worker):
-// - K blocks of 64 between workgroupBarrier()s, so the four subgroups share a 64x64 panel of b
-//   in L2: 3.2x fewer L2 misses, but llvmpipe keeps the live values in a coroutine frame across
-//   each barrier: 2.25G instructions against 0.64G for the same loop without barriers.
-// - The four k of a step as one fma chain per accumulator (tile loops force-unrolled by
-//   indexing local arrays whose length is the loop's trip count, so no masked accumulator
-//   store per fma): 0.64G instructions against 0.86G, but no faster (10 interleaved runs under
-//   load: median 17.3 vs 16.2 GFLOP/(worker-s), best 23.9 vs 28.0); the model counts 4.8x the
-//   branch mispredictions and 3.3x the I-cache misses. The same at 32x8 per invocation takes
-//   0.50 instructions per flop, but its loop outgrows the 32 KiB I-cache (11.7M misses per
-//   worker at N=512 against 0.19M at 16x8). 64 rows per invocation went back to memory.
-// - Load addresses uniform across the subgroup (one row of lanes per workgroup, lanes strided
-//   over columns, each lane picking its b value with selects on its lane bits): llvmpipe
-//   still loads lane by lane inside a loop: 6-11x slower at N=256.
-// What all of these leave alone is the per-lane load sequence (54M branches per worker at
-// N=1024 in every variant), where the time appears to go.
+// Tile numbers below: llvmpipe, 2 shared cores, so compare ratios; GFLOP/s by GPU timestamps
+// at N=1024 and GFLOP/(worker-s), flops per CPU second of the driver's worker threads (times 2),
+// at N=512 unless said otherwise. How they were taken, why loads per FMA decide the speed there,
+// and the variants tried and not kept: docs/matmul-notes.md.
 
 /**
  * No shared memory, no subgroups: for CPU drivers without a usable subgroup size, e.g.
