@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCpuAdapter } from '../core/kernels/matmul.ts';
+import { isCpuAdapter } from '../core/gpu/adapter.ts';
 import { pacePump, pumpPaceFor } from './dawn-pump.ts';
 import { Gpu, GpuError, type AdapterSummary, requestDevice, summarizeAdapter } from '../core/gpu/device.ts';
 

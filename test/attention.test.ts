@@ -1,4 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { attentionBackward, attentionForward } from '../core/kernels/attention.ts';
 import { attentionCases } from './cases/attention.ts';
-import { registerCases } from './helpers.ts';
+import { registerCases, testGpu } from './helpers.ts';
 
 registerCases('attention', attentionCases);
+
+test('attention: forward and backward refuse the same bad shapes with the same messages', async () => {
+  const gpu = await testGpu();
+  const t = (shape: number[], dtype: 'f32' | 'u32' = 'f32') => gpu.empty(shape, dtype);
+  // B 2, L 5, heads 2, d 4: qkv [2, 5, 24], out [2, 5, 8], lse [2, 2, 5], mask [2, 5]
+  const ok = { qkv: t([2, 5, 24]), out: t([2, 5, 8]), lse: t([2, 2, 5]), mask: t([2, 5], 'u32') };
+  type Args = typeof ok & { heads: number };
+  const launches: [string, (a: Args) => void][] = [
+    ['attention', (a) => attentionForward(gpu, a.out, a.lse, a.qkv, a.mask, a.heads)],
+    ['attention backward', (a) => attentionBackward(gpu, t([2, 5, 24]), t([2, 5, 8]), a.out, a.lse, a.qkv, a.mask, a.heads)],
+  ];
+  for (const [what, run] of launches) {
+    const bad = (change: Partial<Args>, message: string) =>
+      assert.throws(() => run({ ...ok, heads: 2, ...change }), (e: Error) => e.message.startsWith(`${what}: ${message}`), `${what}: ${message}`);
+    bad({ qkv: t([10, 24]) }, 'qkv must be [B, L, 3H], got [10, 24]');
+    bad({ heads: 5 }, 'qkv last dim 24 is not 3 * heads(5) * d');
+    bad({ qkv: t([2, 5, 3 * 2 * 132]), heads: 2 }, 'head dim 132 is over the supported 128');
+    bad({ out: t([2, 5, 9]) }, 'out: expected shape [2, 5, 8], got [2, 5, 9]');
+    bad({ lse: t([2, 5]) }, 'lse: expected shape [2, 2, 5], got [2, 5]');
+    bad({ mask: t([2, 5]) }, 'mask must be u32, got f32');
+  }
+  assert.throws(
+    () => attentionBackward(gpu, t([2, 5, 24]), t([2, 5, 7]), ok.out, ok.lse, ok.qkv, ok.mask, 2),
+    /^Error: attention backward: dout: expected shape \[2, 5, 8\], got \[2, 5, 7\]/,
+  );
+});

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dropout } from '../core/kernels/dropout.ts';
-import { dropoutMaskRef, dropScale, dropThreshold, triple32 } from '../core/ref/dropout.ts';
+import { dropoutMaskRef } from '../core/ref/dropout.ts';
+import { dropScale, dropThreshold, triple32 } from '../core/util/random.ts';
 import { dropoutCases } from './cases/dropout.ts';
 import { registerCases, testGpu } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { contrastiveLoss } from '../core/kernels/loss.ts';
 import { parseSafetensorsHeader, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
 import { contrastiveLossRef } from '../core/ref/loss.ts';
-import { rowReduceWg } from '../core/kernels/elementwise.ts';
+import { rowReduceWg } from '../core/gpu/launch.ts';
 import { fileSource } from '../node/files.ts';
 import { lossCases, lossTolerances, runLoss } from './cases/loss.ts';
 import { assertClose, registerCases, testGpu } from './helpers.ts';

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CPU_TILE, chunkRows, colsum, defaultMatmulTile, denseBackward, denseForward, isCpuAdapter, linear, matmul, transpose } from '../core/kernels/matmul.ts';
+import { isCpuAdapter } from '../core/gpu/adapter.ts';
+import { chunkRows } from '../core/gpu/launch.ts';
+import { CPU_TILE, colsum, defaultMatmulTile, denseBackward, denseForward, linear, matmul } from '../core/kernels/matmul.ts';
+import { transpose } from '../core/kernels/transpose.ts';
 import { matmulCases } from './cases/matmul.ts';
 import { registerCases, testGpu } from './helpers.ts';
 

@@ -1,6 +1,7 @@
 // Embeds shaders/*.wgsl as strings in shaders/index.ts so Node, Vite and Chromium load
-// identical text with no file-system access. Run by `npm run shaders` (and before tests);
-// test/shaders.test.ts fails if the committed index.ts is stale.
+// identical text with no file-system access. index.ts is generated, not committed
+// (.gitignore): `npm install` (prepare), `npm test` (pretest), the aqa/bench/start/demo scripts
+// and tools/build-demo-index.sh rerun this, and after editing a .wgsl by hand, `npm run shaders`.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

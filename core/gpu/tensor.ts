@@ -66,19 +66,3 @@ export function expectShape(what: string, t: Tensor, shape: readonly number[]): 
     throw new Error(`${what}: expected shape [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
   }
 }
-
-/** Largest row count per chunk so that one chunk fits a binding and starts aligned. */
-export function rowsPerChunk(rowBytes: number, maxBinding: number, align: number): number {
-  let rows = Math.max(1, Math.floor(maxBinding / rowBytes));
-  // Chunk starts are multiples of `rows`, so rows * rowBytes must be a multiple of align.
-  const g = gcd(rowBytes, align);
-  const step = align / g; // smallest row count whose byte size is aligned
-  if (rows >= step) rows -= rows % step;
-  else throw new Error(`one row of ${rowBytes} bytes cannot be chunked under a ${maxBinding}-byte binding at ${align}-byte alignment`);
-  return rows;
-}
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}

@@ -3,8 +3,9 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
-import { type Tensor, expectShape, rowsPerChunk } from '../gpu/tensor.ts';
-import { fixedSubgroupSize, isCpuAdapter } from './matmul.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
+import { chunkRows } from '../gpu/launch.ts';
 
 /** Largest head dim: q and the output accumulators of an invocation's rows are private arrays. */
 export const MAX_HEAD_DIM = 128;
@@ -69,27 +70,12 @@ export interface AttentionOptions {
  * lse = LSE_NO_KEYS. Batches over the storage-binding limit are split into chunks of whole rows.
  */
 export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor, mask: Tensor, heads: number, o: AttentionOptions = {}): void {
-  if (qkv.shape.length !== 3) throw new Error(`attention: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
-  const [B, L, H3] = qkv.shape;
-  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`attention: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
-  const H = H3 / 3;
-  const d = H / heads;
-  if (d > MAX_HEAD_DIM) throw new Error(`attention: head dim ${d} is over the supported ${MAX_HEAD_DIM}`);
-  expectShape('attention: out', out, [B, L, H]);
-  expectShape('attention: lse', lse, [B, heads, L]);
-  expectShape('attention: mask', mask, [B, L]);
-  for (const [n, t, dt] of [['out', out, 'f32'], ['lse', lse, 'f32'], ['qkv', qkv, 'f32'], ['mask', mask, 'u32']] as const) {
-    if (t.dtype !== dt) throw new Error(`attention: ${n} must be ${dt}, got ${t.dtype}`);
-  }
+  const { B, L, H3, d } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask });
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
-  // mask and lse are bound whole (the kernel offsets them by b0); they are tiny next to qkv.
-  for (const [n, t] of [['mask', mask], ['lse', lse]] as const) {
-    if (t.byteLength > gpu.limits.maxBinding) throw new Error(`attention: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
-  }
   const t = o.tiles ?? attentionTiles(gpu, L, d);
   if (!(t.bk >= 1 && t.bk <= 32) || !(t.rq >= 1) || !(t.bq >= 1)) throw new Error(`attention: bad tiles ${JSON.stringify(t)} (bk must be 1..32)`);
-  if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`attention: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
+  checkSubgroup(gpu, 'attention', t);
   const defines = { D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, BK: t.bk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scaleLog2e = Math.LOG2E / Math.sqrt(d);
   // Chunks of whole batch rows: qkv rows are 3x out rows, so a chunk start aligned for qkv is
@@ -98,7 +84,7 @@ export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor
   const rowBytes = L * H3 * 4;
   const maxWg = gpu.limits.maxWorkgroupsPerDim;
   const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention');
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const whole = nb === B;
@@ -178,34 +164,16 @@ export function attentionBackward(
   heads: number,
   o: AttentionBackwardOptions = {},
 ): void {
-  if (qkv.shape.length !== 3) throw new Error(`attention backward: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
-  const [B, L, H3] = qkv.shape;
-  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`attention backward: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
-  const H = H3 / 3;
-  const d = H / heads;
-  if (d > MAX_HEAD_DIM) throw new Error(`attention backward: head dim ${d} is over the supported ${MAX_HEAD_DIM}`);
-  expectShape('attention backward: dqkv', dqkv, [B, L, H3]);
-  expectShape('attention backward: dout', dout, [B, L, H]);
-  expectShape('attention backward: out', out, [B, L, H]);
-  expectShape('attention backward: lse', lse, [B, heads, L]);
-  expectShape('attention backward: mask', mask, [B, L]);
-  const all = { dqkv, dout, out, lse, qkv, mask };
-  for (const [n, t] of Object.entries(all)) {
-    const dt = n === 'mask' ? 'u32' : 'f32';
-    if (t.dtype !== dt) throw new Error(`attention backward: ${n} must be ${dt}, got ${t.dtype}`);
-  }
+  const { B, L, H3, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask });
   // A buffer written by a dispatch may not also be bound for reading (WebGPU usage rules).
   for (const [n, t] of Object.entries({ dout, out, lse, qkv, mask })) {
     if (t.buffer === dqkv.buffer) throw new Error(`attention backward: dqkv and ${n} share a buffer; dqkv must be separate from every input`);
   }
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
-  for (const [n, t] of [['mask', mask], ['lse', lse]] as const) {
-    if (t.byteLength > gpu.limits.maxBinding) throw new Error(`attention backward: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
-  }
   const t = o.tiles ?? attentionBackwardTiles(gpu, L, d);
   if (!(t.bq >= 1) || !(t.rq >= 1) || !(t.rk >= 1)) throw new Error(`attention backward: bad tiles ${JSON.stringify(t)}`);
-  if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`attention backward: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
+  checkSubgroup(gpu, 'attention backward', t);
   const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scale = 1 / Math.sqrt(d);
   const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale), Math.ceil(d / 4)];
@@ -215,7 +183,7 @@ export function attentionBackward(
   const rowBytes = L * H3 * 4;
   const maxWg = gpu.limits.maxWorkgroupsPerDim;
   const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : rowsPerChunk(rowBytes, Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign);
+  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention backward');
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const view = (x: Tensor) => (nb === B ? x : x.rows(b0, nb));
@@ -237,4 +205,46 @@ export function attentionBackward(
     });
   }
   delta.release();
+}
+
+/** The tensors of one attention launch; qkv and mask always, the others as the launch binds them. */
+interface AttentionTensors {
+  qkv: Tensor;
+  mask: Tensor;
+  lse: Tensor;
+  out: Tensor;
+  dout?: Tensor;
+  dqkv?: Tensor;
+}
+
+/**
+ * The shape and dtype checks forward and backward share: qkv [B, L, 3H] with H = heads * d and
+ * d <= MAX_HEAD_DIM; out and dout [B, L, H], dqkv [B, L, 3H], lse [B, heads, L], mask [B, L];
+ * mask u32 and the rest f32; mask and lse (bound whole) under the storage binding limit.
+ * Checks the tensors in the order given; `what` prefixes every message.
+ */
+function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors): { B: number; L: number; H3: number; d: number } {
+  const { qkv } = ts;
+  if (qkv.shape.length !== 3) throw new Error(`${what}: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
+  const [B, L, H3] = qkv.shape;
+  if (!Number.isInteger(heads) || heads < 1 || H3 % (3 * heads) !== 0) throw new Error(`${what}: qkv last dim ${H3} is not 3 * heads(${heads}) * d`);
+  const H = H3 / 3;
+  const d = H / heads;
+  if (d > MAX_HEAD_DIM) throw new Error(`${what}: head dim ${d} is over the supported ${MAX_HEAD_DIM}`);
+  const shapes: Record<keyof AttentionTensors, number[]> = { qkv: [B, L, H3], dqkv: [B, L, H3], out: [B, L, H], dout: [B, L, H], lse: [B, heads, L], mask: [B, L] };
+  const given = Object.entries(ts).filter((e): e is [keyof AttentionTensors, Tensor] => e[1] !== undefined);
+  for (const [n, t] of given) if (n !== 'qkv') expectShape(`${what}: ${n}`, t, shapes[n]);
+  for (const [n, t] of given) {
+    const dt = n === 'mask' ? 'u32' : 'f32';
+    if (t.dtype !== dt) throw new Error(`${what}: ${n} must be ${dt}, got ${t.dtype}`);
+  }
+  for (const [n, t] of [['mask', ts.mask], ['lse', ts.lse]] as const) {
+    if (t.byteLength > gpu.limits.maxBinding) throw new Error(`${what}: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
+  }
+  return { B, L, H3, d };
+}
+
+/** Subgroup tiles share rows through subgroupShuffle across bq lanes: the subgroup size must be fixed at bq. */
+function checkSubgroup(gpu: Gpu, what: string, t: { bq: number; subgroup?: boolean }): void {
+  if (t.subgroup && fixedSubgroupSize(gpu) !== t.bq) throw new Error(`${what}: subgroup tiles need a fixed subgroup size of ${t.bq}; this adapter has ${fixedSubgroupSize(gpu) || 'none'}`);
 }

@@ -3,10 +3,10 @@
 
 import { type Gpu, f32 } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { type DropoutSpec, dropKey, dropScale, dropThreshold } from '../ref/dropout.ts';
-import { expectDtype, flatView, forEachRowChunk } from './elementwise.ts';
+import { type DropoutSpec, dropKey, dropScale, dropThreshold } from '../util/random.ts';
+import { expectDtype, flatView, forEachRowChunk } from '../gpu/launch.ts';
 
-export type { DropoutSpec } from '../ref/dropout.ts';
+export type { DropoutSpec } from '../util/random.ts';
 
 const WG = 256;
 

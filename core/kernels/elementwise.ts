@@ -1,78 +1,12 @@
-// Launchers for shaders/elementwise.wgsl, plus the row-chunking helper the other small
-// kernels share (layernorm, embedding, pooling).
-//
-// Big inputs: every launcher splits its work into chunks that fit one storage binding
-// (128 MiB on llvmpipe; GTE-large's GLU input [B*L, 8192] is 1 GiB at B*L = 32768), and
-// flat kernels fold their workgroup count with gpu.grid() past 65535 workgroups per dimension.
+// Launchers for shaders/elementwise.wgsl. Every launcher splits its work into chunks that fit
+// one storage binding (forEachRowChunk), and flat kernels fold their workgroup count with
+// gpu.grid() past 65535 workgroups per dimension.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type DType, type Tensor, expectShape } from '../gpu/tensor.ts';
-import { isCpuAdapter } from './matmul.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { expectDtype, flatView, forEachRowChunk } from '../gpu/launch.ts';
 
 const WG = 256;
-
-/** Throw a clear error unless t holds `dtype` elements. */
-export function expectDtype(what: string, t: Tensor, dtype: DType): void {
-  if (t.dtype !== dtype) throw new Error(`${what}: expected ${dtype} elements, got ${t.dtype} ${t}`);
-}
-
-/**
- * Split `rows` rows into chunks so that, for every tensor chunked along its first dimension
- * (one entry of rowBytes each), a chunk fits one storage binding and starts at an offset
- * aligned to minStorageBufferOffsetAlignment. Calls fn(start, count) per chunk, in order;
- * does nothing for rows = 0 (a zero-sized binding is invalid).
- */
-export function forEachRowChunk(
-  gpu: Gpu,
-  what: string,
-  rows: number,
-  rowBytes: readonly number[],
-  fn: (start: number, count: number) => void,
-): void {
-  if (rows === 0) return;
-  const { maxBinding, offsetAlign } = gpu.limits;
-  let maxRows = Infinity;
-  let step = 1; // chunk sizes must be a multiple of this for every chunk start to be aligned
-  for (const b of rowBytes) {
-    maxRows = Math.min(maxRows, Math.floor(maxBinding / b));
-    step = lcm(step, offsetAlign / gcd(b, offsetAlign));
-  }
-  if (rows <= maxRows) {
-    fn(0, rows);
-    return;
-  }
-  const chunk = Math.floor(maxRows / step) * step;
-  if (chunk === 0) {
-    throw new Error(
-      `${what}: rows of [${rowBytes.join(', ')}] bytes cannot be split into ${offsetAlign}-byte aligned chunks under the ${maxBinding}-byte binding limit`,
-    );
-  }
-  for (let s = 0; s < rows; s += chunk) fn(s, Math.min(chunk, rows - s));
-}
-
-/** A [count] view of elements [start, start + count) of t, as a flat array. */
-export function flatView(t: Tensor, start: number, count: number): Tensor {
-  return t.reshape([t.size]).rows(start, count);
-}
-
-/**
- * Threads per row for the workgroup-per-row reductions (layernorm, l2 normalize). Real GPUs
- * want wide workgroups (256: 4 columns per thread at H = 1024). Software drivers run a
- * workgroup as SIMD batches of 8 (llvmpipe, 256-bit) that switch at every barrier, so width
- * costs far more than it gives: LayerNorm [4096, 1024] on llvmpipe (2 cores) took 1008 ms at
- * WG = 256, 225 ms at 64 and 121-241 ms at 8, about what an add over the same 4M elements takes.
- */
-export function rowReduceWg(gpu: Gpu): number {
-  return isCpuAdapter(gpu) ? 8 : 256;
-}
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-function lcm(a: number, b: number): number {
-  return (a / gcd(a, b)) * b;
-}
 
 /** One flat dispatch per chunk over n elements of f32 tensors (all bound in `tensors`). */
 function flatForward(gpu: Gpu, entry: string, tensors: Tensor[]): void {

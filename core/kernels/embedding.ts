@@ -4,7 +4,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { expectDtype, forEachRowChunk } from './elementwise.ts';
+import { expectDtype, forEachRowChunk } from '../gpu/launch.ts';
 
 const WG = 256;
 

@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { expectDtype, forEachRowChunk, rowReduceWg } from './elementwise.ts';
+import { expectDtype, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 
 export interface LayerNormOptions {
   /**

@@ -12,7 +12,7 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { expectDtype, forEachRowChunk, rowReduceWg } from './elementwise.ts';
+import { expectDtype, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 import { matmul } from './matmul.ts';
 
 export interface ContrastiveLossOptions {

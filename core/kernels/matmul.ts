@@ -6,20 +6,22 @@
 // denseForward(gpu, y, x, wt, b)           y = x @ wt + b, wt stored [in, out] (the encoder's layout)
 // denseBackward(gpu, {dx, dwt, db}, dy, x, wt)   its gradients, below it
 // colsum(gpu, out, x, o)                   out (+)= column sums of x (the bias gradient)
-// transpose(gpu, out, a)                   out [..., C, R] = a [..., R, C] with its last two dims swapped
 //
 // The encoder's dense layers (X [BL, in], Wt [in, out], Y [BL, out]):
 //   forward  Y    = X Wt + b     matmul(gpu, y, x, wt, { bias })
 //   backward dX   = dY Wt^T      matmul(gpu, dx, dy, wt, { transB: true })
 //            dWt += X^T dY       matmul(gpu, dwt, x, dy, { transA: true, accumulate: true })
 //            db  += colsum(dY)
-// On CPU drivers a transposed operand is first copied transposed (stageTransposed below) and
-// the product runs on the plain kernel: there its transposed-operand variants were 1.1-1.8x
-// slower at the encoder's backward shapes, and the copy costs one pass over the operand.
+// On CPU drivers a transposed operand is first copied transposed (stageTransposed below, with
+// kernels/transpose.ts) and the product runs on the plain kernel: there its transposed-operand
+// variants were 1.1-1.8x slower at the encoder's backward shapes, and the copy costs one pass
+// over the operand.
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { forEachRowChunk } from './elementwise.ts';
+import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
+import { chunkRows, forEachRowChunk } from '../gpu/launch.ts';
+import { transpose } from './transpose.ts';
 
 /**
  * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
@@ -45,35 +47,10 @@ export interface MatmulTile {
   unrolled?: boolean;
 }
 
-// Measured on llvmpipe (Mesa 25, AVX2, 2 cores shared with other jobs, load 4-10, so compare
-// ratios): GFLOP/s by GPU timestamps at N=1024, and "GFLOP/(worker-s)", the flops divided by
-// the CPU seconds the driver's two worker threads spent, times 2 (steadier under load; what
-// two free cores would give, minus dawn.node's polling), at N=512 unless said otherwise.
-// On llvmpipe every invocation's storage load is a per-lane extract, bounds check and branch
-// (~8 instructions a lane), so loads per FMA decide the speed, and loop-indexed local arrays
-// must be fully unrolled by the driver (NIR does up to ~128 accumulators; 16x16 and 24x8 per
-// invocation spilled and ran 3 GFLOP/s).
-//
-// The drop from N=512 to N=1024 (README) does not look like L1/L2 reuse along K: valgrind's
-// cache model (32 KiB L1, 512 KiB L2, 8-way) gives SUBGROUP_TILE the same misses per flop at
-// both sizes (L1 4.2e-3 and 4.1e-3, L2 2.2e-3 and 2.1e-3); L3, the TLB (at N=1024 each row of
-// b is its own 4 KiB page) or load on the machine remain. Tried and not kept (instruction
-// counts from callgrind per worker thread, one N=1024 product = 1.07 GFLOP per worker):
-// - K blocks of 64 between workgroupBarrier()s, so the four subgroups share a 64x64 panel of b
-//   in L2: 3.2x fewer L2 misses, but llvmpipe keeps the live values in a coroutine frame across
-//   each barrier: 2.25G instructions against 0.64G for the same loop without barriers.
-// - The four k of a step as one fma chain per accumulator (tile loops force-unrolled by
-//   indexing local arrays whose length is the loop's trip count, so no masked accumulator
-//   store per fma): 0.64G instructions against 0.86G, but no faster (10 interleaved runs under
-//   load: median 17.3 vs 16.2 GFLOP/(worker-s), best 23.9 vs 28.0); the model counts 4.8x the
-//   branch mispredictions and 3.3x the I-cache misses. The same at 32x8 per invocation takes
-//   0.50 instructions per flop, but its loop outgrows the 32 KiB I-cache (11.7M misses per
-//   worker at N=512 against 0.19M at 16x8). 64 rows per invocation went back to memory.
-// - Load addresses uniform across the subgroup (one row of lanes per workgroup, lanes strided
-//   over columns, each lane picking its b value with selects on its lane bits): llvmpipe
-//   still loads lane by lane inside a loop: 6-11x slower at N=256.
-// What all of these leave alone is the per-lane load sequence (54M branches per worker at
-// N=1024 in every variant), where the time appears to go.
+// Tile numbers below: llvmpipe, 2 shared cores, so compare ratios; GFLOP/s by GPU timestamps
+// at N=1024 and GFLOP/(worker-s), flops per CPU second of the driver's worker threads (times 2),
+// at N=512 unless said otherwise. How they were taken, why loads per FMA decide the speed there,
+// and the variants tried and not kept: docs/matmul-notes.md.
 
 /**
  * No shared memory, no subgroups: for CPU drivers without a usable subgroup size, e.g.
@@ -109,22 +86,6 @@ export function stagesTransposed(gpu: Gpu): boolean {
 
 /** Shared-memory tiles for real GPUs: 16x16 invocations, 4x4 outputs each, 64x64x16 tiles (8 KiB). */
 export const GPU_TILE: MatmulTile = { wgX: 16, wgY: 16, tm: 4, tn: 4, shared: true, bk: 16 };
-
-/** CPU (software) drivers: Mesa llvmpipe/lavapipe, SwiftShader, Microsoft WARP. */
-export function isCpuAdapter(gpu: Gpu): boolean {
-  const a = gpu.adapter;
-  const text = [a.vendor, a.architecture, a.device, a.description].join(' ');
-  return /llvmpipe|lavapipe|swiftshader|software|warp|basic render|\bcpu\b/i.test(text);
-}
-
-/** The device's subgroup size when it is fixed (min == max) and subgroups are enabled, else 0. */
-export function fixedSubgroupSize(gpu: Gpu): number {
-  if (!gpu.features.has('subgroups')) return 0;
-  const info = gpu.device.adapterInfo as GPUAdapterInfo | undefined;
-  const lo = info?.subgroupMinSize ?? 0;
-  const hi = info?.subgroupMaxSize ?? 0;
-  return lo > 0 && lo === hi ? lo : 0;
-}
 
 /** Whether `tile` can run on this device (subgroup tiles need a matching fixed subgroup size). */
 export function tileSupported(gpu: Gpu, tile: MatmulTile): boolean {
@@ -242,7 +203,7 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   if (bShared && b.byteLength > maxBinding) throw bTooBig(b, maxBinding);
   let per: number;
   try {
-    per = Math.min(chunkRows(itemBytes, maxBinding, gpu.limits.offsetAlign), gpu.limits.maxWorkgroupsPerDim);
+    per = Math.min(chunkRows(itemBytes, maxBinding, gpu.limits.offsetAlign, 'matmul'), gpu.limits.maxWorkgroupsPerDim);
   } catch {
     throw new Error(
       `matmul: one batch item of a ${fmt(a.shape)} / b ${fmt(b.shape)} / out ${fmt(out.shape)} cannot be bound under the ${maxBinding}-byte storage binding limit at ${gpu.limits.offsetAlign}-byte alignment; split the batch yourself`,
@@ -324,36 +285,6 @@ export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] 
   }
   if (g.db) colsum(gpu, g.db, dy2, { accumulate: g.accumulate });
 }
-
-/**
- * out [..., C, R] = a [..., R, C]: the last two dims swapped, leading dims a batch (at most
- * maxComputeWorkgroupsPerDimension items). Both must fit one storage binding (matmul only
- * transposes chunks that do).
- */
-export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
-  if (a.dtype !== 'f32' || out.dtype !== 'f32') throw new Error(`transpose: a ${a} and out ${out} must be f32`);
-  const r = a.shape.length;
-  if (r < 2) throw new Error(`transpose: a ${fmt(a.shape)} must have at least 2 dims`);
-  const lead = a.shape.slice(0, r - 2);
-  const [R, C] = [a.shape[r - 2], a.shape[r - 1]];
-  expectShape(`transpose: out (a ${fmt(a.shape)})`, out, [...lead, C, R]);
-  if (out.buffer === a.buffer) throw new Error(`transpose: out ${fmt(out.shape)} shares its GPU buffer with a; transpose into a separate tensor`);
-  const batch = prod(lead);
-  if (batch > gpu.limits.maxWorkgroupsPerDim) throw new Error(`transpose: ${batch} matrices in a ${fmt(a.shape)}, over the ${gpu.limits.maxWorkgroupsPerDim} per-dispatch limit; split the batch`);
-  if (a.size === 0) return;
-  // One invocation per 4 x 4 block; blocks folded into [x, y] workgroups, matrices in z.
-  const blocks = Math.ceil(R / 4) * Math.ceil(C / 4);
-  const [x, y] = gpu.grid(Math.ceil(blocks / TRANSPOSE_WG));
-  gpu.dispatch({
-    kernel: 'transpose',
-    entry: 'forward',
-    defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0 },
-    bindings: [out, a],
-    uniforms: [R, C],
-    workgroups: [x, y, batch],
-  });
-}
-const TRANSPOSE_WG = 64;
 
 function zeroFill(gpu: Gpu, t: Tensor): void {
   const z = gpu.zeros(t.shape);
@@ -469,7 +400,7 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     // alpha * a_c^T b_c to out; only the first chunk applies bias and the caller's accumulate flag.
     if (p.transB) throw new Error(`matmul: a ${fmt(a.shape)} (transA) is over the ${maxBinding}-byte binding limit and b ${fmt(b.shape)} is transposed; K can only be split when b is stored [K, N]`);
     if (!fits(out)) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit too (a ${fmt(a.shape)} transA, b ${fmt(b.shape)}); only K is split here, out is bound whole`);
-    const rows = chunkRows([M * F32, N * F32], maxBinding, align);
+    const rows = chunkRows([M * F32, N * F32], maxBinding, align, 'matmul');
     for (let k0 = 0; k0 < K; k0 += rows) {
       const kc = Math.min(rows, K - k0);
       const first = k0 === 0;
@@ -488,34 +419,11 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     return;
   }
   if (p.transA) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit with transA a ${fmt(a.shape)}; only non-transposed a is split by rows`);
-  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align), maxRows);
+  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align, 'matmul'), maxRows);
   for (let m0 = 0; m0 < M; m0 += rows) {
     const mc = Math.min(rows, M - m0);
     launch(gpu, out.rows(m0, mc), a.rows(m0, mc), b, 1, true, { ...p, M: mc });
   }
-}
-
-/**
- * Largest row count such that a chunk of `rows` rows fits maxBinding for every operand and
- * every chunk start is aligned for every operand (rows * rowBytes a multiple of align).
- */
-export function chunkRows(rowBytes: readonly number[], maxBinding: number, align: number): number {
-  let step = 1;
-  for (const r of rowBytes) step = lcm(step, align / gcd(r, align));
-  const rows = Math.floor(maxBinding / Math.max(...rowBytes));
-  const aligned = rows - (rows % step);
-  if (aligned < 1) {
-    throw new Error(`matmul: rows of ${rowBytes.join('/')} bytes cannot be chunked under a ${maxBinding}-byte binding at ${align}-byte alignment`);
-  }
-  return aligned;
-}
-
-function gcd(x: number, y: number): number {
-  while (y) [x, y] = [y, x % y];
-  return x;
-}
-function lcm(x: number, y: number): number {
-  return (x / gcd(x, y)) * y;
 }
 
 function checkTile(gpu: Gpu, t: MatmulTile): void {

@@ -10,7 +10,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
 import { Tensor, expectShape } from '../gpu/tensor.ts';
-import { expectDtype, flatView, forEachRowChunk, rowReduceWg } from './elementwise.ts';
+import { expectDtype, flatView, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 
 const WG = 256;
 

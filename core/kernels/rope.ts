@@ -2,7 +2,8 @@
 // the reference builds them) and the launcher for shaders/rope.wgsl.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type Tensor, expectShape, rowsPerChunk } from '../gpu/tensor.ts';
+import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { chunkRows } from '../gpu/launch.ts';
 
 const WG = 256;
 
@@ -103,7 +104,7 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
   }
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
-  const chunk = qkv.byteLength <= maxBinding ? B : rowsPerChunk(L * H3 * 4, maxBinding, gpu.limits.offsetAlign);
+  const chunk = qkv.byteLength <= maxBinding ? B : chunkRows([L * H3 * 4], maxBinding, gpu.limits.offsetAlign, what);
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const part = nb === B ? qkv : qkv.rows(b0, nb);

@@ -25,7 +25,9 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
-import { type MatmulTile, defaultMatmulTile, isCpuAdapter, matmul, tileSupported } from './matmul.ts';
+import { isCpuAdapter } from '../gpu/adapter.ts';
+import { alignStep } from '../gpu/launch.ts';
+import { type MatmulTile, defaultMatmulTile, matmul, tileSupported } from './matmul.ts';
 
 /** Largest k: sort_forward holds a row of k keys and ids in 8 KiB of workgroup memory. */
 export const TOPK_MAX_K = 1024;
@@ -92,16 +94,6 @@ const DEFAULT_SCRATCH = 32 * 2 ** 20;
 const TQ = 4;
 const TP = 4;
 const SCORES_WG = 64;
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
-/** Rows r such that a view starting at a multiple of r rows of `rowBytes` is aligned. */
-function alignStep(rowBytes: number, align: number): number {
-  return align / gcd(rowBytes, align);
-}
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 

@@ -20,7 +20,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { contrastiveLoss } from '../kernels/loss.ts';
 import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../kernels/pooling.ts';
 import type { Encoder, EncoderWeights, SavedActivations } from '../model/encoder.ts';
-import { type DropoutSpec, triple32 } from '../ref/dropout.ts';
+import { type DropoutSpec, triple32 } from '../util/random.ts';
 
 export interface StepOptions {
   /** Passages per query: 1 positive then groupSize - 1 negatives, query by query. */

@@ -20,9 +20,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
-import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, isCpuAdapter, matmul } from '../../core/kernels/matmul.ts';
+import { isCpuAdapter } from '../../core/gpu/adapter.ts';
+import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul } from '../../core/kernels/matmul.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
-import { randu } from '../../test/cases/util.ts';
+import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
 
 export interface MatmulBenchOptions {

@@ -17,7 +17,7 @@ import type { Gpu } from '../../core/gpu/device.ts';
 import { scoresTile, topkWg } from '../../core/kernels/topk.ts';
 import { tileName } from './matmul.ts';
 import { GpuIndex } from '../../core/retrieval/search.ts';
-import { randu } from '../../test/cases/util.ts';
+import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
 
 export interface SearchBenchOptions {

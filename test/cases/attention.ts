@@ -6,7 +6,7 @@
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { type AttentionBackwardTiles, type AttentionTiles, LSE_NO_KEYS, attentionBackward, attentionForward } from '../../core/kernels/attention.ts';
-import { fixedSubgroupSize } from '../../core/kernels/matmul.ts';
+import { fixedSubgroupSize } from '../../core/gpu/adapter.ts';
 import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/ref/attention.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';

@@ -18,7 +18,7 @@
 // E[x^2] - E[x]^2 loses the variance entirely (1e6 * 6e-8 = 0.06 against 3.3e-5).
 
 import type { Gpu } from '../../core/gpu/device.ts';
-import { rowReduceWg } from '../../core/kernels/elementwise.ts';
+import { rowReduceWg } from '../../core/gpu/launch.ts';
 import { layerNormBackward, layerNormForward } from '../../core/kernels/layernorm.ts';
 import { layerNormBackwardRef, layerNormRef } from '../../core/ref/layernorm.ts';
 import { gradChecks, projection } from '../gradcheck.ts';

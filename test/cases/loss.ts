@@ -30,7 +30,7 @@
 // the loss is a scalar, so the projection R = [r] is passed to the kernel as scale = r.
 
 import type { Gpu } from '../../core/gpu/device.ts';
-import { rowReduceWg } from '../../core/kernels/elementwise.ts';
+import { rowReduceWg } from '../../core/gpu/launch.ts';
 import { type ContrastiveLossOptions, contrastiveLoss } from '../../core/kernels/loss.ts';
 import { contrastiveLossRef } from '../../core/ref/loss.ts';
 import { gradChecks, projection } from '../gradcheck.ts';

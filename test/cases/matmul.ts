@@ -19,7 +19,6 @@ import {
   type MatmulTile,
   SUBGROUP_TILE,
   SUBGROUP_TILE_TRANS_B,
-  chunkRows,
   colsum,
   denseBackward,
   denseForward,
@@ -27,8 +26,9 @@ import {
   matmul,
   stagesTransposed,
   tileSupported,
-  transpose,
 } from '../../core/kernels/matmul.ts';
+import { transpose } from '../../core/kernels/transpose.ts';
+import { chunkRows } from '../../core/gpu/launch.ts';
 import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from '../../core/ref/matmul.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';

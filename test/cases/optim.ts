@@ -27,7 +27,7 @@
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { Tensor } from '../../core/gpu/tensor.ts';
-import { rowReduceWg } from '../../core/kernels/elementwise.ts';
+import { rowReduceWg } from '../../core/gpu/launch.ts';
 import { type AdamwOptions, type AdamwParam, adamwStep, gradNormSquared } from '../../core/kernels/optim.ts';
 import { adamwRef, gradNormSquaredRef } from '../../core/ref/optim.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';

@@ -24,7 +24,7 @@
 //   clamped ones with steps of 1e-6 of their values so the clamp stays active.
 
 import type { Gpu } from '../../core/gpu/device.ts';
-import { rowReduceWg } from '../../core/kernels/elementwise.ts';
+import { rowReduceWg } from '../../core/gpu/launch.ts';
 import {
   clsPoolBackward,
   clsPoolForward,
