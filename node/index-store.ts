@@ -12,8 +12,7 @@
 // or a refused one, never pays the model load.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AqaQuestion } from '../core/data/aqa.ts';
 import { DataError } from '../core/data/aqa.ts';
@@ -49,6 +48,7 @@ import {
 } from '../core/retrieval/index-format.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
 import { readPassages, streamCorpus } from './data.ts';
+import { cachedSha256, defaultHashCache, streamSha256 } from './file-digest.ts';
 import { localModelFiles, writeFileAtomic } from './files.ts';
 
 /** A user-facing index problem: one line naming the directory or file. */
@@ -56,36 +56,16 @@ export class IndexError extends Error {
   override name = 'IndexError';
 }
 
-const MIB = 1 << 20;
-
 export const WEIGHTS_HASH_METHOD =
-  'sha256 over each weight file in name order: name, size, safetensors header (8-byte length + JSON), first MiB and last MiB of tensor data';
-
-async function readRange(path: string, start: number, end: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(end - start);
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesRead } = await fh.read(buf, done, buf.length - done, start + done);
-      if (bytesRead === 0) throw new IndexError(`${path}: ended at byte ${start + done} (changed while reading?)`);
-      done += bytesRead;
-    }
-    return buf;
-  } finally {
-    await fh.close();
-  }
-}
+  'sha256 over each weight file in name order: name, size, sha256 of the whole file';
 
 /** sha256 of a whole file, streamed. */
 export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 4 * MIB })) h.update(chunk as Buffer);
+    return await streamSha256(path);
   } catch (e) {
-    throw new IndexError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new IndexError((e as Error).message);
   }
-  return h.digest('hex');
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -122,8 +102,13 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** Hashes that identify a model folder's numerics (see WEIGHTS_HASH_METHOD). */
-export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
+/**
+ * Hashes that identify a model folder's numerics (see WEIGHTS_HASH_METHOD). Every weight byte
+ * counts, so an in-place edit of one tensor is another model; the per-file digests come from the
+ * cache in node/file-digest.ts (`hashCache`: its file, null for none), so an unchanged 1.7 GB
+ * checkpoint is read once, not on every run.
+ */
+export async function modelFingerprint(dir: string, opts: { hashCache?: string | null } = {}): Promise<ModelFingerprint> {
   const need = async (name: string) => {
     const p = join(dir, name);
     if (!(await isFile(p))) throw new IndexError(`${dir}: ${name} is missing`);
@@ -135,14 +120,13 @@ export async function modelFingerprint(dir: string): Promise<ModelFingerprint> {
   for (const name of await weightFiles(dir)) {
     const path = join(dir, name);
     const size = (await stat(path)).size;
-    h.update(`${name}\0${size}\0`);
-    if (size < 8) throw new IndexError(`${path}: ${size} bytes, too short for safetensors`);
-    const n = Number((await readRange(path, 0, 8)).readBigUInt64LE(0));
-    const dataStart = 8 + n;
-    if (dataStart > size) throw new IndexError(`${path}: header length ${n} runs past the end of the file (${size} bytes)`);
-    h.update(await readRange(path, 0, dataStart));
-    h.update(await readRange(path, dataStart, Math.min(size, dataStart + MIB)));
-    h.update(await readRange(path, Math.max(dataStart, size - MIB), size));
+    let digest: string;
+    try {
+      digest = await cachedSha256(path, opts.hashCache === undefined ? defaultHashCache() : opts.hashCache);
+    } catch (e) {
+      throw new IndexError((e as Error).message);
+    }
+    h.update(`${name}\0${size}\0${digest}\0`);
   }
   return { configSha256, tokenizerSha256, weightsHash: h.digest('hex') };
 }

@@ -9,10 +9,11 @@
 // 6 layers and 256-token reductions in another order add a few 1e-7).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadEmbeddingModel } from '../core/model/load.ts';
-import { parseSafetensorsHeader, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
+import { parseSafetensorsHeader, readTensor, SafetensorsError, type SafetensorsFile } from '../core/model/safetensors.ts';
+import { memoryModelFiles } from '../core/model/source.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { forwardFixture } from './browser/model.ts';
 import { minRowCosine } from './cases/types.ts';
@@ -75,4 +76,21 @@ test('all-MiniLM-L6-v2 embeddings match sentence-transformers on 81 texts (max l
     assertClose(name, ours, ref, { atol: 1e-5 });
   }
   model.dispose();
+});
+
+test('a NaN in one LayerNorm weight is refused at load, naming the tensor and the file', async () => {
+  const gpu = await testGpu();
+  const dir = 'test/fixtures/tiny-bert';
+  const files: Record<string, Uint8Array> = {};
+  for (const f of readdirSync(dir)) if (f !== 'golden.safetensors') files[f] = new Uint8Array(readFileSync(`${dir}/${f}`));
+  const name = 'encoder.layer.1.output.LayerNorm.weight';
+  const info = (await parseSafetensorsHeader((await memoryModelFiles('x', files).file('model.safetensors'))!)).tensors.get(name)!;
+  new DataView(files['model.safetensors'].buffer).setFloat32(info.start + 4 * 5, NaN, true);
+  await assert.rejects(loadEmbeddingModel(gpu, memoryModelFiles('tiny-nan', files), 'tiny-nan'), (e: Error) => {
+    assert.ok(e instanceof SafetensorsError, `expected SafetensorsError, got ${e.message}`);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    assert.ok(e.message.includes(`tiny-nan/model.safetensors: tensor '${name}'`), e.message);
+    assert.match(e.message, /element 5 is NaN/);
+    return true;
+  });
 });

@@ -10,7 +10,9 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensorsHeader, readTensorBytes } from '../core/model/safetensors.ts';
-import { bytesSource } from '../core/model/source.ts';
+import type { Gpu } from '../core/gpu/device.ts';
+import { loadEmbeddingModel } from '../core/model/load.ts';
+import { bytesSource, memoryModelFiles } from '../core/model/source.ts';
 import { EmbeddingTokenizer, lengthSortedBatches, toWellFormed } from '../core/model/tokenizer.ts';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
@@ -313,4 +315,22 @@ test('tokenizer: lengthSortedBatches sorts longest first, caps rows and padded t
   assert.deepEqual(lengthSortedBatches([100, 3], { maxBatchSize: 8, maxTokens: 50 }).batches, [[0], [1]]);
   assert.deepEqual(lengthSortedBatches([], { maxBatchSize: 4 }), { order: [], inverse: [], batches: [] });
   assert.throws(() => lengthSortedBatches([1], { maxBatchSize: 0 }), /maxBatchSize/);
+});
+
+test('a tokenizer.json of valid JSON but the wrong structure: one line naming the file', async () => {
+  const config = readFileSync(join(FIX, 'tiny-bert/config.json'), 'utf8');
+  const bad = [
+    { model: { type: 'WordPiece', vocab: {} } }, // no decoder, post_processor, ...
+    { ...TOKENIZER_JSON, post_processor: { type: 'TemplateProcessing', single: [] } },
+  ];
+  for (const tj of bad) {
+    const files = memoryModelFiles('broken-model', { 'config.json': config, 'tokenizer.json': JSON.stringify(tj) });
+    // The tokenizer is read before any weight, so no GPU is needed to reach the error.
+    await assert.rejects(loadEmbeddingModel(null as unknown as Gpu, files, 'broken-model'), (e: Error) => {
+      assert.match(e.message, /^broken-model\/tokenizer\.json: /);
+      assert.ok(!e.message.includes('\n'), 'one line');
+      if (verbose) console.log(`  ${e.message}`);
+      return true;
+    });
+  }
 });

@@ -150,6 +150,16 @@ describe('weights', () => {
     assert.throws(() => bindWeights(tinyBert({ vocab_size: 21 }), ws), (e) => expectSafetensorsError(e, "'embeddings.word_embeddings.weight': expected shape [21, 8], got [20, 8]"));
   });
 
+  test('a non-finite element (F16 infinity) is refused when read, naming tensor and file', async () => {
+    const cfg = tinyBert();
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const s of paramSpecs(cfg)) tensors[s.name] = { dtype: 'F16', shape: s.shape, data: new Uint16Array(s.shape.reduce((a, b) => a * b, 1)) };
+    (tensors['embeddings.LayerNorm.bias'].data as Uint16Array)[3] = 0xfc00; // -inf
+    const bound = bindWeights(cfg, await openWeights(memoryModelFiles('m', { 'model.safetensors': serializeSafetensors(tensors) })));
+    assert.deepEqual(await readParam(bound.params.get('embeddings.LayerNorm.weight')!), new Float32Array(8));
+    await assert.rejects(readParam(bound.params.get('embeddings.LayerNorm.bias')!), (e) => expectSafetensorsError(e, "m/model.safetensors: tensor 'embeddings.LayerNorm.bias': element 3 is -Infinity"));
+  });
+
   test('sharded checkpoint via model.safetensors.index.json', async () => {
     const bytes = new Uint8Array(await readFile(`${FIXTURE}model.safetensors`));
     const f = await parseSafetensorsHeader({ name: 'fixture', size: bytes.byteLength, read: async (s, e) => bytes.slice(s, e) });

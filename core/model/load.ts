@@ -111,7 +111,7 @@ export async function loadEmbeddingModel(
   const tokenizerJson = await readJson(files, 'tokenizer.json');
   if (tokenizerJson === null) throw new Error(`${files.name}: tokenizer.json is missing (only fast-tokenizer files are supported)`);
   const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
-  const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null);
+  const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null, `${files.name}/tokenizer.json`);
   const settings = await resolveEmbeddingSettings(files, modelName);
   const encoder = await loadEncoder(gpu, files, cfg, onProgress);
   return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);

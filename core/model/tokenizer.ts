@@ -30,6 +30,7 @@
 // step looks across it); if the prefix yields too few pieces, the cut moves 4x further.
 
 import { Tokenizer } from '@huggingface/tokenizers';
+import { oneLine } from './source.ts';
 
 /**
  * The part of @huggingface/tokenizers' Tokenizer used here. Its published .d.ts files use
@@ -396,10 +397,20 @@ export class EmbeddingTokenizer {
   /**
    * tokenizer.json (parsed) and tokenizer_config.json (parsed, or null). The file's own
    * `truncation`/`padding` settings are ignored, as transformers does: callers pass maxLength.
+   * Every error is one line starting with `file` (the path to name in messages).
    */
-  static fromJson(tokenizerJson: object, tokenizerConfig: object | null): EmbeddingTokenizer {
+  static fromJson(tokenizerJson: object, tokenizerConfig: object | null, file = 'tokenizer.json'): EmbeddingTokenizer {
+    try {
+      return EmbeddingTokenizer.build(tokenizerJson, tokenizerConfig);
+    } catch (e) {
+      // The library's own messages ("Tokenizer must contain a "decoder" property") name no file.
+      throw new Error(oneLine(`${file}: ${(e as Error).message}`));
+    }
+  }
+
+  private static build(tokenizerJson: object, tokenizerConfig: object | null): EmbeddingTokenizer {
     const tj = tokenizerJson as TokenizerJson;
-    if (!tj || typeof tj !== 'object' || !tj.model) throw new Error('tokenizer.json: expected an object with a "model" entry');
+    if (!tj || typeof tj !== 'object' || !tj.model) throw new Error('expected an object with a "model" entry');
     const tok = new Tokenizer(tokenizerJson, tokenizerConfig ?? {}) as HfTokenizer;
     const bertNorm = tj.normalizer?.type === 'BertNormalizer';
     const bertPre = tj.pre_tokenizer?.type === 'BertPreTokenizer';
@@ -411,7 +422,7 @@ export class EmbeddingTokenizer {
 
     const vocabId = (token: string): number => {
       const id = tok.token_to_id(token);
-      if (id === undefined) throw new Error(`tokenizer.json: special token ${JSON.stringify(token)} is not in the vocabulary`);
+      if (id === undefined) throw new Error(`special token ${JSON.stringify(token)} is not in the vocabulary`);
       return id;
     };
     const { prefix, suffix, sequenceTypeId } = singleTemplate(tj.post_processor ?? null, vocabId);
@@ -533,7 +544,7 @@ function singleTemplate(
       let sequenceTypeId = 0;
       for (const item of single) {
         if ('Sequence' in item) {
-          if (seen) throw new Error('tokenizer.json: the single-sequence template names a sequence twice');
+          if (seen) throw new Error('the single-sequence template names a sequence twice');
           seen = true;
           sequenceTypeId = item.Sequence.type_id ?? 0;
           continue;
@@ -542,7 +553,7 @@ function singleTemplate(
         const ids = specials[name]?.ids ?? [vocabId(name)];
         for (const id of ids) (seen ? suffix : prefix).push({ id, typeId: item.SpecialToken.type_id ?? 0 });
       }
-      if (!seen) throw new Error('tokenizer.json: the single-sequence template has no sequence');
+      if (!seen) throw new Error('the single-sequence template has no sequence');
       return { prefix, suffix, sequenceTypeId };
     }
     case 'BertProcessing':
@@ -552,7 +563,7 @@ function singleTemplate(
       return { prefix: [{ id: cls, typeId: 0 }], suffix: [{ id: sep, typeId: 0 }], sequenceTypeId: 0 };
     }
     default:
-      throw new Error(`tokenizer.json: post_processor type ${JSON.stringify(pp.type)} is not supported (TemplateProcessing, BertProcessing, RobertaProcessing are)`);
+      throw new Error(`post_processor type ${JSON.stringify(pp.type)} is not supported (TemplateProcessing, BertProcessing, RobertaProcessing are)`);
   }
 }
 

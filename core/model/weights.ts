@@ -189,7 +189,17 @@ export function bindWeights(cfg: EncoderConfig, ws: WeightSet): BoundWeights {
   return { params, missingOptional, unused: [...available].filter((n) => !used.has(n)) };
 }
 
-/** Read one bound parameter as f32 (F16/BF16 checkpoints are converted). */
+/**
+ * Read one bound parameter as f32 (F16/BF16 checkpoints are converted). A NaN or infinity is
+ * refused here, naming the tensor and file: on the GPU it would silently turn every embedding
+ * into NaN. One pass over data just read is a few ms next to the read itself.
+ */
 export async function readParam(p: BoundParam): Promise<Float32Array> {
-  return (await readTensor(p.file, p.stored, { shape: p.spec.shape })).data;
+  const data = (await readTensor(p.file, p.stored, { shape: p.spec.shape })).data;
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
+    if (x - x !== 0) throw new SafetensorsError(p.file.name, p.stored, `element ${i} is ${x} (the checkpoint is damaged or diverged in training; weights must be finite)`);
+  }
+  return data;
 }

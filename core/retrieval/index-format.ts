@@ -16,11 +16,10 @@
 //     configSha256      sha256 of config.json's bytes
 //     tokenizerSha256   sha256 of tokenizer.json's bytes
 //     weightsHash       sha256 over, per weight file in name order (model.safetensors, or the
-//                       shards listed by model.safetensors.index.json): the file name, its size,
-//                       the safetensors header (8-byte length + JSON), the first MiB of tensor
-//                       data and the last MiB. Cheap (a 1.3 GB checkpoint is not read whole) and
-//                       it changes with any re-save, dtype or shape change; an in-place edit of
-//                       a middle tensor that keeps the file size would go unnoticed.
+//                       shards listed by model.safetensors.index.json): the file name, its size
+//                       and the sha256 of the whole file, so any changed weight byte changes it.
+//                       The CLI caches each file's digest by (path, size, mtime, inode), so an
+//                       unchanged checkpoint is read once (node/file-digest.ts).
 //     pooling, normalize, passagePrefix, maxLength (tokens, after the model's position cap),
 //     maxChars (passage cut), dtype, dim, shardSize, corpus sha256 and count.
 //   A build into a directory whose manifest has another identity is refused (or, with --force,
