@@ -4,9 +4,9 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../kernels/pooling.ts';
 import type { EncoderConfig } from '../model/config.ts';
 import type { Encoder } from '../model/encoder.ts';
+import { headForward } from '../model/pooling.ts';
 import type { EmbeddingSettings } from '../model/presets.ts';
 import type { EmbeddingTokenizer } from '../model/tokenizer.ts';
 
@@ -132,19 +132,11 @@ export class EmbeddingModel {
     const ids = gpu.upload(b.ids, [b.batch, b.seqLen], 'u32');
     const mask = gpu.upload(b.mask, [b.batch, b.seqLen], 'u32');
     const { last } = this.encoder.forward({ ids, mask, typeIds: null, batch: b.batch, seqLen: b.seqLen });
-    const pooled = gpu.empty([b.batch, this.dim]);
-    if (this.settings.pooling === 'cls') clsPoolForward(gpu, pooled, last);
-    else meanPoolForward(gpu, pooled, last, mask);
+    const { emb } = headForward(gpu, last, mask, this.settings);
     last.release();
     ids.release();
     mask.release();
-    if (!this.settings.normalize) return pooled;
-    const normed = gpu.empty([b.batch, this.dim]);
-    const norm = gpu.empty([b.batch]);
-    l2NormalizeForward(gpu, normed, norm, pooled);
-    pooled.release();
-    norm.release();
-    return normed;
+    return emb;
   }
 
   dispose(): void {
