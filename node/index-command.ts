@@ -24,7 +24,7 @@ async function loadLibs() {
     import('./data.ts'),
     import('./device.ts'),
     import('../core/gpu/device.ts'),
-    import('../core/model/load.ts'),
+    import('../core/retrieval/embed.ts'),
     import('./hub.ts'),
     import('./files.ts'),
     import('../core/eval/metrics.ts'),

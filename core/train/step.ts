@@ -15,6 +15,7 @@
 // its first row, so the two forwards of a recomputed piece draw the same masks (what the
 // original GradCache gets by saving and restoring the RNG state around the first pass).
 
+import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { contrastiveLoss } from '../kernels/loss.ts';
@@ -44,33 +45,16 @@ export function pieceDropout(d: DropoutSpec | undefined, side: number, start: nu
   return { p: d.p, seed: triple32((triple32(d.seed >>> 0) ^ (side * 2 ** 24 + start)) >>> 0) };
 }
 
-/** A padded mini-batch of token ids. */
-interface Piece {
-  start: number; // first row in its side
-  rows: number;
-  seqLen: number;
-  ids: Uint32Array;
-  mask: Uint32Array;
-  tokens: number;
+/** A padded mini-batch of token ids: rows [start, start + rows) of its side. */
+interface Piece extends PaddedBatch {
+  start: number;
 }
 
 /** Cut rows into padded pieces of at most `size` rows, in order (the loss needs the order). */
 export function pieces(encoded: number[][], size: number, padId: number): Piece[] {
   const out: Piece[] = [];
   const n = Math.max(1, Math.min(size, encoded.length));
-  for (let s = 0; s < encoded.length; s += n) {
-    const rows = encoded.slice(s, s + n);
-    const L = Math.max(1, ...rows.map((r) => r.length));
-    const ids = new Uint32Array(rows.length * L).fill(padId);
-    const mask = new Uint32Array(rows.length * L);
-    let tokens = 0;
-    rows.forEach((r, i) => {
-      ids.set(r, i * L);
-      mask.fill(1, i * L, i * L + r.length);
-      tokens += r.length;
-    });
-    out.push({ start: s, rows: rows.length, seqLen: L, ids, mask, tokens });
-  }
+  for (let s = 0; s < encoded.length; s += n) out.push({ ...padBatch(encoded.slice(s, s + n), padId), start: s });
   return out;
 }
 

@@ -12,9 +12,8 @@
 import { basename } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { KernelTime } from '../../core/gpu/profiler.ts';
-import { loadEmbeddingModel } from '../../core/model/load.ts';
 import { headForward } from '../../core/model/pooling.ts';
-import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { pieces } from '../../core/train/step.ts';
 import { DEFAULT_SETTINGS, Trainer } from '../../core/train/trainer.ts';
 import { localModelFiles } from '../files.ts';
