@@ -13,7 +13,7 @@ import { readPassages, readQuestions } from '../node/data.ts';
 import { localModelFiles } from '../node/files.ts';
 import { runMine } from '../node/index-command.ts';
 import { buildIndex, describeModel, openIndex, readAllVectors } from '../node/index-store.ts';
-import { mineHardNegatives, parseRange, sample } from '../node/mine.ts';
+import { mineHardNegatives, parseRange, sample } from '../core/retrieval/mine.ts';
 import { testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
