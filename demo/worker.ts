@@ -3,9 +3,9 @@
 // Everything heavy stays off the page's thread, so typing and scrolling never stall while a
 // model loads or a query runs. Chromium exposes navigator.gpu in dedicated workers.
 //
-// The retrieval is the CLI's (`aqa search`, node/index-store.ts retrieve()): the query text is
-// queryText({question}) (cleaned; the box has no separate body), embedded with the model's own
-// max length and query prefix; each index returns its top RESULTS_K (200) by dot product; ranks
+// The retrieval is the CLI's (`aqa search`): core/retrieval/retrieve.ts retrieve() of the
+// question (cleaned; the box has no separate body), embedded with the model's own max length and
+// query prefix; each index returns its top RESULTS_K (200) by dot product; ranks
 // follow core/retrieval/results.ts (score desc, then pid). With two or more indexes the lists
 // are fused by core/retrieval/fusion.ts (z-score sum by default, the pipeline's choice).
 
@@ -15,12 +15,12 @@ import { fetchModelFiles } from '../browser/fetch.ts';
 import { queryText } from '../core/data/clean.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
 import type { ModelFiles } from '../core/model/source.ts';
-import type { EmbeddingModel } from '../core/retrieval/embed.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { type FusionMethod, fuse } from '../core/retrieval/fusion.ts';
 import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, parseExportManifest, parseExportPassages } from '../core/retrieval/index-format.ts';
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
+import { type QueryEmbedder, retrieve } from '../core/retrieval/retrieve.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
 import type { DemoConfig, DemoIndexSpec } from './config.ts';
 
@@ -76,6 +76,8 @@ interface LoadedIndex {
   model: EmbeddingModel;
   gpuIndex: GpuIndex;
   passages: ExportPassage[];
+  /** Row -> pid, as retrieve() takes them. */
+  pids: string[];
   /** pid -> row of passages. */
   rows: Map<string, number>;
   /** Results taken from this index per question (the pipeline's 200, at most its size). */
@@ -127,7 +129,7 @@ class DemoSearch {
       bytes += text.length;
       const passages = parseExportPassages(text, manifest.count, `${spec.index}${manifest.passages}`);
       onStep({ what, loaded: text.length, total: text.length });
-      this.indexes.push({ spec, manifest, model, gpuIndex, passages, rows: new Map(passages.map((p, r) => [p.pid, r])), k: Math.min(RESULTS_K, TOPK_MAX_K, manifest.count) });
+      this.indexes.push({ spec, manifest, model, gpuIndex, passages, pids: passages.map((p) => p.pid), rows: new Map(passages.map((p, r) => [p.pid, r])), k: Math.min(RESULTS_K, TOPK_MAX_K, manifest.count) });
     }
     return {
       adapter: gpu.name,
@@ -183,25 +185,33 @@ class DemoSearch {
     const query = queryText({ question });
     if (!query) return { query, hits: [], fused: null, ms: { embed: 0, search: 0, total: 0 } };
     let embedMs = 0;
-    let searchMs = 0;
-    // Embed once per model, whichever indexes share it.
-    const vectors = new Map<EmbeddingModel, Float32Array>();
+    let retrieveMs = 0;
+    // Embed once per model, whichever indexes share it: a model's first retrieve() embeds the
+    // question, the others reuse its vector.
+    const embedders = new Map<EmbeddingModel, QueryEmbedder>();
+    const embedOnce = (model: EmbeddingModel): QueryEmbedder => {
+      let vector: Promise<Float32Array> | null = null;
+      return {
+        dim: model.dim,
+        embed: (texts, o) =>
+          (vector ??= (async () => {
+            const te = performance.now();
+            const v = await model.embed(texts, o);
+            embedMs += performance.now() - te;
+            return v;
+          })()),
+      };
+    };
     const maps: ScoreMap[] = [];
     for (const x of this.indexes) {
-      let q = vectors.get(x.model);
-      if (!q) {
-        const te = performance.now();
-        q = await x.model.embed([query], { query: true });
-        embedMs += performance.now() - te;
-        vectors.set(x.model, q);
-      }
+      let embedder = embedders.get(x.model);
+      if (!embedder) embedders.set(x.model, (embedder = embedOnce(x.model)));
       const ts = performance.now();
-      const r = await x.gpuIndex.search(q, x.k);
-      searchMs += performance.now() - ts;
-      const m: ScoreMap = new Map();
-      for (let j = 0; j < r.k; j++) m.set(x.passages[r.ids[j]].pid, r.scores[j]);
-      maps.push(m);
+      const r = await retrieve(embedder, x.gpuIndex, x.pids, [{ question }], { k: x.k });
+      retrieveMs += performance.now() - ts;
+      maps.push(new Map(r.pids[0].map((pid, j) => [pid, r.scores[0][j]])));
     }
+    const searchMs = retrieveMs - embedMs;
     // Per index: pid -> (score, rank) in the CLI's rank order.
     const ranked = maps.map((m) => new Map(topK(m).map(([pid, score], i) => [pid, { score, rank: i + 1 }])));
     const fused = this.indexes.length > 1 ? this.fusion.method : null;

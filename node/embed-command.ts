@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { fmtBytes } from '../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { localModelFiles, writeFileAtomic } from './files.ts';
 import { resolveModel } from './hub.ts';

@@ -16,7 +16,7 @@ import type { VectorDType } from '../core/retrieval/index-format.ts';
 import type { ScoreMap } from '../core/retrieval/results.ts';
 import type { NodeGpuOptions } from './device.ts';
 import type { ModelDescription, OpenIndex } from './index-store.ts';
-import { DEFAULT_NEGATIVES, formatMinedLine, mineHardNegatives, parseRange } from './mine.ts';
+import { DEFAULT_NEGATIVES, formatMinedLine, mineHardNegatives, parseRange } from '../core/retrieval/mine.ts';
 
 async function loadLibs() {
   const [store, data, device, gpuCore, load, hub, files, metrics, aqa, pairs, passages, format, topk, progress] = await Promise.all([
@@ -24,7 +24,7 @@ async function loadLibs() {
     import('./data.ts'),
     import('./device.ts'),
     import('../core/gpu/device.ts'),
-    import('../core/model/load.ts'),
+    import('../core/retrieval/embed.ts'),
     import('./hub.ts'),
     import('./files.ts'),
     import('../core/eval/metrics.ts'),

@@ -14,9 +14,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { AqaQuestion } from '../core/data/aqa.ts';
 import { DataError } from '../core/data/aqa.ts';
-import { type CleanOptions, queryText } from '../core/data/clean.ts';
 import type { CorpusStats } from '../core/data/corpus.ts';
 import { PASSAGE_MAX_CHARS, type Passages } from '../core/data/passages.ts';
 import type { Gpu } from '../core/gpu/device.ts';
@@ -455,40 +453,8 @@ export async function uploadIndex(gpu: Gpu, index: OpenIndex): Promise<GpuIndex>
 
 // ---- queries ----
 
-/** What retrieval needs from a model: EmbeddingModel fits. */
-export interface QueryEmbedder {
-  readonly dim: number;
-  embed(texts: string[], opts?: EmbedOptions): Promise<Float32Array>;
-}
-
-export interface Retrieved {
-  /** Per question, the top k pids best first and their scores. */
-  pids: string[][];
-  scores: number[][];
-}
-
-export interface RetrieveOptions {
-  k: number;
-  batchSize?: number;
-  maxLength?: number;
-  clean?: CleanOptions;
-  onProgress?: EmbedOptions['onProgress'];
-}
-
-/** Query text of each question (cleaned question + " " + body), embedded with the query prefix, searched. */
-export async function retrieve(model: QueryEmbedder, index: GpuIndex, pids: readonly string[], questions: readonly AqaQuestion[], o: RetrieveOptions): Promise<Retrieved> {
-  if (model.dim !== index.dim) throw new IndexError(`the model's dim ${model.dim} differs from the index's ${index.dim}`);
-  const texts = questions.map((q) => queryText(q, o.clean));
-  const q = await model.embed(texts, { query: true, batchSize: o.batchSize, maxLength: o.maxLength, onProgress: o.onProgress });
-  const r = await index.search(q, o.k);
-  const out: Retrieved = { pids: [], scores: [] };
-  for (let i = 0; i < questions.length; i++) {
-    const ids = r.ids.subarray(i * r.k, (i + 1) * r.k);
-    out.pids.push(Array.from(ids, (id) => pids[id]));
-    out.scores.push(Array.from(r.scores.subarray(i * r.k, (i + 1) * r.k)));
-  }
-  return out;
-}
+// retrieve() itself is host-neutral (core/retrieval/retrieve.ts); the commands take it from here.
+export { type QueryEmbedder, type Retrieved, type RetrieveOptions, retrieve } from '../core/retrieval/retrieve.ts';
 
 /** Refuse a query model that is not the one the passages were embedded with. */
 export function checkSameModel(index: OpenIndex, model: ModelDescription): void {

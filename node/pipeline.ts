@@ -40,7 +40,7 @@ import { trainingPairs } from '../core/data/pairs.ts';
 import { type EvalReport, evaluate } from '../core/eval/metrics.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { FUSION_METHODS, type FusionMethod, fuseRuns, splitIndices, tuneWeights } from '../core/retrieval/fusion.ts';
 import { parseSubmission, rankPids, type ScoreMap, SUBMISSION_K } from '../core/retrieval/results.ts';

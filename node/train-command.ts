@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DataError, note } from '../core/data/aqa.ts';
 import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGroup } from '../core/data/pairs.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';

@@ -9,9 +9,9 @@
 // so dL/d(normalised embedding) = R (or S): that is the dout fed to the L2-normalise backward.
 
 import type { Gpu } from '../core/gpu/device.ts';
-import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../core/kernels/pooling.ts';
 import { loadEncoder } from '../core/model/load.ts';
 import { type HostTensor, toHfTensors } from '../core/model/params.ts';
+import { headBackward, headForward } from '../core/model/pooling.ts';
 import { parseSafetensorsHeader, readInt64Tensor, readTensor } from '../core/model/safetensors.ts';
 import type { ModelFiles } from '../core/model/source.ts';
 import type { DropoutSpec } from '../core/ref/dropout.ts';
@@ -39,22 +39,13 @@ export async function fixtureGrads(gpu: Gpu, files: ModelFiles, pooling: 'cls' |
   const input = { ids: gpu.upload(ids, [B, L], 'u32'), mask: tMask, typeIds: gpu.upload(types, [B, L], 'u32'), batch: B, seqLen: L };
   const { last, saved } = enc.forwardTrain(input, { ids, typeIds: types }, { dropout });
 
-  const pooled = gpu.empty([B, H]);
-  if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
-  else meanPoolForward(gpu, pooled, last, tMask);
-  const emb = gpu.empty([B, H]);
-  const norm = gpu.empty([B]);
-  l2NormalizeForward(gpu, emb, norm, pooled);
+  const { emb, saved: head } = headForward(gpu, last, tMask, { pooling, normalize: true }, true);
   const e = await gpu.readF32(emb);
   let loss = 0;
   for (let i = 0; i < e.length; i++) loss += e[i] * weights[i];
 
   const dEmb = gpu.upload(weights, [B, H]);
-  const dPooled = gpu.empty([B, H]);
-  l2NormalizeBackward(gpu, dPooled, dEmb, pooled, norm);
-  const dLast = gpu.empty([B, L, H]);
-  if (pooling === 'cls') clsPoolBackward(gpu, dLast, dPooled);
-  else meanPoolBackward(gpu, dLast, dPooled, tMask);
+  const dLast = headBackward(gpu, head!, dEmb);
   const grads = enc.zeroGrads();
   enc.backward(saved, dLast, grads);
   const out = await toHfTensors(gpu, enc.config, grads);

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { queryText } from '../core/data/clean.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../core/model/safetensors.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
-import type { EmbeddingModel } from '../core/retrieval/embed.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import {
   decodeVectors,
   encodeVectors,

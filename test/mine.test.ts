@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseGroupLine, type TrainPair } from '../core/data/pairs.ts';
 import { queryText } from '../core/data/clean.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { readPassages, readQuestions } from '../node/data.ts';
 import { localModelFiles } from '../node/files.ts';
 import { runMine } from '../node/index-command.ts';
 import { buildIndex, describeModel, openIndex, readAllVectors } from '../node/index-store.ts';
-import { mineHardNegatives, parseRange, sample } from '../node/mine.ts';
+import { mineHardNegatives, parseRange, sample } from '../core/retrieval/mine.ts';
 import { testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';

@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { loadEmbeddingModel } from '../core/model/load.ts';
 import { parseSafetensorsHeader, readTensor, SafetensorsError, type SafetensorsFile } from '../core/model/safetensors.ts';
 import { memoryModelFiles } from '../core/model/source.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { forwardFixture } from './browser/model.ts';
 import { minRowCosine } from './cases/types.ts';

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensorsHeader, readTensorBytes } from '../core/model/safetensors.ts';
 import type { Gpu } from '../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { bytesSource, memoryModelFiles } from '../core/model/source.ts';
 import { EmbeddingTokenizer, lengthSortedBatches, toWellFormed } from '../core/model/tokenizer.ts';
 

@@ -8,8 +8,9 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { padBatch } from '../core/data/batch.ts';
 import { paramList, toHfTensors } from '../core/model/params.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
 import { contrastiveStep } from '../core/train/step.ts';
 import { epochOrder, sampleGroup } from '../core/train/trainer.ts';
@@ -143,14 +144,7 @@ test('gradient checkpointing: the same loss and gradients bit for bit (with and 
   }
   assert.notEqual(losses.get('mini-batch Infinity, dropout 0.2'), losses.get('mini-batch Infinity, dropout 0'), 'dropout changes the loss');
   // What forwardTrain keeps for the backward: all of a layer's activations, or its input only.
-  const rows = passages.slice(0, 2);
-  const L = Math.max(...rows.map((r) => r.length));
-  const ids = new Uint32Array(2 * L);
-  const mask = new Uint32Array(2 * L);
-  rows.forEach((r, i) => {
-    ids.set(r, i * L);
-    mask.fill(1, i * L, i * L + r.length);
-  });
+  const { ids, mask, seqLen: L } = padBatch(passages.slice(0, 2), 0);
   const input = { ids: gpu.upload(ids, [2, L], 'u32'), mask: gpu.upload(mask, [2, L], 'u32'), typeIds: null, batch: 2, seqLen: L };
   const kept = (recompute: boolean) => {
     const { saved } = enc.forwardTrain(input, { ids, typeIds: null }, { recompute });
@@ -212,13 +206,7 @@ test('hidden dropout: a forward without activations draws the masks the training
   const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), 'tiny');
   const enc = model.encoder;
   const rows = [0, 1, 2].map((i) => model.tokenizer.encode(phrase(i, 6 + 3 * i), 16));
-  const L = Math.max(...rows.map((r) => r.length));
-  const ids = new Uint32Array(rows.length * L);
-  const mask = new Uint32Array(rows.length * L);
-  rows.forEach((r, i) => {
-    ids.set(r, i * L);
-    mask.fill(1, i * L, i * L + r.length);
-  });
+  const { ids, mask, seqLen: L } = padBatch(rows, 0);
   const input = { ids: gpu.upload(ids, [3, L], 'u32'), mask: gpu.upload(mask, [3, L], 'u32'), typeIds: null, batch: 3, seqLen: L };
   const dropout = { p: 0.3, seed: 4242 };
   const inference = enc.forward(input, { dropout }).last;

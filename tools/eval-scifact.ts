@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { queryText } from '../core/data/clean.ts';
 import { rng } from '../core/data/pairs.ts';
 import { evaluate, formatReport } from '../core/eval/metrics.ts';
-import { loadEmbeddingModel } from '../core/model/load.ts';
+import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { readPassages, readQuestions } from '../node/data.ts';
 import { createNodeGpu } from '../node/device.ts';

@@ -1,14 +1,12 @@
-// Model folder -> GPU-resident Encoder and a ready EmbeddingModel. Host-neutral: the files come
+// Model folder -> GPU-resident Encoder (the tokenizer and pooling settings join it in
+// core/retrieval/embed.ts loadEmbeddingModel). Host-neutral: the files come
 // through ModelFiles (fs in Node, fetch in the browser).
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { EmbeddingModel } from '../retrieval/embed.ts';
 import { type EncoderConfig, loadConfig } from './config.ts';
 import { Encoder, type EncoderWeights, type LayerWeights } from './encoder.ts';
-import { resolveEmbeddingSettings } from './presets.ts';
-import { type ModelFiles, readJson } from './source.ts';
-import { EmbeddingTokenizer } from './tokenizer.ts';
+import type { ModelFiles } from './source.ts';
 import { bindWeights, openWeights, readParam } from './weights.ts';
 
 export interface LoadProgress {
@@ -98,23 +96,6 @@ export async function loadEncoder(
   };
   await gpu.sync();
   return new Encoder(gpu, cfg, weights);
-}
-
-/** Config, weights, tokenizer and pooling settings of a model folder. */
-export async function loadEmbeddingModel(
-  gpu: Gpu,
-  files: ModelFiles,
-  modelName: string,
-  onProgress?: (p: LoadProgress) => void,
-): Promise<EmbeddingModel> {
-  const cfg = await loadConfig(files);
-  const tokenizerJson = await readJson(files, 'tokenizer.json');
-  if (tokenizerJson === null) throw new Error(`${files.name}: tokenizer.json is missing (only fast-tokenizer files are supported)`);
-  const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
-  const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null, `${files.name}/tokenizer.json`);
-  const settings = await resolveEmbeddingSettings(files, modelName);
-  const encoder = await loadEncoder(gpu, files, cfg, onProgress);
-  return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
 }
 
 /** [rows, cols] -> [cols, rows]. */

@@ -2,13 +2,16 @@
 // encode(): tokenize (with the query prefix for queries), sort by length so batches waste
 // little padding, run the encoder, pool (CLS or masked mean), normalise, restore input order.
 
+import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../kernels/pooling.ts';
-import type { EncoderConfig } from '../model/config.ts';
+import { type EncoderConfig, loadConfig } from '../model/config.ts';
 import type { Encoder } from '../model/encoder.ts';
-import type { EmbeddingSettings } from '../model/presets.ts';
-import type { EmbeddingTokenizer } from '../model/tokenizer.ts';
+import { headForward } from '../model/pooling.ts';
+import { type LoadProgress, loadEncoder } from '../model/load.ts';
+import { type EmbeddingSettings, resolveEmbeddingSettings } from '../model/presets.ts';
+import { type ModelFiles, readJson } from '../model/source.ts';
+import { EmbeddingTokenizer } from '../model/tokenizer.ts';
 
 export interface EmbedOptions {
   query?: boolean;
@@ -17,14 +20,9 @@ export interface EmbedOptions {
   onProgress?: (p: { done: number; total: number; tokens: number }) => void;
 }
 
-/** A tokenized, padded batch ready for the GPU. */
-interface Batch {
-  index: number[]; // input positions of the rows
-  ids: Uint32Array; // [B, L]
-  mask: Uint32Array; // [B, L]
-  batch: number;
-  seqLen: number;
-  tokens: number; // real tokens
+/** A tokenized, padded batch ready for the GPU, with the input positions of its rows. */
+interface Batch extends PaddedBatch {
+  index: number[];
 }
 
 export class EmbeddingModel {
@@ -80,7 +78,7 @@ export class EmbeddingModel {
       pending = null;
       const rows = await result;
       batch.index.forEach((dst, r) => out.set(rows.subarray(r * D, (r + 1) * D), dst * D));
-      done += batch.batch;
+      done += batch.rows;
       tokens += batch.tokens;
       opts.onProgress?.({ done, total, tokens });
     };
@@ -108,18 +106,19 @@ export class EmbeddingModel {
     const c = this.config;
     const perToken = Math.max(3 * c.hiddenSize, c.arch === 'gte' ? 2 * c.intermediateSize : c.intermediateSize) * 4;
     const maxRows = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (perToken * b.seqLen)));
-    if (b.batch <= maxRows) return [b];
+    if (b.rows <= maxRows) return [b];
     const parts: Batch[] = [];
-    for (let s = 0; s < b.batch; s += maxRows) {
-      const n = Math.min(maxRows, b.batch - s);
+    for (let s = 0; s < b.rows; s += maxRows) {
+      const n = Math.min(maxRows, b.rows - s);
       const L = b.seqLen;
       const mask = b.mask.slice(s * L, (s + n) * L);
       parts.push({
         index: b.index.slice(s, s + n),
         ids: b.ids.slice(s * L, (s + n) * L),
         mask,
-        batch: n,
+        rows: n,
         seqLen: L,
+        lengths: b.lengths.slice(s, s + n),
         tokens: mask.reduce((a, v) => a + v, 0),
       });
     }
@@ -129,22 +128,14 @@ export class EmbeddingModel {
   /** Encoder + pooling + normalisation for one batch; returns [B, dim] on the GPU. */
   private forwardPooled(b: Batch): Tensor {
     const { gpu } = this;
-    const ids = gpu.upload(b.ids, [b.batch, b.seqLen], 'u32');
-    const mask = gpu.upload(b.mask, [b.batch, b.seqLen], 'u32');
-    const { last } = this.encoder.forward({ ids, mask, typeIds: null, batch: b.batch, seqLen: b.seqLen });
-    const pooled = gpu.empty([b.batch, this.dim]);
-    if (this.settings.pooling === 'cls') clsPoolForward(gpu, pooled, last);
-    else meanPoolForward(gpu, pooled, last, mask);
+    const ids = gpu.upload(b.ids, [b.rows, b.seqLen], 'u32');
+    const mask = gpu.upload(b.mask, [b.rows, b.seqLen], 'u32');
+    const { last } = this.encoder.forward({ ids, mask, typeIds: null, batch: b.rows, seqLen: b.seqLen });
+    const { emb } = headForward(gpu, last, mask, this.settings);
     last.release();
     ids.release();
     mask.release();
-    if (!this.settings.normalize) return pooled;
-    const normed = gpu.empty([b.batch, this.dim]);
-    const norm = gpu.empty([b.batch]);
-    l2NormalizeForward(gpu, normed, norm, pooled);
-    pooled.release();
-    norm.release();
-    return normed;
+    return emb;
   }
 
   dispose(): void {
@@ -158,17 +149,24 @@ export function makeBatches(encoded: number[][], batchSize: number, padId: numbe
   const batches: Batch[] = [];
   for (let s = 0; s < order.length; s += batchSize) {
     const index = order.slice(s, s + batchSize);
-    const L = Math.max(1, ...index.map((i) => encoded[i].length));
-    const B = index.length;
-    const ids = new Uint32Array(B * L).fill(padId);
-    const mask = new Uint32Array(B * L);
-    let tokens = 0;
-    index.forEach((i, r) => {
-      ids.set(encoded[i], r * L);
-      mask.fill(1, r * L, r * L + encoded[i].length);
-      tokens += encoded[i].length;
-    });
-    batches.push({ index, ids, mask, batch: B, seqLen: L, tokens });
+    batches.push({ ...padBatch(index.map((i) => encoded[i]), padId), index });
   }
   return batches;
+}
+
+/** Config, weights, tokenizer and pooling settings of a model folder. */
+export async function loadEmbeddingModel(
+  gpu: Gpu,
+  files: ModelFiles,
+  modelName: string,
+  onProgress?: (p: LoadProgress) => void,
+): Promise<EmbeddingModel> {
+  const cfg = await loadConfig(files);
+  const tokenizerJson = await readJson(files, 'tokenizer.json');
+  if (tokenizerJson === null) throw new Error(`${files.name}: tokenizer.json is missing (only fast-tokenizer files are supported)`);
+  const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
+  const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null, `${files.name}/tokenizer.json`);
+  const settings = await resolveEmbeddingSettings(files, modelName);
+  const encoder = await loadEncoder(gpu, files, cfg, onProgress);
+  return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
 }

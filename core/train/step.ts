@@ -15,11 +15,12 @@
 // its first row, so the two forwards of a recomputed piece draw the same masks (what the
 // original GradCache gets by saving and restoring the RNG state around the first pass).
 
+import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { contrastiveLoss } from '../kernels/loss.ts';
-import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../kernels/pooling.ts';
 import type { Encoder, EncoderWeights, SavedActivations } from '../model/encoder.ts';
+import { type HeadSaved, headBackward, headForward } from '../model/pooling.ts';
 import { type DropoutSpec, triple32 } from '../util/random.ts';
 
 export interface StepOptions {
@@ -44,41 +45,22 @@ export function pieceDropout(d: DropoutSpec | undefined, side: number, start: nu
   return { p: d.p, seed: triple32((triple32(d.seed >>> 0) ^ (side * 2 ** 24 + start)) >>> 0) };
 }
 
-/** A padded mini-batch of token ids. */
-interface Piece {
-  start: number; // first row in its side
-  rows: number;
-  seqLen: number;
-  ids: Uint32Array;
-  mask: Uint32Array;
-  tokens: number;
+/** A padded mini-batch of token ids: rows [start, start + rows) of its side. */
+interface Piece extends PaddedBatch {
+  start: number;
 }
 
 /** Cut rows into padded pieces of at most `size` rows, in order (the loss needs the order). */
 export function pieces(encoded: number[][], size: number, padId: number): Piece[] {
   const out: Piece[] = [];
   const n = Math.max(1, Math.min(size, encoded.length));
-  for (let s = 0; s < encoded.length; s += n) {
-    const rows = encoded.slice(s, s + n);
-    const L = Math.max(1, ...rows.map((r) => r.length));
-    const ids = new Uint32Array(rows.length * L).fill(padId);
-    const mask = new Uint32Array(rows.length * L);
-    let tokens = 0;
-    rows.forEach((r, i) => {
-      ids.set(r, i * L);
-      mask.fill(1, i * L, i * L + r.length);
-      tokens += r.length;
-    });
-    out.push({ start: s, rows: rows.length, seqLen: L, ids, mask, tokens });
-  }
+  for (let s = 0; s < encoded.length; s += n) out.push({ ...padBatch(encoded.slice(s, s + n), padId), start: s });
   return out;
 }
 
 interface Forwarded {
   saved: SavedActivations;
-  pooled: Tensor;
-  norm: Tensor;
-  mask: Tensor;
+  head: HeadSaved;
 }
 
 /**
@@ -87,39 +69,27 @@ interface Forwarded {
  * (GradCache's first pass).
  */
 function forwardPiece(gpu: Gpu, enc: Encoder, p: Piece, pooling: 'cls' | 'mean', out: Tensor, train: boolean, recompute: boolean, dropout: DropoutSpec | undefined): Forwarded | null {
-  const H = enc.config.hiddenSize;
   const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
   const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
   const input = { ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen };
   const { last, saved } = train ? enc.forwardTrain(input, { ids: p.ids, typeIds: null }, { recompute, dropout }) : { ...enc.forward(input, { dropout }), saved: null };
   ids.release();
-  const pooled = gpu.empty([p.rows, H]);
-  if (pooling === 'cls') clsPoolForward(gpu, pooled, last);
-  else meanPoolForward(gpu, pooled, last, mask);
-  const norm = gpu.empty([p.rows]);
-  const emb = gpu.empty([p.rows, H]);
-  l2NormalizeForward(gpu, emb, norm, pooled);
+  const { emb, saved: head } = headForward(gpu, last, mask, { pooling, normalize: true }, !!saved);
   gpu.copy(out.rows(p.start, p.rows), emb); // a copy: a bound view's offset must be 256-byte aligned, a copy's only 4
   emb.release();
-  if (saved) return { saved, pooled, norm, mask };
-  for (const t of [mask, last, pooled, norm]) t.release();
+  if (saved && head) return { saved, head };
+  for (const t of [mask, last]) t.release();
   return null;
 }
 
 /** Backward of forwardPiece from d loss / d embedding rows; parameter gradients added into grads. */
-function backwardPiece(gpu: Gpu, enc: Encoder, p: Piece, f: Forwarded, pooling: 'cls' | 'mean', dEmb: Tensor, grads: EncoderWeights): void {
-  const H = enc.config.hiddenSize;
-  const dPooled = gpu.empty([p.rows, H]);
-  const dRows = gpu.empty([p.rows, H]);
+function backwardPiece(gpu: Gpu, enc: Encoder, p: Piece, f: Forwarded, dEmb: Tensor, grads: EncoderWeights): void {
+  const dRows = gpu.empty([p.rows, enc.config.hiddenSize]);
   gpu.copy(dRows, dEmb.rows(p.start, p.rows)); // a copy, since a bound view's offset must be 256-byte aligned
-  l2NormalizeBackward(gpu, dPooled, dRows, f.pooled, f.norm);
+  const dLast = headBackward(gpu, f.head, dRows);
   dRows.release();
-  const dLast = gpu.empty([p.rows, p.seqLen, H]);
-  if (pooling === 'cls') clsPoolBackward(gpu, dLast, dPooled);
-  else meanPoolBackward(gpu, dLast, dPooled, f.mask);
-  dPooled.release();
   enc.backward(f.saved, dLast, grads, { accumulate: true });
-  for (const t of [f.pooled, f.norm, f.mask]) t.release();
+  f.head.mask.release();
 }
 
 export interface StepResult {
@@ -162,11 +132,11 @@ export function contrastiveStep(gpu: Gpu, enc: Encoder, queries: number[][], pas
   sides.forEach((side, s) => {
     const k = kept[s];
     if (k) {
-      backwardPiece(gpu, enc, side.pieces[0], k, o.pooling, dEmb[s], grads);
+      backwardPiece(gpu, enc, side.pieces[0], k, dEmb[s], grads);
       return;
     }
     const scratch = gpu.empty(side.emb.shape);
-    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true, recompute, drop(s, p))!, o.pooling, dEmb[s], grads);
+    for (const p of side.pieces) backwardPiece(gpu, enc, p, forwardPiece(gpu, enc, p, o.pooling, scratch, true, recompute, drop(s, p))!, dEmb[s], grads);
     scratch.release();
   });
   for (const t of [dq, dp, sides[0].emb, sides[1].emb]) t.release();

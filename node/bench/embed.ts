@@ -9,8 +9,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../../core/model/load.ts';
-import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { localModelFiles } from '../files.ts';
 import type { Row } from './table.ts';
 

@@ -12,9 +12,8 @@
 import { basename } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { KernelTime } from '../../core/gpu/profiler.ts';
-import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../../core/kernels/pooling.ts';
-import { loadEmbeddingModel } from '../../core/model/load.ts';
-import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
+import { headForward } from '../../core/model/pooling.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { pieces } from '../../core/train/step.ts';
 import { DEFAULT_SETTINGS, Trainer } from '../../core/train/trainer.ts';
 import { localModelFiles } from '../files.ts';
@@ -81,13 +80,8 @@ async function forwardOnly(gpu: Gpu, model: EmbeddingModel, sides: number[][][],
       const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
       const mask = gpu.upload(p.mask, [p.rows, p.seqLen], 'u32');
       const { last } = enc.forward({ ids, mask, typeIds: null, batch: p.rows, seqLen: p.seqLen });
-      const pooled = gpu.empty([p.rows, model.dim]);
-      if (model.settings.pooling === 'cls') clsPoolForward(gpu, pooled, last);
-      else meanPoolForward(gpu, pooled, last, mask);
-      const out = gpu.empty([p.rows, model.dim]);
-      const norm = gpu.empty([p.rows]);
-      l2NormalizeForward(gpu, out, norm, pooled);
-      for (const t of [ids, mask, last, pooled, out, norm]) t.release();
+      const { emb } = headForward(gpu, last, mask, { pooling: model.settings.pooling, normalize: true });
+      for (const t of [ids, mask, last, emb]) t.release();
     }
   }
   await gpu.sync();

@@ -10,8 +10,9 @@
 // question's other gold paper become a negative); top-ups never repeat a negative; sampling is
 // seeded (Mulberry32, core/data/pairs.ts), so a seed gives the same file on every machine.
 // `--random` gives the original pipeline's random negatives instead (core/data/pairs.ts).
+// Host-neutral: `aqa mine` (node/index-command.ts) reads the files, retrieves and writes the lines.
 
-import { type PidGroup, randomNegatives, rng, type TrainGroup, type TrainPair } from '../core/data/pairs.ts';
+import { type PidGroup, randomNegatives, rng, type TrainGroup, type TrainPair } from '../data/pairs.ts';
 
 export interface MineOptions {
   /** 0-based positions [start, end) of the ranking to sample from (default [10, 210]). */
