@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -275,4 +275,46 @@ test('aqa train: a non-finite loss stops with a clear error and writes no weight
   assert.equal(errors.length, 1, r.stderr);
   assert.match(errors[0], /loss became (NaN|Infinity|-Infinity).*step 1.*weights were not updated.*no checkpoint was written yet/);
   assert.ok(!existsSync(join(dir, 'out', 'model.safetensors')));
+});
+
+test('--resume: a damaged checkpoint is refused in one line naming the file; the log keeps each step once', async () => {
+  const dir = tmp();
+  const data = groupsFile(dir, 8);
+  const base = { model_name_or_path: TINY, train_data: data, save_steps: 1, save_total_limit: 3, settings, gpu: {}, quiet: true, resume: false };
+  const out = join(dir, 'out');
+  await trainCommand({ ...base, output_dir: out, max_steps: 3 });
+  const ck = join(out, 'checkpoint-3');
+
+  // a crash while the state was being written by hand (or a full disk): truncated JSON
+  const statePath = join(ck, 'trainer_state.json');
+  const state = readFileSync(statePath, 'utf8');
+  writeFileSync(statePath, state.slice(0, state.length >> 1));
+  await assert.rejects(trainCommand({ ...base, output_dir: out, resume: true }), (e: Error) => {
+    assert.ok(!e.message.includes('\n'), e.message);
+    assert.ok(e.message.startsWith(`${statePath}: `), e.message);
+    assert.match(e.message, /not valid JSON/);
+    return true;
+  });
+  writeFileSync(statePath, state);
+
+  // the moments file removed: the message names it and says what to do, not a raw ENOENT
+  const optPath = join(ck, 'optimizer.safetensors');
+  const opt = readFileSync(optPath);
+  rmSync(optPath);
+  await assert.rejects(trainCommand({ ...base, output_dir: out, resume: true }), (e: Error) => {
+    assert.ok(!e.message.includes('\n'), e.message);
+    assert.ok(e.message.startsWith(`${optPath}: `), e.message);
+    assert.doesNotMatch(e.message, /ENOENT/);
+    assert.match(e.message, /without --resume|remove/);
+    return true;
+  });
+  writeFileSync(optPath, opt);
+
+  // a crash after step 3 was logged but before its checkpoint was renamed into place: the resumed
+  // run starts again from step 2, and the log must not list step 3 twice
+  rmSync(ck, { recursive: true });
+  const r = await trainCommand({ ...base, output_dir: out, resume: true });
+  assert.equal(r.position.step, 8);
+  const steps = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
 });
