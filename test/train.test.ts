@@ -15,6 +15,9 @@ import { contrastiveStep } from '../core/train/step.ts';
 import { epochOrder, sampleGroup } from '../core/train/trainer.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { DEFAULT_SETTINGS, trainCommand } from '../node/train-command.ts';
+import { addTrainOptions, settingsFromFlags } from '../node/train-settings.ts';
+import { SETTINGS_OPTIONS, validateSettings } from '../core/train/options.ts';
+import { Command } from 'commander';
 import { testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
@@ -317,4 +320,26 @@ test('--resume: a damaged checkpoint is refused in one line naming the file; the
   assert.equal(r.position.step, 8);
   const steps = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('one option table: aqa train flags, their defaults and validateSettings agree with DEFAULT_SETTINGS', () => {
+  const parse = (args: string[]) => settingsFromFlags(addTrainOptions(new Command().exitOverride()).parse(args, { from: 'user' }).opts());
+  const d = parse([]);
+  // the model decides these two when they are not given
+  assert.equal(d.settings.queryInstruction, null);
+  assert.equal(d.settings.hiddenDropout, null);
+  assert.deepEqual({ ...d.settings, queryInstruction: '', hiddenDropout: 0 }, DEFAULT_SETTINGS);
+  assert.deepEqual(d.save, { saveSteps: 500, saveTotalLimit: 2 });
+  // every option is a flag, named as in FlagEmbedding, and sets its field
+  const given = parse(['--per_device_train_batch_size', '3', '--adam_beta2', '0.98', '--gradient_checkpointing', '--query_instruction_for_retrieval', '', '--save_steps', '0']);
+  assert.equal(given.settings.queriesPerStep, 3);
+  assert.equal(given.settings.adamBeta2, 0.98);
+  assert.equal(given.settings.gradientCheckpointing, true);
+  assert.equal(given.settings.queryInstruction, '');
+  assert.equal(given.save.saveSteps, 0);
+  assert.throws(() => parse(['--learning_rate', '0']), /^Error: --learning_rate: must be a number > 0, got '0'$/);
+  assert.throws(() => parse(['--warmup_ratio', 'x']), /--warmup_ratio: must be a number in \[0, 1\], got 'x'/);
+  // validateSettings applies the same rules, named as in the table
+  for (const o of SETTINGS_OPTIONS) if (o.rule === 'posInt') assert.throws(() => validateSettings({ ...DEFAULT_SETTINGS, [o.key]: 0 }), new RegExp(`^Error: ${o.name}: must be an integer >= 1, got 0$`));
+  assert.throws(() => validateSettings({ ...DEFAULT_SETTINGS, hiddenDropout: 1 }), /hidden_dropout_prob: must be a number in \[0, 1\), got 1/);
 });
