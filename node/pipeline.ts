@@ -44,7 +44,8 @@ import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { FUSION_METHODS, type FusionMethod, fuseRuns, splitIndices, tuneWeights } from '../core/retrieval/fusion.ts';
 import { parseSubmission, rankPids, type ScoreMap, SUBMISSION_K } from '../core/retrieval/results.ts';
-import { DEFAULT_SETTINGS, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
+import { TRAIN_OPTIONS, type TrainOption, type TrainSettings, validateSettings } from '../core/train/options.ts';
+import { followsRule, NUMBER_RULES, type NumberRule } from '../core/util/rules.ts';
 import { readPassages, readQuestions, readResults, writeResults, writeSubmission } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { localModelFiles, writeFileAtomic } from './files.ts';
@@ -53,7 +54,7 @@ import { runMine } from './index-command.ts';
 import { buildIndex, checkSameModel, describeModel, type ModelDescription, modelFingerprint, openIndex, retrieve, sha256, sha256File, uploadIndex } from './index-store.ts';
 import { type Stage, STAGES } from './pipeline-command.ts';
 import { trainCommand } from './train-command.ts';
-import { loadEmbeddingSettingsFor, modelHiddenDropout } from './train-settings.ts';
+import { type SettingsWithModelDefaults, withModelDefaults } from './train-settings.ts';
 
 export { STAGES, type Stage };
 
@@ -79,7 +80,7 @@ export interface TrainConfig {
    * queryInstruction and hiddenDropout are filled in per model when the config leaves them out
    * (the model's query prefix and its config.json hidden_dropout_prob).
    */
-  settings: Omit<TrainSettings, 'queryInstruction' | 'hiddenDropout'> & { queryInstruction: string | null; hiddenDropout: number | null };
+  settings: SettingsWithModelDefaults;
   negatives: Negatives;
   saveSteps: number;
   saveTotalLimit: number;
@@ -150,8 +151,7 @@ class Fields {
   number(o: Json, key: string, path: string, dflt: number, rule: NumberRule): number {
     const v = o[key];
     if (v === undefined) return dflt;
-    const ok = typeof v === 'number' && Number.isFinite(v) && RULES[rule].test(v);
-    if (!ok) this.fail(join2(path, key), `must be ${RULES[rule].says}`);
+    if (!followsRule(v, rule)) this.fail(join2(path, key), `must be ${NUMBER_RULES[rule].says}`);
     return v as number;
   }
 
@@ -173,39 +173,6 @@ class Fields {
 function join2(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
-
-type NumberRule = 'positive' | 'nonNegative' | 'posInt' | 'nonNegInt' | 'unit' | 'beta' | 'step';
-const RULES: Record<NumberRule, { test: (x: number) => boolean; says: string }> = {
-  positive: { test: (x) => x > 0, says: 'a number > 0' },
-  nonNegative: { test: (x) => x >= 0, says: 'a number >= 0' },
-  posInt: { test: (x) => Number.isInteger(x) && x >= 1, says: 'an integer >= 1' },
-  nonNegInt: { test: (x) => Number.isInteger(x) && x >= 0, says: 'an integer >= 0' },
-  unit: { test: (x) => x >= 0 && x <= 1, says: 'a number in [0, 1]' },
-  beta: { test: (x) => x >= 0 && x < 1, says: 'a number in [0, 1)' },
-  // weightGrid needs 1/step to be a whole number of steps
-  step: { test: (x) => x > 0 && x <= 1 && Math.abs(Math.round(1 / x) * x - 1) < 1e-9, says: 'a number in (0, 1] that divides 1 (0.1, 0.05, 0.25, ...)' },
-};
-
-/** FlagEmbedding / HF Trainer option names -> TrainSettings fields, with their rules. */
-const TRAIN_FIELDS: Record<string, { key: Exclude<keyof TrainSettings, 'queryInstruction' | 'gradientCheckpointing' | 'hiddenDropout'>; rule: NumberRule }> = {
-  learning_rate: { key: 'learningRate', rule: 'positive' },
-  num_train_epochs: { key: 'numTrainEpochs', rule: 'posInt' },
-  per_device_train_batch_size: { key: 'queriesPerStep', rule: 'posInt' },
-  train_group_size: { key: 'trainGroupSize', rule: 'posInt' },
-  temperature: { key: 'temperature', rule: 'positive' },
-  query_max_len: { key: 'queryMaxLen', rule: 'posInt' },
-  passage_max_len: { key: 'passageMaxLen', rule: 'posInt' },
-  warmup_ratio: { key: 'warmupRatio', rule: 'unit' },
-  weight_decay: { key: 'weightDecay', rule: 'nonNegative' },
-  seed: { key: 'seed', rule: 'nonNegInt' },
-  grad_cache_mini_batch: { key: 'gradCacheMiniBatch', rule: 'nonNegInt' },
-  gradient_accumulation_steps: { key: 'gradientAccumulationSteps', rule: 'posInt' },
-  max_grad_norm: { key: 'maxGradNorm', rule: 'nonNegative' },
-  adam_beta1: { key: 'adamBeta1', rule: 'beta' },
-  adam_beta2: { key: 'adamBeta2', rule: 'beta' },
-  adam_epsilon: { key: 'adamEpsilon', rule: 'positive' },
-};
-const TRAIN_EXTRA = ['query_instruction_for_retrieval', 'gradient_checkpointing', 'hidden_dropout_prob', 'negatives', 'save_steps', 'save_total_limit'];
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -313,21 +280,28 @@ function parseModel(f: Fields, mv: unknown, at: string, path: (p: string) => str
   return { name, model, maxLength, enabled, train };
 }
 
-function parseTrain(f: Fields, tv: unknown, at: string, maxLength: number): TrainConfig {
-  const t = f.object(tv, at, [...Object.keys(TRAIN_FIELDS), ...TRAIN_EXTRA]);
-  // Defaults: core/train/trainer.ts DEFAULT_SETTINGS, except that passages are cut where the
-  // model's index cuts them (max_length), so training sees what retrieval sees.
-  const defaults: Omit<TrainSettings, 'queryInstruction'> = { ...DEFAULT_SETTINGS, passageMaxLen: maxLength, queryMaxLen: Math.min(DEFAULT_SETTINGS.queryMaxLen, maxLength) };
-  const settings = { ...defaults, queryInstruction: null as string | null, hiddenDropout: null as number | null };
-  for (const [name, { key, rule }] of Object.entries(TRAIN_FIELDS)) settings[key] = f.number(t, name, at, defaults[key], rule);
-  settings.gradientCheckpointing = f.bool(t, 'gradient_checkpointing', at, false);
-  if (t.hidden_dropout_prob !== undefined) settings.hiddenDropout = f.number(t, 'hidden_dropout_prob', at, 0, 'beta');
-  if (t.query_instruction_for_retrieval !== undefined) {
-    if (typeof t.query_instruction_for_retrieval !== 'string') f.fail(`${at}.query_instruction_for_retrieval`, 'must be a string');
-    settings.queryInstruction = t.query_instruction_for_retrieval;
+/** One option of the table from a train section: absent = the pipeline's default (null = the model's). */
+function readOption(f: Fields, t: Json, o: TrainOption, at: string, maxLength: number): unknown {
+  if (t[o.name] === undefined) {
+    if (o.modelDefault) return null;
+    return o.pipelineDefault ? o.pipelineDefault.value({ maxLength }, o.default as number) : o.default;
   }
+  if (o.rule === 'boolean') return f.bool(t, o.name, at, o.default as boolean);
+  if (o.rule === 'string') {
+    if (typeof t[o.name] !== 'string') f.fail(`${at}.${o.name}`, 'must be a string');
+    return t[o.name];
+  }
+  return f.number(t, o.name, at, NaN, o.rule);
+}
+
+function parseTrain(f: Fields, tv: unknown, at: string, maxLength: number): TrainConfig {
+  const t = f.object(tv, at, [...TRAIN_OPTIONS.map((o) => o.name), 'negatives']);
+  const v: Record<string, unknown> = {};
+  for (const o of TRAIN_OPTIONS) v[o.key] = readOption(f, t, o, at, maxLength);
+  const { saveSteps, saveTotalLimit, ...rest } = v;
+  const settings = rest as unknown as SettingsWithModelDefaults;
   try {
-    validateSettings({ ...settings, queryInstruction: '', hiddenDropout: settings.hiddenDropout ?? 0 });
+    validateSettings({ ...settings, queryInstruction: settings.queryInstruction ?? '', hiddenDropout: settings.hiddenDropout ?? 0 } as TrainSettings);
   } catch (e) {
     f.fail(at, (e as Error).message); // the per-field rules above should have caught it first
   }
@@ -345,12 +319,7 @@ function parseTrain(f: Fields, tv: unknown, at: string, maxLength: number): Trai
     if (range[1] > TOPK_MAX_K) f.fail(`${nat}.range`, `END ${range[1]} is more than the ${TOPK_MAX_K} results a search returns`);
     negatives = { kind: 'mined', mineWith, range, count: f.number(n, 'count', nat, 15, 'posInt') };
   }
-  return {
-    settings,
-    negatives,
-    saveSteps: f.number(t, 'save_steps', at, 100, 'nonNegInt'),
-    saveTotalLimit: f.number(t, 'save_total_limit', at, 1, 'posInt'),
-  };
+  return { settings, negatives, saveSteps: saveSteps as number, saveTotalLimit: saveTotalLimit as number };
 }
 
 /** Read and check a config file. */
@@ -803,9 +772,7 @@ class Pipeline {
     for (const m of todo) {
       const t = m.train!;
       const base = await this.baseDir(m);
-      const queryInstruction = t.settings.queryInstruction ?? (await loadEmbeddingSettingsFor(base, m.model)).queryPrefix;
-      const hiddenDropout = t.settings.hiddenDropout ?? (await modelHiddenDropout(base));
-      const settings: TrainSettings = { ...t.settings, queryInstruction, hiddenDropout };
+      const settings = await withModelDefaults(t.settings, base, m.model);
       const inputs = {
         base: await modelFingerprint(base),
         settings,

@@ -213,12 +213,64 @@ async function saveCheckpoint(outDir: string, baseDir: string, trainer: Trainer,
   return final;
 }
 
+/** What to do about a damaged checkpoint, for the one-line errors below. */
+function damagedHint(dir: string): string {
+  return `the checkpoint is damaged: remove ${dir} to resume from an earlier checkpoint, or train again without --resume`;
+}
+
+/** A checkpoint's trainer_state.json, checked enough that resuming from it cannot go wrong quietly. */
+async function readTrainerState(dir: string): Promise<TrainerState> {
+  const path = join(dir, 'trainer_state.json');
+  let state: TrainerState;
+  try {
+    state = JSON.parse(await readFile(path, 'utf8')) as TrainerState;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? `not valid JSON: ${(e as Error).message}`;
+    throw new Error(`${path}: ${why}; ${damagedHint(dir)}`);
+  }
+  const p = state?.position;
+  const isCount = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
+  if (!p || !isCount(p.step) || !isCount(p.epoch) || !isCount(p.batch) || typeof state.dataHash !== 'string' || !Array.isArray(state.log) || typeof state.settings !== 'object' || state.settings === null) {
+    throw new Error(`${path}: not a trainer state (position, settings, dataHash and log expected); ${damagedHint(dir)}`);
+  }
+  return state;
+}
+
 async function loadOptimizer(dir: string): Promise<Map<string, Float32Array>> {
   const path = join(dir, 'optimizer.safetensors');
-  const f = await parseSafetensorsHeader(await fileSource(path));
-  const out = new Map<string, Float32Array>();
-  for (const name of f.tensors.keys()) out.set(name, (await readTensor(f, name)).data);
-  return out;
+  try {
+    const f = await parseSafetensorsHeader(await fileSource(path));
+    const out = new Map<string, Float32Array>();
+    for (const name of f.tensors.keys()) out.set(name, (await readTensor(f, name)).data);
+    return out;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'missing (it holds the AdamW moments a resume needs)' : code ?? (e as Error).message.split('\n')[0].replace(`${path}: `, '');
+    throw new Error(`${path}: ${why}; ${damagedHint(dir)}`);
+  }
+}
+
+/**
+ * Keep only the log lines of steps up to `step`, where this run starts: after a crash, the steps
+ * between the checkpoint and the crash are run again and would otherwise be listed twice (a
+ * half-written last line goes too). Rewritten atomically, so a second crash loses nothing.
+ */
+async function truncateLog(path: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return; // no log yet
+  }
+  const kept = text.split('\n').filter((l) => {
+    try {
+      return (JSON.parse(l) as { step: number }).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  const next = kept.map((l) => `${l}\n`).join('');
+  if (next !== text) await writeFileAtomic(path, next);
 }
 
 // ---------------------------------------------------------------- the command
@@ -257,7 +309,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   let position: TrainPosition = { step: 0, epoch: 0, batch: 0 };
   let lossLog: { step: number; loss: number }[] = [];
   if (resumeFrom) {
-    const state = JSON.parse(await readFile(join(resumeFrom, 'trainer_state.json'), 'utf8')) as TrainerState;
+    const state = await readTrainerState(resumeFrom);
     if (state.dataHash !== dataHash) throw new Error(`--resume: ${resumeFrom} was trained on different data (hash ${state.dataHash.slice(0, 12)} vs ${dataHash.slice(0, 12)})`);
     // A setting added after the checkpoint was written counts as its default.
     const was = { ...DEFAULT_SETTINGS, ...state.settings };
@@ -268,13 +320,14 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
     lossLog = state.log;
     log(`resuming from ${resumeFrom} (step ${position.step} of ${trainer.totalSteps})`);
   }
+  const logPath = join(outDir, 'train_log.jsonl');
+  await truncateLog(logPath, position.step);
   log(
     `training ${o.model_name_or_path} on ${data.groups.length} groups: ${trainer.totalSteps} steps (${trainer.updatesPerEpoch}/epoch x ${settings.numTrainEpochs}), ` +
       `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}` +
       `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
   );
 
-  const logPath = join(outDir, 'train_log.jsonl');
   const bar = o.quiet
     ? null
     : new cliProgress.SingleBar(

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { parseResults, parseSubmission } from '../core/retrieval/results.ts';
+import { TRAIN_OPTIONS } from '../core/train/options.ts';
 import { ConfigError, KILL_AFTER_STEPS_ENV, type MetricsFile, parseConfig, type PipelineResult, runPipeline } from '../node/pipeline.ts';
 
 const FIXTURE = 'test/fixtures/pipeline';
@@ -103,6 +104,19 @@ test('the bundled default config is valid, and so is its fine-tuning entry once 
   c.models[1].enabled = true;
   const ft = parseConfig(c, file).models[1];
   assert.deepEqual(ft.train?.negatives, { kind: 'mined', mineWith: 'minilm', range: [10, 210], count: 15 });
+});
+
+test("train section defaults are the option table's, with the pipeline's own where the table says so", () => {
+  const c = raw();
+  (c.models as Record<string, unknown>[])[1].train = { negatives: 'random' };
+  const t = parseConfig(c, join(FIXTURE, 'config.json')).models[1].train!;
+  for (const o of TRAIN_OPTIONS) {
+    const got = o.key === 'saveSteps' || o.key === 'saveTotalLimit' ? t[o.key] : t.settings[o.key];
+    const want = o.modelDefault ? null : o.pipelineDefault ? o.pipelineDefault.value({ maxLength: 32 }, o.default as number) : o.default;
+    assert.equal(got, want, o.name);
+  }
+  assert.equal(t.settings.passageMaxLen, 32, "passages are cut at the model entry's max_length");
+  assert.equal(t.saveSteps, 100);
 });
 
 test('a bad config fails the command with that line and exit code 1, before any work', () => {

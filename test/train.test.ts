@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,6 +16,9 @@ import { contrastiveStep } from '../core/train/step.ts';
 import { epochOrder, sampleGroup } from '../core/train/trainer.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { DEFAULT_SETTINGS, trainCommand } from '../node/train-command.ts';
+import { addTrainOptions, settingsFromFlags } from '../node/train-settings.ts';
+import { SETTINGS_OPTIONS, validateSettings } from '../core/train/options.ts';
+import { Command } from 'commander';
 import { testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
@@ -263,4 +266,68 @@ test('aqa train: a non-finite loss stops with a clear error and writes no weight
   assert.equal(errors.length, 1, r.stderr);
   assert.match(errors[0], /loss became (NaN|Infinity|-Infinity).*step 1.*weights were not updated.*no checkpoint was written yet/);
   assert.ok(!existsSync(join(dir, 'out', 'model.safetensors')));
+});
+
+test('--resume: a damaged checkpoint is refused in one line naming the file; the log keeps each step once', async () => {
+  const dir = tmp();
+  const data = groupsFile(dir, 8);
+  const base = { model_name_or_path: TINY, train_data: data, save_steps: 1, save_total_limit: 3, settings, gpu: {}, quiet: true, resume: false };
+  const out = join(dir, 'out');
+  await trainCommand({ ...base, output_dir: out, max_steps: 3 });
+  const ck = join(out, 'checkpoint-3');
+
+  // a crash while the state was being written by hand (or a full disk): truncated JSON
+  const statePath = join(ck, 'trainer_state.json');
+  const state = readFileSync(statePath, 'utf8');
+  writeFileSync(statePath, state.slice(0, state.length >> 1));
+  await assert.rejects(trainCommand({ ...base, output_dir: out, resume: true }), (e: Error) => {
+    assert.ok(!e.message.includes('\n'), e.message);
+    assert.ok(e.message.startsWith(`${statePath}: `), e.message);
+    assert.match(e.message, /not valid JSON/);
+    return true;
+  });
+  writeFileSync(statePath, state);
+
+  // the moments file removed: the message names it and says what to do, not a raw ENOENT
+  const optPath = join(ck, 'optimizer.safetensors');
+  const opt = readFileSync(optPath);
+  rmSync(optPath);
+  await assert.rejects(trainCommand({ ...base, output_dir: out, resume: true }), (e: Error) => {
+    assert.ok(!e.message.includes('\n'), e.message);
+    assert.ok(e.message.startsWith(`${optPath}: `), e.message);
+    assert.doesNotMatch(e.message, /ENOENT/);
+    assert.match(e.message, /without --resume|remove/);
+    return true;
+  });
+  writeFileSync(optPath, opt);
+
+  // a crash after step 3 was logged but before its checkpoint was renamed into place: the resumed
+  // run starts again from step 2, and the log must not list step 3 twice
+  rmSync(ck, { recursive: true });
+  const r = await trainCommand({ ...base, output_dir: out, resume: true });
+  assert.equal(r.position.step, 8);
+  const steps = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('one option table: aqa train flags, their defaults and validateSettings agree with DEFAULT_SETTINGS', () => {
+  const parse = (args: string[]) => settingsFromFlags(addTrainOptions(new Command().exitOverride()).parse(args, { from: 'user' }).opts());
+  const d = parse([]);
+  // the model decides these two when they are not given
+  assert.equal(d.settings.queryInstruction, null);
+  assert.equal(d.settings.hiddenDropout, null);
+  assert.deepEqual({ ...d.settings, queryInstruction: '', hiddenDropout: 0 }, DEFAULT_SETTINGS);
+  assert.deepEqual(d.save, { saveSteps: 500, saveTotalLimit: 2 });
+  // every option is a flag, named as in FlagEmbedding, and sets its field
+  const given = parse(['--per_device_train_batch_size', '3', '--adam_beta2', '0.98', '--gradient_checkpointing', '--query_instruction_for_retrieval', '', '--save_steps', '0']);
+  assert.equal(given.settings.queriesPerStep, 3);
+  assert.equal(given.settings.adamBeta2, 0.98);
+  assert.equal(given.settings.gradientCheckpointing, true);
+  assert.equal(given.settings.queryInstruction, '');
+  assert.equal(given.save.saveSteps, 0);
+  assert.throws(() => parse(['--learning_rate', '0']), /^Error: --learning_rate: must be a number > 0, got '0'$/);
+  assert.throws(() => parse(['--warmup_ratio', 'x']), /--warmup_ratio: must be a number in \[0, 1\], got 'x'/);
+  // validateSettings applies the same rules, named as in the table
+  for (const o of SETTINGS_OPTIONS) if (o.rule === 'posInt') assert.throws(() => validateSettings({ ...DEFAULT_SETTINGS, [o.key]: 0 }), new RegExp(`^Error: ${o.name}: must be an integer >= 1, got 0$`));
+  assert.throws(() => validateSettings({ ...DEFAULT_SETTINGS, hiddenDropout: 1 }), /hidden_dropout_prob: must be a number in \[0, 1\), got 1/);
 });

@@ -21,61 +21,11 @@ import type { EmbeddingModel } from '../retrieval/embed.ts';
 import { rng } from '../data/pairs.ts';
 import type { TrainGroup } from '../data/pairs.ts';
 import { learningRate } from './schedule.ts';
+import { type TrainSettings, validateSettings } from './options.ts';
 import { contrastiveStep } from './step.ts';
 
-/** Options named like FlagEmbedding's / the Hugging Face Trainer's. */
-export interface TrainSettings {
-  learningRate: number;
-  numTrainEpochs: number;
-  /** Queries per micro-batch (per_device_train_batch_size). */
-  queriesPerStep: number;
-  trainGroupSize: number;
-  temperature: number;
-  queryMaxLen: number;
-  passageMaxLen: number;
-  /** Prepended to every query (query_instruction_for_retrieval). */
-  queryInstruction: string;
-  warmupRatio: number;
-  weightDecay: number;
-  seed: number;
-  /** Texts per forward/backward piece (GradCache); 0 = no GradCache. */
-  gradCacheMiniBatch: number;
-  /** Keep only each layer's input and recompute its activations in the backward (gradient_checkpointing). */
-  gradientCheckpointing: boolean;
-  /**
-   * Hidden dropout probability (hidden_dropout_prob) while training. The commands default it to
-   * the model's config.json value, as FlagEmbedding (a model in train mode) does; 0 = off.
-   */
-  hiddenDropout: number;
-  gradientAccumulationSteps: number;
-  maxGradNorm: number;
-  adamBeta1: number;
-  adamBeta2: number;
-  adamEpsilon: number;
-}
-
-export const DEFAULT_SETTINGS: TrainSettings = {
-  learningRate: 1e-5,
-  numTrainEpochs: 1,
-  queriesPerStep: 16,
-  trainGroupSize: 8,
-  temperature: 0.02,
-  queryMaxLen: 64,
-  passageMaxLen: 256,
-  queryInstruction: '',
-  warmupRatio: 0.1,
-  weightDecay: 0.01,
-  seed: 42,
-  gradCacheMiniBatch: 0,
-  gradientCheckpointing: false,
-  // 0 here, not the model's value: a checkpoint saved before this setting existed trained without it.
-  hiddenDropout: 0,
-  gradientAccumulationSteps: 1,
-  maxGradNorm: 1.0,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-};
+// The settings, their defaults and their rules are one table: core/train/options.ts.
+export { DEFAULT_SETTINGS, type TrainSettings, validateSettings } from './options.ts';
 
 /** Where a run is: optimizer updates done, and the next micro-batch to run. */
 export interface TrainPosition {
@@ -288,16 +238,4 @@ export class Trainer {
     }
     this.normSq.release();
   }
-}
-
-export function validateSettings(s: TrainSettings): void {
-  const positiveInt = ['numTrainEpochs', 'queriesPerStep', 'trainGroupSize', 'queryMaxLen', 'passageMaxLen', 'gradientAccumulationSteps'] as const;
-  for (const k of positiveInt) if (!Number.isInteger(s[k]) || s[k] < 1) throw new Error(`${k} must be a positive integer, got ${s[k]}`);
-  if (!(s.learningRate > 0)) throw new Error(`learning rate must be > 0, got ${s.learningRate}`);
-  if (!(s.temperature > 0)) throw new Error(`temperature must be > 0, got ${s.temperature}`);
-  if (!(s.warmupRatio >= 0 && s.warmupRatio <= 1)) throw new Error(`warmup ratio must be in [0, 1], got ${s.warmupRatio}`);
-  if (!(s.weightDecay >= 0)) throw new Error(`weight decay must be >= 0, got ${s.weightDecay}`);
-  if (!Number.isInteger(s.gradCacheMiniBatch) || s.gradCacheMiniBatch < 0) throw new Error(`GradCache mini-batch must be an integer >= 0, got ${s.gradCacheMiniBatch}`);
-  if (!(s.maxGradNorm >= 0)) throw new Error(`max grad norm must be >= 0, got ${s.maxGradNorm}`);
-  if (!(s.hiddenDropout >= 0 && s.hiddenDropout < 1)) throw new Error(`hidden dropout must be in [0, 1), got ${s.hiddenDropout}`);
 }
