@@ -1,15 +1,16 @@
 // `aqa embed`: texts from a .txt or .jsonl file -> an .npy matrix [N, dim] plus a JSON sidecar
 // that records the model and the settings used (pooling, normalisation, prefix, max length).
 
+//
+// Registered on every start of the CLI: the model code, the GPU and the progress bar load inside
+// runEmbed only.
+
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import cliProgress from 'cli-progress';
-import { fmtBytes } from '../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
-import { createNodeGpu, type NodeGpuOptions } from './device.ts';
-import { localModelFiles, writeFileAtomic } from './files.ts';
-import { resolveModel } from './hub.ts';
-import { type NpyDType, npyBytes } from './npy.ts';
+import { type Command, Option } from 'commander';
+import { gpuOptions, positiveInt } from './cli-options.ts';
+import type { NodeGpuOptions } from './device.ts';
+import type { NpyDType } from './npy.ts';
 
 export interface EmbedCommandOptions {
   model: string;
@@ -90,13 +91,17 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   if (!texts.length) throw new InputError(`${o.input}: no texts to embed`);
   for (const w of warnings) console.error(`warning: ${w}`);
 
-  const dir = await resolveModel(o.model, {
-    onProgress: (file, loaded, total) => process.stderr.write(`\rdownloading ${file}: ${fmtBytes(loaded)}${total ? ` / ${fmtBytes(total)}` : ''}   `),
-  });
+  const [{ createNodeGpu }, { writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progressBar }] = await Promise.all([
+    import('./device.ts'),
+    import('./files.ts'),
+    import('./npy.ts'),
+    import('./command-model.ts'),
+    import('./progress.ts'),
+  ]);
+  const dir = await resolveModelDir(o.model);
   const gpu = await createNodeGpu(o.gpu);
   console.error(`adapter: ${gpu.name}`);
-  const model = await loadEmbeddingModel(gpu, localModelFiles(dir), o.model);
-  for (const w of model.settings.warnings) console.error(`warning: ${w}`);
+  const model = await loadModel(gpu, dir, o.model);
   const s = model.settings;
   const maxLength = o.maxLength ?? s.maxLength;
   console.error(
@@ -104,10 +109,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
       `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}`,
   );
 
-  const bar = new cliProgress.SingleBar(
-    { format: 'embedding {bar} {value}/{total} texts | {tps} tokens/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = progressBar('embedding {bar} {value}/{total} texts | {tps} tokens/s | ETA {eta_formatted}');
   bar.start(texts.length, 0, { tps: 0 });
   const t0 = performance.now();
   let tokens = 0;
@@ -145,4 +147,21 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   console.error(`wrote ${o.out} [${texts.length}, ${model.dim}] ${o.dtype} in ${secs.toFixed(1)} s (${Math.round(tokens / secs)} tokens/s)`);
   model.dispose();
   gpu.destroy();
+}
+
+export function registerEmbedCommand(program: Command): void {
+  program
+    .command('embed')
+    .description('embed texts with a Hugging Face embedding model (BERT or GTE v1.5)')
+    .requiredOption('--model <dir|hub-id>', 'local model folder or Hugging Face Hub id')
+    .requiredOption('--input <file>', '.txt (one text per line) or .jsonl (field --field, default "text")')
+    .requiredOption('--out <file>', 'output .npy (float32 [N, dim]); a .json sidecar with the settings is written beside it')
+    .option('--field <name>', 'JSONL field holding the text', 'text')
+    .option('--query', 'treat inputs as queries (adds the model\'s query prefix, if any)', false)
+    .option('--max-length <n>', 'max tokens per text (default: the model\'s)', positiveInt)
+    .option('--batch-size <n>', 'texts per GPU batch', positiveInt, 32)
+    .addOption(new Option('--dtype <t>', 'output dtype').choices(['f32', 'f16']).default('f32'))
+    .action(async (opts) => {
+      await runEmbed({ ...opts, gpu: gpuOptions(program) });
+    });
 }

@@ -6,7 +6,7 @@
 import { type Command, Option } from 'commander';
 import { FUSION_METHODS, type FusionMethod, fuseRuns } from '../core/retrieval/fusion.ts';
 import { RESULTS_K, type ScoreMap, rankPids } from '../core/retrieval/results.ts';
-import { positiveInt } from './index-command.ts';
+import { positiveInt } from './cli-options.ts';
 
 export interface FuseOptions {
   results: string[];

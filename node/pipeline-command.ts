@@ -3,6 +3,7 @@
 // module (models, GPU search, training) loads only when the command runs.
 
 import { type Command, Option } from 'commander';
+import { gpuOptions } from './cli-options.ts';
 
 /** The stages in run order; `--force <stage>` reruns that one and every later one. */
 export const STAGES = ['prepare', 'mine', 'train', 'index', 'search', 'fuse', 'evaluate', 'submission'] as const;
@@ -18,7 +19,6 @@ export function registerPipelineCommand(program: Command): void {
     .option('--work-dir <dir>', "write here instead of the config's work_dir")
     .action(async (config: string, opts: { force?: Stage; workDir?: string }) => {
       const { runPipeline } = await import('./pipeline.ts');
-      const g = program.opts<{ adapter?: string; backend?: string }>();
-      await runPipeline({ config, force: opts.force, workDir: opts.workDir, gpu: { adapter: g.adapter, backend: g.backend } });
+      await runPipeline({ config, force: opts.force, workDir: opts.workDir, gpu: gpuOptions(program) });
     });
 }

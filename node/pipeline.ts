@@ -50,7 +50,7 @@ import { readPassages, readQuestions, readResults, writeResults, writeSubmission
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { localModelFiles, writeFileAtomic } from './files.ts';
 import { isHubId, resolveModel } from './hub.ts';
-import { runMine } from './index-command.ts';
+import { runMine } from './mine-command.ts';
 import { buildIndex, checkSameModel, describeModel, type ModelDescription, modelFingerprint, openIndex, retrieve, sha256, sha256File, uploadIndex } from './index-store.ts';
 import { type Stage, STAGES } from './pipeline-command.ts';
 import { trainCommand } from './train-command.ts';

@@ -11,7 +11,7 @@ import { queryText } from '../core/data/clean.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { readPassages, readQuestions } from '../node/data.ts';
 import { localModelFiles } from '../node/files.ts';
-import { runMine } from '../node/index-command.ts';
+import { runMine } from '../node/mine-command.ts';
 import { buildIndex, describeModel, openIndex, readAllVectors } from '../node/index-store.ts';
 import { mineHardNegatives, parseRange, sample } from '../core/retrieval/mine.ts';
 import { testGpu } from './helpers.ts';

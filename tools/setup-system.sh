@@ -5,6 +5,24 @@
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
+# Another apt or dpkg (unattended-upgrades, a second setup) may hold the dpkg lock: wait for
+# it (up to 10 minutes) instead of failing at once.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+
+# `apt-get update` takes the package-lists lock, which that option does not cover on every apt
+# version: retry while another process holds it (10 minutes at most).
+apt_update() {
+  local log; log=$(mktemp)
+  for _ in $(seq 60); do
+    if $SUDO "${APT[@]}" update -q 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then rm -f "$log"; return 0; fi
+    grep -q "Could not get lock" "$log" || { rm -f "$log"; return 1; }
+    echo "waiting for another apt to release its lock..."
+    sleep 10
+  done
+  rm -f "$log"
+  return 1
+}
+
 have_backports_mesa() {
   dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo
 }
@@ -25,6 +43,6 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1
-$SUDO apt-get install -y -q --no-install-recommends chromium
+apt_update
+$SUDO "${APT[@]}" install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1
+$SUDO "${APT[@]}" install -y -q --no-install-recommends chromium

@@ -1,0 +1,74 @@
+// What `aqa search` and `aqa mine` share: an index with its query model (the one it was built
+// with unless --model names another copy), a question file, and embedding + exact top-k search
+// of the questions on the GPU. Loaded by those commands' actions only.
+
+import type { AqaQuestion } from '../core/data/aqa.ts';
+import { checkPids } from '../core/data/aqa.ts';
+import type { Gpu } from '../core/gpu/device.ts';
+import { fmtBytes } from '../core/gpu/device.ts';
+import { TOPK_MAX_K } from '../core/kernels/topk.ts';
+import { info, loadModel, resolveModelDir, warn } from './command-model.ts';
+import { readQuestions } from './data.ts';
+import { checkSameModel, describeModel, IndexError, type ModelDescription, type OpenIndex, openIndex, retrieve, uploadIndex } from './index-store.ts';
+import { progressBar } from './progress.ts';
+
+/** The index and its query model, checked to be the model the index was built with. */
+export async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined) {
+  const index = await openIndex(indexDir);
+  const name = modelArg ?? index.manifest.model.dir;
+  let dir: string;
+  try {
+    dir = await resolveModelDir(name);
+  } catch (e) {
+    if (modelArg) throw e;
+    // The folder recorded at build time is gone: try the name it was given as (a Hub id).
+    dir = await resolveModelDir(index.manifest.model.name).catch(() => {
+      throw new IndexError(`${indexDir}: the model it was built with (${index.manifest.model.dir}) is gone; pass it with --model`);
+    });
+  }
+  const desc = await describeModel(dir, modelArg ?? index.manifest.model.name, maxLength);
+  checkSameModel(index, desc);
+  return { index, desc };
+}
+
+export async function readQuestionFile(path: string, requirePids: boolean): Promise<AqaQuestion[]> {
+  const { questions, stats } = await readQuestions(path, { requirePids });
+  for (const msg of stats.messages) warn(msg);
+  if (!questions.length) throw new IndexError(`${path}: no questions`);
+  return questions;
+}
+
+export function warnMissingPids(index: OpenIndex, questions: readonly AqaQuestion[], file: string): void {
+  const inIndex = new Set(index.pids);
+  const r = checkPids(questions, (p) => inIndex.has(p), file);
+  if (!r.missing) return;
+  warn(`${r.missing} gold pid(s) of ${r.questionsAffected} question(s) are not in the index (${r.questionsWithoutKnown} question(s) have none left)`);
+  for (const msg of r.messages.slice(0, 3)) warn(msg);
+}
+
+/** `what` (an option) asks for more results than one search returns. */
+export function checkK(what: string, k: number): void {
+  if (k > TOPK_MAX_K) throw new IndexError(`${what}: ${k} is more than the ${TOPK_MAX_K} results a search can return`);
+}
+
+export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number) {
+  const t0 = performance.now();
+  const gindex = await uploadIndex(gpu, index);
+  info(`index on the GPU: ${gindex.rows} x ${gindex.dim} ${gindex.dtype} (${fmtBytes(gindex.bytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const model = await loadModel(gpu, desc.dir, desc.name);
+    try {
+      const bar = progressBar('queries {bar} {value}/{total} | ETA {eta_formatted}');
+      bar.start(questions.length, 0);
+      const t1 = performance.now();
+      const r = await retrieve(model, gindex, index.pids, questions, { k, batchSize, maxLength: desc.maxLength, onProgress: (p) => bar.update(p.done) });
+      bar.stop();
+      info(`${questions.length} queries embedded and searched in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+      return r;
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    gindex.release();
+  }
+}

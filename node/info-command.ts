@@ -1,0 +1,36 @@
+// `aqa info`: the WebGPU adapters Dawn offers, their features and the limits that matter here,
+// and the one the other commands would select.
+
+import type { Command } from 'commander';
+import { gpuOptions } from './cli-options.ts';
+import type { NodeGpuOptions } from './device.ts';
+
+export async function runInfo(gpu: NodeGpuOptions): Promise<void> {
+  const [{ NO_ADAPTER_HELP, createNodeGpu, listAdapters }, { fmtBytes }] = await Promise.all([import('./device.ts'), import('../core/gpu/device.ts')]);
+  const adapters = await listAdapters(gpu);
+  if (!adapters.length) {
+    const wanted = gpu.adapter ?? process.env.AQA_ADAPTER;
+    const all = wanted ? await listAdapters({ backend: gpu.backend, adapter: '' }) : [];
+    if (wanted && all.length) {
+      throw new Error(`no adapter matches '${wanted}'; available: ${all.map((a) => a.description || a.device).join('; ')}`);
+    }
+    throw new Error(NO_ADAPTER_HELP);
+  }
+  for (const a of adapters) {
+    console.log(`${a.vendor || '?'} ${a.architecture} ${a.device} ${a.description}`.replace(/\s+/g, ' ').trim());
+    console.log(`  features: ${a.features.join(', ')}`);
+    for (const [k, v] of Object.entries(a.limits)) {
+      console.log(`  ${k}: ${k.startsWith('max') && v >= 1 << 20 ? `${v} (${fmtBytes(v)})` : v}`);
+    }
+  }
+  const selected = await createNodeGpu(gpu);
+  console.log(`selected: ${selected.name}`);
+  selected.destroy();
+}
+
+export function registerInfoCommand(program: Command): void {
+  program
+    .command('info')
+    .description('list WebGPU adapters and the limits that matter here')
+    .action(() => runInfo(gpuOptions(program)));
+}
