@@ -93,7 +93,7 @@ export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor
       entry: 'forward',
       defines,
       bindings: [whole ? out : out.rows(b0, nb), lse, whole ? qkv : qkv.rows(b0, nb), mask],
-      uniforms: [L, heads, b0, f32(scaleLog2e)],
+      uniforms: { seqLen: L, heads, b0, scaleLog2e: f32(scaleLog2e) },
       workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
     });
   }
@@ -176,7 +176,7 @@ export function attentionBackward(
   checkSubgroup(gpu, 'attention backward', t);
   const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scale = 1 / Math.sqrt(d);
-  const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale), Math.ceil(d / 4)];
+  const uniforms = (b0: number) => ({ seqLen: L, heads, b0, scaleLog2e: f32(Math.LOG2E * scale), scale: f32(scale), d4: Math.ceil(d / 4) });
   // delta_i = rowsum(dout_i * out_i), [B, heads, L] like lse and bound whole like it.
   const delta = gpu.empty([B, heads, L]);
   // Chunks as in the forward: qkv rows are 3x dout/out rows, so one chunk start serves all.
