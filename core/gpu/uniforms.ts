@@ -53,29 +53,31 @@ export function uniformLayout(code: string, entry: string, where: string): Unifo
  */
 export function uniformMismatch(layout: UniformLayout, values: Record<string, Uniform> | readonly Uniform[]): string | null {
   const { fields } = layout;
-  const named = !Array.isArray(values);
-  const names = named ? Object.keys(values) : null;
-  const list: readonly Uniform[] = named ? Object.values(values) : (values as readonly Uniform[]);
-  let why: string | null = null;
-  if (names) {
-    for (let i = 0; i < Math.max(fields.length, names.length) && !why; i++) {
-      const f = fields[i];
-      const name = names[i];
-      if (f?.name === name) continue;
-      if (!f) why = `'${name}' has no field`;
-      else if (name === undefined) why = `field '${f.name}' is not passed`;
-      else why = `field ${i} is '${f.name}' but the launcher passes '${name}' there`;
+  if (Array.isArray(values)) {
+    const list = values as readonly Uniform[];
+    if (list.length !== fields.length) return mismatch(layout, values, `${fields.length} fields, ${list.length} values`);
+    for (let i = 0; i < list.length; i++) {
+      const t = typeOf(list[i]);
+      if (t !== fields[i].type) return mismatch(layout, values, `field '${fields[i].name}' is ${fields[i].type} but value ${i} is ${t}`);
     }
-  } else if (list.length !== fields.length) {
-    why = `${fields.length} fields, ${list.length} values`;
+    return null;
   }
-  for (let i = 0; i < list.length && !why; i++) {
-    const t = typeOf(list[i]);
-    if (t !== fields[i].type) why = `field '${fields[i].name}' is ${fields[i].type} but ${names ? `'${names[i]}'` : `value ${i}`} is ${t}`;
+  let i = 0;
+  for (const name in values) {
+    const f = fields[i++];
+    if (!f) return mismatch(layout, values, `'${name}' has no field`);
+    if (f.name !== name) return mismatch(layout, values, `field ${i - 1} is '${f.name}' but the launcher passes '${name}' there`);
+    const t = typeOf((values as Record<string, Uniform>)[name]);
+    if (t !== f.type) return mismatch(layout, values, `field '${f.name}' is ${f.type} but '${name}' is ${t}`);
   }
-  if (!why) return null;
-  const given = names ? `{ ${names.map((k, i) => `${k}: ${typeOf(list[i])}`).join(', ')} }` : `(${list.length} values)`;
-  const expected = `struct ${layout.struct} { ${fields.map((f) => `${f.name}: ${f.type}`).join(', ')} }`;
+  return i < fields.length ? mismatch(layout, values, `field '${fields[i].name}' is not passed`) : null;
+}
+
+function mismatch(layout: UniformLayout, values: Record<string, Uniform> | readonly Uniform[], why: string): string {
+  const given = Array.isArray(values)
+    ? `(${values.length} values)`
+    : `{ ${Object.entries(values as Record<string, Uniform>).map(([k, v]) => `${k}: ${typeOf(v)}`).join(', ')} }`;
+  const expected = `struct ${layout.struct} { ${layout.fields.map((f) => `${f.name}: ${f.type}`).join(', ')} }`;
   return `uniforms ${given} do not match the shader's ${expected}: ${why}`;
 }
 
