@@ -8,6 +8,7 @@ import { shaderSources } from '../../shaders/index.ts';
 import { type Defines, pipelineKey, preprocess } from './wgsl.ts';
 import { type DType, Tensor, bytesPerElement } from './tensor.ts';
 import { KernelProfiler } from './profiler.ts';
+import { type UniformLayout, uniformLayout, uniformMismatch } from './uniforms.ts';
 
 export interface AdapterSummary {
   vendor: string;
@@ -29,8 +30,13 @@ export interface DispatchSpec {
   defines?: Defines;
   /** Storage bindings in order: index i is @binding(i + 1); null = not used by this entry. */
   bindings: (Tensor | null)[];
-  /** Packed into the uniform struct at @binding(0), 4 bytes per field, in order. */
-  uniforms: Uniform[];
+  /**
+   * The uniform struct at @binding(0), packed 4 bytes per field in order. Name the fields as
+   * the shader's struct does, in its order ({ M, N, K }): every dispatch checks names, count
+   * and types against the struct parsed when its pipeline was built (uniforms.ts), so a
+   * reordered struct fails loudly. A positional list is checked for count and types only.
+   */
+  uniforms: Record<string, Uniform> | Uniform[];
   /** Workgroup counts; x may exceed the per-dimension limit (see grid()). */
   workgroups: [number, number?, number?];
 }
@@ -92,6 +98,8 @@ export class Gpu {
   };
   readonly features: Set<string>;
   private pipelines = new Map<string, GPUComputePipeline>();
+  /** The uniform struct each pipeline's entry reads (null: none), parsed once at creation. */
+  private layouts = new WeakMap<GPUComputePipeline, UniformLayout | null>();
   private pendingChecks: Promise<void>[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private pool = new Map<number, GPUBuffer[]>();
@@ -219,16 +227,32 @@ export class Gpu {
 
   // ---------------------------------------------------------------- pipelines and dispatch
 
-  pipeline(kernel: string, entry: string, defines: Defines = {}): GPUComputePipeline {
+  /**
+   * The pipeline of one entry under `defines`, built once per device. Given the uniform values
+   * a launcher passes, checks them against the struct the entry reads (parsed from the WGSL when
+   * the pipeline is built) and throws on a mismatch; a pipeline that fails the check is not
+   * kept, so nothing is built for a launcher and shader that disagree.
+   */
+  pipeline(kernel: string, entry: string, defines: Defines = {}, uniforms?: DispatchSpec['uniforms']): GPUComputePipeline {
     const key = pipelineKey(kernel, entry, defines);
     let p = this.pipelines.get(key);
-    if (p) return p;
+    if (p) {
+      if (uniforms) this.checkUniforms(key, this.layouts.get(p) ?? null, uniforms);
+      return p;
+    }
     const src = shaderSources[kernel];
     if (src === undefined) throw new GpuError(`no shader named '${kernel}' (have: ${Object.keys(shaderSources).join(', ')})`);
     let code = preprocess(src, defines, `${kernel}.wgsl`);
     if (/\benable f16\b/.test(code) && !this.features.has('shader-f16')) {
       throw new GpuError(`${key} needs shader-f16, which ${this.name} does not support`);
     }
+    let layout: UniformLayout | null;
+    try {
+      layout = uniformLayout(code, entry, `${kernel}.wgsl`);
+    } catch (e) {
+      throw new GpuError(`pipeline ${key}: ${(e as Error).message}`);
+    }
+    if (uniforms) this.checkUniforms(key, layout, uniforms);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: key });
     p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: entry }, label: key });
@@ -246,13 +270,19 @@ export class Gpu {
       }),
     );
     this.pipelines.set(key, p);
+    this.layouts.set(p, layout);
     return p;
+  }
+
+  private checkUniforms(key: string, layout: UniformLayout | null, uniforms: DispatchSpec['uniforms']): void {
+    const mismatch = layout ? uniformMismatch(layout, uniforms) : null;
+    if (mismatch) throw new GpuError(`pipeline ${key}: ${mismatch}`);
   }
 
   /** Record one compute dispatch. Work is submitted at flush()/read(). */
   dispatch(spec: DispatchSpec): void {
-    const pipe = this.pipeline(spec.kernel, spec.entry, spec.defines);
-    const ubuf = this.uniformBuffer(spec.uniforms);
+    const pipe = this.pipeline(spec.kernel, spec.entry, spec.defines, spec.uniforms);
+    const ubuf = this.uniformBuffer(Array.isArray(spec.uniforms) ? spec.uniforms : Object.values(spec.uniforms));
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ubuf } }];
     spec.bindings.forEach((t, i) => {
       if (!t) return;

@@ -70,7 +70,7 @@ export interface AttentionOptions {
  * lse = LSE_NO_KEYS. Batches over the storage-binding limit are split into chunks of whole rows.
  */
 export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor, mask: Tensor, heads: number, o: AttentionOptions = {}): void {
-  const { B, L, H3, d } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask });
+  const { B, L, d } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask });
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
   const t = o.tiles ?? attentionTiles(gpu, L, d);
@@ -78,25 +78,16 @@ export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor
   checkSubgroup(gpu, 'attention', t);
   const defines = { D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, BK: t.bk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scaleLog2e = Math.LOG2E / Math.sqrt(d);
-  // Chunks of whole batch rows: qkv rows are 3x out rows, so a chunk start aligned for qkv is
-  // aligned for out too (gcd(3n, 256) = gcd(n, 256)). Batch rows go in workgroup z, so a chunk
-  // also stays under the per-dimension workgroup limit.
-  const rowBytes = L * H3 * 4;
-  const maxWg = gpu.limits.maxWorkgroupsPerDim;
-  const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention');
-  for (let b0 = 0; b0 < B; b0 += chunk) {
-    const nb = Math.min(chunk, B - b0);
-    const whole = nb === B;
+  forEachBatchChunk(gpu, 'attention', qkv, maxBinding, (b0, nb, view) => {
     gpu.dispatch({
       kernel: 'attention',
       entry: 'forward',
       defines,
-      bindings: [whole ? out : out.rows(b0, nb), lse, whole ? qkv : qkv.rows(b0, nb), mask],
-      uniforms: [L, heads, b0, f32(scaleLog2e)],
+      bindings: [view(out), lse, view(qkv), mask],
+      uniforms: { seqLen: L, heads, b0, scaleLog2e: f32(scaleLog2e) },
       workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
     });
-  }
+  });
 }
 
 /**
@@ -164,7 +155,7 @@ export function attentionBackward(
   heads: number,
   o: AttentionBackwardOptions = {},
 ): void {
-  const { B, L, H3, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask });
+  const { B, L, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask });
   // A buffer written by a dispatch may not also be bound for reading (WebGPU usage rules).
   for (const [n, t] of Object.entries({ dout, out, lse, qkv, mask })) {
     if (t.buffer === dqkv.buffer) throw new Error(`attention backward: dqkv and ${n} share a buffer; dqkv must be separate from every input`);
@@ -176,17 +167,10 @@ export function attentionBackward(
   checkSubgroup(gpu, 'attention backward', t);
   const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
   const scale = 1 / Math.sqrt(d);
-  const uniforms = (b0: number) => [L, heads, b0, f32(Math.LOG2E * scale), f32(scale), Math.ceil(d / 4)];
+  const uniforms = (b0: number) => ({ seqLen: L, heads, b0, scaleLog2e: f32(Math.LOG2E * scale), scale: f32(scale), d4: Math.ceil(d / 4) });
   // delta_i = rowsum(dout_i * out_i), [B, heads, L] like lse and bound whole like it.
   const delta = gpu.empty([B, heads, L]);
-  // Chunks as in the forward: qkv rows are 3x dout/out rows, so one chunk start serves all.
-  const rowBytes = L * H3 * 4;
-  const maxWg = gpu.limits.maxWorkgroupsPerDim;
-  const fits = qkv.byteLength <= maxBinding && B <= maxWg;
-  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, 'attention backward');
-  for (let b0 = 0; b0 < B; b0 += chunk) {
-    const nb = Math.min(chunk, B - b0);
-    const view = (x: Tensor) => (nb === B ? x : x.rows(b0, nb));
+  forEachBatchChunk(gpu, 'attention backward', qkv, maxBinding, (b0, nb, view) => {
     gpu.dispatch({
       kernel: 'attention',
       entry: 'backward_dq',
@@ -203,7 +187,7 @@ export function attentionBackward(
       uniforms: uniforms(b0),
       workgroups: [Math.ceil(L / (t.bq * t.rk)), heads, nb],
     });
-  }
+  });
   delta.release();
 }
 
@@ -223,7 +207,7 @@ interface AttentionTensors {
  * mask u32 and the rest f32; mask and lse (bound whole) under the storage binding limit.
  * Checks the tensors in the order given; `what` prefixes every message.
  */
-function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors): { B: number; L: number; H3: number; d: number } {
+function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors): { B: number; L: number; d: number } {
   const { qkv } = ts;
   if (qkv.shape.length !== 3) throw new Error(`${what}: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
   const [B, L, H3] = qkv.shape;
@@ -241,7 +225,26 @@ function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTens
   for (const [n, t] of [['mask', ts.mask], ['lse', ts.lse]] as const) {
     if (t.byteLength > gpu.limits.maxBinding) throw new Error(`${what}: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
   }
-  return { B, L, H3, d };
+  return { B, L, d };
+}
+
+/**
+ * fn(b0, nb, view) for each chunk of whole batch rows of qkv [B, L, 3H]: rows [b0, b0 + nb),
+ * view(x) the same rows of another [B, ...] tensor (x itself when one chunk is the whole batch).
+ * qkv rows are 3x out/dout rows, so a chunk start aligned for qkv is aligned for them too
+ * (gcd(3n, 256) = gcd(n, 256)). Batch rows go in workgroup z, so a chunk also stays under the
+ * per-dimension workgroup limit.
+ */
+function forEachBatchChunk(gpu: Gpu, what: string, qkv: Tensor, maxBinding: number, fn: (b0: number, nb: number, view: (x: Tensor) => Tensor) => void): void {
+  const [B, L, H3] = qkv.shape;
+  const rowBytes = L * H3 * 4;
+  const maxWg = gpu.limits.maxWorkgroupsPerDim;
+  const fits = qkv.byteLength <= maxBinding && B <= maxWg;
+  const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, what);
+  for (let b0 = 0; b0 < B; b0 += chunk) {
+    const nb = Math.min(chunk, B - b0);
+    fn(b0, nb, (x) => (nb === B ? x : x.rows(b0, nb)));
+  }
 }
 
 /** Subgroup tiles share rows through subgroupShuffle across bq lanes: the subgroup size must be fixed at bq. */

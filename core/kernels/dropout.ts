@@ -29,7 +29,7 @@ export function dropout(gpu: Gpu, out: Tensor, x: Tensor, d: DropoutSpec): void 
       entry: 'forward',
       defines: { WG },
       bindings: [flatView(out, start, count), flatView(x, start, count)],
-      uniforms: [count, start, key, threshold, scale],
+      uniforms: { n: count, base: start, key, threshold, scale },
       workgroups: gpu.grid(Math.ceil(count / WG)),
     });
   });

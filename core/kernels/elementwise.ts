@@ -17,7 +17,7 @@ function flatForward(gpu: Gpu, entry: string, tensors: Tensor[]): void {
       entry,
       defines: { WG },
       bindings: tensors.map((t) => flatView(t, start, count)),
-      uniforms: [count, 0],
+      uniforms: { n: count, cols: 0 },
       workgroups: gpu.grid(Math.ceil(count / WG)),
     });
   });
@@ -104,7 +104,7 @@ export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /*
       entry: 'glu_forward',
       defines: { WG },
       bindings: [out2.rows(start, count), ug2.rows(start, count)],
-      uniforms: [n, cols],
+      uniforms: { n, cols },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -136,7 +136,7 @@ export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tenso
       entry: 'glu_backward',
       defines: { WG },
       bindings: [dug2.rows(start, count), dout2.rows(start, count), ug2.rows(start, count)],
-      uniforms: [n, cols],
+      uniforms: { n, cols },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });

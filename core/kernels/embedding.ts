@@ -87,7 +87,7 @@ export function embeddingForward(
       entry: 'forward',
       defines: { WG, HAS_POSITION: position !== null, HAS_TOKEN_TYPE: tokenType !== null, HAS_TOKEN_TYPE_IDS: useTypeIds },
       bindings: [out.rows(start, count), ids.rows(start, count), word, position, tokenType, useTypeIds ? tokenTypes!.rows(start, count) : null],
-      uniforms: [n, L, H, V, tokenType ? tokenType.shape[0] : 1],
+      uniforms: { n, L, H, vocab: V, types: tokenType ? tokenType.shape[0] : 1 },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -184,7 +184,7 @@ export function embeddingBackward(
         entry: 'backward_clear',
         defines: { WG },
         bindings: [t],
-        uniforms: [t.size, H, 0, 0, 0],
+        uniforms: { n: t.size, H, off_seg: 0, off_slot_seg: 0, off_slot_row: 0 },
         workgroups: gpu.grid(Math.ceil(t.size / WG)),
       });
     }
@@ -196,7 +196,7 @@ export function embeddingBackward(
       const g = groupTokens(nb * L, (t) => key(b0 * L + t, t % L), rows, segment);
       if (!g) continue;
       const index = gpu.upload(g.index, [g.index.length], 'u32');
-      const offsets = [g.offSeg, g.offSlotSeg, g.offSlotRow];
+      const offsets = { off_seg: g.offSeg, off_slot_seg: g.offSlotSeg, off_slot_row: g.offSlotRow };
       const direct = g.nseg === g.nslot;
       const part = direct ? null : gpu.empty([g.nseg, H]);
       gpu.dispatch({
@@ -204,7 +204,7 @@ export function embeddingBackward(
         entry: 'backward_segments',
         defines: { WG, DIRECT: direct },
         bindings: [part ?? table, doutChunk, index],
-        uniforms: [g.nseg * H, H, ...offsets],
+        uniforms: { n: g.nseg * H, H, ...offsets },
         workgroups: gpu.grid(Math.ceil((g.nseg * H) / WG)),
       });
       if (part) {
@@ -213,7 +213,7 @@ export function embeddingBackward(
           entry: 'backward_rows',
           defines: { WG },
           bindings: [table, part, index],
-          uniforms: [g.nslot * H, H, ...offsets],
+          uniforms: { n: g.nslot * H, H, ...offsets },
           workgroups: gpu.grid(Math.ceil((g.nslot * H) / WG)),
         });
         part.release();

@@ -61,7 +61,7 @@ export function layerNormForward(
       entry: 'forward',
       defines: { WG: wg },
       bindings: [out2.rows(start, count), mean1.rows(start, count), rstd1.rows(start, count), x2.rows(start, count), weight, bias],
-      uniforms: [count, C, f32(eps)],
+      uniforms: { rows: count, C, eps: f32(eps) },
       workgroups: gpu.grid(count),
     });
   });
@@ -163,7 +163,7 @@ export function layerNormBackward(
       entry: 'backward',
       defines: { WG: wg },
       bindings: [rows(dx2), rows(shift), rows(dout2), rows(x2), rows(mean1), rows(rstd1), weight],
-      uniforms: [k.count, C, 0, 0, 0, 0],
+      uniforms: { rows: k.count, C, block_rows: 0, block_offset: 0, blocks: 0, accumulate: 0 },
       workgroups: gpu.grid(k.count),
     });
     gpu.dispatch({
@@ -171,7 +171,7 @@ export function layerNormBackward(
       entry: 'backward_params_partial',
       defines: { WG: PARAM_WG },
       bindings: [partial, rows(dout2), rows(x2), rows(mean1), rows(rstd1), rows(shift)],
-      uniforms: [k.count, C, k.blockRows, k.offset, 0, 0],
+      uniforms: { rows: k.count, C, block_rows: k.blockRows, block_offset: k.offset, blocks: 0, accumulate: 0 },
       workgroups: [Math.ceil(C / PARAM_WG), k.blocks],
     });
   }
@@ -188,7 +188,7 @@ function reduceParams(gpu: Gpu, dweight: Tensor, dbias: Tensor, partial: Tensor 
     entry: 'backward_params_reduce',
     defines: { WG: PARAM_WG },
     bindings: [dweight, dbias, scratch],
-    uniforms: [0, C, 0, 0, blocks, accumulate ? 1 : 0],
+    uniforms: { rows: 0, C, block_rows: 0, block_offset: 0, blocks, accumulate: accumulate ? 1 : 0 },
     workgroups: [Math.ceil((2 * C) / PARAM_WG)],
   });
   if (!partial) scratch.release();

@@ -79,7 +79,7 @@ export function contrastiveLoss(gpu: Gpu, out: ContrastiveLossOutputs, q: Tensor
       entry: 'row_xent',
       defines: { WG: wg },
       bindings: [logits.rows(start, count), rowLoss],
-      uniforms: [count, P, G, start],
+      uniforms: { rows: count, P, G, row0: start },
       workgroups: gpu.grid(count),
     });
   });
@@ -88,7 +88,7 @@ export function contrastiveLoss(gpu: Gpu, out: ContrastiveLossOutputs, q: Tensor
     entry: 'loss_mean',
     defines: { WG: wg },
     bindings: [out.loss, rowLoss],
-    uniforms: [Q, 0, 0, 0],
+    uniforms: { rows: Q, P: 0, G: 0, row0: 0 },
     workgroups: [1],
   });
   // d(scale * mean_i loss_i)/ds = scale / Q * dS, and ds/dq = p / T, ds/dp = q / T

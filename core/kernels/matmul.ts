@@ -17,7 +17,7 @@
 // variants were 1.1-1.8x slower at the encoder's backward shapes, and the copy costs one pass
 // over the operand.
 
-import type { Gpu } from '../gpu/device.ts';
+import { type Gpu, f32 } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
 import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows, forEachRowChunk } from '../gpu/launch.ts';
@@ -335,7 +335,7 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
       entry: 'colsum',
       defines: { COLSUM: true, WG: COLSUM_WG, ACCUMULATE: accumulate },
       bindings: [dst, src],
-      uniforms: [count, C, blockRows, outRow],
+      uniforms: { rows: count, C, blockRows, outRow },
       workgroups: [colGroups, blocks],
     });
   if (rows === 0) {
@@ -489,7 +489,7 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
       ACCUMULATE: p.accumulate,
     },
     bindings: [out, a, b, p.bias],
-    uniforms: [M, N, K, M * K, bShared ? 0 : K * N, M * N, { f32: p.alpha }, tile.tm, tile.tn],
+    uniforms: { M, N, K, strideA: M * K, strideB: bShared ? 0 : K * N, strideC: M * N, alpha: f32(p.alpha), tm: tile.tm, tn: tile.tn },
     workgroups: [Math.ceil(N / (tile.wgX * tile.tn)), Math.ceil(M / (tile.wgY * tile.tm)), batch],
   });
 }

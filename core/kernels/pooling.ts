@@ -28,7 +28,7 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
       entry: 'cls_forward',
       defines: { WG },
       bindings: [out.rows(start, count), x.rows(start, count)],
-      uniforms: [n, L, H],
+      uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -49,7 +49,7 @@ export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tens
       entry: 'cls_backward',
       defines: { WG },
       bindings: [dx.rows(start, count), dout.rows(start, count)],
-      uniforms: [n, L, H],
+      uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -75,7 +75,7 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
       entry: 'mean_forward',
       defines: { WG },
       bindings: [out.rows(start, count), x.rows(start, count), mask.rows(start, count)],
-      uniforms: [n, L, H],
+      uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -102,7 +102,7 @@ export function meanPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Ten
       entry: 'mean_backward',
       defines: { WG },
       bindings: [dx.rows(start, count), dout.rows(start, count), mask.rows(start, count)],
-      uniforms: [n, L, H],
+      uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
@@ -136,7 +136,7 @@ export function l2NormalizeForward(gpu: Gpu, out: Tensor /* [B, H] */, norm: Ten
       entry: 'l2_normalize_forward',
       defines: { WG: wg },
       bindings: [out.rows(start, count), norm.rows(start, count), x.rows(start, count)],
-      uniforms: [count, 1, H],
+      uniforms: { n: count, L: 1, H },
       workgroups: gpu.grid(count),
     });
   });
@@ -174,7 +174,7 @@ export function l2NormalizeBackward(
       entry: 'l2_normalize_backward',
       defines: { WG: wg },
       bindings: [dx.rows(start, count), dout.rows(start, count), x.rows(start, count), norm.rows(start, count)],
-      uniforms: [count, 1, H],
+      uniforms: { n: count, L: 1, H },
       workgroups: gpu.grid(count),
     });
   });

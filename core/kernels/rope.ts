@@ -114,7 +114,7 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
       entry,
       defines: { WG },
       bindings: [part, cos, sin],
-      uniforms: [tokens, L, heads, d],
+      uniforms: { tokens, seqLen: L, heads, headDim: d },
       workgroups: gpu.grid(Math.ceil((tokens * heads * d) / WG)), // tokens * 2 * heads * d/2 pairs
     });
   }

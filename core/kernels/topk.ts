@@ -189,7 +189,7 @@ function select(gpu: Gpu, a: SelectArgs): void {
       WG: a.wg,
     },
     bindings: [a.input, a.ids, a.outKeys, a.outIds, a.thrIn ?? null, a.thrOut ?? null],
-    uniforms: [a.rows, a.n, a.inStride, a.seg, a.k, a.outStride, a.outCol, 0, a.idBase],
+    uniforms: { rows: a.rows, n: a.n, inStride: a.inStride, seg: a.seg, k: a.k, outStride: a.outStride, outCol: a.outCol, outRow: 0, idBase: a.idBase },
     workgroups: [Math.ceil(a.n / a.seg), a.rows],
   });
 }
@@ -220,7 +220,7 @@ function sort(gpu: Gpu, list: List, rows: number, k: number, wg: number, outScor
     entry: 'sort_forward',
     defines: { SORT: true, SORT_N: sortN, WG: Math.min(wg, Math.max(sortN / 2, 1)) },
     bindings: [list.keys, list.ids, outScores, outIds],
-    uniforms: [rows, k, list.width, 0, k, k, 0, outRow, 0],
+    uniforms: { rows, n: k, inStride: list.width, seg: 0, k, outStride: k, outCol: 0, outRow, idBase: 0 },
     workgroups: [rows],
   });
 }
@@ -305,7 +305,7 @@ function scoresF16(gpu: Gpu, scores: Tensor, queries: Tensor, passages: Tensor):
     entry: 'scores_forward',
     defines: { SCORES: true, WG: SCORES_WG, TQ, TP },
     bindings: [scores, queries, passages],
-    uniforms: [rows, n, H / 4, 0, 0, 0, 0, 0, 0],
+    uniforms: { rows, n, inStride: H / 4, seg: 0, k: 0, outStride: 0, outCol: 0, outRow: 0, idBase: 0 },
     workgroups: [Math.ceil(n / (SCORES_WG * TP)), Math.ceil(rows / TQ)],
   });
 }

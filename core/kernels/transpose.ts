@@ -32,7 +32,7 @@ export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
     entry: 'forward',
     defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0 },
     bindings: [out, a],
-    uniforms: [R, C],
+    uniforms: { rows: R, cols: C },
     workgroups: [x, y, batch],
   });
 }
