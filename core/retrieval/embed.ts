@@ -5,6 +5,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { clsPoolForward, l2NormalizeForward, meanPoolForward } from '../kernels/pooling.ts';
+import { mlpUpWidth } from '../model/architectures.ts';
 import type { EncoderConfig } from '../model/config.ts';
 import type { Encoder } from '../model/encoder.ts';
 import type { EmbeddingSettings } from '../model/presets.ts';
@@ -106,7 +107,7 @@ export class EmbeddingModel {
    */
   private splitForLimits(b: Batch): Batch[] {
     const c = this.config;
-    const perToken = Math.max(3 * c.hiddenSize, c.arch === 'gte' ? 2 * c.intermediateSize : c.intermediateSize) * 4;
+    const perToken = Math.max(3 * c.hiddenSize, mlpUpWidth(c)) * 4;
     const maxRows = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (perToken * b.seqLen)));
     if (b.batch <= maxRows) return [b];
     const parts: Batch[] = [];
