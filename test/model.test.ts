@@ -29,13 +29,22 @@ async function f32(g: SafetensorsFile, name: string): Promise<Float32Array> {
   return (await readTensor(g, name)).data;
 }
 
+/** hidden_states.0 .. .N in a golden file: the embedding output, then one per layer. */
+function hiddenStateCount(g: SafetensorsFile): number {
+  const n = [...g.tensors.keys()].filter((k) => /^hidden_states\.\d+$/.test(k)).length;
+  assert.ok(n >= 2, `${g.name}: expected hidden_states.0 and at least one layer's, found ${n}`);
+  for (let i = 0; i < n; i++) assert.ok(g.tensors.has(`hidden_states.${i}`), `${g.name}: hidden_states.${i} is missing`);
+  return n;
+}
+
 test('GTE v1.5 forward matches the official reference (gte-dev fixture)', async () => {
   const gpu = await testGpu();
   const out = await forwardFixture(gpu, localModelFiles('test/fixtures/gte-dev'));
   const g = await golden('test/fixtures/gte-dev/golden.safetensors');
-  assert.equal(out.hidden.length, 3);
-  for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
-  assertClose('last_hidden_state', out.hidden[2], await f32(g, 'last_hidden_state'), { atol: 1e-5 });
+  const n = hiddenStateCount(g);
+  assert.equal(out.hidden.length, n);
+  for (let i = 0; i < n; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
+  assertClose('last_hidden_state', out.hidden[n - 1], await f32(g, 'last_hidden_state'), { atol: 1e-5 });
   assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
   assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });
 });
@@ -44,7 +53,9 @@ test('BERT forward matches Hugging Face transformers (tiny-bert fixture)', async
   const gpu = await testGpu();
   const out = await forwardFixture(gpu, localModelFiles('test/fixtures/tiny-bert'));
   const g = await golden('test/fixtures/tiny-bert/golden.safetensors');
-  for (let i = 0; i < 3; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
+  const n = hiddenStateCount(g);
+  assert.equal(out.hidden.length, n);
+  for (let i = 0; i < n; i++) assertClose(`hidden_states.${i}`, out.hidden[i], await f32(g, `hidden_states.${i}`), { atol: 1e-5 });
   assertClose('cls', out.cls, await f32(g, 'cls'), { atol: 1e-5 });
   assertClose('mean', out.mean, await f32(g, 'mean'), { atol: 1e-5 });
   assertClose('cls_normalized', out.clsN, await f32(g, 'cls_normalized'), { atol: 2e-6 });

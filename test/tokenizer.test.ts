@@ -13,7 +13,7 @@ import { parseSafetensorsHeader, readTensorBytes } from '../core/model/safetenso
 import type { Gpu } from '../core/gpu/device.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { bytesSource, memoryModelFiles } from '../core/model/source.ts';
-import { EmbeddingTokenizer, lengthSortedBatches, toWellFormed } from '../core/model/tokenizer.ts';
+import { EmbeddingTokenizer, toWellFormed } from '../core/model/tokenizer.ts';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const readJson = (p: string): Record<string, unknown> => JSON.parse(readFileSync(join(FIX, p), 'utf8'));
@@ -149,16 +149,16 @@ test('tokenizer: every Unicode code point tokenizes like the Rust tokenizer (4,3
   assert.deepEqual(bad, [], `blocks that differ (rerun the per-code-point probe in tools/make_goldens.py to find the characters):\n${bad.slice(0, 20).join('\n')}`);
 });
 
-test('tokenizer: tiny-bert golden inputs come out of encodeBatch', async () => {
+test('tokenizer: tiny-bert golden inputs come out of encode (padded with 0, type ids all 0)', async () => {
   const ref = await loadInts('tiny-bert/golden.safetensors');
   const texts = JSON.parse(ref.metadata.texts) as string[];
-  const b = tok.encodeBatch(texts, 16);
-  assert.equal(b.batch, 4);
-  assert.equal(b.seqLen, 16);
-  assert.deepEqual(Array.from(b.ids), ref.get('input_ids'));
-  assert.deepEqual(Array.from(b.mask), ref.get('attention_mask'));
-  assert.deepEqual(Array.from(b.typeIds), ref.get('token_type_ids'));
-  assert.deepEqual(b.lengths, [12, 3, 16, 12]);
+  const rows = texts.map((t) => tok.encode(t, 16));
+  assert.deepEqual(rows.map((r) => r.length), [12, 3, 16, 12]);
+  const L = 16;
+  assert.deepEqual(rows.flatMap((r) => [...r, ...new Array(L - r.length).fill(0)]), ref.get('input_ids'));
+  assert.deepEqual(rows.flatMap((r) => [...new Array(r.length).fill(1), ...new Array(L - r.length).fill(0)]), ref.get('attention_mask'));
+  // What the encoder is fed (typeIds null) is what the reference used.
+  assert.deepEqual(ref.get('token_type_ids'), new Array(texts.length * L).fill(0));
 });
 
 test('tokenizer: edge cases (empty, whitespace, specials in text, lone surrogates, limits)', () => {
@@ -248,22 +248,8 @@ test('tokenizer: 1 MB of text encodes in linear time', () => {
   assert.ok(tCut < 200, `encode(1 MB, 512) took ${tCut.toFixed(0)} ms`);
 });
 
-test('tokenizer: encodeBatch pads to the longest row', () => {
-  const b = tok.encodeBatch(['a b c', '', 'a'], 512);
-  assert.equal(b.batch, 3);
-  assert.equal(b.seqLen, 5);
-  assert.deepEqual(b.lengths, [5, 2, 3]);
-  assert.deepEqual(Array.from(b.ids), [CLS, 1037, 1038, 1039, SEP, CLS, SEP, 0, 0, 0, CLS, 1037, SEP, 0, 0]);
-  assert.deepEqual(Array.from(b.mask), [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0]);
-  assert.deepEqual(Array.from(b.typeIds), new Array(15).fill(0));
-  const empty = tok.encodeBatch([], 512);
-  assert.equal(empty.batch, 0);
-  assert.equal(empty.seqLen, 0);
-  assert.equal(empty.ids.length, 0);
-});
-
-test('tokenizer: template and pad id come from the tokenizer files', () => {
-  const withTemplate = (pp: unknown, padding: unknown = null) => EmbeddingTokenizer.fromJson({ ...TOKENIZER_JSON, post_processor: pp, padding }, TOKENIZER_CONFIG);
+test('tokenizer: the template comes from the tokenizer files', () => {
+  const withTemplate = (pp: unknown) => EmbeddingTokenizer.fromJson({ ...TOKENIZER_JSON, post_processor: pp }, TOKENIZER_CONFIG);
   // BertProcessing (older tokenizer.json files) gives the same ids.
   const bert = withTemplate({ type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] });
   assert.deepEqual(bert.encode('hello world', 512), tok.encode('hello world', 512));
@@ -273,11 +259,9 @@ test('tokenizer: template and pad id come from the tokenizer files', () => {
     single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { SpecialToken: { id: '[MASK]', type_id: 1 } }, { Sequence: { id: 'A', type_id: 1 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
     pair: [],
     special_tokens: { '[CLS]': { id: '[CLS]', ids: [101], tokens: ['[CLS]'] }, '[MASK]': { id: '[MASK]', ids: [103], tokens: ['[MASK]'] }, '[SEP]': { id: '[SEP]', ids: [102], tokens: ['[SEP]'] } },
-  }, { pad_id: 7, pad_type_id: 0 });
+  });
   assert.deepEqual(tpl.encode('a b c', 4), [101, 103, 1037, 102]);
-  const b = tpl.encodeBatch(['a', 'a b'], 512);
-  assert.deepEqual(Array.from(b.ids), [101, 103, 1037, 102, 7, 101, 103, 1037, 1038, 102]);
-  assert.deepEqual(Array.from(b.typeIds), [0, 1, 1, 0, 0, 0, 1, 1, 1, 0]);
+  assert.deepEqual(tpl.encode('a b', 512), [101, 103, 1037, 1038, 102]);
   assert.throws(() => tpl.encode('a', 2), /maxLength must be an integer >= 3/);
   // No post-processor: no specials.
   assert.deepEqual(withTemplate(null).encode('a b c', 2), [1037, 1038]);
@@ -297,24 +281,6 @@ test('tokenizer: the fast BERT path and the library path give the same ids', () 
   texts.push(mixedText(20_000, 11), mixedText(20_000, 12));
   assertAllEqual('fast vs library path', texts.map((t, i) => ({ label: `text ${i}`, got: tok.pieces(t), want: generic.pieces(t) })));
   assert.deepEqual(tok.encode(texts.at(-1)!, 64), generic.encode(texts.at(-1)!, 64));
-});
-
-test('tokenizer: lengthSortedBatches sorts longest first, caps rows and padded tokens, and inverts', () => {
-  const lengths = [5, 30, 7, 30, 2, 12, 9];
-  const r = lengthSortedBatches(lengths, { maxBatchSize: 3 });
-  assert.deepEqual(r.order, [1, 3, 5, 6, 2, 0, 4]); // ties (30, 30) keep input order
-  assert.deepEqual(r.batches, [[1, 3, 5], [6, 2, 0], [4]]);
-  for (let i = 0; i < lengths.length; i++) assert.equal(r.order[r.inverse[i]], i);
-  // Restoring input order from results computed in sorted order.
-  const sortedResults = r.order.map((i) => `len${lengths[i]}#${i}`);
-  assert.deepEqual(lengths.map((_, i) => sortedResults[r.inverse[i]]), lengths.map((n, i) => `len${n}#${i}`));
-  // maxTokens bounds rows x longest: 30+30 = 60 fits 64, a third row would pad to 90.
-  const t = lengthSortedBatches(lengths, { maxBatchSize: 100, maxTokens: 64 });
-  assert.deepEqual(t.batches, [[1, 3], [5, 6, 2, 0, 4]]);
-  // A row longer than maxTokens still gets a batch of its own.
-  assert.deepEqual(lengthSortedBatches([100, 3], { maxBatchSize: 8, maxTokens: 50 }).batches, [[0], [1]]);
-  assert.deepEqual(lengthSortedBatches([], { maxBatchSize: 4 }), { order: [], inverse: [], batches: [] });
-  assert.throws(() => lengthSortedBatches([1], { maxBatchSize: 0 }), /maxBatchSize/);
 });
 
 test('a tokenizer.json of valid JSON but the wrong structure: one line naming the file', async () => {

@@ -43,22 +43,32 @@ function expectSafetensorsError(e: unknown, ...parts: string[]): true {
   return true;
 }
 
+/** The fixture's layer count, from its golden file: hidden_states.0 (embeddings) .. .L. */
+async function goldenLayers(): Promise<number> {
+  const g = await parseSafetensorsHeader((await localModelFiles(FIXTURE).file('golden.safetensors'))!);
+  const layers = [...g.tensors.keys()].filter((k) => /^hidden_states\.\d+$/.test(k)).length - 1;
+  assert.ok(layers >= 1, `${g.name}: no hidden_states.<layer> tensors`);
+  return layers;
+}
+
 describe('weights', () => {
-  test('GTE fixture: all 26 tensors resolve with the right shapes and values', async () => {
+  test('GTE fixture: every tensor resolves with the right shapes and values', async () => {
     const files = localModelFiles(FIXTURE);
     const cfg = await loadConfig(files);
+    const layers = await goldenLayers();
+    assert.equal(cfg.numLayers, layers);
     const specs = paramSpecs(cfg);
-    assert.equal(specs.length, 26); // 4 embedding tensors + 11 per layer x 2
+    assert.equal(specs.length, 4 + 11 * layers); // 4 embedding tensors + 11 per layer
     const ws = await openWeights(files);
     const bound = bindWeights(cfg, ws);
-    assert.equal(bound.params.size, 26);
+    assert.equal(bound.params.size, 4 + 11 * layers);
     assert.deepEqual(bound.unused, []);
     assert.deepEqual(bound.missingOptional, []);
     // Same names and shapes as the fixture README's table, in the header's order.
     const header = [...ws.tensors.values()].map((t) => [t.info.name, t.info.shape]);
     assert.deepEqual(specs.map((s) => [s.name, s.shape]).sort(), header.sort());
     for (const b of bound.params.values()) assert.equal(b.stored, b.spec.name);
-    assert.deepEqual(bound.params.get('encoder.layer.1.mlp.up_gate_proj.weight')?.spec.shape, [256, 64]);
+    assert.deepEqual(bound.params.get(`encoder.layer.${layers - 1}.mlp.up_gate_proj.weight`)?.spec.shape, [256, 64]);
     assert.equal(bound.params.get('embeddings.token_type_embeddings.weight')?.spec.optional, true);
     const p = bound.params.get('encoder.layer.0.attention.qkv_proj.bias')!;
     assert.deepEqual(await readParam(p), (await readTensor(ws.files[0], p.stored)).data);
@@ -168,8 +178,10 @@ describe('weights', () => {
       return Promise.all(names.map(async (n) => (t[n] = { dtype: 'F32', shape: f.tensors.get(n)!.shape, data: (await readTensor(f, n)).data }))).then(() => serializeSafetensors(t));
     };
     const names = [...f.tensors.keys()];
-    const a = names.filter((n) => !n.startsWith('encoder.layer.1.'));
-    const b = names.filter((n) => n.startsWith('encoder.layer.1.'));
+    const layers = await goldenLayers();
+    const last = `encoder.layer.${layers - 1}.`;
+    const a = names.filter((n) => !n.startsWith(last));
+    const b = names.filter((n) => n.startsWith(last));
     const weightMap = Object.fromEntries([...a.map((n) => [n, 'model-00001-of-00002.safetensors']), ...b.map((n) => [n, 'model-00002-of-00002.safetensors'])]);
     const files = memoryModelFiles('sharded', {
       'config.json': await readFile(`${FIXTURE}config.json`, 'utf8'),
@@ -180,10 +192,10 @@ describe('weights', () => {
     const ws = await openWeights(files);
     assert.equal(ws.files.length, 2);
     const bound = bindWeights(await loadConfig(files), ws);
-    assert.equal(bound.params.size, 26);
-    const p = bound.params.get('encoder.layer.1.mlp_ln.bias')!;
+    assert.equal(bound.params.size, 4 + 11 * layers);
+    const p = bound.params.get(`${last}mlp_ln.bias`)!;
     assert.equal(p.file.name, 'sharded/model-00002-of-00002.safetensors');
-    assert.deepEqual(await readParam(p), (await readTensor(f, 'encoder.layer.1.mlp_ln.bias')).data);
+    assert.deepEqual(await readParam(p), (await readTensor(f, `${last}mlp_ln.bias`)).data);
 
     const broken = memoryModelFiles('bad', { 'model.safetensors.index.json': JSON.stringify({ weight_map: { w: '../outside.safetensors' } }) });
     await assert.rejects(openWeights(broken), (e) => expectSafetensorsError(e, "tensor 'w'", 'not a file name inside the model folder'));

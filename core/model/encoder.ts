@@ -24,6 +24,7 @@ import { layerNormBackward, layerNormForward } from '../kernels/layernorm.ts';
 import { type DropoutSpec, dropped, droppedCopy } from '../kernels/dropout.ts';
 import { denseBackward, denseForward } from '../kernels/matmul.ts';
 import { ropeBackward, ropeForward, ropeTables } from '../kernels/rope.ts';
+import { architectureOf, mlpUpWidth } from './architectures.ts';
 import type { EncoderConfig } from './config.ts';
 
 export interface LayerWeights {
@@ -322,9 +323,10 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
 
   // MLP block
   const act = gpu.empty([B, L, I]);
-  const up = gpu.empty([B, L, c.arch === 'gte' ? 2 * I : I]);
+  const glu = architectureOf(c).mlp === 'geglu';
+  const up = gpu.empty([B, L, mlpUpWidth(c)]);
   denseForward(gpu, up, h, lw.upWt, lw.upB);
-  if (c.arch === 'gte') gluForward(gpu, act, up);
+  if (glu) gluForward(gpu, act, up);
   else geluForward(gpu, act, up);
   done(up);
   let m = gpu.empty([B, L, H]);
@@ -355,7 +357,7 @@ function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWei
   denseBackward(gpu, { dx: dact, dwt: g.downWt, db: g.downB, accumulate }, dm, s.act, lw.downWt);
   if (drop) dm.release();
   const dup = gpu.empty(s.up.shape);
-  if (c.arch === 'gte') gluBackward(gpu, dup, dact, s.up);
+  if (architectureOf(c).mlp === 'geglu') gluBackward(gpu, dup, dact, s.up);
   else geluBackward(gpu, dup, dact, s.up);
   dact.release();
   const dh = gpu.empty(shape);

@@ -4,9 +4,9 @@
 // Built on @huggingface/tokenizers (tokenizer.json parsing, vocabulary, WordPiece, and the
 // generic encode for non-BERT pipelines), with three things that library does not do like the
 // Rust crate:
-// 1. That library has no truncation or padding; this module adds them for the single-sequence
-//    template (`[CLS] A [SEP]`): the limit counts the template's special tokens, the sequence is
-//    cut on the right, and batches are right-padded with the pad id to their longest row.
+// 1. That library has no truncation; this module adds it for the single-sequence template
+//    (`[CLS] A [SEP]`): the limit counts the template's special tokens, and the sequence is cut
+//    on the right. (Padding belongs to the batch builders, with the model's pad id.)
 // 2. Its BertNormalizer / BertPreTokenizer use the JavaScript engine's Unicode classes (Node 20:
 //    Unicode 17) where the crate uses older tables, and it lowercases before stripping accents,
 //    applies the context-sensitive final sigma (Σ -> ς at a word end; the crate always gives σ)
@@ -351,31 +351,12 @@ class BertPipeline {
   }
 }
 
-/** One token of the template around the sequence. */
-interface TemplateToken {
-  id: number;
-  typeId: number;
-}
-
 interface TokenizerJson {
   normalizer?: { type?: string } | null;
   pre_tokenizer?: { type?: string } | null;
   post_processor?: Record<string, unknown> | null;
-  padding?: { pad_id?: number; pad_type_id?: number } | null;
   added_tokens?: AddedTokenJson[];
   model?: { type?: string };
-}
-
-/** A right-padded batch, row-major [batch, seqLen]. */
-export interface EncodedBatch {
-  ids: Uint32Array;
-  /** 1 for real tokens (specials included), 0 for padding. */
-  mask: Uint32Array;
-  typeIds: Uint32Array;
-  /** Real length of each row (specials included). */
-  lengths: number[];
-  batch: number;
-  seqLen: number;
 }
 
 export class EmbeddingTokenizer {
@@ -383,13 +364,9 @@ export class EmbeddingTokenizer {
     private readonly tok: HfTokenizer,
     /** The fast BERT path, or null for the library's generic encode. */
     private readonly bert: BertPipeline | null,
-    /** Special tokens before / after the sequence in the single-sequence template. */
-    readonly prefix: readonly TemplateToken[],
-    readonly suffix: readonly TemplateToken[],
-    /** Type id of the sequence's own tokens. */
-    readonly sequenceTypeId: number,
-    readonly padId: number,
-    readonly padTypeId: number,
+    /** Ids of the special tokens before / after the sequence in the single-sequence template. */
+    readonly prefix: readonly number[],
+    readonly suffix: readonly number[],
     /** True when cutting a long text at whitespace provably keeps its first pieces (see file header). */
     readonly canPreCut: boolean,
   ) {}
@@ -425,17 +402,12 @@ export class EmbeddingTokenizer {
       if (id === undefined) throw new Error(`special token ${JSON.stringify(token)} is not in the vocabulary`);
       return id;
     };
-    const { prefix, suffix, sequenceTypeId } = singleTemplate(tj.post_processor ?? null, vocabId);
-
-    const cfg = (tokenizerConfig ?? {}) as { pad_token?: unknown };
-    const padName = typeof cfg.pad_token === 'string' ? cfg.pad_token : (cfg.pad_token as { content?: string } | undefined)?.content;
-    const padId = tj.padding?.pad_id ?? (padName !== undefined ? vocabId(padName) : tok.token_to_id('[PAD]') ?? 0);
-    const padTypeId = tj.padding?.pad_type_id ?? 0;
+    const { prefix, suffix } = singleTemplate(tj.post_processor ?? null, vocabId);
     // Pre-cutting is exact only for the per-word BERT pipeline, and only if no added token can
     // span the whitespace we cut at.
     const addedHaveSpace = (tj.added_tokens ?? []).some((a) => /\s/.test(a.content));
     const canPreCut = bertNorm && bertPre && !addedHaveSpace;
-    return new EmbeddingTokenizer(tok, bert, prefix, suffix, sequenceTypeId, padId, padTypeId, canPreCut);
+    return new EmbeddingTokenizer(tok, bert, prefix, suffix, canPreCut);
   }
 
   /** Number of special tokens the template adds around one sequence. */
@@ -466,30 +438,7 @@ export class EmbeddingTokenizer {
   encode(text: string, maxLength: number): number[] {
     const keep = this.budget(maxLength);
     const p = this.firstPieces(toWellFormed(text), keep);
-    return [...this.prefix.map((t) => t.id), ...p, ...this.suffix.map((t) => t.id)];
-  }
-
-  /** Encodes each text (see encode) and right-pads to the longest row with the pad id, mask 0, type 0. */
-  encodeBatch(texts: string[], maxLength: number): EncodedBatch {
-    const rows = texts.map((t) => this.encode(t, maxLength));
-    const lengths = rows.map((r) => r.length);
-    const batch = rows.length;
-    const seqLen = lengths.reduce((a, b) => Math.max(a, b), 0);
-    const ids = new Uint32Array(batch * seqLen).fill(this.padId);
-    const mask = new Uint32Array(batch * seqLen);
-    const typeIds = new Uint32Array(batch * seqLen).fill(this.padTypeId);
-    const types = [...this.prefix.map((t) => t.typeId), ...this.suffix.map((t) => t.typeId)];
-    for (let b = 0; b < batch; b++) {
-      const row = rows[b];
-      const o = b * seqLen;
-      ids.set(row, o);
-      mask.fill(1, o, o + row.length);
-      const nSeq = row.length - this.specialCount;
-      for (let i = 0; i < row.length; i++) {
-        typeIds[o + i] = i < this.prefix.length ? types[i] : i < this.prefix.length + nSeq ? this.sequenceTypeId : types[i - nSeq];
-      }
-    }
-    return { ids, mask, typeIds, lengths, batch, seqLen };
+    return [...this.prefix, ...p, ...this.suffix];
   }
 
   private budget(maxLength: number): number {
@@ -528,78 +477,43 @@ function nextAsciiSpace(text: string, from: number): number {
   return m ? m.index : -1;
 }
 
-/** Reads the single-sequence template from tokenizer.json's post_processor. */
+/**
+ * Reads the single-sequence template's special-token ids from tokenizer.json's post_processor.
+ * Its type ids are not kept: the encoder is fed type id 0 throughout (typeIds null), which is
+ * what BERT's `[CLS] A [SEP]` template gives.
+ */
 function singleTemplate(
   pp: Record<string, unknown> | null,
   vocabId: (token: string) => number,
-): { prefix: TemplateToken[]; suffix: TemplateToken[]; sequenceTypeId: number } {
-  if (pp === null) return { prefix: [], suffix: [], sequenceTypeId: 0 };
+): { prefix: number[]; suffix: number[] } {
+  if (pp === null) return { prefix: [], suffix: [] };
   switch (pp.type) {
     case 'TemplateProcessing': {
       const single = pp.single as ({ SpecialToken: { id: string; type_id?: number } } | { Sequence: { id: string; type_id?: number } })[];
       const specials = (pp.special_tokens ?? {}) as Record<string, { ids: number[] }>;
-      const prefix: TemplateToken[] = [];
-      const suffix: TemplateToken[] = [];
+      const prefix: number[] = [];
+      const suffix: number[] = [];
       let seen = false;
-      let sequenceTypeId = 0;
       for (const item of single) {
         if ('Sequence' in item) {
           if (seen) throw new Error('the single-sequence template names a sequence twice');
           seen = true;
-          sequenceTypeId = item.Sequence.type_id ?? 0;
           continue;
         }
         const name = item.SpecialToken.id;
         const ids = specials[name]?.ids ?? [vocabId(name)];
-        for (const id of ids) (seen ? suffix : prefix).push({ id, typeId: item.SpecialToken.type_id ?? 0 });
+        (seen ? suffix : prefix).push(...ids);
       }
       if (!seen) throw new Error('the single-sequence template has no sequence');
-      return { prefix, suffix, sequenceTypeId };
+      return { prefix, suffix };
     }
     case 'BertProcessing':
     case 'RobertaProcessing': {
       const [, cls] = pp.cls as [string, number];
       const [, sep] = pp.sep as [string, number];
-      return { prefix: [{ id: cls, typeId: 0 }], suffix: [{ id: sep, typeId: 0 }], sequenceTypeId: 0 };
+      return { prefix: [cls], suffix: [sep] };
     }
     default:
       throw new Error(`post_processor type ${JSON.stringify(pp.type)} is not supported (TemplateProcessing, BertProcessing, RobertaProcessing are)`);
   }
-}
-
-/** Length-sorted batching (less padding), and the way back to input order. */
-export interface LengthBatches {
-  /** order[k] = input index at sorted position k (longest first; ties keep input order). */
-  order: number[];
-  /** inverse[i] = sorted position of input i, so result[i] = sortedResults[inverse[i]]. */
-  inverse: number[];
-  /** Consecutive runs of `order`, as input indices. */
-  batches: number[][];
-}
-
-/**
- * Sorts inputs by token length, longest first, and cuts the order into batches of at most
- * `maxBatchSize` rows whose padded size (rows x longest row) stays within `maxTokens`
- * (a single row longer than maxTokens still gets a batch of its own).
- */
-export function lengthSortedBatches(lengths: readonly number[], opts: { maxBatchSize: number; maxTokens?: number }): LengthBatches {
-  const { maxBatchSize, maxTokens = Infinity } = opts;
-  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new Error(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
-  if (!(maxTokens > 0)) throw new Error(`maxTokens must be positive, got ${maxTokens}`);
-  const order = lengths.map((_, i) => i).sort((a, b) => lengths[b] - lengths[a] || a - b);
-  const inverse = new Array<number>(lengths.length);
-  order.forEach((idx, k) => (inverse[idx] = k));
-  const batches: number[][] = [];
-  let cur: number[] = [];
-  for (const idx of order) {
-    // Sorted descending, so the first row of a batch is its longest: padded = rows * first.
-    const longest = cur.length ? lengths[cur[0]] : lengths[idx];
-    if (cur.length && (cur.length + 1 > maxBatchSize || (cur.length + 1) * longest > maxTokens)) {
-      batches.push(cur);
-      cur = [];
-    }
-    cur.push(idx);
-  }
-  if (cur.length) batches.push(cur);
-  return { order, inverse, batches };
 }

@@ -6,8 +6,10 @@
 // parameters gamma/beta. resolveWeightName tries those spellings in a fixed order; nothing is
 // matched by guesswork beyond that.
 //
-// Linear weights are [out, in] as stored by torch.nn.Linear.
+// Linear weights are [out, in] as stored by torch.nn.Linear. Which tensors a family has comes
+// from its table in architectures.ts.
 
+import { architectureOf, layerPrefix } from './architectures.ts';
 import type { EncoderConfig } from './config.ts';
 import { closestNames, expectTensorShape, parseSafetensorsHeader, readTensor, SafetensorsError, type SafetensorsFile, type TensorInfo } from './safetensors.ts';
 import { type ModelFiles, readJson } from './source.ts';
@@ -20,44 +22,26 @@ export interface ParamSpec {
   optional?: boolean;
 }
 
-/** The encoder's parameters in model order (embeddings, then layer 0..L-1). Pooler weights are not used. */
+/**
+ * The encoder's parameters in our layout's order (embeddings, then layer 0..L-1; see
+ * architectures.ts), under their canonical names and Hugging Face shapes. Pooler weights are not used.
+ */
 export function paramSpecs(cfg: EncoderConfig): ParamSpec[] {
-  const { hiddenSize: H, intermediateSize: I, vocabSize: V, maxPositions: P, typeVocabSize: T } = cfg;
+  const arch = architectureOf(cfg);
   const specs: ParamSpec[] = [];
   const p = (name: string, shape: number[], optional = false) => specs.push(optional ? { name, shape, optional } : { name, shape });
-  const ln = (prefix: string) => {
-    p(`${prefix}.weight`, [H]);
-    p(`${prefix}.bias`, [H]);
-  };
-  const linear = (prefix: string, out: number, inp: number, bias = true) => {
-    p(`${prefix}.weight`, [out, inp]);
-    if (bias) p(`${prefix}.bias`, [out]);
-  };
-
-  p('embeddings.word_embeddings.weight', [V, H]); // [V, H]
-  if (cfg.positionEmbedding === 'absolute') p('embeddings.position_embeddings.weight', [P, H]); // [P, H]
-  // GTE adds token_type only "if the checkpoint has that table" (gte-base has type_vocab_size 0).
-  if (T > 0) p('embeddings.token_type_embeddings.weight', [T, H], cfg.arch === 'gte'); // [T, H]
-  ln('embeddings.LayerNorm');
-
+  for (const e of arch.embeddings) {
+    const shape = e.shape(cfg);
+    if (shape) p(e.hf, shape, e.optional);
+  }
   for (let l = 0; l < cfg.numLayers; l++) {
-    const L = `encoder.layer.${l}`;
-    if (cfg.arch === 'bert') {
-      linear(`${L}.attention.self.query`, H, H);
-      linear(`${L}.attention.self.key`, H, H);
-      linear(`${L}.attention.self.value`, H, H);
-      linear(`${L}.attention.output.dense`, H, H);
-      ln(`${L}.attention.output.LayerNorm`);
-      linear(`${L}.intermediate.dense`, I, H); // [I, H]
-      linear(`${L}.output.dense`, H, I); // [H, I]
-      ln(`${L}.output.LayerNorm`);
-    } else {
-      linear(`${L}.attention.qkv_proj`, 3 * H, H); // [3H, H]: rows q | k | v
-      linear(`${L}.attention.o_proj`, H, H);
-      linear(`${L}.mlp.up_gate_proj`, 2 * I, H, false); // [2I, H]: rows up | gate, no bias
-      linear(`${L}.mlp.down_proj`, H, I); // [H, I]
-      ln(`${L}.attn_ln`);
-      ln(`${L}.mlp_ln`);
+    for (const m of arch.layer) {
+      for (const part of m.hf) {
+        const name = `${layerPrefix(l)}.${part}`;
+        const shape = m.shape(cfg);
+        p(`${name}.weight`, shape);
+        if (m.hasBias) p(`${name}.bias`, [shape[0]]);
+      }
     }
   }
   return specs;

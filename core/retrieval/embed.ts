@@ -5,6 +5,7 @@
 import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { mlpUpWidth } from '../model/architectures.ts';
 import { type EncoderConfig, loadConfig } from '../model/config.ts';
 import type { Encoder } from '../model/encoder.ts';
 import { headForward } from '../model/pooling.ts';
@@ -104,7 +105,7 @@ export class EmbeddingModel {
    */
   private splitForLimits(b: Batch): Batch[] {
     const c = this.config;
-    const perToken = Math.max(3 * c.hiddenSize, c.arch === 'gte' ? 2 * c.intermediateSize : c.intermediateSize) * 4;
+    const perToken = Math.max(3 * c.hiddenSize, mlpUpWidth(c)) * 4;
     const maxRows = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (perToken * b.seqLen)));
     if (b.rows <= maxRows) return [b];
     const parts: Batch[] = [];
