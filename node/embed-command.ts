@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { fmtBytes } from '../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
+import { firstNonFiniteRow, loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { localModelFiles, writeFileAtomic } from './files.ts';
 import { resolveModel } from './hub.ts';
@@ -123,6 +123,8 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   bar.stop();
   const secs = (performance.now() - t0) / 1000;
 
+  const bad = firstNonFiniteRow(vectors, model.dim);
+  if (bad >= 0) throw new InputError(`${o.input}: the embedding of text ${bad + 1} (${JSON.stringify(texts[bad].slice(0, 40))}) is not finite (NaN or infinity); nothing written: check the model's weights`);
   await writeFileAtomic(o.out, npyBytes(vectors, [texts.length, model.dim], o.dtype));
   const sidecar = {
     format: 'npy',

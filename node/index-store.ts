@@ -21,7 +21,7 @@ import { PASSAGE_MAX_CHARS, type Passages } from '../core/data/passages.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { loadConfig } from '../core/model/config.ts';
 import { type EmbeddingSettings, resolveEmbeddingSettings } from '../core/model/presets.ts';
-import type { EmbedOptions } from '../core/retrieval/embed.ts';
+import { type EmbedOptions, firstNonFiniteRow } from '../core/retrieval/embed.ts';
 import {
   DEFAULT_SHARD_SIZE,
   decodeVectors,
@@ -377,6 +377,10 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
       maxLength: m.maxLength,
       onProgress: (p) => o.onProgress?.({ done: start + p.done, total: count, embedded: before + p.done, shard: i, shards: total }),
     });
+    const bad = firstNonFiniteRow(vectors, m.dim);
+    if (bad >= 0) {
+      throw new IndexError(`${m.name}: the embedding of pid ${passages.pids[start + bad]} (${o.corpus}) is not finite (NaN or infinity); shard ${i} was not written: check the model's weights`);
+    }
     embedded += end - start;
     const bytes = encodeVectors(vectors, dtype);
     const file = shardFileName(i, dtype);

@@ -170,3 +170,13 @@ export async function loadEmbeddingModel(
   const encoder = await loadEncoder(gpu, files, cfg, onProgress);
   return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
 }
+
+/**
+ * The first row of `vectors` [n, dim] holding a NaN or an infinity, or -1. Callers refuse to write
+ * such a row: a diverged or damaged model gives NaN embeddings, and stored they only surface
+ * later, as NaN scores in a search.
+ */
+export function firstNonFiniteRow(vectors: Float32Array, dim: number): number {
+  for (let i = 0; i < vectors.length; i++) if (!Number.isFinite(vectors[i])) return Math.floor(i / dim);
+  return -1;
+}
