@@ -500,7 +500,7 @@ export interface ExportResult {
 }
 
 /** Write the browser export of a finished index to `dir` (format: core/retrieval/index-format.ts). */
-export async function exportIndex(index: OpenIndex, dir: string, corpusPath: string): Promise<ExportResult> {
+export async function exportIndex(index: OpenIndex, dir: string, corpusPath: string, o: { credit?: string } = {}): Promise<ExportResult> {
   const id = index.manifest.identity;
   await mkdir(dir, { recursive: true });
   const files: ExportFile[] = [];
@@ -548,6 +548,7 @@ export async function exportIndex(index: OpenIndex, dir: string, corpusPath: str
     },
     files,
     passages: 'passages.json',
+    ...(o.credit ? { credit: o.credit } : {}),
   };
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return { manifest, missing };

@@ -29,7 +29,7 @@
 // time to first result and per-question latency.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -145,6 +145,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let pair: Answer[] = [];
     let noGpuMessage = '';
     let badIndexMessage = '';
+    let creditSample = '';
+    let creditNone = '';
     let noAdapterMessage = '';
     let slashFocuses = false;
     let phoneOverflow = 0;
@@ -218,7 +220,19 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       // One index, named on the URL (the model comes from the page's default).
       const p1 = await open('/?index=indexes/minilm-128/export/', 'single');
       single = await askAll(p1, 'single index');
+      creditSample = (await p1.textContent('#credit')) ?? '';
       await p1.close();
+
+      // The same export without a credit in its manifest (another corpus would have none): the
+      // footer must not credit the sample's source.
+      const bare = join(out, 'indexes/uncredited/export');
+      cpSync(join(out, 'indexes/minilm-32/export'), bare, { recursive: true });
+      const { credit: _, ...uncredited } = JSON.parse(readFileSync(join(bare, 'manifest.json'), 'utf8'));
+      writeFileSync(join(bare, 'manifest.json'), JSON.stringify(uncredited));
+      const p0 = await open('/?index=indexes/uncredited/export/', 'uncredited');
+      await waitReady(p0, 180_000);
+      creditNone = (await p0.textContent('#credit')) ?? '';
+      await p0.close();
 
       // The default config: both exports, fused.
       const p2 = await open('/', 'fused');
@@ -345,6 +359,11 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       assert.match(noGpuMessage, /no WebGPU/, `without navigator.gpu the page says: ${JSON.stringify(noGpuMessage)}`);
       assert.match(noAdapterMessage, /returned no adapter/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapterMessage)}`);
       assert.match(badIndexMessage, /no-such-index\/export\/manifest\.json: not found/, `with a missing index the page says: ${JSON.stringify(badIndexMessage)}`);
+    });
+
+    test("the footer credits the papers' source from the index's manifest, and no source when it has none", () => {
+      assert.match(creditSample, /^Papers: SciFact \(Wadden et al\./, `the sample's footer says: ${JSON.stringify(creditSample)}`);
+      assert.doesNotMatch(creditNone, /SciFact/, `an index without a credit is credited: ${JSON.stringify(creditNone)}`);
     });
 
     test('styled, keyboard and phone width', () => {

@@ -44,6 +44,16 @@ for len in "${lengths[@]}"; do
   fi
 done
 
+# Where the papers come from, written into each export for the page's footer: AQA_DEMO_CREDIT,
+# else the sample's own credit when the corpus is the bundled SciFact sample, else none (the page
+# then credits no source).
+credit=${AQA_DEMO_CREDIT:-}
+if [ -z "$credit" ] && [ "$corpus" = demo/data/pipeline/corpus.json ]; then
+  credit='SciFact (Wadden et al., EMNLP 2020; claims CC BY 4.0, abstracts from S2ORC, ODC-By 1.0)'
+fi
+credit_args=()
+[ -n "$credit" ] && credit_args=(--credit "$credit")
+
 # shaders/index.ts is generated; the CLI needs it.
 node tools/embed-shaders.mjs
 
@@ -54,7 +64,7 @@ for len in "${lengths[@]}"; do
   echo "build-demo-index: $name: $corpus -> $out/$name" >&2
   # --force: a corpus given as an argument replaces the previous one instead of being refused.
   node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
-    --out "$out/$name/index" --export "$out/$name/export" --force
+    --out "$out/$name/index" --export "$out/$name/export" --force "${credit_args[@]}"
   entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
 done
 
