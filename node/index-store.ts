@@ -430,7 +430,7 @@ export async function openIndex(dir: string, opts: { allowIncomplete?: boolean }
 }
 
 /** Shard i as f32 rows [rows, dim]; its size is checked against the manifest. */
-export async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
+async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
   const s = index.manifest.shards[i];
   const path = join(index.dir, s.file);
   let bytes: Buffer;

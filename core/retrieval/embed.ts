@@ -144,7 +144,7 @@ export class EmbeddingModel {
 }
 
 /** Sort by length (longest first) and cut into padded batches of at most batchSize rows. */
-export function makeBatches(encoded: number[][], batchSize: number, padId: number): Batch[] {
+function makeBatches(encoded: number[][], batchSize: number, padId: number): Batch[] {
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[b].length - encoded[a].length || a - b);
   const batches: Batch[] = [];
   for (let s = 0; s < order.length; s += batchSize) {

@@ -49,7 +49,7 @@ export const EXPORT_FORMAT = 'aqa-browser-index';
 export const EXPORT_VERSION = 1;
 export const DEFAULT_SHARD_SIZE = 50_000;
 /** Abstract characters kept per paper in passages.json: ~2 lines of a results list. */
-export const SNIPPET_CHARS = 300;
+const SNIPPET_CHARS = 300;
 
 export type VectorDType = 'f16' | 'f32';
 
