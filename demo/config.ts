@@ -35,10 +35,10 @@ export interface DemoConfig {
   examples: string[];
 }
 
-export const DEFAULT_CONFIG_URL = 'indexes/demo.json';
-export const DEFAULT_SHOW = 10;
+const DEFAULT_CONFIG_URL = 'indexes/demo.json';
+const DEFAULT_SHOW = 10;
 /** Most results listed: each model's retrieval depth (core/retrieval/results.ts RESULTS_K) bounds it anyway. */
-export const MAX_SHOW = 200;
+const MAX_SHOW = 200;
 const HUB = 'https://huggingface.co';
 
 export class DemoConfigError extends Error {

@@ -30,6 +30,7 @@ const errorBox = $<HTMLElement>('error');
 const summary = $<HTMLElement>('summary');
 const results = $<HTMLOListElement>('results');
 const about = $<HTMLElement>('about');
+const credit = $<HTMLElement>('credit');
 const examples = $<HTMLElement>('examples');
 
 let api: Comlink.Remote<DemoSearchApi> | null = null;
@@ -117,6 +118,10 @@ function ready(info: DemoInfo): void {
   const idx = info.indexes.map((x) => `${x.name} (${x.count.toLocaleString('en')} papers, ${x.dim}-d ${x.dtype}${x.gpuDtype !== x.dtype ? ` as ${x.gpuDtype}` : ''}, passages up to ${x.maxLength} tokens)`);
   const fusion = info.indexes.length > 1 ? `; scores fused by ${config?.fusion.method}` : '';
   about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.`;
+  // The papers' source comes from the indexes themselves (aqa index --credit), so another corpus
+  // is never credited to the sample's.
+  const credits = [...new Set(info.indexes.map((x) => x.credit).filter((c) => c !== null))];
+  credit.textContent = credits.length ? `Papers: ${credits.join('; ')}.` : 'Papers: the index does not say where they come from.';
   document.body.dataset.loadMs = String(Math.round(info.ms));
   setState('ready');
   input.focus();

@@ -38,7 +38,7 @@ export interface LoadStep {
 export interface DemoInfo {
   adapter: string;
   features: string[];
-  indexes: { name: string; model: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number }[];
+  indexes: { name: string; model: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number; credit: string | null }[];
   /** Bytes fetched for models and indexes. */
   bytes: number;
   ms: number;
@@ -142,6 +142,7 @@ class DemoSearch {
         dtype: x.manifest.dtype,
         gpuDtype: x.gpuIndex.dtype,
         maxLength: x.manifest.model.maxLength,
+        credit: x.manifest.credit ?? null,
       })),
       bytes,
       ms: performance.now() - t0,

@@ -91,12 +91,13 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   if (!texts.length) throw new InputError(`${o.input}: no texts to embed`);
   for (const w of warnings) console.error(`warning: ${w}`);
 
-  const [{ createNodeGpu }, { writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progressBar }] = await Promise.all([
+  const [{ createNodeGpu }, { writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progressBar }, { firstNonFiniteRow }] = await Promise.all([
     import('./device.ts'),
     import('./files.ts'),
     import('./npy.ts'),
     import('./command-model.ts'),
     import('./progress.ts'),
+    import('../core/retrieval/embed.ts'),
   ]);
   const dir = await resolveModelDir(o.model);
   const gpu = await createNodeGpu(o.gpu);
@@ -125,6 +126,8 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   bar.stop();
   const secs = (performance.now() - t0) / 1000;
 
+  const bad = firstNonFiniteRow(vectors, model.dim);
+  if (bad >= 0) throw new InputError(`${o.input}: the embedding of text ${bad + 1} (${JSON.stringify(texts[bad].slice(0, 40))}) is not finite (NaN or infinity); nothing written: check the model's weights`);
   await writeFileAtomic(o.out, npyBytes(vectors, [texts.length, model.dim], o.dtype));
   const sidecar = {
     format: 'npy',

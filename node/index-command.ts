@@ -26,6 +26,8 @@ export interface IndexCommandOptions {
   batchSize: number;
   shardSize: number;
   export?: string;
+  /** Source and licences of the corpus, written into the export for the demo page to show. */
+  credit?: string;
   force: boolean;
   gpu: NodeGpuOptions;
 }
@@ -91,7 +93,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     }
     if (o.export) {
       const idx = await store.openIndex(o.out);
-      const e = await store.exportIndex(idx, o.export, o.corpus);
+      const e = await store.exportIndex(idx, o.export, o.corpus, { credit: o.credit });
       if (e.missing) warn(`${e.missing} indexed pid(s) not found in ${o.corpus}: exported without title or snippet`);
       info(`exported ${id.count} x ${id.dim} ${id.dtype} to ${o.export}`);
     }
@@ -113,6 +115,7 @@ export function registerIndexCommand(program: Command): void {
     .option('--batch-size <n>', 'passages per GPU batch', positiveInt, 32)
     .option('--shard-size <n>', 'passages per shard file', positiveInt, 50_000)
     .option('--export <dir>', 'also write the browser format (vectors, manifest.json, passages.json) to this folder')
+    .option('--credit <text>', "with --export: where the corpus comes from and its licences, shown on the demo page")
     .option('--force', 'rebuild an index that was built with another model or settings', false)
     .action(async (opts) => {
       await runIndex({ ...opts, gpu: gpuOptions(program) });

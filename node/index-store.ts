@@ -20,7 +20,7 @@ import { PASSAGE_MAX_CHARS, type Passages } from '../core/data/passages.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { loadConfig } from '../core/model/config.ts';
 import { type EmbeddingSettings, resolveEmbeddingSettings } from '../core/model/presets.ts';
-import type { EmbedOptions } from '../core/retrieval/embed.ts';
+import { type EmbedOptions, firstNonFiniteRow } from '../core/retrieval/embed.ts';
 import {
   DEFAULT_SHARD_SIZE,
   decodeVectors,
@@ -361,6 +361,10 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
       maxLength: m.maxLength,
       onProgress: (p) => o.onProgress?.({ done: start + p.done, total: count, embedded: before + p.done, shard: i, shards: total }),
     });
+    const bad = firstNonFiniteRow(vectors, m.dim);
+    if (bad >= 0) {
+      throw new IndexError(`${m.name}: the embedding of pid ${passages.pids[start + bad]} (${o.corpus}) is not finite (NaN or infinity); shard ${i} was not written: check the model's weights`);
+    }
     embedded += end - start;
     const bytes = encodeVectors(vectors, dtype);
     const file = shardFileName(i, dtype);
@@ -410,7 +414,7 @@ export async function openIndex(dir: string, opts: { allowIncomplete?: boolean }
 }
 
 /** Shard i as f32 rows [rows, dim]; its size is checked against the manifest. */
-export async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
+async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
   const s = index.manifest.shards[i];
   const path = join(index.dir, s.file);
   let bytes: Buffer;
@@ -480,7 +484,7 @@ export interface ExportResult {
 }
 
 /** Write the browser export of a finished index to `dir` (format: core/retrieval/index-format.ts). */
-export async function exportIndex(index: OpenIndex, dir: string, corpusPath: string): Promise<ExportResult> {
+export async function exportIndex(index: OpenIndex, dir: string, corpusPath: string, o: { credit?: string } = {}): Promise<ExportResult> {
   const id = index.manifest.identity;
   await mkdir(dir, { recursive: true });
   const files: ExportFile[] = [];
@@ -528,6 +532,7 @@ export async function exportIndex(index: OpenIndex, dir: string, corpusPath: str
     },
     files,
     passages: 'passages.json',
+    ...(o.credit ? { credit: o.credit } : {}),
   };
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return { manifest, missing };

@@ -20,16 +20,16 @@
 // both numbers are printed on every run). Ranks are compared exactly, so noise larger than a gap
 // shows up as a failure instead of being hidden by the tolerance.
 //
-// The index (360 papers, the pipeline sample) is built once by tools/build-demo-index.sh and
-// reused while model, corpus and settings are unchanged (aqa index checks them): the first run
-// embeds 360 passages twice (~3.5 min on a 2-core machine without a GPU), later runs only start
-// the CLI to find it up to date. Needs Chromium (/usr/bin/chromium or AQA_CHROMIUM) and
+// The index (360 papers, the pipeline sample) is the demo's own, out/demo-index, built by
+// tools/build-demo-index.sh with its defaults and reused while model, corpus and settings are
+// unchanged (the script's stamp): the first run embeds 360 passages twice (~3.5 min on a 2-core
+// machine without a GPU), later runs find it up to date in a fraction of a second. Needs Chromium (/usr/bin/chromium or AQA_CHROMIUM) and
 // test/models/all-MiniLM-L6-v2; AQA_SKIP_BROWSER=1 skips the browser part. Writes
 // out/test-artifacts/demo.png (desktop) and demo-phone.png; prints (does not assert) load time,
 // time to first result and per-question latency.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -45,8 +45,8 @@ import { type Answer, ask, expectOk, runCommand, waitReady } from './demo/page.t
 const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
 const CORPUS = 'demo/data/pipeline/corpus.json';
 const QUESTIONS = 'demo/data/pipeline/qa_valid_flag.txt';
-/** The test's own exports and demo.json (not out/demo-index, which `npm run demo` serves). */
-const INDEX_DIR = 'out/demo-test-index';
+/** The demo's exports and demo.json, shared with `npm run demo` (same corpus and max lengths). */
+const INDEX_DIR = 'out/demo-index';
 const LENGTHS = [128, 32] as const;
 const ARTIFACTS = 'out/test-artifacts';
 /** Questions asked: the first three of the demo's validation claims. */
@@ -145,6 +145,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let pair: Answer[] = [];
     let noGpuMessage = '';
     let badIndexMessage = '';
+    let creditSample = '';
+    let creditNone = '';
     let noAdapterMessage = '';
     let slashFocuses = false;
     let phoneOverflow = 0;
@@ -157,8 +159,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       // Builds both exports and demo.json, or finds them up to date (same model, corpus, settings).
       process.env.AQA_DEMO_INDEX_DIR = INDEX_DIR; // read by the script and by demo/vite.config.ts
       const built = expectOk('tools/build-demo-index.sh', await runCommand('bash', ['tools/build-demo-index.sh', CORPUS, ...LENGTHS.map(String)], 900_000));
-      const upToDate = (built.stderr.match(/up to date/g) ?? []).length;
-      log.push(`index: ${upToDate === LENGTHS.length ? 'up to date' : 'built'} in ${ms(performance.now() - tb)} (${INDEX_DIR}, max lengths ${LENGTHS.join(' and ')})`);
+      const upToDate = /nothing to do/.test(built.stderr);
+      log.push(`index: ${upToDate ? 'up to date' : 'built'} in ${ms(performance.now() - tb)} (${INDEX_DIR}, max lengths ${LENGTHS.join(' and ')})`);
 
       // The CLI side runs while the browser side does: on a 2-core machine their waits overlap.
       const qfile = join(tmp, 'questions.jsonl');
@@ -218,7 +220,19 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       // One index, named on the URL (the model comes from the page's default).
       const p1 = await open('/?index=indexes/minilm-128/export/', 'single');
       single = await askAll(p1, 'single index');
+      creditSample = (await p1.textContent('#credit')) ?? '';
       await p1.close();
+
+      // The same export without a credit in its manifest (another corpus would have none): the
+      // footer must not credit the sample's source.
+      const bare = join(out, 'indexes/uncredited/export');
+      cpSync(join(out, 'indexes/minilm-32/export'), bare, { recursive: true });
+      const { credit: _, ...uncredited } = JSON.parse(readFileSync(join(bare, 'manifest.json'), 'utf8'));
+      writeFileSync(join(bare, 'manifest.json'), JSON.stringify(uncredited));
+      const p0 = await open('/?index=indexes/uncredited/export/', 'uncredited');
+      await waitReady(p0, 180_000);
+      creditNone = (await p0.textContent('#credit')) ?? '';
+      await p0.close();
 
       // The default config: both exports, fused.
       const p2 = await open('/', 'fused');
@@ -345,6 +359,11 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       assert.match(noGpuMessage, /no WebGPU/, `without navigator.gpu the page says: ${JSON.stringify(noGpuMessage)}`);
       assert.match(noAdapterMessage, /returned no adapter/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapterMessage)}`);
       assert.match(badIndexMessage, /no-such-index\/export\/manifest\.json: not found/, `with a missing index the page says: ${JSON.stringify(badIndexMessage)}`);
+    });
+
+    test("the footer credits the papers' source from the index's manifest, and no source when it has none", () => {
+      assert.match(creditSample, /^Papers: SciFact \(Wadden et al\./, `the sample's footer says: ${JSON.stringify(creditSample)}`);
+      assert.doesNotMatch(creditNone, /SciFact/, `an index without a credit is credited: ${JSON.stringify(creditNone)}`);
     });
 
     test('styled, keyboard and phone width', () => {

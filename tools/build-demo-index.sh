@@ -2,9 +2,9 @@
 # Builds the index the browser demo searches: the corpus embedded with all-MiniLM-L6-v2 by
 # `aqa index ... --export`, plus the demo config that lists the exported folders.
 #
-#   bash tools/build-demo-index.sh                    # demo/data/pipeline/corpus.json, max length 128
+#   bash tools/build-demo-index.sh                    # demo/data/pipeline/corpus.json, max lengths 128 and 32
 #   bash tools/build-demo-index.sh my-corpus.json     # another AQA corpus {pid: {title, abstract}}
-#   bash tools/build-demo-index.sh corpus.json 128 32 # one export per max length: two runs to fuse
+#   bash tools/build-demo-index.sh corpus.json 128    # one export per max length given (two or more are fused)
 #
 # Environment: AQA_DEMO_MODEL (model folder, default test/models/all-MiniLM-L6-v2; fetch it with
 # bash tools/fetch-test-models.sh), AQA_DEMO_INDEX_DIR (output, default out/demo-index).
@@ -14,9 +14,15 @@
 #   out/demo-index/minilm-L/export/   the browser export (manifest.json, vectors-*.f16, passages.json)
 #   out/demo-index/demo.json          the demo config: which exports to search, with which model
 #
-# Cheap to rerun: `aqa index` finds an index with the same model, corpus and settings up to date
-# and only rewrites the export. On the 2-core development machine (llvmpipe, no GPU) embedding
-# the 360 sample papers at 128 tokens takes a few minutes; at 32 tokens about a quarter of that.
+# One build serves `npm run demo`, `npm run demo:build` and test/demo.test.ts: a stamp
+# (out/demo-index/build.stamp) records a digest of every input (the model folder's files, the
+# corpus, the example questions, the credit, the max lengths and this script); while they are
+# unchanged a rerun does nothing, not even start the CLI. Otherwise `aqa index` still finds an
+# index with the same model, corpus and settings up to date, and an index `npm start` (the
+# pipeline, out/pipeline/index/minilm) built with the same settings is copied instead of
+# re-embedded. As for aqa index, the program's own code is not an input: after a change to the
+# numerics, remove out/demo-index. On the 2-core development machine (llvmpipe, no GPU) embedding the 360 sample
+# papers at 128 tokens takes a few minutes; at 32 tokens about a quarter of that.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +31,7 @@ cd "$root"
 corpus=${1:-demo/data/pipeline/corpus.json}
 shift || true
 lengths=("$@")
-[ ${#lengths[@]} -eq 0 ] && lengths=(128)
+[ ${#lengths[@]} -eq 0 ] && lengths=(128 32)
 model=${AQA_DEMO_MODEL:-test/models/all-MiniLM-L6-v2}
 out=${AQA_DEMO_INDEX_DIR:-out/demo-index}
 
@@ -44,19 +50,15 @@ for len in "${lengths[@]}"; do
   fi
 done
 
-# shaders/index.ts is generated; the CLI needs it.
-node tools/embed-shaders.mjs
-
-mkdir -p "$out"
-entries=()
-for len in "${lengths[@]}"; do
-  name=minilm-$len
-  echo "build-demo-index: $name: $corpus -> $out/$name" >&2
-  # --force: a corpus given as an argument replaces the previous one instead of being refused.
-  node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
-    --out "$out/$name/index" --export "$out/$name/export" --force
-  entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
-done
+# Where the papers come from, written into each export for the page's footer: AQA_DEMO_CREDIT,
+# else the sample's own credit when the corpus is the bundled SciFact sample, else none (the page
+# then credits no source).
+credit=${AQA_DEMO_CREDIT:-}
+if [ -z "$credit" ] && [ "$corpus" = demo/data/pipeline/corpus.json ]; then
+  credit='SciFact (Wadden et al., EMNLP 2020; claims CC BY 4.0, abstracts from S2ORC, ODC-By 1.0)'
+fi
+credit_args=()
+[ -n "$credit" ] && credit_args=(--credit "$credit")
 
 # Example questions offered on the page: the first three of a questions file (AQA JSONL), by
 # default the sample's validation claims when the corpus is the sample's.
@@ -69,6 +71,53 @@ if [ -n "$questions" ]; then
     console.log(JSON.stringify(lines.slice(0, 3).map((l) => JSON.parse(l).question)));
   ' "$questions")
 fi
+
+# Everything the output depends on, as one digest.
+inputs_digest() {
+  {
+    printf 'lengths %s\ncredit %s\nmodel %s\nquestions %s\n' "${lengths[*]}" "$credit" "$(basename "$model")" "$examples"
+    sha256sum <"${BASH_SOURCE[0]}"
+    sha256sum <"$corpus"
+    (cd "$model" && find -L . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -d' ' -f1
+}
+stamp="$out/build.stamp"
+digest=$(inputs_digest)
+built_all() {
+  [ -f "$out/demo.json" ] || return 1
+  for len in "${lengths[@]}"; do [ -f "$out/minilm-$len/export/manifest.json" ] || return 1; done
+}
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && built_all; then
+  echo "build-demo-index: $out is up to date (same model files, corpus and settings); nothing to do" >&2
+  exit 0
+fi
+rm -f "$stamp"
+
+# shaders/index.ts is generated; the CLI needs it.
+node tools/embed-shaders.mjs
+
+mkdir -p "$out"
+entries=()
+for len in "${lengths[@]}"; do
+  name=minilm-$len
+  echo "build-demo-index: $name: $corpus -> $out/$name" >&2
+  # The pipeline's index of the same corpus, model and max length (npm start) is the same index:
+  # copy it rather than embed the corpus again. aqa index checks its identity either way.
+  pipeline_index=${AQA_DEMO_PIPELINE_INDEX:-out/pipeline/index/minilm}
+  if [ ! -f "$out/$name/index/manifest.json" ] && [ -f "$pipeline_index/manifest.json" ] &&
+    node -e '
+      const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      process.exit(m.complete && m.identity.maxLength === Number(process.argv[2]) ? 0 : 1);
+    ' "$pipeline_index/manifest.json" "$len"; then
+    echo "build-demo-index: $name: starting from the pipeline's index $pipeline_index" >&2
+    mkdir -p "$out/$name/index"
+    cp "$pipeline_index"/* "$out/$name/index/"
+  fi
+  # --force: a corpus given as an argument replaces the previous one instead of being refused.
+  node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
+    --out "$out/$name/index" --export "$out/$name/export" --force "${credit_args[@]}"
+  entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
+done
 
 # Paths in demo.json are relative to demo.json itself (served as /indexes/demo.json; the model
 # as /models/<folder>/). Written last, through a rename, so a reader never sees half of it.
@@ -86,4 +135,5 @@ fi
   echo '}'
 } >"$out/demo.json.tmp"
 mv "$out/demo.json.tmp" "$out/demo.json"
+echo "$digest" >"$stamp"
 echo "build-demo-index: wrote $out/demo.json (${#lengths[@]} index(es))" >&2

@@ -37,7 +37,7 @@ export class DataError extends Error {
 }
 
 /** How many example messages a reader keeps per file; the counts are always complete. */
-export const MAX_MESSAGES = 10;
+const MAX_MESSAGES = 10;
 
 /** Append `msg` to `list` while it is short: a file with 100k bad lines must not hold 100k strings. */
 export function note(list: string[], msg: string): void {
@@ -109,7 +109,7 @@ export interface QuestionStats {
   messages: string[];
 }
 
-export function newQuestionStats(file: string): QuestionStats {
+function newQuestionStats(file: string): QuestionStats {
   return { file, lines: 0, records: 0, blank: 0, skipped: 0, invalidUtf8: 0, messages: [] };
 }
 

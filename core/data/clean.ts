@@ -26,7 +26,7 @@ export interface CleanOptions {
   normalizeSpace?: boolean;
 }
 
-export const CLEAN_DEFAULT: Readonly<Required<CleanOptions>> = Object.freeze({
+const CLEAN_DEFAULT: Readonly<Required<CleanOptions>> = Object.freeze({
   stripTags: true,
   spaceBlocks: true,
   stripUrls: true,

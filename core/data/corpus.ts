@@ -50,7 +50,7 @@ export interface CorpusStats {
   messages: string[];
 }
 
-export function newCorpusStats(file: string): CorpusStats {
+function newCorpusStats(file: string): CorpusStats {
   return { file, entries: 0, duplicates: 0, skipped: 0, noTitle: 0, noAbstract: 0, empty: 0, withReplacement: 0, invalidUtf8: 0, messages: [] };
 }
 

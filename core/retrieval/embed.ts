@@ -145,7 +145,7 @@ export class EmbeddingModel {
 }
 
 /** Sort by length (longest first) and cut into padded batches of at most batchSize rows. */
-export function makeBatches(encoded: number[][], batchSize: number, padId: number): Batch[] {
+function makeBatches(encoded: number[][], batchSize: number, padId: number): Batch[] {
   const order = encoded.map((_, i) => i).sort((a, b) => encoded[b].length - encoded[a].length || a - b);
   const batches: Batch[] = [];
   for (let s = 0; s < order.length; s += batchSize) {
@@ -170,4 +170,14 @@ export async function loadEmbeddingModel(
   const settings = await resolveEmbeddingSettings(files, modelName);
   const encoder = await loadEncoder(gpu, files, cfg, onProgress);
   return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
+}
+
+/**
+ * The first row of `vectors` [n, dim] holding a NaN or an infinity, or -1. Callers refuse to write
+ * such a row: a diverged or damaged model gives NaN embeddings, and stored they only surface
+ * later, as NaN scores in a search.
+ */
+export function firstNonFiniteRow(vectors: Float32Array, dim: number): number {
+  for (let i = 0; i < vectors.length; i++) if (!Number.isFinite(vectors[i])) return Math.floor(i / dim);
+  return -1;
 }

@@ -30,7 +30,9 @@
 //   manifest.json     ExportManifest: { format: 'aqa-browser-index', version: 1, dtype, dim,
 //                     count, model: {name, pooling, normalize, queryPrefix, passagePrefix,
 //                     maxLength}, files: [{file, start, rows, bytes, sha256}], passages:
-//                     'passages.json' }
+//                     'passages.json', credit? }; credit (optional) says where the passages
+//                     come from and under which licences, for the page to show (aqa index
+//                     --credit); absent, the page credits no source.
 //   vectors-00000.f16 the index shards, byte for byte: raw little-endian f16 (or f32) rows
 //   ...               [rows, dim]; file i holds rows [start, start + rows).
 //   passages.json     JSON array of {pid, title, snippet} in row order: the title and the first
@@ -46,7 +48,7 @@ export const EXPORT_FORMAT = 'aqa-browser-index';
 export const EXPORT_VERSION = 1;
 export const DEFAULT_SHARD_SIZE = 50_000;
 /** Abstract characters kept per paper in passages.json: ~2 lines of a results list. */
-export const SNIPPET_CHARS = 300;
+const SNIPPET_CHARS = 300;
 
 export type VectorDType = 'f16' | 'f32';
 
@@ -120,6 +122,8 @@ export interface ExportManifest {
   model: { name: string; pooling: 'cls' | 'mean'; normalize: boolean; queryPrefix: string; passagePrefix: string; maxLength: number };
   files: ExportFile[];
   passages: string;
+  /** Source and licences of the passages, shown by the demo (optional). */
+  credit?: string;
 }
 
 export interface ExportPassage {
@@ -389,7 +393,8 @@ export function parseIndexManifest(text: string, file = 'manifest.json'): IndexM
 }
 
 export function parseExportManifest(text: string, file = 'manifest.json'): ExportManifest {
-  const f = new Fields(file, '', parseJsonObject(text, file));
+  const obj = parseJsonObject(text, file);
+  const f = new Fields(file, '', obj);
   const format = f.str('format');
   if (format !== EXPORT_FORMAT) f.fail('format', `expected "${EXPORT_FORMAT}", got ${JSON.stringify(format)}`);
   const version = f.int('version', 1);
@@ -423,6 +428,7 @@ export function parseExportManifest(text: string, file = 'manifest.json'): Expor
     },
     files,
     passages: f.str('passages'),
+    ...(obj.credit === undefined ? {} : { credit: f.str('credit') }),
   };
 }
 

@@ -40,7 +40,7 @@ export interface MineStats {
   sameAsQuery: number;
 }
 
-export const DEFAULT_RANGE: [number, number] = [10, 210];
+const DEFAULT_RANGE: [number, number] = [10, 210];
 export const DEFAULT_NEGATIVES = 15;
 
 /** "10-210" -> [10, 210]; throws a one-line message on anything else. */

@@ -24,7 +24,7 @@ export const RESULTS_K = 200;
 export const SUBMISSION_K = 20;
 
 /** Rank order: higher score first, then smaller pid (code-unit order). */
-export function compareRanked(a: readonly [string, number], b: readonly [string, number]): number {
+function compareRanked(a: readonly [string, number], b: readonly [string, number]): number {
   if (a[1] !== b[1]) return b[1] - a[1];
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }

@@ -37,7 +37,7 @@ export async function retrieve(model: QueryEmbedder, index: GpuIndex, pids: read
 }
 
 /** The top k pids and scores of already embedded queries [Q, dim]. */
-export async function searchVectors(index: GpuIndex, pids: readonly string[], queries: Float32Array, k: number): Promise<Retrieved> {
+async function searchVectors(index: GpuIndex, pids: readonly string[], queries: Float32Array, k: number): Promise<Retrieved> {
   const r = await index.search(queries, k);
   const out: Retrieved = { pids: [], scores: [] };
   for (let i = 0; i < queries.length / index.dim; i++) {

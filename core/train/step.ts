@@ -40,7 +40,7 @@ export interface StepOptions {
 }
 
 /** The dropout spec of the piece starting at row `start` of side 0 (queries) or 1 (passages). */
-export function pieceDropout(d: DropoutSpec | undefined, side: number, start: number): DropoutSpec | undefined {
+function pieceDropout(d: DropoutSpec | undefined, side: number, start: number): DropoutSpec | undefined {
   if (!d) return undefined;
   return { p: d.p, seed: triple32((triple32(d.seed >>> 0) ^ (side * 2 ** 24 + start)) >>> 0) };
 }

@@ -52,7 +52,7 @@ export const embedColumns = [
 ];
 
 /** Texts that tokenize to exactly `seq` tokens ([CLS] + seq-2 words + [SEP]), varied per row. */
-export function benchTexts(model: EmbeddingModel, batch: number, seq: number): string[] {
+function benchTexts(model: EmbeddingModel, batch: number, seq: number): string[] {
   const words = ['graph', 'neural', 'protein', 'energy', 'quantum', 'network', 'model', 'data', 'signal', 'theory'];
   const texts: string[] = [];
   for (let b = 0; b < batch; b++) {
