@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { parseResults, parseSubmission } from '../core/retrieval/results.ts';
 import { TRAIN_OPTIONS } from '../core/train/options.ts';
-import { ConfigError, KILL_AFTER_STEPS_ENV, type MetricsFile, parseConfig, type PipelineResult, runPipeline } from '../node/pipeline.ts';
+import { ConfigError, KILL_AFTER_STEPS_ENV, type MetricsFile, parseConfig, type PipelineResult, runPipeline } from '../node/pipeline/index.ts';
 
 const FIXTURE = 'test/fixtures/pipeline';
 
