@@ -40,7 +40,7 @@ import { takeLock } from './lock.ts';
 import { Pipeline, type PipelineOptions } from './stages.ts';
 import { formatTable, type MetricsFile } from './table.ts';
 
-export { ConfigError, loadPipelineConfig, parseConfig } from './config.ts';
+export { loadPipelineConfig, parseConfig, PipelineConfigError } from './config.ts';
 export type { FusionConfig, ModelConfig, Negatives, PipelineConfig, Split, SubmissionConfig, TrainConfig } from './config.ts';
 export { STAGES, type Stage } from './stage-names.ts';
 export { KILL_AFTER_STEPS_ENV, type PipelineOptions } from './stages.ts';
