@@ -15,6 +15,9 @@
 // id (`owner/name`), fetched from huggingface.co's resolve/main/ URLs (Range requests and CORS).
 
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
+import { isHubId, isObject } from '../core/util/fields.ts';
+
+export { isHubId };
 
 export interface DemoIndexSpec {
   /** Shown next to its scores. */
@@ -43,11 +46,6 @@ const HUB = 'https://huggingface.co';
 
 export class DemoConfigError extends Error {
   override name = 'DemoConfigError';
-}
-
-/** A Hub id: `owner/name`, letters, digits, `-`, `_`, `.` (no leading dot, no `..`). */
-export function isHubId(s: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(s) && !s.includes('..');
 }
 
 /**
@@ -79,10 +77,6 @@ function folderUrl(u: string, base: string): string {
 export function indexName(url: string): string {
   const parts = new URL(url).pathname.split('/').filter((p) => p && p !== 'export');
   return decodeURIComponent(parts[parts.length - 1] ?? url);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function parseMethod(v: unknown, where: string): FusionMethod {

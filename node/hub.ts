@@ -15,6 +15,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { oneLine } from '../core/model/source.ts';
+import { isHubId } from '../core/util/fields.ts';
 import { writeFileAtomic } from './files.ts';
 
 export interface ResolveModelOptions {
@@ -64,9 +65,7 @@ export class HubError extends Error {
 }
 
 /** `owner/name` as the Hub spells repo ids (letters, digits, '-', '_', '.'; no '..'). */
-export function isHubId(s: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(s) && !s.includes('..');
-}
+export { isHubId };
 
 export function defaultCacheDir(): string {
   return process.env.AQA_CACHE || join(homedir(), '.cache', 'aqa', 'models');

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, parseConfig, type EncoderConfig } from '../cor
 import { findPreset, resolveEmbeddingSettings } from '../core/model/presets.ts';
 import { lookupModelType, supportedModelTypes } from '../core/model/registry.ts';
 import { memoryModelFiles } from '../core/model/source.ts';
+import { FieldError, Fields, isHubId } from '../core/util/fields.ts';
 import { localModelFiles } from '../node/files.ts';
 
 const FIXTURE = new URL('./fixtures/gte-dev/', import.meta.url).pathname;
@@ -304,5 +305,45 @@ describe('embedding settings', () => {
       'pool/config.json': pool('mean_tokens'),
     });
     assert.equal((await resolveEmbeddingSettings(custom, 'q')).pooling, 'mean');
+  });
+});
+
+describe('the config-field reader (core/util/fields.ts)', () => {
+  const throwsLine = (fn: () => unknown, want: string) =>
+    assert.throws(fn, (e: Error) => {
+      assert.ok(e instanceof FieldError, e.name);
+      assert.equal(e.message, want);
+      return true;
+    });
+
+  test('errors name the file and the full path of the field', () => {
+    const cfg = { a: { b: [{ n: -1 }, { n: 'x' }], s: '', flag: 1 }, extra: 1 };
+    const top = Fields.of('c.json', cfg);
+    const a = top.object('a');
+    const items = a.objects('b');
+    throwsLine(() => items[0].number('n', 'nonNegInt'), 'c.json: a.b[0].n: must be an integer >= 0');
+    throwsLine(() => items[1].number('n', 'positive'), 'c.json: a.b[1].n: must be a number > 0');
+    throwsLine(() => a.string('s', undefined, { nonEmpty: true }), 'c.json: a.s: must be a non-empty string');
+    throwsLine(() => a.string('missing'), 'c.json: a.missing: missing (must be a string)');
+    throwsLine(() => a.bool('flag'), 'c.json: a.flag: must be true or false');
+    throwsLine(() => a.oneOf('s', ['x', 'y'] as const), 'c.json: a.s: must be one of "x", "y"');
+    throwsLine(() => top.object('nope'), 'c.json: nope: missing');
+    throwsLine(() => Fields.of('c.json', cfg, '', {}, ['a']), 'c.json: extra: unknown field (known: a)');
+    throwsLine(() => Fields.of('c.json', [1]), 'c.json: must be an object, got [1]');
+    assert.equal(items[0].number('absent', 'posInt', 7), 7, 'absent fields take the default');
+  });
+
+  test("Hugging Face wording: 'field is value, expected rule', with the caller's error class", () => {
+    const f = new Fields('config.json', { hidden_size: '8', eps: null }, '', { wording: 'is' });
+    throwsLine(() => f.number('hidden_size', 'posInt'), "config.json: hidden_size is '8', expected an integer >= 1");
+    throwsLine(() => f.number('layers', 'posInt'), 'config.json: layers is missing (expected an integer >= 1)');
+    assert.equal(f.number('eps', 'positive', 1e-12, { nullIsAbsent: true }), 1e-12);
+    // a config.json problem is a ConfigError (core/model/config.ts), a pipeline one is not
+    assert.throws(() => parseConfig({ model_type: 'bert', hidden_size: '8' }, 'm/config.json'), (e: Error) => e instanceof ConfigError && e.name === 'ConfigError');
+  });
+
+  test('isHubId: owner/name only', () => {
+    assert.ok(isHubId('sentence-transformers/all-MiniLM-L6-v2'));
+    for (const s of ['a', 'a/b/c', '../x', 'a/..b', '.a/b', './models/x']) assert.ok(!isHubId(s), s);
   });
 });

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { parseResults, parseSubmission } from '../core/retrieval/results.ts';
 import { TRAIN_OPTIONS } from '../core/train/options.ts';
-import { ConfigError, KILL_AFTER_STEPS_ENV, type MetricsFile, parseConfig, type PipelineResult, runPipeline } from '../node/pipeline.ts';
+import { KILL_AFTER_STEPS_ENV, type MetricsFile, parseConfig, PipelineConfigError, type PipelineResult, runPipeline } from '../node/pipeline/index.ts';
 
 const FIXTURE = 'test/fixtures/pipeline';
 
@@ -46,7 +46,7 @@ function configError(edit: (c: Record<string, any>) => void): string {
   try {
     parseConfig(c, join(FIXTURE, 'config.json'));
   } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${(e as Error).stack}`);
+    assert.ok(e instanceof PipelineConfigError, `expected a PipelineConfigError, got ${(e as Error).stack}`);
     assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
     return e.message;
   }

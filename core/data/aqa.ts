@@ -11,6 +11,7 @@
 // where to look. With `skipBad` a malformed record is skipped and counted instead.
 
 import { oneLine } from '../model/source.ts';
+import { describeKind as describe } from '../util/fields.ts';
 
 export interface AqaQuestion {
   question: string;
@@ -45,13 +46,7 @@ export function note(list: string[], msg: string): void {
 }
 
 /** "a number", "null", "an array": what a JSON value is, for messages. */
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'missing';
-  if (Array.isArray(v)) return 'an array';
-  const t = typeof v;
-  return t === 'object' ? 'an object' : `a ${t}`;
-}
+export { describe };
 
 export interface QuestionRules {
   /** Training/validation files: a missing `pids` field is an error (default false). */

@@ -8,6 +8,7 @@
 // implement (another activation, RMSNorm, logn attention scaling, ...) are errors, not warnings.
 
 import { lookupModelType, unsupportedArchitecture, type EncoderFamily } from './registry.ts';
+import { describeValue, Fields, type Rule } from '../util/fields.ts';
 import { type ModelFiles, oneLine, readJson } from './source.ts';
 
 export interface EncoderConfig {
@@ -51,96 +52,44 @@ export class ConfigError extends Error {
   }
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `'${v}'`;
-  if (typeof v === 'object') return 'an object';
-  return String(v);
+/** config.json's fields, worded "num_hidden_layers is '12', expected an integer >= 1". */
+function fields(file: string, json: Record<string, unknown>): Fields {
+  return new Fields(file, json, '', { wording: 'is', error: (f, field, what) => new ConfigError(f, field, what) });
 }
 
-/** Field readers that throw a ConfigError naming the file and the field. */
-class Fields {
-  constructor(
-    readonly file: string,
-    readonly obj: Record<string, unknown>,
-  ) {}
-
-  has(key: string): boolean {
-    return this.obj[key] !== undefined;
-  }
-
-  int(key: string, opts: { min: number; fallback?: number }): number {
-    const v = this.obj[key];
-    if (v === undefined) {
-      if (opts.fallback !== undefined) return opts.fallback;
-      throw new ConfigError(this.file, key, `is missing (expected an integer >= ${opts.min})`);
-    }
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < opts.min) {
-      throw new ConfigError(this.file, key, `is ${describe(v)}, expected an integer >= ${opts.min}`);
-    }
-    return v;
-  }
-
-  positive(key: string, fallback?: number): number {
-    const v = this.obj[key];
-    if (v === undefined && fallback !== undefined) return fallback;
-    if (v === undefined) throw new ConfigError(this.file, key, 'is missing (expected a positive number)');
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(this.file, key, `is ${describe(v)}, expected a positive number`);
-    return v;
-  }
-
-  str(key: string, fallback: string): string {
-    const v = this.obj[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'string') throw new ConfigError(this.file, key, `is ${describe(v)}, expected a string`);
-    return v;
-  }
-
-  probability(key: string, fallback: number): number {
-    const v = this.obj[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ConfigError(this.file, key, `is ${describe(v)}, expected a probability in [0, 1)`);
-    return v;
-  }
-
-  bool(key: string, fallback: boolean): boolean {
-    const v = this.obj[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') throw new ConfigError(this.file, key, `is ${describe(v)}, expected true or false`);
-    return v;
-  }
-}
+const integerFrom = (min: number): Rule => ({ test: (x) => Number.isSafeInteger(x) && x >= min, says: `an integer >= ${min}` });
+const POSITIVE: Rule = { test: (x) => x > 0, says: 'a positive number' };
+const PROBABILITY: Rule = { test: (x) => x >= 0 && x < 1, says: 'a probability in [0, 1)' };
 
 /** Normalize a parsed config.json. Throws ConfigError (one line, names file and field). */
 export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ConfigError(file, null, `is ${describe(json)}, expected a JSON object`);
+    throw new ConfigError(file, null, `is ${describeValue(json)}, expected a JSON object`);
   }
-  const f = new Fields(file, json as Record<string, unknown>);
+  const f = fields(file, json as Record<string, unknown>);
   const modelType = (json as Record<string, unknown>).model_type;
   if (modelType === undefined) throw new ConfigError(file, 'model_type', 'is missing (is this a Hugging Face config.json?)');
-  if (typeof modelType !== 'string') throw new ConfigError(file, 'model_type', `is ${describe(modelType)}, expected a string`);
+  if (typeof modelType !== 'string') throw new ConfigError(file, 'model_type', `is ${describeValue(modelType)}, expected a string`);
   const entry = lookupModelType(modelType);
   if (!entry) throw new ConfigError(file, null, unsupportedArchitecture(modelType));
   const gte = entry.family === 'gte';
 
-  const hiddenSize = f.int('hidden_size', { min: 1 });
-  const numLayers = f.int('num_hidden_layers', { min: 1 });
-  const numHeads = f.int('num_attention_heads', { min: 1 });
-  const intermediateSize = f.int('intermediate_size', { min: 1 });
-  const vocabSize = f.int('vocab_size', { min: 1 });
-  const maxPositions = f.int('max_position_embeddings', { min: 1 });
+  const hiddenSize = f.number('hidden_size', integerFrom(1));
+  const numLayers = f.number('num_hidden_layers', integerFrom(1));
+  const numHeads = f.number('num_attention_heads', integerFrom(1));
+  const intermediateSize = f.number('intermediate_size', integerFrom(1));
+  const vocabSize = f.number('vocab_size', integerFrom(1));
+  const maxPositions = f.number('max_position_embeddings', integerFrom(1));
   // Class defaults: BertConfig type_vocab_size=2, NewConfig type_vocab_size=1.
-  const typeVocabSize = f.int('type_vocab_size', { min: 0, fallback: gte ? 1 : 2 });
-  const layerNormEps = f.positive('layer_norm_eps', 1e-12);
-  const hiddenDropout = f.probability('hidden_dropout_prob', 0.1); // BertConfig's and NewConfig's default
+  const typeVocabSize = f.number('type_vocab_size', integerFrom(0), gte ? 1 : 2);
+  const layerNormEps = f.number('layer_norm_eps', POSITIVE, 1e-12);
+  const hiddenDropout = f.number('hidden_dropout_prob', PROBABILITY, 0.1, { nullIsAbsent: true }); // BertConfig's and NewConfig's default
   if (hiddenSize % numHeads !== 0) {
     throw new ConfigError(file, 'hidden_size', `${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`);
   }
   const headDim = hiddenSize / numHeads;
 
-  const act = f.str('hidden_act', 'gelu');
+  const act = f.string('hidden_act', 'gelu');
   if (act !== 'gelu') {
     throw new ConfigError(file, 'hidden_act', `'${act}' is not supported (only 'gelu', the exact erf GELU that BERT and GTE use)`);
   }
@@ -149,12 +98,12 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
   let padTokenId: number | null = gte ? null : 0;
   const pad = (json as Record<string, unknown>).pad_token_id;
   if (pad === null) padTokenId = null;
-  else if (pad !== undefined) padTokenId = f.int('pad_token_id', { min: 0 });
+  else if (pad !== undefined) padTokenId = f.number('pad_token_id', integerFrom(0));
   if (padTokenId !== null && padTokenId >= vocabSize) {
     throw new ConfigError(file, 'pad_token_id', `${padTokenId} is outside the vocabulary (vocab_size ${vocabSize})`);
   }
 
-  if (f.bool('is_decoder', false)) throw new ConfigError(file, 'is_decoder', 'is true: causal (decoder) BERT is not supported');
+  if (f.bool('is_decoder', false, { nullIsAbsent: true })) throw new ConfigError(file, 'is_decoder', 'is true: causal (decoder) BERT is not supported');
 
   const cfg: EncoderConfig = {
     arch: entry.family,
@@ -173,7 +122,7 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
     hiddenDropout,
   };
 
-  const posType = f.str('position_embedding_type', gte ? 'rope' : 'absolute');
+  const posType = f.string('position_embedding_type', gte ? 'rope' : 'absolute');
   const allowed = gte ? ['rope', 'absolute'] : ['absolute'];
   if (!allowed.includes(posType)) {
     throw new ConfigError(file, 'position_embedding_type', `'${posType}' is not supported for model_type '${modelType}' (supported: ${allowed.join(', ')})`);
@@ -182,15 +131,15 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
 
   if (gte) {
     // Variants the reference (Alibaba-NLP/new-impl) supports but that change weights or math.
-    const ln = f.str('layer_norm_type', 'layer_norm');
+    const ln = f.string('layer_norm_type', 'layer_norm');
     if (ln !== 'layer_norm') throw new ConfigError(file, 'layer_norm_type', `'${ln}' is not supported (only 'layer_norm')`);
-    if (!f.bool('pack_qkv', true)) throw new ConfigError(file, 'pack_qkv', 'is false: separate q/k/v projections are not supported (only the fused qkv_proj)');
-    if (f.bool('logn_attention_scale', false)) throw new ConfigError(file, 'logn_attention_scale', 'is true: log-n attention scaling is not supported');
+    if (!f.bool('pack_qkv', true, { nullIsAbsent: true })) throw new ConfigError(file, 'pack_qkv', 'is false: separate q/k/v projections are not supported (only the fused qkv_proj)');
+    if (f.bool('logn_attention_scale', false, { nullIsAbsent: true })) throw new ConfigError(file, 'logn_attention_scale', 'is true: log-n attention scaling is not supported');
   }
 
   if (cfg.positionEmbedding === 'rope') {
     if (headDim % 2 !== 0) throw new ConfigError(file, 'num_attention_heads', `gives head_dim ${headDim}; RoPE needs an even head_dim`);
-    cfg.ropeTheta = f.positive('rope_theta', 10000);
+    cfg.ropeTheta = f.number('rope_theta', POSITIVE, 10000);
     cfg.ropeNtkFactor = parseRopeScaling(file, (json as Record<string, unknown>).rope_scaling);
   }
   return cfg;
@@ -199,17 +148,17 @@ export function parseConfig(json: unknown, file = 'config.json'): EncoderConfig 
 /** rope_scaling: absent/null -> 1; {type: 'ntk', factor} -> factor; anything else is an error. */
 function parseRopeScaling(file: string, v: unknown): number {
   if (v === undefined || v === null) return 1;
-  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(file, 'rope_scaling', `is ${describe(v)}, expected {"type": "ntk", "factor": number} or null`);
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(file, 'rope_scaling', `is ${describeValue(v)}, expected {"type": "ntk", "factor": number} or null`);
   const r = v as Record<string, unknown>;
   const type = r.type ?? r.rope_type;
   if (type !== 'ntk') {
-    throw new ConfigError(file, 'rope_scaling.type', `${describe(type)} is not supported (only 'ntk', the fixed NTK scaling of GTE v1.5)`);
+    throw new ConfigError(file, 'rope_scaling.type', `${describeValue(type)} is not supported (only 'ntk', the fixed NTK scaling of GTE v1.5)`);
   }
   if (r.mixed_b !== undefined && r.mixed_b !== null) {
-    throw new ConfigError(file, 'rope_scaling.mixed_b', `${describe(r.mixed_b)} is not supported (mixed NTK scaling)`);
+    throw new ConfigError(file, 'rope_scaling.mixed_b', `${describeValue(r.mixed_b)} is not supported (mixed NTK scaling)`);
   }
   if (typeof r.factor !== 'number' || !Number.isFinite(r.factor) || r.factor <= 0) {
-    throw new ConfigError(file, 'rope_scaling.factor', `is ${describe(r.factor)}, expected a positive number`);
+    throw new ConfigError(file, 'rope_scaling.factor', `is ${describeValue(r.factor)}, expected a positive number`);
   }
   return r.factor;
 }

@@ -13,6 +13,7 @@
 // maxLength is capped at max_position_embeddings for models with a position table (BERT), which
 // cannot embed past it.
 
+import { isObject } from '../util/fields.ts';
 import { type ModelFiles, readJson } from './source.ts';
 
 export type Pooling = 'cls' | 'mean';
@@ -66,10 +67,6 @@ export function findPreset(modelName: string): EmbeddingPreset | null {
     if (name === id || name.endsWith(`/${id}`) || segments.includes(base) || segments.some((s) => s.endsWith(id.replace('/', '--')))) return p;
   }
   return null;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 const POOLING_MODES = ['cls_token', 'mean_tokens', 'max_tokens', 'mean_sqrt_len_tokens', 'weightedmean_tokens', 'lasttoken'] as const;

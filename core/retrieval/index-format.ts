@@ -41,6 +41,7 @@
 //   decodeVectors(bytes, dtype) below turns a fetched file into a Float32Array.
 
 import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
+import { fieldMessage, Fields, type FieldsOptions, isObject, type Rule } from '../util/fields.ts';
 
 export const INDEX_FORMAT = 'aqa-index';
 export const INDEX_VERSION = 1;
@@ -246,67 +247,8 @@ export function snippet(abstract: string, max = SNIPPET_CHARS): string {
 
 // ---- manifest parsing: every problem names the file and the field ----
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-class Fields {
-  constructor(
-    readonly file: string,
-    readonly path: string,
-    readonly o: Record<string, unknown>,
-  ) {}
-
-  fail(field: string, what: string): never {
-    throw new IndexFormatError(`${this.file}: ${this.path}${field}: ${what}`);
-  }
-
-  str(f: string): string {
-    const v = this.o[f];
-    if (typeof v !== 'string') this.fail(f, v === undefined ? 'missing' : 'not a string');
-    return v;
-  }
-
-  bool(f: string): boolean {
-    const v = this.o[f];
-    if (typeof v !== 'boolean') this.fail(f, v === undefined ? 'missing' : 'not a boolean');
-    return v;
-  }
-
-  /** A non-negative integer (positive with min 1). */
-  int(f: string, min = 0): number {
-    const v = this.o[f];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(f, v === undefined ? 'missing' : `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return v;
-  }
-
-  num(f: string): number {
-    const v = this.o[f];
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(f, v === undefined ? 'missing' : 'not a number');
-    return v;
-  }
-
-  oneOf<T extends string>(f: string, values: readonly T[]): T {
-    const v = this.o[f];
-    if (typeof v !== 'string' || !values.includes(v as T)) this.fail(f, `must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
-    return v as T;
-  }
-
-  obj(f: string): Fields {
-    const v = this.o[f];
-    if (!isObject(v)) this.fail(f, v === undefined ? 'missing' : 'not an object');
-    return new Fields(this.file, `${this.path}${f}.`, v);
-  }
-
-  arr(f: string): Fields[] {
-    const v = this.o[f];
-    if (!Array.isArray(v)) this.fail(f, v === undefined ? 'missing' : 'not an array');
-    return v.map((e, i) => {
-      if (!isObject(e)) this.fail(`${f}[${i}]`, 'not an object');
-      return new Fields(this.file, `${this.path}${f}[${i}].`, e);
-    });
-  }
-}
+const INDEX_FIELDS: FieldsOptions = { error: (file, field, what) => new IndexFormatError(fieldMessage(file, field, what)) };
+const ANY_NUMBER: Rule = { test: () => true, says: 'a number' };
 
 function parseJsonObject(text: string, file: string): Record<string, unknown> {
   let v: unknown;
@@ -324,8 +266,8 @@ const POOLINGS = ['cls', 'mean'] as const;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 function sha(f: Fields, name: string): string {
-  const s = f.str(name);
-  if (!SHA256.test(s)) f.fail(name, 'not a sha256 hex digest');
+  const s = f.string(name);
+  if (!SHA256.test(s)) f.failAt(name, 'not a sha256 hex digest');
   return s;
 }
 
@@ -342,68 +284,67 @@ function checkShards(file: string, shards: ShardEntry[], id: IndexIdentity): voi
 }
 
 export function parseIndexManifest(text: string, file = 'manifest.json'): IndexManifest {
-  const f = new Fields(file, '', parseJsonObject(text, file));
-  const format = f.str('format');
-  if (format !== INDEX_FORMAT) f.fail('format', `expected "${INDEX_FORMAT}", got ${JSON.stringify(format)} (not an index built by aqa index)`);
-  const version = f.int('version', 1);
-  if (version > INDEX_VERSION) f.fail('version', `${version} is newer than this program reads (${INDEX_VERSION}); upgrade, or rebuild the index`);
-  const i = f.obj('identity');
+  const f = new Fields(file, parseJsonObject(text, file), '', INDEX_FIELDS);
+  const format = f.string('format');
+  if (format !== INDEX_FORMAT) f.failAt('format', `expected "${INDEX_FORMAT}", got ${JSON.stringify(format)} (not an index built by aqa index)`);
+  const version = f.number('version', 'posInt');
+  if (version > INDEX_VERSION) f.failAt('version', `${version} is newer than this program reads (${INDEX_VERSION}); upgrade, or rebuild the index`);
+  const i = f.object('identity');
   const identity: IndexIdentity = {
     configSha256: sha(i, 'configSha256'),
     tokenizerSha256: sha(i, 'tokenizerSha256'),
     weightsHash: sha(i, 'weightsHash'),
     pooling: i.oneOf('pooling', POOLINGS),
     normalize: i.bool('normalize'),
-    passagePrefix: i.str('passagePrefix'),
-    maxLength: i.int('maxLength', 1),
-    maxChars: i.int('maxChars', 1),
+    passagePrefix: i.string('passagePrefix'),
+    maxLength: i.number('maxLength', 'posInt'),
+    maxChars: i.number('maxChars', 'posInt'),
     dtype: i.oneOf('dtype', DTYPES),
-    dim: i.int('dim', 1),
-    shardSize: i.int('shardSize', 1),
+    dim: i.number('dim', 'posInt'),
+    shardSize: i.number('shardSize', 'posInt'),
     corpusSha256: sha(i, 'corpusSha256'),
-    count: i.int('count', 0),
+    count: i.number('count', 'nonNegInt'),
   };
-  const m = f.obj('model');
-  const c = f.obj('corpus');
-  const shards: ShardEntry[] = f.arr('shards').map((s) => ({
-    file: s.str('file'),
-    start: s.int('start'),
-    rows: s.int('rows', 1),
-    bytes: s.int('bytes', 1),
+  const m = f.object('model');
+  const c = f.object('corpus');
+  const shards: ShardEntry[] = f.objects('shards').map((s) => ({
+    file: s.string('file'),
+    start: s.number('start', 'nonNegInt'),
+    rows: s.number('rows', 'posInt'),
+    bytes: s.number('bytes', 'posInt'),
     sha256: sha(s, 'sha256'),
-    seconds: s.num('seconds'),
-    batchSize: s.int('batchSize', 1),
+    seconds: s.number('seconds', ANY_NUMBER),
+    batchSize: s.number('batchSize', 'posInt'),
   }));
   const total = shardCount(identity.count, identity.shardSize);
-  if (shards.length > total) f.fail('shards', `${shards.length} listed, but ${identity.count} rows make ${total}`);
+  if (shards.length > total) f.failAt('shards', `${shards.length} listed, but ${identity.count} rows make ${total}`);
   checkShards(file, shards, identity);
   const complete = f.bool('complete');
-  if (complete !== (shards.length === total)) f.fail('complete', `${complete} but ${shards.length} of ${total} shards are listed`);
+  if (complete !== (shards.length === total)) f.failAt('complete', `${complete} but ${shards.length} of ${total} shards are listed`);
   return {
     format: INDEX_FORMAT,
     version,
     identity,
-    model: { name: m.str('name'), dir: m.str('dir'), arch: m.str('arch'), queryPrefix: m.str('queryPrefix'), weightsHashMethod: m.str('weightsHashMethod') },
-    corpus: { file: c.str('file'), bytes: c.int('bytes') },
+    model: { name: m.string('name'), dir: m.string('dir'), arch: m.string('arch'), queryPrefix: m.string('queryPrefix'), weightsHashMethod: m.string('weightsHashMethod') },
+    corpus: { file: c.string('file'), bytes: c.number('bytes', 'nonNegInt') },
     shards,
     complete,
-    created: f.str('created'),
-    updated: f.str('updated'),
+    created: f.string('created'),
+    updated: f.string('updated'),
   };
 }
 
 export function parseExportManifest(text: string, file = 'manifest.json'): ExportManifest {
-  const obj = parseJsonObject(text, file);
-  const f = new Fields(file, '', obj);
-  const format = f.str('format');
-  if (format !== EXPORT_FORMAT) f.fail('format', `expected "${EXPORT_FORMAT}", got ${JSON.stringify(format)}`);
-  const version = f.int('version', 1);
-  if (version > EXPORT_VERSION) f.fail('version', `${version} is newer than this program reads (${EXPORT_VERSION})`);
+  const f = new Fields(file, parseJsonObject(text, file), '', INDEX_FIELDS);
+  const format = f.string('format');
+  if (format !== EXPORT_FORMAT) f.failAt('format', `expected "${EXPORT_FORMAT}", got ${JSON.stringify(format)}`);
+  const version = f.number('version', 'posInt');
+  if (version > EXPORT_VERSION) f.failAt('version', `${version} is newer than this program reads (${EXPORT_VERSION})`);
   const dtype = f.oneOf('dtype', DTYPES);
-  const dim = f.int('dim', 1);
-  const count = f.int('count');
-  const m = f.obj('model');
-  const files: ExportFile[] = f.arr('files').map((s) => ({ file: s.str('file'), start: s.int('start'), rows: s.int('rows', 1), bytes: s.int('bytes', 1), sha256: sha(s, 'sha256') }));
+  const dim = f.number('dim', 'posInt');
+  const count = f.number('count', 'nonNegInt');
+  const m = f.object('model');
+  const files: ExportFile[] = f.objects('files').map((s) => ({ file: s.string('file'), start: s.number('start', 'nonNegInt'), rows: s.number('rows', 'posInt'), bytes: s.number('bytes', 'posInt'), sha256: sha(s, 'sha256') }));
   let next = 0;
   files.forEach((x, i) => {
     if (x.start !== next) throw new IndexFormatError(`${file}: files[${i}].start: ${x.start}, expected ${next} (files must cover the rows in order)`);
@@ -411,7 +352,7 @@ export function parseExportManifest(text: string, file = 'manifest.json'): Expor
     if (!/^[A-Za-z0-9._-]+$/.test(x.file) || x.file.startsWith('.')) throw new IndexFormatError(`${file}: files[${i}].file: ${JSON.stringify(x.file)} is not a plain file name`);
     next += x.rows;
   });
-  if (next !== count) f.fail('files', `cover ${next} rows, count is ${count}`);
+  if (next !== count) f.failAt('files', `cover ${next} rows, count is ${count}`);
   return {
     format: EXPORT_FORMAT,
     version,
@@ -419,16 +360,16 @@ export function parseExportManifest(text: string, file = 'manifest.json'): Expor
     dim,
     count,
     model: {
-      name: m.str('name'),
+      name: m.string('name'),
       pooling: m.oneOf('pooling', POOLINGS),
       normalize: m.bool('normalize'),
-      queryPrefix: m.str('queryPrefix'),
-      passagePrefix: m.str('passagePrefix'),
-      maxLength: m.int('maxLength', 1),
+      queryPrefix: m.string('queryPrefix'),
+      passagePrefix: m.string('passagePrefix'),
+      maxLength: m.number('maxLength', 'posInt'),
     },
     files,
-    passages: f.str('passages'),
-    ...(obj.credit === undefined ? {} : { credit: f.str('credit') }),
+    passages: f.string('passages'),
+    ...(f.has('credit') ? { credit: f.string('credit') } : {}),
   };
 }
 
@@ -444,8 +385,8 @@ export function parseExportPassages(text: string, count: number, file = 'passage
   if (v.length !== count) throw new IndexFormatError(`${file}: ${v.length} passages, the manifest says ${count}`);
   return v.map((e, i) => {
     if (!isObject(e)) throw new IndexFormatError(`${file}: [${i}]: not an object`);
-    const f = new Fields(file, `[${i}].`, e);
-    return { pid: f.str('pid'), title: f.str('title'), snippet: f.str('snippet') };
+    const f = Fields.of(file, e, `[${i}]`, INDEX_FIELDS);
+    return { pid: f.string('pid'), title: f.string('title'), snippet: f.string('snippet') };
   });
 }
 
