@@ -92,7 +92,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   if (empty) warnings.push(`${o.input}: ${empty} empty text(s); each is embedded as an empty input ([CLS] [SEP])`);
   for (const w of warnings) console.error(`warning: ${w}`);
 
-  const [{ createNodeGpu }, { prepareOutputFolder, writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progressBar }] = await Promise.all([
+  const [{ createNodeGpu }, { prepareOutputFolder, writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progress }] = await Promise.all([
     import('./device.ts'),
     import('./files.ts'),
     import('./npy.ts'),
@@ -111,8 +111,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
       `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}`,
   );
 
-  const bar = progressBar('embedding {bar} {value}/{total} texts | {tps} tokens/s | ETA {eta_formatted}');
-  bar.start(texts.length, 0, { tps: 0 });
+  const bar = progress({ label: 'embedding', unit: 'texts', total: texts.length });
   const t0 = performance.now();
   let tokens = 0;
   const vectors = await model.embed(texts, {
@@ -121,7 +120,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
     maxLength,
     onProgress: (p) => {
       tokens = p.tokens;
-      bar.update(p.done, { tps: Math.round(p.tokens / ((performance.now() - t0) / 1000)) });
+      bar.update(p.done);
     },
   });
   bar.stop();

@@ -13,7 +13,7 @@ import { info, loadModel, resolveModelDir, warn } from './command-model.ts';
 import { readQuestions } from './data.ts';
 import { readInputTexts } from './embed-command.ts';
 import { checkSameModel, describeModel, IndexError, type ModelDescription, type OpenIndex, openIndex, retrieve, uploadIndex } from './index-store.ts';
-import { progressBar } from './progress.ts';
+import { progress } from './progress.ts';
 
 /** The index and its query model, checked to be the model the index was built with. */
 export async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined) {
@@ -80,8 +80,7 @@ export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDesc
   try {
     const model = await loadModel(gpu, desc.dir, desc.name);
     try {
-      const bar = progressBar('queries {bar} {value}/{total} | ETA {eta_formatted}');
-      bar.start(questions.length, 0);
+      const bar = progress({ label: 'queries', unit: 'queries', total: questions.length });
       const t1 = performance.now();
       const r = await retrieve(model, gindex, index.pids, questions, { k, batchSize, maxLength: desc.maxLength, onProgress: (p) => bar.update(p.done) });
       bar.stop();

@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } fr
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { readNpy } from '../node/npy.ts';
+import { formatDuration, lineProgress } from '../node/progress.ts';
 import { filterLines, isDawnNoise } from '../node/stderr-filter.mjs';
 import { tempDir } from './helpers.ts';
 
@@ -266,4 +267,30 @@ test("Dawn's harmless limit warnings are filtered from stderr; other lines pass"
   input.end(` other warning\n${noise}\nError: a real error`);
   await done;
   assert.equal(text, 'Warning: some other warning\nError: a real error');
+});
+
+test('progress without a terminal: a line every 5 s with done/total, the rate after the warm-up batch, and ETA', () => {
+  let t = 0;
+  const lines: string[] = [];
+  const stream = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WritableStream;
+  const p = lineProgress({ label: 'indexing', unit: 'passages', total: 3600, start: 400, stream, now: () => t });
+  // The first batch (warm-up: 32 passages in 30 s): its own rate, the only one known yet.
+  t = 30_000;
+  p.update(432, 'shard 1/2');
+  assert.deepEqual(lines, ['indexing: 432/3600 passages (12%), 1.07 passages/s, ETA 49m30s, shard 1/2\n']);
+  // Then 2 passages/s: 40 s later 80 more, and the rate counts from the end of the warm-up.
+  t = 70_000;
+  p.update(512, 'shard 1/2');
+  assert.equal(lines[1], 'indexing: 512/3600 passages (14%), 2.00 passages/s, ETA 25m44s, shard 1/2\n');
+  t = 72_000;
+  p.update(516);
+  assert.equal(lines.length, 2, 'a line within 5 s of the last');
+  t = 76_000;
+  p.update(524);
+  assert.equal(lines[2], 'indexing: 524/3600 passages (14%), 2.00 passages/s, ETA 25m38s\n');
+  // Finished: the command prints its own summary.
+  t = 2_000_000;
+  p.update(3600);
+  assert.equal(lines.length, 3);
+  assert.deepEqual([formatDuration(42), formatDuration(185), formatDuration(7620), formatDuration(Infinity)], ['42s', '3m05s', '2h07m', '-']);
 });
