@@ -214,12 +214,15 @@ export async function writeResults(path: string, perQuestion: readonly ScoreMap[
   );
 }
 
-/** Read a results file: one score map per line (every line is a question; blank lines are errors). */
+/** Read a results file: one score map per line (every line is a question; blank lines are errors; scores finite). */
 export async function readResults(path: string): Promise<ScoreMap[]> {
   const out: ScoreMap[] = [];
   for await (const l of readLines(path)) {
     if (l.invalidUtf8) throw new DataError(`${path}:${l.line}: invalid UTF-8`);
-    out.push(parseResultLine(l.text, `${path}:${l.line}`));
+    const scores = parseResultLine(l.text, `${path}:${l.line}`);
+    // JSON numbers beyond float64 (1e400) parse as Infinity; fusion would silently zero the line.
+    for (const [pid, s] of scores) if (!Number.isFinite(s)) throw new DataError(`${path}:${l.line}: ${pid}: score ${s} is not a finite number`);
+    out.push(scores);
   }
   return out;
 }

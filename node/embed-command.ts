@@ -37,6 +37,7 @@ export interface InputTexts {
 /**
  * .txt: one text per line (a final newline does not add an empty text). .jsonl: one JSON
  * object per line with a string field. Invalid UTF-8 is replaced with U+FFFD and reported.
+ * Empty texts are kept (the caller says what it does with them).
  */
 export async function readInputTexts(path: string, field = 'text'): Promise<InputTexts> {
   let bytes: Uint8Array;
@@ -81,17 +82,17 @@ export async function readInputTexts(path: string, field = 'text'): Promise<Inpu
   } else {
     throw new InputError(`${path}: unsupported input type '${ext}' (use .txt with one text per line, or .jsonl)`);
   }
-  const empty = texts.filter((t) => t.trim() === '').length;
-  if (empty) warnings.push(`${path}: ${empty} empty text(s); each is embedded as an empty input ([CLS] [SEP])`);
   return { texts, warnings };
 }
 
 export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   const { texts, warnings } = await readInputTexts(o.input, o.field);
   if (!texts.length) throw new InputError(`${o.input}: no texts to embed`);
+  const empty = texts.filter((t) => t.trim() === '').length;
+  if (empty) warnings.push(`${o.input}: ${empty} empty text(s); each is embedded as an empty input ([CLS] [SEP])`);
   for (const w of warnings) console.error(`warning: ${w}`);
 
-  const [{ createNodeGpu }, { writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progressBar }, { firstNonFiniteRow }] = await Promise.all([
+  const [{ createNodeGpu }, { prepareOutputFolder, writeFileAtomic }, { npyBytes }, { loadModel, resolveModelDir }, { progress }, { firstNonFiniteRow }] = await Promise.all([
     import('./device.ts'),
     import('./files.ts'),
     import('./npy.ts'),
@@ -99,6 +100,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
     import('./progress.ts'),
     import('../core/retrieval/embed.ts'),
   ]);
+  await prepareOutputFolder(o.out, '--out');
   const dir = await resolveModelDir(o.model);
   const gpu = await createNodeGpu(o.gpu);
   console.error(`adapter: ${gpu.name}`);
@@ -110,8 +112,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
       `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}`,
   );
 
-  const bar = progressBar('embedding {bar} {value}/{total} texts | {tps} tokens/s | ETA {eta_formatted}');
-  bar.start(texts.length, 0, { tps: 0 });
+  const bar = progress({ label: 'embedding', unit: 'texts', total: texts.length });
   const t0 = performance.now();
   let tokens = 0;
   const vectors = await model.embed(texts, {
@@ -120,7 +121,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
     maxLength,
     onProgress: (p) => {
       tokens = p.tokens;
-      bar.update(p.done, { tps: Math.round(p.tokens / ((performance.now() - t0) / 1000)) });
+      bar.update(p.done);
     },
   });
   bar.stop();

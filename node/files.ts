@@ -4,7 +4,7 @@
 // rename), so a crash leaves either the old file or the new one, never half of one.
 
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { access, constants, type FileHandle, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { safetensorsLayout, type TensorToWrite } from '../core/model/safetensors.ts';
 import { type ByteSource, checkRange, type ModelFiles } from '../core/model/source.ts';
@@ -117,6 +117,21 @@ export async function writeFileAtomic(path: string, data: WriteData): Promise<vo
     throw e;
   }
   await syncDir(dir);
+}
+
+/**
+ * Create the folder an output file goes into and check that it can be written, before a command
+ * does its work: otherwise a typo in `option` is found only at the end, as a raw errno naming
+ * writeFileAtomic's hidden temp file. A one-line error names the folder and the option.
+ */
+export async function prepareOutputFolder(file: string, option: string): Promise<void> {
+  const dir = dirname(resolve(file));
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`${option} ${file}: cannot create or write to the folder ${dirname(file)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }
 
 /** fsync a directory after a rename; not possible on every platform (Windows), so best effort. */

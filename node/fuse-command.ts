@@ -4,6 +4,7 @@
 // this is for runs made by hand (`aqa search`, a BM25 script, another tool's output).
 
 import { type Command, Option } from 'commander';
+import type { AqaQuestion } from '../core/data/aqa.ts';
 import { FUSION_METHODS, type FusionMethod, fuseRuns } from '../core/retrieval/fusion.ts';
 import { RESULTS_K, type ScoreMap, rankPids } from '../core/retrieval/results.ts';
 import { positiveInt } from './cli-options.ts';
@@ -22,19 +23,25 @@ export interface FuseOptions {
 export async function runFuse(o: FuseOptions): Promise<string[]> {
   if (o.results.length < 2) throw new Error(`--results: fusion needs at least two result files, got ${o.results.length}`);
   if (o.weights && o.weights.length !== o.results.length) throw new Error(`--weights: ${o.weights.length} weights for ${o.results.length} result files`);
-  const { readResults, readQuestions, writeResults } = await import('./data.ts');
+  const [{ readResults, readQuestions, writeResults }, { prepareOutputFolder }] = await Promise.all([import('./data.ts'), import('./files.ts')]);
+  await prepareOutputFolder(o.out, '--out');
   const runs: ScoreMap[][] = [];
   for (const file of o.results) runs.push(await readResults(file));
   runs.forEach((r, i) => {
     if (r.length !== runs[0].length) throw new Error(`${o.results[i]}: ${r.length} questions, but ${o.results[0]} has ${runs[0].length}; fuse runs over the same question file`);
   });
+  // The question file is read and checked before the fused file is written: a mismatch must
+  // leave nothing behind.
+  let questions: AqaQuestion[] | undefined;
+  if (o.questions) {
+    ({ questions } = await readQuestions(o.questions, { requirePids: true }));
+    if (questions.length !== runs[0].length) throw new Error(`${o.questions}: ${questions.length} questions, but the result files have ${runs[0].length} lines`);
+  }
   const fused = fuseRuns(runs, { method: o.method, weights: o.weights, rrfK: o.rrfK });
   await writeResults(o.out, fused, o.k);
   const lines: string[] = [];
-  if (o.questions) {
+  if (questions) {
     const { evaluate, formatReport } = await import('../core/eval/metrics.ts');
-    const { questions } = await readQuestions(o.questions, { requirePids: true });
-    if (questions.length !== fused.length) throw new Error(`${o.questions}: ${questions.length} questions, but the result files have ${fused.length} lines`);
     const width = Math.max(...o.results.map((f) => f.length), 'fused'.length);
     o.results.forEach((f, i) => lines.push(`${f.padEnd(width)}  ${formatReport(evaluate(runs[i].map((m) => rankPids(m)), questions))}`));
     lines.push(`${'fused'.padEnd(width)}  ${formatReport(evaluate(fused.map((m) => rankPids(m)), questions))}`);

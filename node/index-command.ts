@@ -3,16 +3,16 @@
 // the index directory.
 //
 // node/cli.ts imports this file on every start to register the command, so the modules the
-// action needs (model loader, GPU, progress bar) load inside runIndex only: importing them
+// action needs (model loader, GPU, progress) load inside runIndex only: importing them
 // eagerly added about a second to `aqa --help` on the 2-core test machine.
 
 import { basename } from 'node:path';
-import type { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import type { Gpu } from '../core/gpu/device.ts';
 import type { VectorDType } from '../core/retrieval/index-format.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import type { Progress } from './progress.ts';
 
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
 export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
@@ -33,7 +33,7 @@ export interface IndexCommandOptions {
 }
 
 export async function runIndex(o: IndexCommandOptions): Promise<void> {
-  const [store, device, format, { info, warn, loadModel, resolveModelDir }, { progressBar, rate }] = await Promise.all([
+  const [store, device, format, { info, warn, loadModel, resolveModelDir }, { progress, rate }] = await Promise.all([
     import('./index-store.ts'),
     import('./device.ts'),
     import('../core/retrieval/index-format.ts'),
@@ -47,8 +47,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
   const stopAfter = process.env[STOP_AFTER_ENV] ? Number(process.env[STOP_AFTER_ENV]) : undefined;
 
   let gpu: Gpu | null = null;
-  let bar: SingleBar | null = null;
-  let t0 = 0;
+  let bar: Progress | null = null;
   let built = 0;
   try {
     const r = await store.buildIndex({
@@ -66,21 +65,17 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
         return loadModel(gpu, m.dir, m.name);
       },
       onProgress: (p) => {
-        if (!bar) {
-          bar = progressBar('indexing {bar} {value}/{total} passages | {pps} passages/s | shard {shard}/{shards} | ETA {eta_formatted}');
-          bar.start(p.total, p.done - p.embedded, { pps: 0, shard: p.shard + 1, shards: p.shards });
-          t0 = performance.now();
-        }
-        bar.update(p.done, { pps: rate(p.embedded, (performance.now() - t0) / 1000), shard: p.shard + 1, shards: p.shards });
+        bar ??= progress({ label: 'indexing', unit: 'passages', total: p.total, start: p.done - p.embedded });
+        bar.update(p.done, `shard ${p.shard + 1}/${p.shards}`);
       },
       onShard: (e, i, n) => {
         built++;
-        // A line per shard even when stderr is not a terminal (the bar then draws nothing).
+        // A line per shard too when stderr is not a terminal.
         if (!process.stderr.isTTY) info(`shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${rate(e.rows, e.seconds)} passages/s)`);
         if (stopAfter !== undefined && built >= stopAfter) process.kill(process.pid, 'SIGKILL');
       },
     });
-    (bar as SingleBar | null)?.stop();
+    (bar as Progress | null)?.stop();
     const st = r.corpusStats;
     if (st.duplicates) warn(`${o.corpus}: ${st.duplicates} duplicate pid(s); the first entry of each is indexed`);
     if (st.empty) warn(`${o.corpus}: ${st.empty} paper(s) with no title and no abstract (indexed as empty passages)`);
@@ -98,7 +93,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       info(`exported ${id.count} x ${id.dim} ${id.dtype} to ${o.export}`);
     }
   } finally {
-    (bar as SingleBar | null)?.stop();
+    (bar as Progress | null)?.stop();
     (gpu as Gpu | null)?.destroy();
   }
 }

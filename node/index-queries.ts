@@ -2,15 +2,18 @@
 // with unless --model names another copy), a question file, and embedding + exact top-k search
 // of the questions on the GPU. Loaded by those commands' actions only.
 
+import { extname } from 'node:path';
 import type { AqaQuestion } from '../core/data/aqa.ts';
 import { checkPids } from '../core/data/aqa.ts';
+import { queryText } from '../core/data/clean.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { fmtBytes } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
 import { info, loadModel, resolveModelDir, warn } from './command-model.ts';
 import { readQuestions } from './data.ts';
+import { readInputTexts } from './embed-command.ts';
 import { checkSameModel, describeModel, IndexError, type ModelDescription, type OpenIndex, openIndex, retrieve, uploadIndex } from './index-store.ts';
-import { progressBar } from './progress.ts';
+import { progress } from './progress.ts';
 
 /** The index and its query model, checked to be the model the index was built with. */
 export async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined) {
@@ -31,10 +34,29 @@ export async function openForQueries(indexDir: string, modelArg: string | undefi
   return { index, desc };
 }
 
+/**
+ * The questions of an AQA JSONL file, or of a .txt file with one question per line (as `aqa
+ * embed` reads it; no gold pids, so not for `aqa mine`). Warns about questions whose query text
+ * is empty: each would be searched as an empty input.
+ */
 export async function readQuestionFile(path: string, requirePids: boolean): Promise<AqaQuestion[]> {
-  const { questions, stats } = await readQuestions(path, { requirePids });
-  for (const msg of stats.messages) warn(msg);
+  let questions: AqaQuestion[];
+  if (extname(path).toLowerCase() === '.txt') {
+    if (requirePids) throw new IndexError(`${path}: a .txt file has no gold pids; give the questions as JSONL with "pids"`);
+    const { texts, warnings } = await readInputTexts(path);
+    for (const msg of warnings) warn(msg);
+    questions = texts.map((question) => ({ question, body: '' }));
+  } else {
+    const r = await readQuestions(path, { requirePids });
+    for (const msg of r.stats.messages) warn(msg);
+    questions = r.questions;
+  }
   if (!questions.length) throw new IndexError(`${path}: no questions`);
+  const empty = questions.flatMap((q, i) => (queryText(q).trim() === '' ? [i + 1] : []));
+  if (empty.length) {
+    const which = `${empty.slice(0, 5).join(', ')}${empty.length > 5 ? ', ...' : ''}`;
+    warn(`${path}: ${empty.length} empty question(s) (question ${which}): each is searched as an empty query ([CLS] [SEP])`);
+  }
   return questions;
 }
 
@@ -58,8 +80,7 @@ export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDesc
   try {
     const model = await loadModel(gpu, desc.dir, desc.name);
     try {
-      const bar = progressBar('queries {bar} {value}/{total} | ETA {eta_formatted}');
-      bar.start(questions.length, 0);
+      const bar = progress({ label: 'queries', unit: 'queries', total: questions.length });
       const t1 = performance.now();
       const r = await retrieve(model, gindex, index.pids, questions, { k, batchSize, maxLength: desc.maxLength, onProgress: (p) => bar.update(p.done) });
       bar.stop();

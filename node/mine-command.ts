@@ -24,16 +24,18 @@ export interface MineCommandOptions {
 }
 
 export async function runMine(o: MineCommandOptions): Promise<void> {
-  const [q, store, device, data, pairsLib, passagesLib, { info, warn }] = await Promise.all([
+  const [q, store, device, data, files, pairsLib, passagesLib, { info, warn }] = await Promise.all([
     import('./index-queries.ts'),
     import('./index-store.ts'),
     import('./device.ts'),
     import('./data.ts'),
+    import('./files.ts'),
     import('../core/data/pairs.ts'),
     import('../core/data/passages.ts'),
     import('./command-model.ts'),
   ]);
   if (!o.random) q.checkK('--range end', o.range[1]);
+  await files.prepareOutputFolder(o.out, '--out');
   const index = await store.openIndex(o.index);
   const corpus = o.corpus ?? index.manifest.corpus.file;
   const questions = await q.readQuestionFile(o.questions, true);

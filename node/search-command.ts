@@ -15,18 +15,26 @@ export interface SearchCommandOptions {
   model?: string;
   maxLength?: number;
   batchSize: number;
+  /** Results shown per question with their titles (default: 3 for the first 10 questions on a terminal, none otherwise). */
+  show?: number;
   gpu: NodeGpuOptions;
 }
 
+/** On a terminal without --show: this many rows for this many questions. */
+const TERMINAL_ROWS = 3;
+const TERMINAL_QUESTIONS = 10;
+
 export async function runSearch(o: SearchCommandOptions): Promise<void> {
-  const [q, device, data, metrics, { info }] = await Promise.all([
+  const [q, device, data, files, metrics, { info, warn }] = await Promise.all([
     import('./index-queries.ts'),
     import('./device.ts'),
     import('./data.ts'),
+    import('./files.ts'),
     import('../core/eval/metrics.ts'),
     import('./command-model.ts'),
   ]);
   q.checkK('--k', o.k);
+  await files.prepareOutputFolder(o.out, '--out');
   const { index, desc } = await q.openForQueries(o.index, o.model, o.maxLength);
   const questions = await q.readQuestionFile(o.questions, false);
   const judged = questions.some((x) => x.pids !== undefined);
@@ -38,6 +46,18 @@ export async function runSearch(o: SearchCommandOptions): Promise<void> {
     const maps: ScoreMap[] = r.pids.map((pids, i) => new Map(pids.map((p, j) => [p, r.scores[i][j]])));
     await data.writeResults(o.out, maps, o.k);
     info(`wrote top ${Math.min(o.k, index.pids.length)} for ${questions.length} questions to ${o.out}`);
+    const rows = o.show ?? (process.stdout.isTTY ? TERMINAL_ROWS : 0);
+    if (rows > 0) {
+      const shown = o.show !== undefined ? questions.length : Math.min(questions.length, TERMINAL_QUESTIONS);
+      const { formatResultTables, readTitles } = await import('./result-table.ts');
+      const wanted = new Set(r.pids.slice(0, shown).flatMap((p) => p.slice(0, rows)));
+      const titles = await readTitles(index.manifest.corpus.file, wanted).catch((e: Error) => {
+        warn(`titles not shown: ${e.message.split('\n')[0]}`);
+        return new Map<string, string>();
+      });
+      console.log(formatResultTables(questions.slice(0, shown), r, titles, rows, Math.max(60, process.stdout.columns ?? 100)));
+      if (shown < questions.length) console.log(`(the first ${shown} of ${questions.length} questions; --show <n> prints n results of every question)`);
+    }
     if (judged) console.log(metrics.formatReport(metrics.evaluate(r.pids, questions)));
   } finally {
     gpu.destroy();
@@ -49,12 +69,13 @@ export function registerSearchCommand(program: Command): void {
     .command('search')
     .description('top-k papers per question from an index; prints metrics when the questions have gold pids')
     .requiredOption('--index <dir>', 'index directory built by aqa index')
-    .requiredOption('--questions <file>', 'AQA questions JSONL')
+    .requiredOption('--questions <file>', 'AQA questions JSONL, or .txt with one question per line')
     .requiredOption('--out <file>', 'results JSONL: one {pid: score} line per question, best first')
     .option('--k <n>', 'papers per question (at most 1024)', positiveInt, 200)
     .option('--model <dir|hub-id>', 'query model (default: the one the index was built with)')
     .option('--max-length <n>', "max tokens per query (default: the model's)", positiveInt)
     .option('--batch-size <n>', 'queries per GPU batch', positiveInt, 32)
+    .option('--show <n>', `print the top n papers of every question with their titles (on a terminal: ${TERMINAL_ROWS} for the first ${TERMINAL_QUESTIONS} questions)`, positiveInt)
     .action(async (opts) => {
       await runSearch({ ...opts, gpu: gpuOptions(program) });
     });

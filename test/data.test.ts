@@ -3,10 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { checkPids, DataError, parseQuestions, validateQuestion } from '../core/data/aqa.ts';
 import { CLEAN_ORIGINAL, cleanText, decodeEntities, queryText } from '../core/data/clean.ts';
 import { CorpusParser, parseCorpus } from '../core/data/corpus.ts';
@@ -14,13 +13,15 @@ import { buildPassages, cutCodePoints, passageText } from '../core/data/passages
 import { formatGroupLine, groupTexts, parseGroupLine, parsePairLine, formatPairLine, randomGroups, randomNegatives, rng, trainingPairs } from '../core/data/pairs.ts';
 import { formatResultLine, formatSubmission, parseResultLine, parseSubmission, rankPids, topK } from '../core/retrieval/results.ts';
 import { readCorpus, readGroups, readLines, readPassages, readQuestions, readResults, writeGroups, writeResults, writeSubmission } from '../node/data.ts';
+import { tempDir } from './helpers.ts';
 
 const FIX = 'test/fixtures/data';
 const AQA = 'test/fixtures/aqa-questions/qa_valid_flag.txt';
 const SCIFACT = '../shared/data/scifact-aqa/pid_to_title_abs.json';
 
+// Removed after the test that made it (or, made after an await, after the file's tests).
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'aqa-data-'));
+  return tempDir({ after }, 'data');
 }
 
 /** Runs `f`, expects a DataError whose message is one line and equals `msg`. */

@@ -1,6 +1,9 @@
 // Node-side test utilities: one GPU per test process and registration of conformance cases.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Gpu } from '../core/gpu/device.ts';
 import { createNodeGpu } from '../node/device.ts';
@@ -14,6 +17,16 @@ let gpuPromise: Promise<Gpu> | null = null;
 export function testGpu(): Promise<Gpu> {
   gpuPromise ??= createNodeGpu();
   return gpuPromise;
+}
+
+/**
+ * A fresh `aqa-<prefix>-*` folder in the system temp folder, removed when the test `t` ends
+ * (its TestContext), whether it passed or failed (a full run used to leave ~40 folders, ~100 MB, behind).
+ */
+export function tempDir(t: { after(fn: () => void): unknown }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `aqa-${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
+  return dir;
 }
 
 /** Fails with the first out-of-tolerance element and the max difference. */

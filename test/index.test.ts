@@ -5,10 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { queryText } from '../core/data/clean.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../core/model/safetensors.ts';
 import { type EmbeddingModel, loadEmbeddingModel } from '../core/retrieval/embed.ts';
@@ -34,15 +33,15 @@ import {
   uploadIndex,
 } from '../node/index-store.ts';
 import { rng } from '../core/data/pairs.ts';
-import { testGpu } from './helpers.ts';
+import { tempDir, testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const CORPUS = 'test/fixtures/index/corpus.json';
 const QUESTIONS = 'test/fixtures/index/questions.jsonl';
 const N = 40;
 
-function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'aqa-index-'));
+function tmp(t: TestContext): string {
+  return tempDir(t, 'index');
 }
 
 let modelPromise: Promise<{ model: EmbeddingModel; desc: ModelDescription }> | null = null;
@@ -102,8 +101,8 @@ test('index-format: f32 round trip is exact, f16 within half an ulp, bytes littl
   assert.ok(long.endsWith('...') && long.length <= 303, long);
 });
 
-test('build: each f32 shard equals model.embed of its passages bit for bit; rows follow pids.json (corpus order)', async () => {
-  const out = tmp();
+test('build: each f32 shard equals model.embed of its passages bit for bit; rows follow pids.json (corpus order)', async (t) => {
+  const out = tmp(t);
   const r = await build(out, { dtype: 'f32' });
   assert.equal(r.built, 3);
   assert.equal(r.count.texts, N, 'every passage embedded once');
@@ -124,9 +123,9 @@ test('build: each f32 shard equals model.embed of its passages bit for bit; rows
   assert.equal(index.manifest.complete, true);
 });
 
-test('build: f16 shards are the f32 vectors rounded to nearest (|err| <= 2^-11 |x| + 2^-25)', async () => {
-  const a = tmp();
-  const b = tmp();
+test('build: f16 shards are the f32 vectors rounded to nearest (|err| <= 2^-11 |x| + 2^-25)', async (t) => {
+  const a = tmp(t);
+  const b = tmp(t);
   await build(a, { dtype: 'f32' });
   await build(b, { dtype: 'f16' });
   const f32 = await readAllVectors(await openIndex(a));
@@ -145,10 +144,10 @@ test('build: f16 shards are the f32 vectors rounded to nearest (|err| <= 2^-11 |
   assert.ok(worst > 0 && worst < 2 ** -12);
 });
 
-test('resume: a build stopped after shard 1 finishes with 24 passages embedded, byte-identical shards', async () => {
-  const ref = tmp();
+test('resume: a build stopped after shard 1 finishes with 24 passages embedded, byte-identical shards', async (t) => {
+  const ref = tmp(t);
   await build(ref);
-  const out = tmp();
+  const out = tmp(t);
   const first = await build(out, { stopAfterShards: 1 });
   assert.equal(first.built, 1);
   assert.equal(first.count.texts, 16);
@@ -184,11 +183,11 @@ test('resume: a build stopped after shard 1 finishes with 24 passages embedded, 
   for (const f of shardFiles(ref)) assert.deepEqual(readFileSync(join(out, f)), readFileSync(join(ref, f)), f);
 });
 
-test('an index built with another model or settings is refused with the differences named; --force rebuilds', async () => {
-  const out = tmp();
+test('an index built with another model or settings is refused with the differences named; --force rebuilds', async (t) => {
+  const out = tmp(t);
   await build(out);
   // Another checkpoint: the same tiny model with one weight byte changed near the end of the file.
-  const other = tmp();
+  const other = tmp(t);
   cpSync(TINY, other, { recursive: true });
   const w = readFileSync(join(other, 'model.safetensors'));
   w[w.length - 100] ^= 0x40;
@@ -229,8 +228,8 @@ function bruteForce(index: Float32Array, queries: Float32Array, dim: number, k: 
 }
 
 for (const dtype of ['f32', 'f16'] as const) {
-  test(`search (${dtype} index): the GPU top-k equals a CPU brute-force ranking of the stored vectors`, async () => {
-    const out = tmp();
+  test(`search (${dtype} index): the GPU top-k equals a CPU brute-force ranking of the stored vectors`, async (t) => {
+    const out = tmp(t);
     await build(out, { dtype });
     const index = await openIndex(out);
     const gpu = await testGpu();
@@ -269,10 +268,10 @@ for (const dtype of ['f32', 'f16'] as const) {
   });
 }
 
-test('export: vector files are the shards byte for byte, manifest and passages.json parse and line up with pids', async () => {
-  const out = tmp();
+test('export: vector files are the shards byte for byte, manifest and passages.json parse and line up with pids', async (t) => {
+  const out = tmp(t);
   await build(out);
-  const ex = tmp();
+  const ex = tmp(t);
   const index = await openIndex(out);
   const r = await exportIndex(index, ex, CORPUS);
   assert.equal(r.missing, 0);
@@ -295,8 +294,8 @@ test('export: vector files are the shards byte for byte, manifest and passages.j
   assert.deepEqual(readdirSync(ex).sort(), ['manifest.json', 'passages.json', 'vectors-00000.f16', 'vectors-00001.f16', 'vectors-00002.f16']);
 });
 
-test('bad input: missing or malformed corpus, not an index, broken manifest: one line naming the file', async () => {
-  const out = tmp();
+test('bad input: missing or malformed corpus, not an index, broken manifest: one line naming the file', async (t) => {
+  const out = tmp(t);
   await assert.rejects(build(out, { corpus: join(out, 'nope.json') }), /nope\.json: cannot read \(ENOENT\)/);
   // A malformed entry: the corpus reader names file and line.
   await assert.rejects(build(out, { corpus: 'test/fixtures/data/corpus-bad-entry.json' }), /corpus-bad-entry\.json:\d+: paper "/);
@@ -305,7 +304,7 @@ test('bad input: missing or malformed corpus, not an index, broken manifest: one
   writeFileSync(join(out, 'manifest.json'), '{"format": "aqa-index", "version": 1}');
   await assert.rejects(openIndex(out), /manifest\.json: identity: missing/);
   await assert.rejects(build(out), /manifest\.json: identity: missing; use --force to replace this index/);
-  const ok = tmp();
+  const ok = tmp(t);
   await build(ok);
   const text = readFileSync(join(ok, 'manifest.json'), 'utf8');
   assert.throws(() => parseIndexManifest(text.replace('"rows": 16', '"rows": 15'), 'm.json'), /m\.json: shards\[0\]: rows \[0, 15\) but shard 0 must hold \[0, 16\)/);
@@ -333,8 +332,8 @@ function oneLineError(r: ReturnType<typeof aqa>, ...fragments: string[]): void {
   for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
 }
 
-test('aqa index killed after shard 1 resumes on rerun; aqa search writes results and prints metrics', () => {
-  const d = tmp();
+test('aqa index killed after shard 1 resumes on rerun; aqa search writes results and prints metrics', (t) => {
+  const d = tmp(t);
   const out = join(d, 'idx');
   const base = ['index', '--model', TINY, '--corpus', CORPUS, '--out', out, '--shard-size', '16', '--batch-size', '8'];
   const killed = aqa(base, { AQA_INDEX_STOP_AFTER_SHARDS: '1' });
@@ -369,8 +368,8 @@ test('aqa index killed after shard 1 resumes on rerun; aqa search writes results
   oneLineError(aqa(['index', '--model', TINY, '--corpus', join(d, 'none.json'), '--out', join(d, 'x')]), 'none.json: cannot read');
 });
 
-test('aqa search warns about and counts gold pids missing from the index', () => {
-  const d = tmp();
+test('aqa search warns about and counts gold pids missing from the index', (t) => {
+  const d = tmp(t);
   const out = join(d, 'idx');
   assert.equal(aqa(['index', '--model', TINY, '--corpus', CORPUS, '--out', out]).code, 0);
   const qs = join(d, 'q.jsonl');

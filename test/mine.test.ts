@@ -2,8 +2,7 @@
 // the same seed; short ranges are topped up; the command writes groups the pairs reader accepts.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseGroupLine, type TrainPair } from '../core/data/pairs.ts';
@@ -14,7 +13,7 @@ import { localModelFiles } from '../node/files.ts';
 import { runMine } from '../node/mine-command.ts';
 import { buildIndex, describeModel, openIndex, readAllVectors } from '../node/index-store.ts';
 import { mineHardNegatives, parseRange, sample } from '../core/retrieval/mine.ts';
-import { testGpu } from './helpers.ts';
+import { tempDir, testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const CORPUS = 'test/fixtures/index/corpus.json';
@@ -95,8 +94,8 @@ test('mined negatives: a short range is topped up with random non-gold papers; p
   assert.notEqual(r.groups[2].neg[0], rankingOf(1)[20]);
 });
 
-test('aqa mine on a tiny-bert index: negatives from the retrieval positions, never gold, deterministic per seed; --random', async () => {
-  const d = mkdtempSync(join(tmpdir(), 'aqa-mine-'));
+test('aqa mine on a tiny-bert index: negatives from the retrieval positions, never gold, deterministic per seed; --random', async (t) => {
+  const d = tempDir(t, 'mine');
   const out = join(d, 'idx');
   const gpu = await testGpu();
   const desc = await describeModel(TINY, TINY);
