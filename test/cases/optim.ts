@@ -336,6 +336,33 @@ const normCases: KernelCase[] = [
     },
   },
   {
+    // Where the order shows in the result: partial sums [1, 2^24, 1] are added (by the final
+    // stage's fixed order, any WG >= 4) as (1 + 1) + 2^24 = 2^24 + 2, but stored as
+    // [2^24, 1, 1] as (2^24 + 1) + 1 = 2^24 (each + 1 is a tie, rounded to even).
+    name: 'gradNormSquared order: the final sum follows the order table',
+    async run(gpu) {
+      const host = [new Float32Array([1]), new Float32Array([4096]), new Float32Array([1])];
+      const whole = new Float32Array(3 * 4096);
+      whole[0] = 4096;
+      whole[4096] = 1;
+      whole[2 * 4096] = 1;
+      const one = gpu.upload(whole, [whole.length]);
+      const ord = gpu.upload(new Uint32Array([1, 0, 2]), [3], 'u32');
+      const grads = host.map((g) => gpu.upload(g, [1]));
+      const a = gpu.empty([1]), b = gpu.empty([1]), c = gpu.empty([1]);
+      gradNormSquared(gpu, a, grads);
+      gradNormSquared(gpu, b, [one], { order: ord });
+      gradNormSquared(gpu, c, [one]);
+      const [ra, rb, rc] = [await gpu.readF32(a), await gpu.readF32(b), await gpu.readF32(c)];
+      for (const t of [one, ord, ...grads, a, b, c]) t.release();
+      return [
+        { name: 'one by one', actual: ra, expected: [2 ** 24 + 2], tol: { atol: 0 } },
+        { name: 'stored [2^24, 1, 1], added in order [1, 0, 2]', actual: rb, expected: [2 ** 24 + 2], tol: { atol: 0 } },
+        { name: 'stored [2^24, 1, 1], added as stored', actual: rc, expected: [2 ** 24], tol: { atol: 0 } },
+      ];
+    },
+  },
+  {
     name: 'gradNormSquared deterministic: two runs are bit-identical',
     async run(gpu) {
       const host = [randu(70001, 1680, 2), randu(333, 1681, 0.01)];
