@@ -3,7 +3,9 @@
 //   adamw_step      one thread per element of a parameter (or of a run of parameters that lie
 //                   back to back in memory): g *= grad_scale, then torch.optim.AdamW's update
 //   sumsq_partial   sum of g^2 over a fixed block of CHUNK elements per workgroup -> partial[]
-//   sumsq_final     one workgroup: the partials in a fixed order -> out[0]
+//   sumsq_final     one workgroup: the partials in a fixed order -> out[0]; with ORDER, the
+//                   i-th term is partial order[i] (a parameter arena that stores tensors in
+//                   another order than the model lists them adds them in the model's order)
 //
 // AdamW, as torch.optim.AdamW's per-tensor path (foreach=False) with t = step:
 //   p = p * (1 - lr * wd)                      (decoupled decay; 1 for decay = false)
@@ -57,7 +59,7 @@ fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
 
 // ---------------------------------------------------------------- gradient norm
 struct NormParams {
-  n: u32, // sumsq_partial: elements in this dispatch; sumsq_final: partials
+  n: u32, // sumsq_partial: elements in this dispatch; sumsq_final: terms (partials, or order[])
   base: u32, // sumsq_partial: index of this dispatch's first partial
   per: u32, // sumsq_partial: elements per thread (PER); a workgroup covers WG * PER
 }
@@ -100,13 +102,20 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 @group(0) @binding(1) var<storage, read_write> final_out: array<f32>; // [1]
-@group(0) @binding(2) var<storage, read> final_partials: array<f32>; // [n]
+@group(0) @binding(2) var<storage, read> final_partials: array<f32>; // [n], or [all partials] with ORDER
+#if ORDER
+@group(0) @binding(3) var<storage, read> final_order: array<u32>; // [n]
+#endif
 
 @compute @workgroup_size({{WG}})
 fn sumsq_final(@builtin(local_invocation_id) lid: vec3u) {
   var s = 0.0;
   for (var i = lid.x; i < norm.n; i += {{WG}}u) {
+#if ORDER
+    s += final_partials[final_order[i]];
+#else
     s += final_partials[i];
+#endif
   }
   tree_sum(s, lid.x);
   if (lid.x == 0u) {

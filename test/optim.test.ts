@@ -3,9 +3,11 @@ import { test } from 'node:test';
 import type { Tensor } from '../core/gpu/tensor.ts';
 import { type AdamwOptions, type AdamwParam, adamwStep, clipCoefficient, gradNormSquared } from '../core/kernels/optim.ts';
 import { parseSafetensorsHeader, readTensor, type SafetensorsFile } from '../core/model/safetensors.ts';
+import { allocateRole, arenaAdamwParams, normOrder, placeWeights, planArena } from '../core/train/arena.ts';
 import { fileSource } from '../node/files.ts';
+import { withBindingLimit } from './cases/elementwise.ts';
 import { adamwStepBounds, boundCheck, optimCases } from './cases/optim.ts';
-import { assertCheck, assertClose, registerCases, testGpu } from './helpers.ts';
+import { assertCheck, assertClose, randu, registerCases, testGpu } from './helpers.ts';
 
 registerCases('optim', optimCases);
 
@@ -136,4 +138,86 @@ test('optim: argument errors name the parameter', async () => {
   assert.throws(() => gradNormSquared(gpu, out, [g, u]), /gradNormSquared: grads\[1\]: expected f32 elements/);
   assert.throws(() => gradNormSquared(gpu, out, [g], { wg: 64, chunk: 100 }), /chunk 100 must be a positive multiple/);
   for (const x of [p, g, m, v, v7, u, out, out2]) x.release();
+});
+
+test('optim: gradNormSquared order errors', async () => {
+  const gpu = await testGpu();
+  const g = gpu.zeros([5000]), out = gpu.empty([1]);
+  const f = gpu.zeros([2]), long = gpu.zeros([3], 'u32');
+  assert.throws(() => gradNormSquared(gpu, out, [g], { order: f }), /gradNormSquared: order: expected u32 elements/);
+  assert.throws(() => gradNormSquared(gpu, out, [g], { order: long }), /order has 3 terms but the gradients make 2 partial sums/);
+  for (const t of [g, out, f, long]) t.release();
+});
+
+// The trainer's parameter arena (core/train/arena.ts) under a 64 KiB binding limit: the
+// gradient norm and a clipped AdamW step over its buffers give exactly the bits of the same
+// step on separate tensors, in fewer dispatches. The layout puts decayed tensors first, each
+// at a multiple of 16 KiB, and splits buffers at the limit; [20000] (80,000 bytes) is over it
+// and gets a buffer of its own, which the kernels chunk as they chunk a lone tensor.
+test('parameter arena: norm and AdamW over a few buffers are bit-identical to per-tensor', async () => {
+  const gpu = await testGpu();
+  const specs = [
+    { shape: [300, 40], decay: true },
+    { shape: [40], decay: false },
+    { shape: [7], decay: false },
+    { shape: [40, 90], decay: true },
+    { shape: [0], decay: false },
+    { shape: [90], decay: false },
+    { shape: [20000], decay: true },
+    { shape: [5, 40], decay: true },
+  ];
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const host = specs.map((s, k) => ({
+    p: randu(size(s.shape), 1700 + 4 * k),
+    g: randu(size(s.shape), 1701 + 4 * k, 0.3),
+    m: randu(size(s.shape), 1702 + 4 * k, 0.1),
+    v: randu(size(s.shape), 1703 + 4 * k, 0.01).map(Math.abs),
+  }));
+  const o = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
+  const maxNorm = 1;
+  const up = (a: Float32Array, shape: number[]) => gpu.upload(a, shape);
+  await withBindingLimit(gpu, 65536, async () => {
+    // one by one
+    const single: AdamwParam[] = specs.map((s, k) => ({ p: up(host[k].p, s.shape), g: up(host[k].g, s.shape), m: up(host[k].m, s.shape), v: up(host[k].v, s.shape), decay: s.decay }));
+    const normA = gpu.empty([1]);
+    gradNormSquared(gpu, normA, single.map((q) => q.g));
+    const nA = Math.sqrt((await gpu.readF32(normA))[0]);
+    adamwStep(gpu, single, { ...o, gradScale: clipCoefficient(nA, maxNorm) });
+
+    // the arena
+    const layout = planArena(specs.map((s, k) => ({ key: `t${k}`, ...s })), gpu.limits);
+    assert.deepEqual(layout.segments.map((s) => s.slots), [[0, 3], [6], [7, 1, 2, 4, 5]], 'decayed first, split at the limit');
+    assert.deepEqual(layout.slots.map((s) => s.offset), [0, 16384, 32768, 49152, 49152, 49152, 0, 0]);
+    const p = placeWeights(gpu, layout, specs.map((s, k) => up(host[k].p, s.shape)));
+    assert.equal(p.moved, true);
+    assert.equal(placeWeights(gpu, layout, p.views).moved, false, 'a second arena finds the weights in place');
+    const roles = { p, g: allocateRole(gpu, layout), m: allocateRole(gpu, layout), v: allocateRole(gpu, layout) };
+    specs.forEach((_, k) => {
+      gpu.write(roles.g.views[k], host[k].g);
+      gpu.write(roles.m.views[k], host[k].m);
+      gpu.write(roles.v.views[k], host[k].v);
+    });
+    const order = normOrder(gpu, layout);
+    const normB = gpu.empty([1]);
+    const norm = await withBindingLimit(gpu, 65536, () => gradNormSquared(gpu, normB, roles.g.segments, { order }));
+    const nB = Math.sqrt((await gpu.readF32(normB))[0]);
+    const params = arenaAdamwParams(layout, roles);
+    const adamw = await withBindingLimit(gpu, 65536, () => adamwStep(gpu, params, { ...o, gradScale: clipCoefficient(nB, maxNorm) }));
+
+    assert.ok(clipCoefficient(nA, maxNorm) < 1, 'the step clips, so the norm reaches the weights');
+    assert.equal(nB, nA, 'gradient norm');
+    for (const [k, s] of specs.entries()) {
+      for (const r of ['p', 'm', 'v'] as const) {
+        const a = await gpu.readF32(single[k][r]);
+        const b = await gpu.readF32(roles[r].views[k]);
+        assert.ok(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `${r} of [${s.shape}]: arena and per-tensor differ`);
+      }
+    }
+    // 4 partial dispatches ([20000] in 2 chunks) + the final sum; AdamW: 5 runs, [20000] in 2 chunks
+    assert.equal(norm.dispatches, 5);
+    assert.equal(adamw.dispatches, 5);
+    for (const q of single) for (const t of [q.p, q.g, q.m, q.v]) t.release();
+    for (const t of [...roles.g.segments, ...roles.m.segments, ...roles.v.segments, order, normA, normB]) t.release();
+    for (const t of p.views) t.release(); // the first view of each buffer owns it
+  });
 });

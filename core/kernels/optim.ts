@@ -136,11 +136,34 @@ export function contiguousRuns(params: readonly AdamwParam[]): Run[] {
   return runs;
 }
 
+/**
+ * Elements per first-stage workgroup of gradNormSquared by default. Tensors placed back to back
+ * at multiples of it (zeros in between) give, as one operand, the same partial sums as each
+ * tensor alone; with `order` the final sum then visits them as the tensors one by one would.
+ */
+export const NORM_CHUNK = 4096;
+
 export interface GradNormOptions {
   /** Threads per workgroup (power of two); default rowReduceWg(): 256 on GPUs, 8 on CPU drivers. */
   wg?: number;
-  /** Elements per workgroup in the first stage (a multiple of wg); default 4096. */
+  /** Elements per workgroup in the first stage (a multiple of wg); default NORM_CHUNK. */
   chunk?: number;
+  /**
+   * u32 [terms]: the final sum adds partial order[i] as its i-th term instead of partial i
+   * (partials are numbered through the grads in list order, normPartials(n) per gradient).
+   * A caller whose buffers hold tensors in another order reproduces the per-tensor sum bit for
+   * bit; partials left out (zero padding between tensors) are not added.
+   */
+  order?: Tensor;
+}
+
+/** First-stage partial sums gradNormSquared makes of one n-element gradient. */
+export function normPartials(gpu: Gpu, n: number, chunk = NORM_CHUNK): number {
+  let total = 0;
+  forEachRowChunk(gpu, 'gradNormSquared', n, [4], (_, count) => {
+    total += Math.ceil(count / chunk);
+  });
+  return total;
 }
 
 /**
@@ -160,7 +183,7 @@ export function gradNormSquared(gpu: Gpu, out: Tensor /* [1] */, grads: Tensor[]
   if (!Number.isInteger(Math.log2(wg)) || wg > gpu.limits.maxInvocations) {
     throw new Error(`${what}: workgroup size ${wg} must be a power of two <= ${gpu.limits.maxInvocations}`);
   }
-  const chunk = opts.chunk ?? 4096;
+  const chunk = opts.chunk ?? NORM_CHUNK;
   if (!Number.isInteger(chunk / wg) || chunk < wg) throw new Error(`${what}: chunk ${chunk} must be a positive multiple of the workgroup size ${wg}`);
   const defines = { WG: wg };
   const per = chunk / wg;
@@ -175,6 +198,11 @@ export function gradNormSquared(gpu: Gpu, out: Tensor /* [1] */, grads: Tensor[]
     });
   }
   if (total * 4 > gpu.limits.maxBinding) throw new Error(`${what}: ${total} partial sums do not fit one storage binding; use a larger chunk`);
+  const order = opts.order;
+  if (order) {
+    expectDtype(`${what}: order`, order, 'u32');
+    if (order.size > total) throw new Error(`${what}: order has ${order.size} terms but the gradients make ${total} partial sums`);
+  }
   const partials = gpu.empty([Math.max(total, 1)]);
   for (const pc of pieces) {
     gpu.dispatch({
@@ -189,9 +217,9 @@ export function gradNormSquared(gpu: Gpu, out: Tensor /* [1] */, grads: Tensor[]
   gpu.dispatch({
     kernel: 'optim',
     entry: 'sumsq_final',
-    defines,
-    bindings: [out, partials],
-    uniforms: [total, 0, 0],
+    defines: order ? { ...defines, ORDER: 1 } : defines,
+    bindings: order ? [out, partials, order] : [out, partials],
+    uniforms: [order ? order.size : total, 0, 0],
     workgroups: [1],
   });
   partials.release();

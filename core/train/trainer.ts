@@ -5,6 +5,8 @@
 //     contrastiveStep (GradCache inside) adds d(loss / micro-batches)/d params into grads
 //   global gradient norm -> clipping coefficient (max_grad_norm), NaN/inf check
 //   fused AdamW with the linear warmup/decay learning rate
+// Weights, gradients and AdamW moments live in a parameter arena (arena.ts), so zeroing, the
+// norm and AdamW are a few dispatches per update, not one per tensor.
 //
 // Everything random is a pure function of (seed, epoch, example index): the data order of an
 // epoch is a seeded shuffle and each example's positive/negative draw has its own generator.
@@ -15,6 +17,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { adamwStep, clipCoefficient, gradNormSquared, type AdamwParam } from '../kernels/optim.ts';
+import { allocateRole, arenaAdamwParams, type ArenaRole, normOrder, placeWeights, planArena, rebind } from './arena.ts';
 import type { EncoderWeights } from '../model/encoder.ts';
 import { paramList } from '../model/params.ts';
 import type { EmbeddingModel } from '../retrieval/embed.ts';
@@ -91,13 +94,20 @@ export function sampleGroup(g: TrainGroup, groupSize: number, seed: number, epoc
 }
 
 export class Trainer {
+  /** Shaped like the model's weights; every tensor a view of the gradient arena. */
   readonly grads: EncoderWeights;
-  readonly params: AdamwParam[];
   readonly keys: string[];
   readonly batchesPerEpoch: number;
   readonly updatesPerEpoch: number;
   readonly totalSteps: number;
   private normSq: Tensor;
+  private g: ArenaRole;
+  private m: ArenaRole;
+  private v: ArenaRole;
+  /** The gradient norm's final order over the arena (see arena.ts). */
+  private normOrder: Tensor;
+  /** AdamW operands: a run per decay group and arena segment. */
+  private adamw: AdamwParam[];
 
   constructor(
     readonly gpu: Gpu,
@@ -108,11 +118,20 @@ export class Trainer {
     if (data.length === 0) throw new Error('no usable training examples');
     validateSettings(s);
     const enc = model.encoder;
-    this.grads = enc.zeroGrads();
     const ps = paramList(enc.weights);
-    const gs = paramList(this.grads);
     this.keys = ps.map((p) => p.key);
-    this.params = ps.map((p, i) => ({ p: p.tensor, g: gs[i].tensor, m: gpu.zeros(p.tensor.shape), v: gpu.zeros(p.tensor.shape), decay: p.decay }));
+    const layout = planArena(ps.map((p) => ({ key: p.key, shape: p.tensor.shape, decay: p.decay })), gpu.limits);
+    // The model keeps its weights in the arena from here on (the views own the buffers, so
+    // model.dispose() frees them); a later Trainer on the same model finds them in place.
+    const p = placeWeights(gpu, layout, ps.map((q) => q.tensor));
+    if (p.moved) layout.slots.forEach((s, i) => rebind(enc.weights, s.key, p.views[i]));
+    this.g = allocateRole(gpu, layout);
+    this.m = allocateRole(gpu, layout);
+    this.v = allocateRole(gpu, layout);
+    this.grads = { ...enc.weights, layers: enc.weights.layers.map((l) => ({ ...l })) };
+    layout.slots.forEach((s, i) => rebind(this.grads, s.key, this.g.views[i]));
+    this.normOrder = normOrder(gpu, layout);
+    this.adamw = arenaAdamwParams(layout, { p, g: this.g, m: this.m, v: this.v });
     this.batchesPerEpoch = Math.ceil(data.length / s.queriesPerStep);
     this.updatesPerEpoch = Math.ceil(this.batchesPerEpoch / s.gradientAccumulationSteps);
     this.totalSteps = this.updatesPerEpoch * s.numTrainEpochs;
@@ -169,7 +188,7 @@ export class Trainer {
   async update(batches: { queries: number[][]; passages: number[][] }[], step: number): Promise<{ loss: number; gradNorm: number; tokens: number; lr: number }> {
     const { gpu, s } = this;
     const enc = this.model.encoder;
-    for (const p of this.params) gpu.clear(p.g);
+    for (const g of this.g.segments) gpu.clear(g);
     let loss = 0;
     let tokens = 0;
     for (const [m, b] of batches.entries()) {
@@ -188,13 +207,14 @@ export class Trainer {
       r.loss.release();
       tokens += r.tokens;
     }
-    gradNormSquared(gpu, this.normSq, this.params.map((p) => p.g));
+    // Bit-identical to the norm of the tensors one by one (see arena.ts).
+    gradNormSquared(gpu, this.normSq, this.g.segments, { order: this.normOrder });
     const gradNorm = Math.sqrt((await gpu.readF32(this.normSq))[0]);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       throw new NonFiniteLossError(`loss became ${loss} (gradient norm ${gradNorm}) at step ${step + 1}; weights were not updated (try a lower learning rate)`);
     }
     const lr = learningRate(step, { lr: s.learningRate, totalSteps: this.totalSteps, warmupRatio: s.warmupRatio, kind: 'linear' });
-    adamwStep(gpu, this.params, {
+    adamwStep(gpu, this.adamw, {
       lr,
       beta1: s.adamBeta1,
       beta2: s.adamBeta2,
@@ -210,18 +230,18 @@ export class Trainer {
   /** AdamW moments by parameter key (for checkpoints). */
   async optimizerState(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
-    for (const [i, p] of this.params.entries()) {
-      out.set(`${this.keys[i]}.exp_avg`, await this.gpu.readF32(p.m));
-      out.set(`${this.keys[i]}.exp_avg_sq`, await this.gpu.readF32(p.v));
+    for (const [i, key] of this.keys.entries()) {
+      out.set(`${key}.exp_avg`, await this.gpu.readF32(this.m.views[i]));
+      out.set(`${key}.exp_avg_sq`, await this.gpu.readF32(this.v.views[i]));
     }
     return out;
   }
 
   /** Restore optimizer moments saved by optimizerState(); every key must be present. */
   loadOptimizerState(state: Map<string, Float32Array>, where: string): void {
-    for (const [i, p] of this.params.entries()) {
-      for (const [suffix, t] of [['exp_avg', p.m], ['exp_avg_sq', p.v]] as const) {
-        const name = `${this.keys[i]}.${suffix}`;
+    for (const [i, key] of this.keys.entries()) {
+      for (const [suffix, t] of [['exp_avg', this.m.views[i]], ['exp_avg_sq', this.v.views[i]]] as const) {
+        const name = `${key}.${suffix}`;
         const data = state.get(name);
         if (!data) throw new Error(`${where}: optimizer state '${name}' is missing`);
         if (data.length !== t.size) throw new Error(`${where}: optimizer state '${name}' has ${data.length} values, expected ${t.size}`);
@@ -231,11 +251,7 @@ export class Trainer {
   }
 
   dispose(): void {
-    for (const p of this.params) {
-      p.g.release();
-      p.m.release();
-      p.v.release();
-    }
+    for (const t of [...this.g.segments, ...this.m.segments, ...this.v.segments, this.normOrder]) t.release();
     this.normSq.release();
   }
 }

@@ -136,7 +136,12 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
       prof.reset();
       await trainer.update([{ queries, passages }], runs + 1);
       await gpu.sync();
-      o.profile('step', prof.report());
+      const times = prof.report();
+      // The optimizer's share, whatever the table's top rows show (the parameter arena's gain).
+      const optim = times.filter((t) => t.label.startsWith('optim.'));
+      const sum = (ts: KernelTime[], k: 'count' | 'ms') => ts.reduce((a, t) => a + t[k], 0);
+      log(`step: ${sum(times, 'count')} passes, ${sum(times, 'ms').toFixed(1)} GPU ms; optimizer (AdamW, gradient norm): ${sum(optim, 'count')} passes, ${sum(optim, 'ms').toFixed(1)} GPU ms`);
+      o.profile('step', times);
       gpu.profiler = null;
     }
     trainer.dispose();

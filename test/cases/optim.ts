@@ -298,6 +298,71 @@ const normCases: KernelCase[] = [
   // 10,000 elements in 16 KiB bindings: 3 pieces ([4096, 4096, 1808]), one dispatch each
   { name: 'gradNormSquared [10000] [50] chunked under a 16 KiB binding limit', run: (gpu) => runNorm(gpu, [10000, 50], 1670, { limit: { bytes: 16384, partials: 4 } }) },
   {
+    // Five gradients stored in one buffer in another order ([3, 1, 4, 0, 2]), each at a
+    // multiple of 4096 elements with zeros between: one partial dispatch over the buffer, and
+    // the order table makes the final stage add the partials as for the five tensors alone.
+    name: 'gradNormSquared order: gradients stored out of order in one padded buffer sum bit-identically',
+    async run(gpu) {
+      const sizes = [5000, 63, 4096, 10000, 1];
+      const host = sizes.map((n, k) => randu(n, 1690 + k, 0.5 + k));
+      const store = [3, 1, 4, 0, 2];
+      const offset: number[] = [];
+      let end = 0;
+      for (const k of store) {
+        offset[k] = end;
+        end = Math.ceil((end + sizes[k]) / 4096) * 4096;
+      }
+      const whole = new Float32Array(end);
+      for (const k of store) whole.set(host[k], offset[k]);
+      const order = Uint32Array.from(sizes.flatMap((n, k) => Array.from({ length: Math.ceil(n / 4096) }, (_, b) => offset[k] / 4096 + b)));
+      const one = gpu.upload(whole, [end]);
+      const ord = gpu.upload(order, [order.length], 'u32');
+      const grads = host.map((g) => gpu.upload(g, [g.length]));
+      const a = gpu.empty([1]), b = gpu.empty([1]), c = gpu.empty([1]);
+      gradNormSquared(gpu, a, grads);
+      const partials = await countDispatches(gpu, 'sumsq_partial', () => gradNormSquared(gpu, b, [one], { order: ord }));
+      gradNormSquared(gpu, c, [one]);
+      const [ra, rb, rc] = [await gpu.readF32(a), await gpu.readF32(b), await gpu.readF32(c)];
+      for (const t of [one, ord, ...grads, a, b, c]) t.release();
+      const n = order.length;
+      const rtol = 4 * Math.sqrt(4096 / rowReduceWg(gpu) + 2 * Math.log2(rowReduceWg(gpu)) + Math.ceil(n / rowReduceWg(gpu)) + 1) * U;
+      return [
+        // exact: the same partial sums added in the same order
+        { name: 'with order vs one by one', actual: rb, expected: ra, tol: { atol: 0 } },
+        { name: 'partial dispatches', actual: [partials], expected: [1], tol: { atol: 0 } },
+        // the buffer's own order is the same sum up to rounding
+        { name: 'buffer order vs reference', actual: rc, expected: [gradNormSquaredRef(host)], tol: { atol: 0, rtol } },
+      ];
+    },
+  },
+  {
+    // Where the order shows in the result: partial sums [1, 2^24, 1] are added (by the final
+    // stage's fixed order, any WG >= 4) as (1 + 1) + 2^24 = 2^24 + 2, but stored as
+    // [2^24, 1, 1] as (2^24 + 1) + 1 = 2^24 (each + 1 is a tie, rounded to even).
+    name: 'gradNormSquared order: the final sum follows the order table',
+    async run(gpu) {
+      const host = [new Float32Array([1]), new Float32Array([4096]), new Float32Array([1])];
+      const whole = new Float32Array(3 * 4096);
+      whole[0] = 4096;
+      whole[4096] = 1;
+      whole[2 * 4096] = 1;
+      const one = gpu.upload(whole, [whole.length]);
+      const ord = gpu.upload(new Uint32Array([1, 0, 2]), [3], 'u32');
+      const grads = host.map((g) => gpu.upload(g, [1]));
+      const a = gpu.empty([1]), b = gpu.empty([1]), c = gpu.empty([1]);
+      gradNormSquared(gpu, a, grads);
+      gradNormSquared(gpu, b, [one], { order: ord });
+      gradNormSquared(gpu, c, [one]);
+      const [ra, rb, rc] = [await gpu.readF32(a), await gpu.readF32(b), await gpu.readF32(c)];
+      for (const t of [one, ord, ...grads, a, b, c]) t.release();
+      return [
+        { name: 'one by one', actual: ra, expected: [2 ** 24 + 2], tol: { atol: 0 } },
+        { name: 'stored [2^24, 1, 1], added in order [1, 0, 2]', actual: rb, expected: [2 ** 24 + 2], tol: { atol: 0 } },
+        { name: 'stored [2^24, 1, 1], added as stored', actual: rc, expected: [2 ** 24], tol: { atol: 0 } },
+      ];
+    },
+  },
+  {
     name: 'gradNormSquared deterministic: two runs are bit-identical',
     async run(gpu) {
       const host = [randu(70001, 1680, 2), randu(333, 1681, 0.01)];
