@@ -15,7 +15,7 @@
 // id (`owner/name`), fetched from huggingface.co's resolve/main/ URLs (Range requests and CORS).
 
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
-import { isHubId, isObject } from '../core/util/fields.ts';
+import { isHubId, isObject, parseJsonObject } from '../core/util/fields.ts';
 
 export { isHubId };
 
@@ -94,13 +94,7 @@ function parseShow(v: unknown, where: string): number {
 
 /** The config file's text, its URLs resolved against `fileUrl`. */
 export function parseDemoConfig(text: string, fileUrl: string): DemoConfig {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new DemoConfigError(`${fileUrl}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(v)) throw new DemoConfigError(`${fileUrl}: expected a JSON object`);
+  const v = parseJsonObject(text, fileUrl, (m) => new DemoConfigError(m));
   if (!Array.isArray(v.indexes) || !v.indexes.length) throw new DemoConfigError(`${fileUrl}: indexes: expected a non-empty array`);
   const indexes = v.indexes.map((e, i): DemoIndexSpec => {
     const where = `${fileUrl}: indexes[${i}]`;

@@ -11,6 +11,7 @@
 // the same question, and without repeats inside one group.
 
 import { type AqaQuestion, DataError, describe } from './aqa.ts';
+import { parseJsonObject } from '../util/fields.ts';
 import { type CleanOptions, queryText } from './clean.ts';
 import { rng } from '../util/random.ts';
 
@@ -161,17 +162,6 @@ export function groupTexts(g: PidGroup, passage: (pid: string) => string | undef
   return { query: g.query, pos: g.pos.map(look), neg: g.neg.map(look) };
 }
 
-/** One JSONL line that must hold a JSON object; errors read `where: what`. */
-function parseObjectLine(line: string, where: string): Record<string, unknown> {
-  let o: unknown;
-  try {
-    o = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new DataError(`${where}: expected a JSON object, got ${describe(o)}`);
-  return o as Record<string, unknown>;
-}
 
 /** One JSONL line (no newline). */
 export function formatGroupLine(g: TrainGroup | PidGroup): string {
@@ -180,7 +170,7 @@ export function formatGroupLine(g: TrainGroup | PidGroup): string {
 
 /** Parse and validate one group line; errors read `where: field: what`. */
 export function parseGroupLine(line: string, where: string): TrainGroup {
-  const r = parseObjectLine(line, where);
+  const r = parseJsonObject(line, where, (m) => new DataError(m));
   if (typeof r.query !== 'string') throw new DataError(`${where}: query: ${r.query === undefined ? 'missing' : `${describe(r.query)}, not a string`}`);
   for (const f of ['pos', 'neg'] as const) {
     const v = r[f];
@@ -198,7 +188,7 @@ export function formatPairLine(p: TrainPair): string {
 }
 
 export function parsePairLine(line: string, where: string): TrainPair {
-  const r = parseObjectLine(line, where);
+  const r = parseJsonObject(line, where, (m) => new DataError(m));
   if (typeof r.query !== 'string') throw new DataError(`${where}: query: ${r.query === undefined ? 'missing' : `${describe(r.query)}, not a string`}`);
   if (typeof r.pid !== 'string') throw new DataError(`${where}: pid: ${r.pid === undefined ? 'missing' : `${describe(r.pid)}, not a string`}`);
   const question = r.question === undefined ? -1 : r.question;

@@ -41,7 +41,7 @@
 //   decodeVectors(bytes, dtype) below turns a fetched file into a Float32Array.
 
 import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
-import { fieldMessage, Fields, type FieldsOptions, isObject, type Rule } from '../util/fields.ts';
+import { fieldMessage, Fields, type FieldsOptions, isObject, parseJsonObject, type Rule } from '../util/fields.ts';
 
 export const INDEX_FORMAT = 'aqa-index';
 export const INDEX_VERSION = 1;
@@ -250,16 +250,6 @@ export function snippet(abstract: string, max = SNIPPET_CHARS): string {
 const INDEX_FIELDS: FieldsOptions = { error: (file, field, what) => new IndexFormatError(fieldMessage(file, field, what)) };
 const ANY_NUMBER: Rule = { test: () => true, says: 'a number' };
 
-function parseJsonObject(text: string, file: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new IndexFormatError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(v)) throw new IndexFormatError(`${file}: expected a JSON object`);
-  return v;
-}
 
 const DTYPES = ['f16', 'f32'] as const;
 const POOLINGS = ['cls', 'mean'] as const;
@@ -284,7 +274,7 @@ function checkShards(file: string, shards: ShardEntry[], id: IndexIdentity): voi
 }
 
 export function parseIndexManifest(text: string, file = 'manifest.json'): IndexManifest {
-  const f = new Fields(file, parseJsonObject(text, file), '', INDEX_FIELDS);
+  const f = new Fields(file, parseJsonObject(text, file, (m) => new IndexFormatError(m)), '', INDEX_FIELDS);
   const format = f.string('format');
   if (format !== INDEX_FORMAT) f.failAt('format', `expected "${INDEX_FORMAT}", got ${JSON.stringify(format)} (not an index built by aqa index)`);
   const version = f.number('version', 'posInt');
@@ -335,7 +325,7 @@ export function parseIndexManifest(text: string, file = 'manifest.json'): IndexM
 }
 
 export function parseExportManifest(text: string, file = 'manifest.json'): ExportManifest {
-  const f = new Fields(file, parseJsonObject(text, file), '', INDEX_FIELDS);
+  const f = new Fields(file, parseJsonObject(text, file, (m) => new IndexFormatError(m)), '', INDEX_FIELDS);
   const format = f.string('format');
   if (format !== EXPORT_FORMAT) f.failAt('format', `expected "${EXPORT_FORMAT}", got ${JSON.stringify(format)}`);
   const version = f.number('version', 'posInt');

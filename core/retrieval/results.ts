@@ -17,6 +17,7 @@
 // given (e.g. the most cited papers, or another run), else it is an error naming the line.
 
 import { DataError, describe } from '../data/aqa.ts';
+import { parseJsonObject } from '../util/fields.ts';
 
 export type ScoreMap = Map<string, number>;
 
@@ -89,13 +90,7 @@ export function formatResultLine(scores: ScoreMap, k = RESULTS_K): string {
 
 /** Parse one results line; `where` is `file:line` for messages. */
 export function parseResultLine(line: string, where: string): ScoreMap {
-  let o: unknown;
-  try {
-    o = JSON.parse(line);
-  } catch (e) {
-    throw new DataError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new DataError(`${where}: expected an object {pid: score}, got ${describe(o)}`);
+  const o = parseJsonObject(line, where, (m) => new DataError(m), 'an object {pid: score}');
   const m: ScoreMap = new Map();
   for (const [pid, s] of Object.entries(o)) {
     if (typeof s !== 'number') throw new DataError(`${where}: ${pid}: score is ${describe(s)}, not a number`);

@@ -26,6 +26,21 @@ export function describeKind(v: unknown): string {
   return t === 'object' ? 'an object' : `a ${t}`;
 }
 
+/**
+ * `text` parsed as JSON that must be an object. Messages read `where: what` and are wrapped by
+ * `error`, so each file format keeps its own error class; `expected` names what the object holds.
+ */
+export function parseJsonObject(text: string, where: string, error: (message: string) => Error, expected = 'a JSON object'): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw error(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(v)) throw error(`${where}: expected ${expected}, got ${describeKind(v)}`);
+  return v;
+}
+
 /** A Hub id: `owner/name`, letters, digits, `-`, `_`, `.` (no leading dot, no `..`). */
 export function isHubId(s: string): boolean {
   return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(s) && !s.includes('..');
