@@ -7,10 +7,10 @@ import { EmbeddingModel } from '../retrieval/embed.ts';
 import { architectureOf, layerPrefix } from './architectures.ts';
 import { type EncoderConfig, loadConfig } from './config.ts';
 import { Encoder, type EncoderWeights, type LayerWeights } from './encoder.ts';
+import { transpose } from './params.ts';
 import { resolveEmbeddingSettings } from './presets.ts';
 import { type ModelFiles, readJson } from './source.ts';
 import { EmbeddingTokenizer } from './tokenizer.ts';
-import { transpose } from './params.ts';
 import { bindWeights, openWeights, readParam } from './weights.ts';
 
 export interface LoadProgress {
