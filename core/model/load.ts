@@ -7,8 +7,8 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { architectureOf, layerPrefix } from './architectures.ts';
 import { type EncoderConfig, loadConfig } from './config.ts';
 import { Encoder, type EncoderWeights, type LayerWeights } from './encoder.ts';
-import type { ModelFiles } from './source.ts';
 import { transpose } from './params.ts';
+import type { ModelFiles } from './source.ts';
 import { bindWeights, openWeights, readParam } from './weights.ts';
 
 export interface LoadProgress {
