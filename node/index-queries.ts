@@ -10,7 +10,7 @@ import type { Gpu } from '../core/gpu/device.ts';
 import { fmtBytes } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
 import { info, loadModel, resolveModelDir, warn } from './command-model.ts';
-import { readQuestions } from './data.ts';
+import { readLines, readQuestions } from './data.ts';
 import { readInputTexts } from './embed-command.ts';
 import { checkSameModel, describeModel, IndexError, type ModelDescription, type OpenIndex, openIndex, retrieve, uploadIndex } from './index-store.ts';
 import { progress } from './progress.ts';
@@ -34,14 +34,22 @@ export async function openForQueries(indexDir: string, modelArg: string | undefi
   return { index, desc };
 }
 
+/** A .txt file whose first non-blank line is not a JSON object: plain questions, one per line. */
+async function isPlainText(path: string): Promise<boolean> {
+  if (extname(path).toLowerCase() !== '.txt') return false;
+  for await (const l of readLines(path)) if (l.text.trim() !== '') return !l.text.trimStart().startsWith('{');
+  return false;
+}
+
 /**
- * The questions of an AQA JSONL file, or of a .txt file with one question per line (as `aqa
- * embed` reads it; no gold pids, so not for `aqa mine`). Warns about questions whose query text
- * is empty: each would be searched as an empty input.
+ * The questions of an AQA JSONL file (the AQA release names them qa_*.txt), or of a plain .txt
+ * file with one question per line, as `aqa embed` reads it (no gold pids, so not for `aqa
+ * mine`). Warns about questions whose query text is empty: each would be searched as an empty
+ * input.
  */
 export async function readQuestionFile(path: string, requirePids: boolean): Promise<AqaQuestion[]> {
   let questions: AqaQuestion[];
-  if (extname(path).toLowerCase() === '.txt') {
+  if (await isPlainText(path)) {
     if (requirePids) throw new IndexError(`${path}: a .txt file has no gold pids; give the questions as JSONL with "pids"`);
     const { texts, warnings } = await readInputTexts(path);
     for (const msg of warnings) warn(msg);

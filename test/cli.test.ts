@@ -239,10 +239,17 @@ test('search: a .txt question file holds one question per line; --show prints ti
   assert.ok(r.stdout.includes(first) && r.stdout.includes(corpus[first].title.slice(0, 40)), r.stdout);
   const rows = r.stdout.split('\n').filter((l) => /^\s*[12]\s+-?\d+\.\d+\s+\d+\s/.test(l));
   assert.equal(rows.length, 4, r.stdout);
+  // an AQA question file named .txt (as the AQA release names them) is still JSONL with gold pids
+  const aqaTxt = join(d, 'qa_valid.txt');
+  copyFileSync('test/fixtures/index/questions.jsonl', aqaTxt);
+  const judged = aqa(['search', '--index', index, '--questions', aqaTxt, '--out', out, '--k', '5']);
+  assert.equal(judged.code, 0, judged.stderr);
+  assert.match(judged.stdout, /official MAP@20 .*\(n=20\)/);
   // without --show and not on a terminal: no table
   const quiet = aqa(['search', '--index', index, '--questions', qs, '--out', out, '--k', '5']);
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal(quiet.stdout, '');
+  assertOneLineError(aqa(['mine', '--index', index, '--questions', qs, '--out', join(d, 'g.jsonl')]), 'q.txt', 'no gold pids');
 });
 
 test("Dawn's harmless limit warnings are filtered from stderr; other lines pass", async () => {
