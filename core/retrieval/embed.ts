@@ -1,6 +1,7 @@
 // Feature extraction: texts -> L2-normalised sentence embeddings, like sentence-transformers'
 // encode(): tokenize (with the query prefix for queries), sort by length so batches waste
 // little padding, run the encoder, pool (CLS or masked mean), normalise, restore input order.
+// loadEmbeddingModel puts a model folder's encoder, tokenizer and pooling settings together.
 
 import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
