@@ -75,6 +75,20 @@ export function runFiltered(script) {
   return true;
 }
 
+/** writeSync until all is written; waits out EAGAIN (the fd may be a pipe another process made non-blocking). */
+function writeAllSync(fd, chunk) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let off = 0;
+  while (off < chunk.length) {
+    try {
+      off += writeSync(fd, chunk, off, chunk.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+
 /** In the child: send process.stderr and console.error to the fd the parent gave us. */
 export function useStderrFd() {
   const fd = Number(process.env[STDERR_FD_ENV]);
@@ -86,7 +100,7 @@ export function useStderrFd() {
     : new Writable({
         write(chunk, _enc, done) {
           try {
-            writeSync(fd, chunk);
+            writeAllSync(fd, chunk);
             done();
           } catch (e) {
             done(e);
