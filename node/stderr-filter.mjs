@@ -56,12 +56,14 @@ export function runFiltered(script) {
     stdio: ['inherit', 'inherit', 'pipe', 2],
     env: { ...process.env, [STDERR_FD_ENV]: '3' },
   });
-  // Ctrl-C reaches the child too (same process group): let it decide, then exit as it did.
-  // A signal sent to this process alone is passed on.
+  // A signal to this process is passed on, and this one then exits as the child did (Ctrl-C
+  // reaches both anyway: they share the terminal's process group).
   const forward = (sig) => child.kill(sig);
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, forward);
+  child.on('error', (e) => {
+    process.stderr.write(`aqa: could not start the CLI process: ${e.message}\n`);
+    process.exit(1);
+  });
   const filtered = filterLines(child.stderr, process.stderr);
   child.on('close', async (code, signal) => {
     await filtered;
