@@ -56,12 +56,14 @@ export function runFiltered(script) {
     stdio: ['inherit', 'inherit', 'pipe', 2],
     env: { ...process.env, [STDERR_FD_ENV]: '3' },
   });
-  // Ctrl-C reaches the child too (same process group): let it decide, then exit as it did.
-  // A signal sent to this process alone is passed on.
+  // A signal to this process is passed on, and this one then exits as the child did (Ctrl-C
+  // reaches both anyway: they share the terminal's process group).
   const forward = (sig) => child.kill(sig);
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, forward);
+  child.on('error', (e) => {
+    process.stderr.write(`aqa: could not start the CLI process: ${e.message}\n`);
+    process.exit(1);
+  });
   const filtered = filterLines(child.stderr, process.stderr);
   child.on('close', async (code, signal) => {
     await filtered;
@@ -75,6 +77,20 @@ export function runFiltered(script) {
   return true;
 }
 
+/** writeSync until all is written; waits out EAGAIN (the fd may be a pipe another process made non-blocking). */
+function writeAllSync(fd, chunk) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let off = 0;
+  while (off < chunk.length) {
+    try {
+      off += writeSync(fd, chunk, off, chunk.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+
 /** In the child: send process.stderr and console.error to the fd the parent gave us. */
 export function useStderrFd() {
   const fd = Number(process.env[STDERR_FD_ENV]);
@@ -86,7 +102,7 @@ export function useStderrFd() {
     : new Writable({
         write(chunk, _enc, done) {
           try {
-            writeSync(fd, chunk);
+            writeAllSync(fd, chunk);
             done();
           } catch (e) {
             done(e);
