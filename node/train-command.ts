@@ -1,376 +1,41 @@
-// `aqa train`: contrastive fine-tuning from the command line (core/train/trainer.ts does the
-// work). This file reads the training data, writes checkpoints and logs, and resumes.
-//
-// Output folder layout:
-//   <output_dir>/checkpoint-<step>/   Hugging Face + sentence-transformers model folder, plus
-//                                     optimizer.safetensors (AdamW moments) and trainer_state.json
-//   <output_dir>/                     the final model (same layout, without optimizer state)
-//   <output_dir>/train_log.jsonl      one line per optimizer step
-// A checkpoint is written to a hidden temporary folder and renamed into place, so a crash never
-// leaves a half-written checkpoint that --resume would pick up.
+// `aqa train`: its options come from the training-option table (core/train/options.ts) through
+// node/train-settings.ts; the trainer and the model code load inside the action (node/train-run.ts).
 
-import { createHash } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, rename, rm, stat, appendFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { DataError, note } from '../core/data/aqa.ts';
-import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGroup } from '../core/data/pairs.ts';
-import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
-import { toHfTensors } from '../core/model/params.ts';
-import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
-import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
-import { readLines, readPassages, readQuestions } from './data.ts';
-import { createNodeGpu, type NodeGpuOptions } from './device.ts';
-import { fileSource, localModelFiles, syncDir, writeFileAtomic, writeSafetensorsFile } from './files.ts';
-import { resolveModel } from './hub.ts';
+import type { Command } from 'commander';
+import { gpuOptions, positiveInt as parseIntArg } from './cli-options.ts';
+import { addTrainOptions, settingsFromFlags, withModelDefaults } from './train-settings.ts';
 
-export interface TrainCommandOptions {
-  model_name_or_path: string;
-  output_dir: string;
-  train_data?: string;
-  questions?: string;
-  corpus?: string;
-  resume: boolean;
-  save_steps: number;
-  save_total_limit: number;
-  max_steps?: number;
-  settings: TrainSettings;
-  gpu: NodeGpuOptions;
-  quiet?: boolean;
-}
-
-/** Files a model folder may have that a checkpoint copies unchanged. */
-const COPIED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'config_sentence_transformers.json'];
-
-interface TrainerState {
-  position: TrainPosition;
-  totalSteps: number;
-  settings: TrainSettings;
-  /** sha256 of the training examples as used (texts), so a resume refuses different data. */
-  dataHash: string;
-  baseModel: string;
-  log: { step: number; loss: number }[];
-}
-
-// ---------------------------------------------------------------- training data
-
-export interface LoadedData {
-  groups: TrainGroup[];
-  messages: string[];
-  skipped: number;
-}
-
-/**
- * FlagEmbedding JSONL groups ({query, pos: [texts], neg: [texts]}). Malformed lines and groups
- * without a positive are reported with file:line and skipped (counted); zero usable groups is
- * an error.
- */
-export async function readTrainGroups(path: string): Promise<LoadedData> {
-  const groups: TrainGroup[] = [];
-  const messages: string[] = [];
-  let skipped = 0;
-  let lines = 0;
-  try {
-    await stat(path);
-  } catch {
-    throw new DataError(`${path}: cannot read the training file`);
-  }
-  for await (const l of readLines(path)) {
-    lines++;
-    if (l.text.trim() === '') continue;
-    try {
-      if (l.invalidUtf8) note(messages, `${path}:${l.line}: invalid UTF-8 replaced with U+FFFD`);
-      groups.push(parseGroupLine(l.text, `${path}:${l.line}`));
-    } catch (e) {
-      if (!(e instanceof DataError)) throw e;
-      skipped++;
-      note(messages, e.message);
-    }
-  }
-  if (groups.length === 0) throw new DataError(`${path}: no usable training groups in ${lines} lines${messages.length ? ` (first problem: ${messages[0]})` : ''}`);
-  return { groups, messages, skipped };
-}
-
-/**
- * The original AQA recipe's data: one group per (question, gold pid), random negatives from
- * the corpus (seeded). Gold pids missing from the corpus are reported and dropped.
- */
-export async function aqaTrainGroups(questionsPath: string, corpusPath: string, negatives: number, seed: number): Promise<LoadedData> {
-  const { questions, stats } = await readQuestions(questionsPath, { requirePids: true, skipBad: true });
-  const { passages } = await readPassages(corpusPath);
-  const has = (pid: string) => passages.index.has(pid);
-  const { pairs, stats: ps } = trainingPairs(questions, { has });
-  const messages = [...stats.messages];
-  const dropped = ps.missingPids ?? 0;
-  if (dropped) note(messages, `${questionsPath}: ${dropped} gold pids are not in ${corpusPath} and were dropped`);
-  if (pairs.length === 0) throw new DataError(`${questionsPath}: no usable (question, paper) pairs (${stats.skipped} lines skipped; ${dropped} pids not in the corpus)`);
-  const text = (pid: string) => {
-    const i = passages.index.get(pid);
-    return i === undefined ? undefined : passages.texts[i];
-  };
-  const groups = randomGroups(pairs, passages.pids, { negatives, seed }).map((g) => groupTexts(g, text));
-  return { groups, messages, skipped: stats.skipped };
-}
-
-function hashGroups(groups: readonly TrainGroup[]): string {
-  const h = createHash('sha256');
-  for (const g of groups) h.update(JSON.stringify([g.query, g.pos, g.neg])).update('\n');
-  return h.digest('hex');
-}
-
-// ---------------------------------------------------------------- checkpoints
-
-async function latestCheckpoint(outDir: string): Promise<string | null> {
-  let names: string[];
-  try {
-    names = await readdir(outDir);
-  } catch {
-    return null;
-  }
-  const steps = names
-    .map((n) => /^checkpoint-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => b - a);
-  for (const s of steps) {
-    const dir = join(outDir, `checkpoint-${s}`);
-    try {
-      await stat(join(dir, 'trainer_state.json'));
-      return dir;
-    } catch {
-      // not a finished checkpoint
-    }
-  }
-  return null;
-}
-
-/** sentence-transformers files: Transformer -> Pooling -> Normalize. */
-function sentenceTransformersFiles(dim: number, pooling: 'cls' | 'mean', normalize: boolean, maxSeqLength: number): Record<string, string> {
-  const modules = [
-    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-  ];
-  if (normalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
-  return {
-    'modules.json': JSON.stringify(modules, null, 2),
-    '1_Pooling/config.json': JSON.stringify({ word_embedding_dimension: dim, pooling_mode_cls_token: pooling === 'cls', pooling_mode_mean_tokens: pooling === 'mean', pooling_mode_max_tokens: false, pooling_mode_mean_sqrt_len_tokens: false }, null, 2),
-    'sentence_bert_config.json': JSON.stringify({ max_seq_length: maxSeqLength, do_lower_case: false }, null, 2),
-  };
-}
-
-async function writeModelFolder(dir: string, baseDir: string, trainer: Trainer, extra: { state?: TrainerState }): Promise<void> {
-  const { model, gpu } = trainer;
-  await mkdir(join(dir, '1_Pooling'), { recursive: true });
-  if (model.settings.normalize) await mkdir(join(dir, '2_Normalize'), { recursive: true });
-  for (const f of COPIED_FILES) {
-    try {
-      await cp(join(baseDir, f), join(dir, f));
-    } catch {
-      // optional file absent in the base model
-    }
-  }
-  const st = sentenceTransformersFiles(model.dim, model.settings.pooling, model.settings.normalize, trainer.s.passageMaxLen);
-  for (const [name, text] of Object.entries(st)) await writeFileAtomic(join(dir, name), text);
-  const weights = await toHfTensors(gpu, model.config, model.encoder.weights);
-  // Tensors the encoder does not use (BERT's pooler) are carried over from the base model
-  // unchanged, so loaders do not warn about freshly initialised weights.
-  for (const [name, t] of await unusedBaseTensors(baseDir, weights)) weights.set(name, t);
-  await writeSafetensorsFile(join(dir, 'model.safetensors'), Object.fromEntries([...weights].map(([k, t]) => [k, { dtype: 'F32', shape: t.shape, data: t.data }])), { format: 'pt' });
-  if (extra.state) {
-    const opt = await trainer.optimizerState();
-    await writeSafetensorsFile(join(dir, 'optimizer.safetensors'), Object.fromEntries([...opt].map(([k, d]) => [k, { dtype: 'F32', shape: [d.length], data: d }])));
-    await writeFileAtomic(join(dir, 'trainer_state.json'), JSON.stringify(extra.state, null, 2));
-  }
-}
-
-async function unusedBaseTensors(baseDir: string, used: Map<string, unknown>): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
-  const out = new Map<string, { data: Float32Array; shape: number[] }>();
-  let f;
-  try {
-    f = await parseSafetensorsHeader(await fileSource(join(baseDir, 'model.safetensors')));
-  } catch {
-    return out; // sharded or absent: nothing to carry over
-  }
-  for (const [name, info] of f.tensors) {
-    const plain = name.replace(/^(bert|model|new)\./, '');
-    if (used.has(plain) || !plain.startsWith('pooler.') || !['F32', 'F16', 'BF16'].includes(info.dtype)) continue;
-    out.set(plain, await readTensor(f, name));
-  }
-  return out;
-}
-
-/** Write checkpoint-<step> atomically (temp folder + rename), then keep the newest `limit`. */
-async function saveCheckpoint(outDir: string, baseDir: string, trainer: Trainer, state: TrainerState, limit: number): Promise<string> {
-  const final = join(outDir, `checkpoint-${state.position.step}`);
-  const tmp = join(outDir, `.checkpoint-${state.position.step}.tmp`);
-  await rm(tmp, { recursive: true, force: true });
-  await writeModelFolder(tmp, baseDir, trainer, { state });
-  await rm(final, { recursive: true, force: true });
-  await rename(tmp, final);
-  await syncDir(outDir);
-  const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n)).sort((a, b) => Number(b.slice(11)) - Number(a.slice(11)));
-  for (const old of names.slice(Math.max(1, limit))) await rm(join(outDir, old), { recursive: true, force: true });
-  return final;
-}
-
-/** What to do about a damaged checkpoint, for the one-line errors below. */
-function damagedHint(dir: string): string {
-  return `the checkpoint is damaged: remove ${dir} to resume from an earlier checkpoint, or train again without --resume`;
-}
-
-/** A checkpoint's trainer_state.json, checked enough that resuming from it cannot go wrong quietly. */
-async function readTrainerState(dir: string): Promise<TrainerState> {
-  const path = join(dir, 'trainer_state.json');
-  let state: TrainerState;
-  try {
-    state = JSON.parse(await readFile(path, 'utf8')) as TrainerState;
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? `not valid JSON: ${(e as Error).message}`;
-    throw new Error(`${path}: ${why}; ${damagedHint(dir)}`);
-  }
-  const p = state?.position;
-  const isCount = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
-  if (!p || !isCount(p.step) || !isCount(p.epoch) || !isCount(p.batch) || typeof state.dataHash !== 'string' || !Array.isArray(state.log) || typeof state.settings !== 'object' || state.settings === null) {
-    throw new Error(`${path}: not a trainer state (position, settings, dataHash and log expected); ${damagedHint(dir)}`);
-  }
-  return state;
-}
-
-async function loadOptimizer(dir: string): Promise<Map<string, Float32Array>> {
-  const path = join(dir, 'optimizer.safetensors');
-  try {
-    const f = await parseSafetensorsHeader(await fileSource(path));
-    const out = new Map<string, Float32Array>();
-    for (const name of f.tensors.keys()) out.set(name, (await readTensor(f, name)).data);
-    return out;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'missing (it holds the AdamW moments a resume needs)' : code ?? (e as Error).message.split('\n')[0].replace(`${path}: `, '');
-    throw new Error(`${path}: ${why}; ${damagedHint(dir)}`);
-  }
-}
-
-/**
- * Keep only the log lines of steps up to `step`, where this run starts: after a crash, the steps
- * between the checkpoint and the crash are run again and would otherwise be listed twice (a
- * half-written last line goes too). Rewritten atomically, so a second crash loses nothing.
- */
-async function truncateLog(path: string, step: number): Promise<void> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return; // no log yet
-  }
-  const kept = text.split('\n').filter((l) => {
-    try {
-      return (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  const next = kept.map((l) => `${l}\n`).join('');
-  if (next !== text) await writeFileAtomic(path, next);
-}
-
-// ---------------------------------------------------------------- the command
-
-export interface TrainSummary {
-  position: TrainPosition;
-  totalSteps: number;
-  lastLoss: number;
-  outputDir: string;
-}
-
-export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary> {
-  validateSettings(o.settings);
-  const log = o.quiet ? () => {} : (m: string) => console.error(m);
-  const outDir = o.output_dir;
-  await mkdir(outDir, { recursive: true });
-  const resumeFrom = o.resume ? await latestCheckpoint(outDir) : null;
-  if (o.resume && !resumeFrom) throw new Error(`--resume: no finished checkpoint-<step> folder in ${outDir}`);
-
-  // data
-  let data: LoadedData;
-  if (o.train_data) data = await readTrainGroups(o.train_data);
-  else if (o.questions && o.corpus) data = await aqaTrainGroups(o.questions, o.corpus, o.settings.trainGroupSize - 1, o.settings.seed);
-  else throw new Error('give --train_data <groups.jsonl> (FlagEmbedding layout), or --questions <qa_train.txt> with --corpus <pid_to_title_abs.json>');
-  for (const m of data.messages) log(`warning: ${m}`);
-  if (data.skipped) log(`warning: ${data.skipped} training lines skipped`);
-  const dataHash = hashGroups(data.groups);
-
-  // model: the base, or the checkpoint being resumed
-  const baseDir = await resolveModel(o.model_name_or_path);
-  const gpu = await createNodeGpu(o.gpu);
-  const modelDir = resumeFrom ?? baseDir;
-  const model = await loadEmbeddingModel(gpu, localModelFiles(modelDir), o.model_name_or_path);
-  const settings: TrainSettings = { ...o.settings };
-  const trainer = new Trainer(gpu, model, data.groups, settings);
-  let position: TrainPosition = { step: 0, epoch: 0, batch: 0 };
-  let lossLog: { step: number; loss: number }[] = [];
-  if (resumeFrom) {
-    const state = await readTrainerState(resumeFrom);
-    if (state.dataHash !== dataHash) throw new Error(`--resume: ${resumeFrom} was trained on different data (hash ${state.dataHash.slice(0, 12)} vs ${dataHash.slice(0, 12)})`);
-    // A setting added after the checkpoint was written counts as its default.
-    const was = { ...DEFAULT_SETTINGS, ...state.settings };
-    const changed = (Object.keys(settings) as (keyof TrainSettings)[]).filter((k) => settings[k] !== was[k]);
-    if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.map((k) => `${k} ${was[k]} -> ${settings[k]}`).join(', ')}`);
-    trainer.loadOptimizerState(await loadOptimizer(resumeFrom), join(resumeFrom, 'optimizer.safetensors'));
-    position = state.position;
-    lossLog = state.log;
-    log(`resuming from ${resumeFrom} (step ${position.step} of ${trainer.totalSteps})`);
-  }
-  const logPath = join(outDir, 'train_log.jsonl');
-  await truncateLog(logPath, position.step);
-  log(
-    `training ${o.model_name_or_path} on ${data.groups.length} groups: ${trainer.totalSteps} steps (${trainer.updatesPerEpoch}/epoch x ${settings.numTrainEpochs}), ` +
-      `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}` +
-      `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
-  );
-
-  const bar = o.quiet
-    ? null
-    : new cliProgress.SingleBar(
-        { format: 'train |{bar}| {value}/{total} steps | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}', etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      );
-  bar?.start(trainer.totalSteps, position.step, { loss: '-', lr: '-', tps: 0 });
-  const t0 = performance.now();
-  let lastLoss = NaN;
-  const stopAt = o.max_steps ?? Infinity;
-  try {
-    position = await trainer.run(position, async (info) => {
-      lastLoss = info.loss;
-      lossLog.push({ step: info.step, loss: info.loss });
-      const line = { step: info.step, epoch: info.epoch + info.batch / trainer.batchesPerEpoch, loss: info.loss, lr: info.lr, grad_norm: info.gradNorm, tokens: info.tokens, tokens_per_s: Math.round(info.tokens / (info.ms / 1000)), elapsed_s: (performance.now() - t0) / 1000, gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20) };
-      await appendFile(logPath, `${JSON.stringify(line)}\n`);
-      bar?.update(info.step, { loss: info.loss.toFixed(4), lr: info.lr.toExponential(2), tps: line.tokens_per_s });
-      const last = info.step === info.totalSteps;
-      if ((o.save_steps > 0 && info.step % o.save_steps === 0) || last || info.step >= stopAt) {
-        const state: TrainerState = { position: { step: info.step, epoch: info.epoch, batch: info.batch }, totalSteps: info.totalSteps, settings, dataHash, baseModel: o.model_name_or_path, log: lossLog };
-        await saveCheckpoint(outDir, baseDir, trainer, state, o.save_total_limit);
-      }
-      return info.step < stopAt;
+/** Add `train` to the `aqa` program. */
+export function registerTrainCommand(program: Command): void {
+  addTrainOptions(
+    program
+      .command('train')
+      .description('contrastive fine-tuning (InfoNCE, in-batch negatives), FlagEmbedding-style options')
+      .requiredOption('--model_name_or_path <dir|hub-id>', 'base model: local folder or Hugging Face Hub id')
+      .requiredOption('--output_dir <dir>', 'checkpoints, train_log.jsonl and the final model')
+      .option('--train_data <file>', 'FlagEmbedding JSONL: {"query": str, "pos": [str], "neg": [str]} (e.g. from `aqa mine`)')
+      .option('--questions <file>', 'AQA questions with gold pids (qa_train.txt); with --corpus: random negatives, as the original')
+      .option('--corpus <file>', 'AQA corpus pid_to_title_abs.json, for --questions'),
+  )
+    .option('--max_steps <n>', 'stop (with a checkpoint) after n optimizer steps; continue later with --resume', parseIntArg)
+    .option('--resume', 'continue from the newest checkpoint in --output_dir', false)
+    .action(async (o) => {
+      const { trainCommand } = await import('./train-run.ts');
+      const { resolveModel } = await import('./hub.ts');
+      const { settings, save } = settingsFromFlags(o);
+      const baseDir = await resolveModel(o.model_name_or_path);
+      await trainCommand({
+        model_name_or_path: o.model_name_or_path,
+        output_dir: o.output_dir,
+        train_data: o.train_data,
+        questions: o.questions,
+        corpus: o.corpus,
+        resume: o.resume,
+        save_steps: save.saveSteps,
+        save_total_limit: save.saveTotalLimit,
+        max_steps: o.max_steps,
+        gpu: gpuOptions(program),
+        settings: await withModelDefaults(settings, baseDir, o.model_name_or_path),
+      });
     });
-  } catch (e) {
-    bar?.stop();
-    if (e instanceof NonFiniteLossError) {
-      const last = await latestCheckpoint(outDir);
-      throw new Error(`${e.message}; ${last ? `the last good checkpoint is ${last}` : 'no checkpoint was written yet'}`);
-    }
-    throw e;
-  }
-  bar?.stop();
-  if (position.step >= trainer.totalSteps) {
-    await writeModelFolder(outDir, baseDir, trainer, {});
-    log(`wrote the fine-tuned model to ${outDir} (${position.step} steps, last loss ${lastLoss.toFixed(4)})`);
-  } else {
-    log(`stopped at step ${position.step} of ${trainer.totalSteps}; continue with --resume`);
-  }
-  trainer.dispose();
-  model.dispose();
-  gpu.destroy();
-  return { position, totalSteps: trainer.totalSteps, lastLoss, outputDir: outDir };
 }
-
-export { DEFAULT_SETTINGS };

@@ -4,10 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { padBatch } from '../core/data/batch.ts';
 import { paramList, toHfTensors } from '../core/model/params.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
@@ -15,17 +14,18 @@ import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts
 import { contrastiveStep } from '../core/train/step.ts';
 import { epochOrder, sampleGroup } from '../core/train/trainer.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
-import { DEFAULT_SETTINGS, trainCommand } from '../node/train-command.ts';
+import { DEFAULT_SETTINGS, trainCommand } from '../node/train-run.ts';
 import { addTrainOptions, settingsFromFlags } from '../node/train-settings.ts';
 import { SETTINGS_OPTIONS, validateSettings } from '../core/train/options.ts';
 import { Command } from 'commander';
-import { testGpu } from './helpers.ts';
+import { tempDir, testGpu } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const WORDS = ['protein', 'folding', 'graph', 'neural', 'network', 'quantum', 'energy', 'cell', 'gene', 'signal', 'theory', 'data'];
 
+// Removed after the test that made it (or, made after an await, after the file's tests).
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'aqa-train-'));
+  return tempDir({ after }, 'train');
 }
 
 function phrase(i: number, n: number): string {

@@ -20,7 +20,7 @@ import { localModelFiles, writeFileAtomic } from '../files.ts';
 import { resolveModel } from '../hub.ts';
 import { runMine } from '../mine-command.ts';
 import { buildIndex, checkSameModel, describeModel, type ModelDescription, modelFingerprint, openIndex, retrieve, sha256, uploadIndex } from '../index-store.ts';
-import { trainCommand } from '../train-command.ts';
+import { trainCommand } from '../train-run.ts';
 import { withModelDefaults } from '../train-settings.ts';
 import type { ModelConfig, Negatives, PipelineConfig, Split } from './config.ts';
 import { type Stage, STAGES } from './stage-names.ts';
