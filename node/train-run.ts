@@ -18,6 +18,7 @@ import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGrou
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
+import { withoutWeightPrefix } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
@@ -192,7 +193,7 @@ async function unusedBaseTensors(baseDir: string, used: Map<string, unknown>): P
     return out; // sharded or absent: nothing to carry over
   }
   for (const [name, info] of f.tensors) {
-    const plain = name.replace(/^(bert|model|new)\./, '');
+    const plain = withoutWeightPrefix(name);
     if (used.has(plain) || !plain.startsWith('pooler.') || !['F32', 'F16', 'BF16'].includes(info.dtype)) continue;
     out.set(plain, await readTensor(f, name));
   }

@@ -52,6 +52,12 @@ export const WEIGHT_PREFIXES = ['bert.', 'model.', 'new.'] as const;
 
 const NORM_PARAM = /(LayerNorm|_ln)\.(weight|bias)$/;
 
+/** `name` without a base-model prefix ('bert.pooler.dense.weight' -> 'pooler.dense.weight'). */
+export function withoutWeightPrefix(name: string): string {
+  const p = WEIGHT_PREFIXES.find((x) => name.startsWith(x));
+  return p ? name.slice(p.length) : name;
+}
+
 /** The spellings a canonical name may have in a checkpoint, in the order they are tried. */
 export function weightNameCandidates(canonical: string): string[] {
   const bases = [canonical];
