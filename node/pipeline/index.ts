@@ -63,7 +63,6 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const releaseLock = await takeLock(cfg.workDir);
   const p = new Pipeline(cfg, o);
   try {
-    await p.units.hashes.load();
     const t0 = performance.now();
     await p.prepare();
     await p.mine();
@@ -79,7 +78,6 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     return { config: cfg, ran: p.units.ran, skipped: p.units.skipped, metrics, table, submission };
   } finally {
     p.close();
-    await p.units.hashes.save().catch(() => {});
     await releaseLock();
   }
 }

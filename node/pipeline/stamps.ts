@@ -5,8 +5,9 @@
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError } from '../../core/data/aqa.ts';
+import { cachedSha256 } from '../file-digest.ts';
 import { writeFileAtomic } from '../files.ts';
-import { sha256, sha256File } from '../index-store.ts';
+import { sha256 } from '../index-store.ts';
 
 /** Bumped when a stage's outputs change meaning: every stamp of an older version is stale. */
 const STAMP_VERSION = 1;
@@ -31,40 +32,6 @@ function changedInputs(before: Record<string, unknown> | undefined, now: Record<
   return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
 }
 
-/** File content hashes, cached by (size, mtime) so a 400 MB corpus is read once, not per run. */
-class FileHashes {
-  private cache: Record<string, { size: number; mtimeMs: number; sha256: string }> = {};
-  private dirty = false;
-
-  constructor(private readonly file: string) {}
-
-  async load(): Promise<void> {
-    try {
-      this.cache = JSON.parse(await readFile(this.file, 'utf8'));
-    } catch {
-      this.cache = {};
-    }
-  }
-
-  async hash(path: string): Promise<string> {
-    const st = await stat(path).catch(() => {
-      throw new DataError(`${path}: cannot read (no such file)`);
-    });
-    const c = this.cache[path];
-    if (c && c.size === st.size && c.mtimeMs === st.mtimeMs) return c.sha256;
-    const h = await sha256File(path);
-    this.cache[path] = { size: st.size, mtimeMs: st.mtimeMs, sha256: h };
-    this.dirty = true;
-    return h;
-  }
-
-  async save(): Promise<void> {
-    if (!this.dirty) return;
-    await writeFileAtomic(this.file, JSON.stringify(this.cache, null, 1));
-    this.dirty = false;
-  }
-}
-
 /** What a unit's run reports: its output files (relative to the work dir) and a one-line summary. */
 export interface UnitOutput {
   outputs: string[];
@@ -73,7 +40,8 @@ export interface UnitOutput {
 
 /** The units of one run: which ran, which were up to date, and the stamps read or written. */
 export class Units {
-  readonly hashes: FileHashes;
+  /** Input files' digests, cached by (size, mtime, inode) so a 400 MB corpus is read once, not per run. */
+  private readonly hashCache: string;
   readonly ran: string[] = [];
   readonly skipped: string[] = [];
   private readonly stamps = new Map<string, Stamp>();
@@ -82,11 +50,15 @@ export class Units {
     private readonly workDir: string,
     private readonly log: (line: string) => void,
   ) {
-    this.hashes = new FileHashes(join(workDir, 'stamps', 'file-hashes.json'));
+    this.hashCache = join(workDir, 'stamps', 'file-hashes.json');
   }
 
-  fileHash(path: string | null): Promise<string | null> {
-    return path ? this.hashes.hash(path) : Promise.resolve(null);
+  async fileHash(path: string | null): Promise<string | null> {
+    if (!path) return null;
+    await stat(path).catch(() => {
+      throw new DataError(`${path}: cannot read (no such file)`);
+    });
+    return cachedSha256(path, this.hashCache);
   }
 
   /** (hash, finish time) of an upstream stamp: a rerun upstream changes it even with equal inputs. */
@@ -144,7 +116,6 @@ export class Units {
     for (const path of r.outputs) outputs.push({ path, size: (await stat(join(this.workDir, path))).size });
     const stamp: Stamp = { version: STAMP_VERSION, unit, hash, finished: new Date().toISOString(), seconds: Number(seconds.toFixed(3)), outputs, note: r.note, inputs };
     await writeFileAtomic(this.stampPath(unit), `${JSON.stringify(stamp, null, 2)}\n`);
-    await this.hashes.save();
     this.stamps.set(unit, stamp);
     this.ran.push(unit);
     this.log(`${label} ${r.note} (${seconds.toFixed(1)} s)`);
