@@ -2,9 +2,30 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { layerNormBackward, layerNormForward } from '../core/kernels/layernorm.ts';
 import { layernormCases } from './cases/layernorm.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { createNodeGpu } from '../node/device.ts';
+import { assertCheck, registerCases, testGpu } from './helpers.ts';
 
 registerCases('layernorm', layernormCases);
+
+test('layernorm: f16 cases refuse in one line on a device without shader-f16', async () => {
+  const gpu = await createNodeGpu();
+  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
+  for (const kc of layernormCases.filter((c) => c.name.endsWith(' f16'))) {
+    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  }
+  gpu.destroy();
+});
+
+test('layernorm: f16 dtype mismatches name the tensor; the backward refuses f16', async () => {
+  const gpu = await testGpu();
+  const x = gpu.empty([2, 8], 'f16'), out = gpu.empty([2, 8], 'f16'), w = gpu.empty([8], 'f16'), w32 = gpu.empty([8]);
+  const m = gpu.empty([2]), m16 = gpu.empty([2], 'f16'), out32 = gpu.empty([2, 8]);
+  assert.throws(() => layerNormForward(gpu, out, m, m, x, w32, w, 1e-12), /layernorm: weight: expected f16 elements, got f32/);
+  assert.throws(() => layerNormForward(gpu, out32, m, m, x, w, w, 1e-12), /layernorm: out: expected f16 elements, got f32/);
+  assert.throws(() => layerNormForward(gpu, out, m16, m, x, w, w, 1e-12), /layernorm: mean: expected f32 elements, got f16/);
+  assert.throws(() => layerNormBackward(gpu, out, w, w, out, x, m, m, w), /layernorm backward: f16 tensors are not supported/);
+  for (const t of [x, out, w, w32, m, m16, out32]) t.release();
+});
 
 test('layernorm: shape errors name the tensor and both shapes', async () => {
   const gpu = await testGpu();

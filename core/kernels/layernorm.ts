@@ -2,7 +2,7 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { expectDtype, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 
 export interface LayerNormOptions {
@@ -20,6 +20,8 @@ export interface LayerNormOptions {
  *
  * out: [N, C], mean: [N], rstd: [N], x: [N, C], weight: [C], bias: [C]. Any leading dims of x
  * are folded into N (out has x's shape; mean and rstd are [N] or x's leading dims).
+ * x, weight, bias and out are all f32 or all f16 (needs 'shader-f16'; the math is f32 either
+ * way and out is rounded once); mean and rstd are always f32.
  */
 export function layerNormForward(
   gpu: Gpu,
@@ -41,9 +43,12 @@ export function layerNormForward(
   expectRowShape('layernorm: rstd', rstd, N, lead);
   expectShape('layernorm: weight', weight, [C]);
   expectShape('layernorm: bias', bias, [C]);
-  for (const [w, t] of [['out', out], ['mean', mean], ['rstd', rstd], ['x', x], ['weight', weight], ['bias', bias]] as const) {
-    expectDtype(`layernorm: ${w}`, t, 'f32');
-  }
+  const dt = x.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`layernorm: x must hold f32 or f16 elements, got ${x}`);
+  for (const [w, t] of [['out', out], ['weight', weight], ['bias', bias]] as const) expectDtype(`layernorm: ${w}`, t, dt);
+  // the statistics stay f32 for the backward, whatever the activations' precision
+  expectDtype('layernorm: mean', mean, 'f32');
+  expectDtype('layernorm: rstd', rstd, 'f32');
   if (out.buffer === x.buffer) throw new Error('layernorm: out and x share a buffer; the kernel cannot run in place');
   if (!(eps >= 0)) throw new Error(`layernorm: eps must be >= 0, got ${eps}`);
   const wg = opts.wg ?? rowReduceWg(gpu);
@@ -55,11 +60,12 @@ export function layerNormForward(
   const out2 = out.reshape([N, C]);
   const mean1 = mean.reshape([N]);
   const rstd1 = rstd.reshape([N]);
-  forEachRowChunk(gpu, 'layernorm', N, [C * 4, C * 4, 4, 4], (start, count) => {
+  const eb = bytesPerElement(dt);
+  forEachRowChunk(gpu, 'layernorm', N, [C * eb, C * eb, 4, 4], (start, count) => {
     gpu.dispatch({
       kernel: 'layernorm',
       entry: 'forward',
-      defines: { WG: wg },
+      defines: dt === 'f16' ? { WG: wg, F16: true } : { WG: wg },
       bindings: [out2.rows(start, count), mean1.rows(start, count), rstd1.rows(start, count), x2.rows(start, count), weight, bias],
       uniforms: { rows: count, C, eps: f32(eps) },
       workgroups: gpu.grid(count),
@@ -119,6 +125,7 @@ export function layerNormBackward(
   expectShape('layernorm backward: dweight', dweight, [C]);
   expectShape('layernorm backward: dbias', dbias, [C]);
   const all = { dx, dweight, dbias, dout, x, mean, rstd, weight };
+  if (x.dtype === 'f16') throw new Error('layernorm backward: f16 tensors are not supported (the backward is f32 only)');
   for (const [w, t] of Object.entries(all)) expectDtype(`layernorm backward: ${w}`, t, 'f32');
   // A buffer written by a dispatch may not also be read by it (WebGPU usage rules).
   for (const [w, t] of Object.entries({ dout, x, mean, rstd, weight })) {

@@ -23,6 +23,7 @@ import { layerNormBackward, layerNormForward } from '../../core/kernels/layernor
 import { layerNormBackwardRef, layerNormRef } from '../../core/ref/layernorm.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
+import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
@@ -122,6 +123,72 @@ const specs: Spec[] = [
 const forwardCases: KernelCase[] = specs.map((s, i) => ({
   name: label(s),
   run: (gpu: Gpu) => runSpec(gpu, s, 500 + 10 * i),
+}));
+
+// ---------------------------------------------------------------- forward, f16
+//
+// x, weight, bias and out in f16, mean and rstd in f32. The reference is layerNormRef on the
+// f16-rounded x, weight and bias (half-io.ts), so the kernel's error is the f32 model above
+// (its inputs are f16 values held exactly in f32) plus the rounding of out to f16:
+// out: halfOutTol(f32 out tolerance) = atol (1 + 2^-10) + 2^-24, rtol 2^-10; mean and rstd
+// keep the f32 tolerances (they are never rounded to f16). C = 1 and constant rows still give
+// out = bias exactly (bias is an f16 value). The offset case uses 30 + U(+-0.5): at 1000 the
+// f16 spacing is 0.5, so 1000 + U(+-0.01) would round to constant rows.
+
+async function runHalf(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
+  const N = s.lead.reduce((a, b) => a * b, 1);
+  const { C } = s;
+  const eps = s.eps ?? 1e-12;
+  const x0 = randu(N * C, seed, s.scale ?? 1);
+  if (s.offset) for (let i = 0; i < x0.length; i++) x0[i] += s.offset;
+  if (s.constant) for (let r = 0; r < N; r++) x0.fill(x0[r * C], r * C, (r + 1) * C);
+  const shape = [...s.lead, C];
+  const { t: tx, v: x } = uploadHalf(gpu, x0, shape);
+  const { t: tw, v: w } = uploadHalf(gpu, randu(C, seed + 1, 0.5).map((v) => 1 + v), [C]);
+  const { t: tb, v: b } = uploadHalf(gpu, randu(C, seed + 2, 0.5), [C]);
+  const out = nanHalf(gpu, shape), mean = nanTensor(gpu, [N]), rstd = nanTensor(gpu, s.lead);
+  const wg = s.wg ?? rowReduceWg(gpu);
+  const launch = () => layerNormForward(gpu, out, mean, rstd, tx, tw, tb, eps, { wg });
+  if (!hasF16(gpu)) return refusalCheck(launch, [tx, tw, tb, out, mean, rstd]);
+  const { dispatches } = await withBindingLimit(gpu, s.limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const [o, m, r] = [await readHalf(gpu, out), await gpu.readF32(mean), await gpu.readF32(rstd)];
+  for (const t of [tx, tw, tb, out, mean, rstd]) t.release();
+  const ref = layerNormRef(x, w, b, N, C, eps);
+  const e = sumErr(C, wg);
+  const outTol = halfOutTol({ atol: 1.5 * (3 * e + 6 * U) + U * maxAbs(ref.out) });
+  const checks: Check[] = [
+    { name: `out f16 (atol ${outTol.atol.toExponential(1)}, rtol 2^-10)`, actual: o, expected: ref.out, tol: outTol },
+    { name: 'mean', actual: m, expected: ref.mean, tol: { atol: 2 * e * (s.scale ?? 1), rtol: 4 * U } },
+    { name: 'rstd', actual: r, expected: ref.rstd, tol: { atol: 0, rtol: e + 4 * U } },
+  ];
+  if (C === 1 || s.constant) {
+    const bias = new Float32Array(N * C);
+    for (let i = 0; i < N; i++) bias.set(b, i * C);
+    checks.push({ name: 'out = bias', actual: o, expected: bias, tol: { atol: 0 } });
+  }
+  if (s.limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const halfSpecs: Spec[] = [
+  { lead: [1], C: 1 },
+  { lead: [3], C: 7, eps: 1e-5 },
+  { lead: [5], C: 129, wg: 64 },
+  { lead: [2, 3], C: 384 },
+  { lead: [4], C: 1024, wg: 8 },
+  { lead: [2], C: 4096 },
+  { lead: [4], C: 1024, offset: 30, scale: 0.5 },
+  { lead: [3], C: 100, eps: 1e-5, constant: true },
+  // folded grid: 70000 rows of 3 f16 (6-byte rows)
+  { lead: [70000], C: 3 },
+  // f16 rows of 766 B: aligned chunk starts need multiples of 128 rows (and of 64 for the f32
+  // statistics); 171 rows fit 128 KiB, so 128 + 128 + 44 = 3 chunks
+  { lead: [300], C: 383, limit: { bytes: 131072, dispatches: 3 } },
+];
+
+const halfCases: KernelCase[] = halfSpecs.map((s, i) => ({
+  name: `${label(s)} f16`,
+  run: (gpu: Gpu) => runHalf(gpu, s, 700 + 10 * i),
 }));
 
 // ---------------------------------------------------------------- backward
@@ -289,4 +356,4 @@ const gradCases: KernelCase[] = gradSpecs.map((s, i) => ({
   run: (gpu: Gpu) => runGradcheck(gpu, s, 800 + 10 * i),
 }));
 
-export const layernormCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
+export const layernormCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...gradCases];
