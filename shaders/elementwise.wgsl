@@ -1,5 +1,6 @@
-// Elementwise kernels over flat f32 arrays. Every entry uses the folded 1-D grid of
-// Gpu.grid(): index = (wid.x + wid.y * nwg.x) * WG + lid.x, bounds-checked against n.
+// Elementwise kernels over flat f32 arrays (f16 for the forward entries, see F16 below). Every
+// entry uses the folded 1-D grid of Gpu.grid(): index = (wid.x + wid.y * nwg.x) * WG + lid.x,
+// bounds-checked against n.
 //
 //   add            out = a + b (residual connections); its backward is dout for both inputs
 //   accumulate     dst += src (gradients meeting at a residual branch, gradient accumulation)
@@ -11,6 +12,17 @@
 //
 // One uniform struct for the whole file (`cols` is only read by glu_forward); each entry has
 // its own binding variables because layout 'auto' only accepts bindings an entry uses.
+//
+// F16: add, gelu_forward and glu_forward read and write f16 (type `act`); values are widened
+// to f32 on load, computed exactly as in f32 and rounded to f16 once on store. The other
+// entries (training and test-only) keep f32 bindings.
+
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
+#endif
 
 struct Params {
   n: u32, // elements to write
@@ -108,15 +120,15 @@ fn gelu_grad(x: f32) -> f32 {
 }
 
 // ---------------------------------------------------------------- add
-@group(0) @binding(1) var<storage, read_write> add_out: array<f32>;
-@group(0) @binding(2) var<storage, read> add_a: array<f32>;
-@group(0) @binding(3) var<storage, read> add_b: array<f32>;
+@group(0) @binding(1) var<storage, read_write> add_out: array<act>;
+@group(0) @binding(2) var<storage, read> add_a: array<act>;
+@group(0) @binding(3) var<storage, read> add_b: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  add_out[i] = add_a[i] + add_b[i];
+  add_out[i] = act(f32(add_a[i]) + f32(add_b[i]));
 }
 
 // ---------------------------------------------------------------- accumulate
@@ -142,14 +154,14 @@ fn erf_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 }
 
 // ---------------------------------------------------------------- gelu
-@group(0) @binding(1) var<storage, read_write> gelu_out: array<f32>;
-@group(0) @binding(2) var<storage, read> gelu_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> gelu_out: array<act>;
+@group(0) @binding(2) var<storage, read> gelu_x: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  gelu_out[i] = gelu(gelu_x[i]);
+  gelu_out[i] = act(gelu(f32(gelu_x[i])));
 }
 
 @group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<f32>;
@@ -164,8 +176,8 @@ fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 // ---------------------------------------------------------------- glu (GEGLU of GTE v1.5)
-@group(0) @binding(1) var<storage, read_write> glu_out: array<f32>; // [N, I]
-@group(0) @binding(2) var<storage, read> glu_up_gate: array<f32>; // [N, 2I]: up | gate
+@group(0) @binding(1) var<storage, read_write> glu_out: array<act>; // [N, I]
+@group(0) @binding(2) var<storage, read> glu_up_gate: array<act>; // [N, 2I]: up | gate
 
 @compute @workgroup_size({{WG}})
 fn glu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -174,7 +186,7 @@ fn glu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let r = i / params.cols;
   let c = i - r * params.cols;
   let base = r * 2u * params.cols + c;
-  glu_out[i] = gelu(glu_up_gate[base + params.cols]) * glu_up_gate[base];
+  glu_out[i] = act(gelu(f32(glu_up_gate[base + params.cols])) * f32(glu_up_gate[base]));
 }
 
 @group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<f32>; // [N, 2I]: d up | d gate

@@ -1,12 +1,35 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accumulateForward, geluBackward, gluBackward, gluForward, geluForward } from '../core/kernels/elementwise.ts';
+import { accumulateForward, addForward, geluBackward, gluBackward, gluForward, geluForward } from '../core/kernels/elementwise.ts';
 import { geluGradScalarRef, geluTanhScalarRef } from '../core/ref/elementwise.ts';
 import { GELU_GRAD_TOL, GELU_TOL, elementwiseCases, geluGrid } from './cases/elementwise.ts';
 import { evaluate } from './cases/types.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { createNodeGpu } from '../node/device.ts';
+import { assertCheck, registerCases, testGpu } from './helpers.ts';
 
 registerCases('elementwise', elementwiseCases);
+
+test('elementwise: f16 cases refuse in one line on a device without shader-f16', async () => {
+  const gpu = await createNodeGpu();
+  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
+  for (const kc of elementwiseCases.filter((c) => c.name.endsWith(' f16'))) {
+    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  }
+  gpu.destroy();
+});
+
+test('elementwise: f16 dtype mismatches name the tensor; the backwards refuse f16', async () => {
+  const gpu = await testGpu();
+  const h = gpu.empty([2, 8], 'f16'), f = gpu.empty([2, 8]), h4 = gpu.empty([2, 4], 'f16'), f4 = gpu.empty([2, 4]), u4 = gpu.empty([2, 4], 'u32');
+  assert.throws(() => addForward(gpu, h, h, f), /add: b: expected f16 elements, got f32/);
+  assert.throws(() => addForward(gpu, f, h, h), /add: a: expected f32 elements, got f16/);
+  assert.throws(() => geluForward(gpu, h, f), /gelu: x: expected f16 elements, got f32/);
+  assert.throws(() => gluForward(gpu, f4, h), /glu: upGate: expected f32 elements, got f16/);
+  assert.throws(() => gluForward(gpu, u4, h), /glu: out must hold f32 or f16 elements/);
+  assert.throws(() => geluBackward(gpu, h, h, h), /gelu backward: f16 tensors are not supported/);
+  assert.throws(() => gluBackward(gpu, h, h4, h), /glu backward: f16 tensors are not supported/);
+  for (const t of [h, f, h4, f4, u4]) t.release();
+});
 
 test('elementwise: the GELU tolerance rejects the tanh approximation', () => {
   const { x, exact } = geluGrid();

@@ -3,19 +3,37 @@
 // gpu.grid() past 65535 workgroups per dimension.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { expectDtype, flatView, forEachRowChunk } from '../gpu/launch.ts';
 
 const WG = 256;
 
-/** One flat dispatch per chunk over n elements of f32 tensors (all bound in `tensors`). */
+/**
+ * The shared float dtype of a forward's operands (f32, or f16 with 'shader-f16'): the first
+ * tensor's, which every other one must match (`add: b: expected f16 elements, got f32 ...`).
+ */
+function actDtype(what: string, tensors: [string, Tensor][]): DType {
+  const [name0, t0] = tensors[0];
+  const dt = t0.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`${what}: ${name0} must hold f32 or f16 elements, got ${t0}`);
+  for (const [name, t] of tensors.slice(1)) expectDtype(`${what}: ${name}`, t, dt);
+  return dt;
+}
+
+/** Defines of an elementwise pipeline: F16 only when set, so the f32 pipeline keys stay as they were. */
+function definesFor(dt: DType): { WG: number; F16?: boolean } {
+  return dt === 'f16' ? { WG, F16: true } : { WG };
+}
+
+/** One flat dispatch per chunk over n elements of same-dtype tensors (all bound in `tensors`). */
 function flatForward(gpu: Gpu, entry: string, tensors: Tensor[]): void {
   const n = tensors[0].size;
-  forEachRowChunk(gpu, `elementwise.${entry}`, n, tensors.map(() => 4), (start, count) => {
+  const dt = tensors[0].dtype;
+  forEachRowChunk(gpu, `elementwise.${entry}`, n, tensors.map((t) => bytesPerElement(t.dtype)), (start, count) => {
     gpu.dispatch({
       kernel: 'elementwise',
       entry,
-      defines: { WG },
+      defines: definesFor(dt),
       bindings: tensors.map((t) => flatView(t, start, count)),
       uniforms: { n: count, cols: 0 },
       workgroups: gpu.grid(Math.ceil(count / WG)),
@@ -23,11 +41,11 @@ function flatForward(gpu: Gpu, entry: string, tensors: Tensor[]): void {
   });
 }
 
-/** out = a + b, any shape (all three the same). */
+/** out = a + b, any shape (all three the same); all f32, or all f16 (f32 add, one rounding). */
 export function addForward(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor): void {
   expectShape('add: a', a, out.shape);
   expectShape('add: b', b, out.shape);
-  for (const [w, t] of [['out', out], ['a', a], ['b', b]] as const) expectDtype(`add: ${w}`, t, 'f32');
+  actDtype('add', [['out', out], ['a', a], ['b', b]]);
   flatForward(gpu, 'add', [out, a, b]);
 }
 
@@ -61,11 +79,11 @@ export function erfForward(gpu: Gpu, out: Tensor, x: Tensor): void {
 /**
  * Exact (erf) GELU, out = x * 0.5 * (1 + erf(x / sqrt 2)), any shape. This is BERT's and GTE's
  * "gelu"; the tanh approximation differs by up to 4.7e-4 and would fail the goldens.
+ * out and x are both f32 or both f16 (computed in f32, out rounded once).
  */
 export function geluForward(gpu: Gpu, out: Tensor, x: Tensor): void {
   expectShape('gelu: x', x, out.shape);
-  expectDtype('gelu: out', out, 'f32');
-  expectDtype('gelu: x', x, 'f32');
+  actDtype('gelu', [['out', out], ['x', x]]);
   flatForward(gpu, 'gelu_forward', [out, x]);
 }
 
@@ -77,6 +95,7 @@ export function geluForward(gpu: Gpu, out: Tensor, x: Tensor): void {
 export function geluBackward(gpu: Gpu, dx: Tensor, dout: Tensor, x: Tensor): void {
   expectShape('gelu backward: dout', dout, dx.shape);
   expectShape('gelu backward: x', x, dx.shape);
+  if ([dx, dout, x].some((t) => t.dtype === 'f16')) throw new Error('gelu backward: f16 tensors are not supported (the backward is f32 only)');
   for (const [w, t] of [['dx', dx], ['dout', dout], ['x', x]] as const) expectDtype(`gelu backward: ${w}`, t, 'f32');
   if (dx.buffer === dout.buffer || dx.buffer === x.buffer) throw new Error('gelu backward: dx shares a buffer with dout or x');
   flatForward(gpu, 'gelu_backward', [dx, dout, x]);
@@ -85,11 +104,11 @@ export function geluBackward(gpu: Gpu, dx: Tensor, dout: Tensor, x: Tensor): voi
 /**
  * GEGLU of GTE v1.5: out = gelu(gate) * up, where up = upGate[..., :I] and gate = upGate[..., I:]
  * (the first I columns of up_gate_proj's output are up, the last I are gate).
- * out: [N, I], upGate: [N, 2I]; any leading dims are folded into N (they must match).
+ * out: [N, I], upGate: [N, 2I]; any leading dims are folded into N (they must match). Both f32
+ * or both f16 (computed in f32, out rounded once).
  */
 export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /* [N, 2I] */): void {
-  expectDtype('glu: out', out, 'f32');
-  expectDtype('glu: upGate', upGate, 'f32');
+  const dt = actDtype('glu', [['out', out], ['upGate', upGate]]);
   if (out.shape.length === 0) throw new Error(`glu: out must have at least one dimension, got ${out}`);
   const cols = out.shape[out.shape.length - 1];
   expectShape('glu: upGate (out is [..., I], upGate must be [..., 2I])', upGate, [...out.shape.slice(0, -1), 2 * cols]);
@@ -97,12 +116,13 @@ export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /*
   const rows = out.size / cols;
   const out2 = out.reshape([rows, cols]);
   const ug2 = upGate.reshape([rows, 2 * cols]);
-  forEachRowChunk(gpu, 'glu', rows, [cols * 4, 2 * cols * 4], (start, count) => {
+  const eb = bytesPerElement(dt);
+  forEachRowChunk(gpu, 'glu', rows, [cols * eb, 2 * cols * eb], (start, count) => {
     const n = count * cols;
     gpu.dispatch({
       kernel: 'elementwise',
       entry: 'glu_forward',
-      defines: { WG },
+      defines: definesFor(dt),
       bindings: [out2.rows(start, count), ug2.rows(start, count)],
       uniforms: { n, cols },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -117,6 +137,7 @@ export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /*
  * into N. dUpGate must not share a buffer with dout or upGate.
  */
 export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tensor /* [N, I] */, upGate: Tensor /* [N, 2I] */): void {
+  if ([dUpGate, dout, upGate].some((t) => t.dtype === 'f16')) throw new Error('glu backward: f16 tensors are not supported (the backward is f32 only)');
   for (const [w, t] of [['dUpGate', dUpGate], ['dout', dout], ['upGate', upGate]] as const) expectDtype(`glu backward: ${w}`, t, 'f32');
   if (dout.shape.length === 0) throw new Error(`glu backward: dout must have at least one dimension, got ${dout}`);
   const cols = dout.shape[dout.shape.length - 1];

@@ -29,6 +29,7 @@ import type { Tensor } from '../../core/gpu/tensor.ts';
 import { accumulateForward, addForward, erfForward, geluBackward, geluForward, gluBackward, gluForward } from '../../core/kernels/elementwise.ts';
 import { addRef, erfArrayRef, erfRef, erfcRef, geluBackwardRef, geluRef, geluScalarRef, gluBackwardRef, gluRef } from '../../core/ref/elementwise.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
+import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
@@ -444,6 +445,74 @@ const gradCases: KernelCase[] = [
   ),
 ];
 
+// ---------------------------------------------------------------- f16 forwards
+//
+// add, gelu and glu with f16 operands (half-io.ts: inputs rounded to f16 on the host, the
+// float64 reference on those values, f32 math on the GPU, the output rounded to f16 once).
+// - add: the f32 sum (exact reference: the same single f32 add) rounded to f16 once:
+//   atol 2^-24, rtol 2^-10 (llvmpipe gives the correctly rounded sum, as double rounding
+//   through f32 is innocuous for +: 24 >= 2 * 11 + 2 bits).
+// - gelu, glu: their f32 tolerance widened by the f16 rounding, halfOutTol(GELU_TOL) and
+//   halfOutTol(GLU_TOL): atol (1 + 2^-10) + 2^-24, rtol + 2^-10 (gelu's left tail and the
+//   up * gelu(gate) products near 0 are f16 subnormals, which the 2^-24 covers).
+// Awkward lengths: odd element counts (f16 bindings of 2 mod 4 bytes), odd glu widths (rows of
+// 2 mod 4 bytes) and chunks whose starts must be 128-row aligned at 2-byte elements.
+
+async function runHalfFlat(
+  gpu: Gpu,
+  op: 'add' | 'gelu',
+  shape: number[],
+  seed: number,
+  limit?: { bytes: number; dispatches: number },
+): Promise<Check[]> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const { t: ta, v: a } = uploadHalf(gpu, op === 'add' ? randu(n, seed) : geluInput(n, seed), shape);
+  const { t: tb, v: b } = uploadHalf(gpu, randu(n, seed + 1), shape);
+  const out = nanHalf(gpu, shape);
+  const launch = () => (op === 'add' ? addForward(gpu, out, ta, tb) : geluForward(gpu, out, ta));
+  if (!hasF16(gpu)) return refusalCheck(launch, [ta, tb, out]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = await readHalf(gpu, out);
+  for (const t of [ta, tb, out]) t.release();
+  const checks: Check[] =
+    op === 'add'
+      ? [{ name: 'out f16', actual, expected: addRef(a, b), tol: halfOutTol({ atol: 0 }) }]
+      : [{ name: 'out f16', actual, expected: geluRef(a), tol: halfOutTol(GELU_TOL) }];
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+async function runHalfGlu(gpu: Gpu, lead: number[], cols: number, seed: number, limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
+  const rows = lead.reduce((a, b) => a * b, 1);
+  const { t: tug, v: ug } = uploadHalf(gpu, gluInput(rows, cols, seed), [...lead, 2 * cols]);
+  const out = nanHalf(gpu, [...lead, cols]);
+  const launch = () => gluForward(gpu, out, tug);
+  if (!hasF16(gpu)) return refusalCheck(launch, [tug, out]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = await readHalf(gpu, out);
+  for (const t of [tug, out]) t.release();
+  const checks: Check[] = [{ name: 'out f16', actual, expected: gluRef(ug, cols), tol: halfOutTol(GLU_TOL) }];
+  if (limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const halfCases: KernelCase[] = [
+  ...[[1], [257], [3, 5, 7], [65537]].map((shape, i) => ({ name: `add [${shape}] f16`, run: (gpu: Gpu) => runHalfFlat(gpu, 'add', shape, 900 + i) })),
+  ...[[1], [7], [1000], [65537]].map((shape, i) => ({ name: `gelu [${shape}] f16`, run: (gpu: Gpu) => runHalfFlat(gpu, 'gelu', shape, 910 + i) })),
+  // 1050 f16 elements under a 2 KiB limit: chunks of 1024 (a multiple of 128) -> 2 dispatches
+  { name: 'gelu [3, 5, 70] chunked under a 2 KiB binding limit f16', run: (gpu) => runHalfFlat(gpu, 'gelu', [3, 5, 70], 920, { bytes: 2048, dispatches: 2 }) },
+  { name: 'add [3, 5, 70] chunked under a 2 KiB binding limit f16', run: (gpu) => runHalfFlat(gpu, 'add', [3, 5, 70], 921, { bytes: 2048, dispatches: 2 }) },
+  ...[
+    { lead: [1], cols: 1 },
+    { lead: [3], cols: 7 },
+    { lead: [2, 3], cols: 129 },
+    { lead: [3], cols: 4096 },
+  ].map(({ lead, cols }, i) => ({ name: `glu [${lead}, ${2 * cols}] -> [${lead}, ${cols}] f16`, run: (gpu: Gpu) => runHalfGlu(gpu, lead, cols, 930 + i) })),
+  // out rows of 602 B and upGate rows of 1204 B: aligned starts need multiples of 128 rows;
+  // 217 upGate rows fit 256 KiB, so chunks of 128, 128, 44
+  { name: 'glu [300, 602] chunked under a 256 KiB binding limit f16', run: (gpu) => runHalfGlu(gpu, [300], 301, 940, { bytes: 262144, dispatches: 3 }) },
+];
+
 export const elementwiseCases: KernelCase[] = [
   ...addCases,
   ...accumulateCases,
@@ -453,6 +522,7 @@ export const elementwiseCases: KernelCase[] = [
   ...gluCases,
   ...gluBackwardCases,
   ...gradCases,
+  ...halfCases,
 ];
 
 /** Scalar GELU over a grid, for the test that the tolerance rejects the tanh approximation. */
