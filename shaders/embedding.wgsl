@@ -8,6 +8,16 @@
 // declares a binding it does not get. Ids are clamped to the table, so a bad id reads a wrong
 // row instead of out of bounds; callers validate ids on the CPU first (checkIds()).
 // The word table is bound whole: 30528 x 1024 f32 = 125 MB, inside a 128 MiB binding.
+//
+// F16 (forward only): the tables and out are f16 (type `act`); rows are widened to f32 and
+// summed in f32 in the same order, and the sum is rounded to f16 once. Ids stay u32.
+
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
+#endif
 
 struct Params {
   n: u32, // elements in this dispatch: rows * L * H
@@ -18,14 +28,14 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 
-@group(0) @binding(1) var<storage, read_write> fwd_out: array<f32>; // [B, L, H]
+@group(0) @binding(1) var<storage, read_write> fwd_out: array<act>; // [B, L, H]
 @group(0) @binding(2) var<storage, read> fwd_ids: array<u32>; // [B, L]
-@group(0) @binding(3) var<storage, read> fwd_word: array<f32>; // [V, H]
+@group(0) @binding(3) var<storage, read> fwd_word: array<act>; // [V, H]
 #if HAS_POSITION
-@group(0) @binding(4) var<storage, read> fwd_position: array<f32>; // [P, H], P >= L
+@group(0) @binding(4) var<storage, read> fwd_position: array<act>; // [P, H], P >= L
 #endif
 #if HAS_TOKEN_TYPE
-@group(0) @binding(5) var<storage, read> fwd_token_type: array<f32>; // [T, H]
+@group(0) @binding(5) var<storage, read> fwd_token_type: array<act>; // [T, H]
 #endif
 #if HAS_TOKEN_TYPE_IDS
 @group(0) @binding(6) var<storage, read> fwd_token_type_ids: array<u32>; // [B, L]
@@ -40,20 +50,20 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let h = i - token * H;
   let id = min(fwd_ids[token], params.vocab - 1u);
   // HF's order: (word + token_type) + position, so the f32 result matches it bit for bit
-  var v = fwd_word[id * H + h];
+  var v = f32(fwd_word[id * H + h]);
 #if HAS_TOKEN_TYPE
 #if HAS_TOKEN_TYPE_IDS
   let tt = min(fwd_token_type_ids[token], params.types - 1u);
 #else
   let tt = 0u;
 #endif
-  v += fwd_token_type[tt * H + h];
+  v += f32(fwd_token_type[tt * H + h]);
 #endif
 #if HAS_POSITION
   let l = token % params.L;
-  v += fwd_position[l * H + h];
+  v += f32(fwd_position[l * H + h]);
 #endif
-  fwd_out[i] = v;
+  fwd_out[i] = act(v);
 }
 
 // ---------------------------------------------------------------- backward

@@ -2,9 +2,31 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkIds, embeddingBackward, embeddingForward, groupTokens } from '../core/kernels/embedding.ts';
 import { embeddingCases } from './cases/embedding.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { createNodeGpu } from '../node/device.ts';
+import { assertCheck, registerCases, testGpu } from './helpers.ts';
 
 registerCases('embedding', embeddingCases);
+
+test('embedding: f16 cases refuse in one line on a device without shader-f16', async () => {
+  const gpu = await createNodeGpu();
+  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
+  for (const kc of embeddingCases.filter((c) => c.name.endsWith(' f16'))) {
+    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  }
+  gpu.destroy();
+});
+
+test('embedding: f16 dtype mismatches name the table; the backward refuses f16', async () => {
+  const gpu = await testGpu();
+  const ids = gpu.empty([2, 3], 'u32'), word = gpu.empty([10, 4], 'f16'), pos = gpu.empty([5, 4]), tt = gpu.empty([2, 4]);
+  const out = gpu.empty([2, 3, 4], 'f16'), out32 = gpu.empty([2, 3, 4]), wordU = gpu.empty([10, 4], 'u32');
+  assert.throws(() => embeddingForward(gpu, out32, ids, null, word, null, null), /embedding: out: expected f16 elements, got f32/);
+  assert.throws(() => embeddingForward(gpu, out, ids, null, word, pos, null), /embedding: position: expected f16 elements, got f32/);
+  assert.throws(() => embeddingForward(gpu, out, ids, null, word, null, tt), /embedding: tokenType: expected f16 elements, got f32/);
+  assert.throws(() => embeddingForward(gpu, out, ids, null, wordU, null, null), /embedding: word table must hold f32 or f16 elements/);
+  assert.throws(() => embeddingBackward(gpu, word, null, null, out, Uint32Array.from([1, 2, 3, 4, 5, 6]), null), /embedding backward: f16 tensors are not supported/);
+  for (const t of [ids, word, pos, tt, out, out32, wordU]) t.release();
+});
 
 test('embedding: checkIds names the bad id, its index and the table size', () => {
   checkIds(Uint32Array.from([0, 5, 9]), 10, 'input ids');

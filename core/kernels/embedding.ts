@@ -3,7 +3,7 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { fmtBytes } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { expectDtype, forEachRowChunk } from '../gpu/launch.ts';
 
 const WG = 256;
@@ -29,7 +29,8 @@ export function checkIds(ids: Uint32Array, vocab: number, what: string): void {
  * Out-of-range ids are clamped to the last row (no out-of-bounds read); use checkIds() first.
  *
  * out: [B, L, H], ids: [B, L] u32, tokenTypes: [B, L] u32 | null, word: [V, H],
- * position: [P, H] with P >= L | null, tokenType: [T, H] | null.
+ * position: [P, H] with P >= L | null, tokenType: [T, H] | null. The tables and out are all
+ * f32 or all f16 (word's dtype decides; f16 sums in f32 and rounds out once).
  */
 export function embeddingForward(
   gpu: Gpu,
@@ -45,9 +46,10 @@ export function embeddingForward(
   const [B, L] = ids.shape;
   const [V, H] = word.shape;
   expectShape('embedding: out', out, [B, L, H]);
-  expectDtype('embedding: out', out, 'f32');
+  const dt = word.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`embedding: word table must hold f32 or f16 elements, got ${word}`);
+  expectDtype('embedding: out', out, dt);
   expectDtype('embedding: ids', ids, 'u32');
-  expectDtype('embedding: word', word, 'f32');
   if (V === 0) throw new Error('embedding: word table has no rows');
   const tables: [string, Tensor][] = [['word', word]];
   if (position) {
@@ -55,7 +57,7 @@ export function embeddingForward(
       throw new Error(`embedding: position table: expected shape [P, ${H}], got [${position.shape.join(', ')}]`);
     }
     if (position.shape[0] < L) throw new Error(`embedding: sequence length ${L} exceeds the position table's ${position.shape[0]} rows`);
-    expectDtype('embedding: position', position, 'f32');
+    expectDtype('embedding: position', position, dt);
     tables.push(['position', position]);
   }
   const useTypeIds = tokenType !== null && tokenTypes !== null;
@@ -63,7 +65,7 @@ export function embeddingForward(
     if (tokenType.shape.length !== 2 || tokenType.shape[1] !== H || tokenType.shape[0] === 0) {
       throw new Error(`embedding: token_type table: expected shape [T >= 1, ${H}], got [${tokenType.shape.join(', ')}]`);
     }
-    expectDtype('embedding: tokenType', tokenType, 'f32');
+    expectDtype('embedding: tokenType', tokenType, dt);
     tables.push(['token_type', tokenType]);
   }
   if (useTypeIds) {
@@ -79,13 +81,13 @@ export function embeddingForward(
     }
   }
   if (H === 0) return;
-  const rowBytes = [L * H * 4, L * 4, ...(useTypeIds ? [L * 4] : [])];
+  const rowBytes = [L * H * bytesPerElement(dt), L * 4, ...(useTypeIds ? [L * 4] : [])];
   forEachRowChunk(gpu, 'embedding', B, rowBytes, (start, count) => {
     const n = count * L * H;
     gpu.dispatch({
       kernel: 'embedding',
       entry: 'forward',
-      defines: { WG, HAS_POSITION: position !== null, HAS_TOKEN_TYPE: tokenType !== null, HAS_TOKEN_TYPE_IDS: useTypeIds },
+      defines: { WG, HAS_POSITION: position !== null, HAS_TOKEN_TYPE: tokenType !== null, HAS_TOKEN_TYPE_IDS: useTypeIds, ...(dt === 'f16' ? { F16: true } : {}) },
       bindings: [out.rows(start, count), ids.rows(start, count), word, position, tokenType, useTypeIds ? tokenTypes!.rows(start, count) : null],
       uniforms: { n, L, H, vocab: V, types: tokenType ? tokenType.shape[0] : 1 },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -140,6 +142,7 @@ export function embeddingBackward(
   const [B, L, H] = dout.shape;
   const V = dword.shape[0];
   expectShape('embedding backward: dword', dword, [V, H]);
+  if ([dword, dposition, dtokenType, dout].some((t) => t?.dtype === 'f16')) throw new Error('embedding backward: f16 tensors are not supported (the backward is f32 only)');
   expectDtype('embedding backward: dout', dout, 'f32');
   if (ids.length !== B * L) throw new Error(`embedding backward: ids has ${ids.length} entries, dout [${dout.shape.join(', ')}] needs B * L = ${B * L}`);
   checkIds(ids, V, 'embedding backward: ids');

@@ -20,6 +20,7 @@ import { embeddingBackward, embeddingForward } from '../../core/kernels/embeddin
 import { embeddingBackwardRef, embeddingRef } from '../../core/ref/embedding.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
+import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase } from './types.ts';
 import { randu, rng } from './util.ts';
 
@@ -94,6 +95,54 @@ const forwardCases: KernelCase[] = specs.map((s, i) => ({
   name: s.name,
   run: (gpu: Gpu) => runSpec(gpu, s, 700 + 10 * i),
 }));
+
+// ---------------------------------------------------------------- forward, f16
+//
+// f16 tables and output, u32 ids (half-io.ts). The kernel widens the f16 rows to f32 and adds
+// them in the same order as the f32 path, so embeddingRef on the f16-rounded tables (f32 adds)
+// is its exact value before the one rounding to f16: tolerance halfOutTol({ atol: 0 }) =
+// atol 2^-24, rtol 2^-10 (one f16 ulp; WGSL leaves the rounding direction open). Against a
+// float64 sum the f32 adds would add at most 2 * 2^-24 of the summed magnitudes.
+
+async function runHalf(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
+  const { B, L, H, V } = s;
+  const ids = randIds(B * L, V, seed);
+  const typeIds = s.typeIds ? randIds(B * L, s.T ?? 2, seed + 1) : null;
+  if (s.badIds) {
+    ids.set([V, V + 100, 0xffffffff].slice(0, ids.length));
+    if (typeIds && typeIds.length > 1) typeIds[1] = 7;
+  }
+  const tIds = gpu.upload(ids, [B, L]);
+  const tTypeIds = typeIds ? gpu.upload(typeIds, [B, L]) : null;
+  const word = uploadHalf(gpu, randu(V * H, seed + 2), [V, H]);
+  const pos = s.P ? uploadHalf(gpu, randu(s.P * H, seed + 3), [s.P, H]) : null;
+  const tt = s.T ? uploadHalf(gpu, randu(s.T * H, seed + 4), [s.T, H]) : null;
+  const out = nanHalf(gpu, [B, L, H]);
+  const owned = [tIds, tTypeIds, word.t, pos?.t, tt?.t, out].filter((t): t is Tensor => !!t);
+  const launch = () => embeddingForward(gpu, out, tIds, tTypeIds, word.t, pos?.t ?? null, tt?.t ?? null);
+  if (!hasF16(gpu)) return refusalCheck(launch, owned);
+  const { dispatches } = await withBindingLimit(gpu, s.limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = await readHalf(gpu, out);
+  for (const t of owned) t.release();
+  const expected = embeddingRef(ids, typeIds, word.v, pos?.v ?? null, tt?.v ?? null, B, L, H);
+  const checks: Check[] = [{ name: 'out f16', actual, expected, tol: halfOutTol({ atol: 0 }) }];
+  if (s.limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const halfSpecs: Spec[] = [
+  { name: 'word only, B=L=H=V=1 f16', B: 1, L: 1, H: 1, V: 1 },
+  { name: 'BERT: word + token_type[tt] + position f16', B: 2, L: 5, H: 7, V: 11, P: 8, T: 2, typeIds: true },
+  { name: 'GTE: word + token_type row 0, no position f16', B: 3, L: 4, H: 129, V: 50, T: 2 },
+  { name: 'out-of-range ids and type ids are clamped f16', B: 2, L: 4, H: 6, V: 10, P: 4, T: 2, typeIds: true, badIds: true },
+  // f16 rows of 16 x 33 x 2 = 1056 B: aligned chunk starts need multiples of 8 rows, 15 fit
+  // 16 KiB, so 8 + 8 + 4
+  { name: 'BERT, H = 33, chunked under a 16 KiB binding limit f16', B: 20, L: 16, H: 33, V: 50, P: 16, T: 2, typeIds: true, limit: { bytes: 16384, dispatches: 3 } },
+  // GTE-large's table in f16 (62.5 MB) and 33 x 512 x 1024 outputs: the folded grid
+  { name: 'GTE-large table [30528, 1024], out [33, 512, 1024] (big grid) f16', B: 33, L: 512, H: 1024, V: 30528, T: 1 },
+];
+
+const halfCases: KernelCase[] = halfSpecs.map((s, i) => ({ name: s.name, run: (gpu: Gpu) => runHalf(gpu, s, 1700 + 10 * i) }));
 
 // ---------------------------------------------------------------- backward
 
@@ -289,4 +338,4 @@ const gradCases: KernelCase[] = gradSpecs.map((s, i) => ({
   run: (gpu: Gpu) => runGradcheck(gpu, s, 1900 + 10 * i),
 }));
 
-export const embeddingCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
+export const embeddingCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...gradCases];
