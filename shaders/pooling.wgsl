@@ -15,6 +15,17 @@
 // neighbouring h, and mean walks l in order, accumulating in f32 (L <= 8192 terms).
 // l2_normalize is one workgroup per row with a tree reduction, like layernorm; so are the
 // backwards of mean (one thread per (b, h) writes its L values) and l2_normalize.
+//
+// F16: cls_forward and mean_forward read f16 hidden states (type `act`), widened to f32 on
+// load; their output stays f32 (the pooled vector, which l2_normalize takes in f32). The
+// backwards and l2 normalisation keep f32 bindings.
+
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
+#endif
 
 struct Params {
   n: u32, // cls, mean: output elements B * H in this dispatch; l2: rows
@@ -29,7 +40,7 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
 
 // ---------------------------------------------------------------- cls
 @group(0) @binding(1) var<storage, read_write> cls_out: array<f32>; // [B, H]
-@group(0) @binding(2) var<storage, read> cls_x: array<f32>; // [B, L, H]
+@group(0) @binding(2) var<storage, read> cls_x: array<act>; // [B, L, H]
 
 @compute @workgroup_size({{WG}})
 fn cls_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -37,7 +48,7 @@ fn cls_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   if (i >= params.n) { return; }
   let b = i / params.H;
   let h = i - b * params.H;
-  cls_out[i] = cls_x[b * params.L * params.H + h];
+  cls_out[i] = f32(cls_x[b * params.L * params.H + h]);
 }
 
 @group(0) @binding(1) var<storage, read_write> cls_bwd_dx: array<f32>; // [B, L, H]
@@ -61,7 +72,7 @@ fn cls_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 
 // ---------------------------------------------------------------- mean
 @group(0) @binding(1) var<storage, read_write> mean_out: array<f32>; // [B, H]
-@group(0) @binding(2) var<storage, read> mean_x: array<f32>; // [B, L, H]
+@group(0) @binding(2) var<storage, read> mean_x: array<act>; // [B, L, H]
 @group(0) @binding(3) var<storage, read> mean_mask: array<u32>; // [B, L]
 
 @compute @workgroup_size({{WG}})
@@ -78,7 +89,7 @@ fn mean_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let w = f32(mean_mask[b * L + l]);
     // Skipping w = 0 instead of adding 0 * x also keeps a non-finite padded position out.
     if (w != 0.0) {
-      sum = fma(w, mean_x[(b * L + l) * H + h], sum);
+      sum = fma(w, f32(mean_x[(b * L + l) * H + h]), sum);
       count += w;
     }
   }

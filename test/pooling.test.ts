@@ -2,9 +2,55 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../core/kernels/pooling.ts';
 import { poolingCases } from './cases/pooling.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { headForward } from '../core/model/pooling.ts';
+import { createNodeGpu } from '../node/device.ts';
+import { uploadHalf } from './cases/half-io.ts';
+import { assertCheck, randu, registerCases, testGpu } from './helpers.ts';
 
 registerCases('pooling', poolingCases);
+
+test('pooling: f16 cases refuse in one line on a device without shader-f16', async () => {
+  const gpu = await createNodeGpu();
+  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
+  for (const kc of poolingCases.filter((c) => c.name.endsWith(' f16'))) {
+    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  }
+  gpu.destroy();
+});
+
+test('pooling: f16 hidden states need an f32 output; the backwards refuse f16', async () => {
+  const gpu = await testGpu();
+  const x = gpu.empty([2, 5, 8], 'f16'), out16 = gpu.empty([2, 8], 'f16'), mask = gpu.empty([2, 5], 'u32'), xu = gpu.empty([2, 5, 8], 'u32');
+  const out = gpu.empty([2, 8]);
+  assert.throws(() => clsPoolForward(gpu, out16, x), /clsPool: out: expected f32 elements, got f16/);
+  assert.throws(() => meanPoolForward(gpu, out16, x, mask), /meanPool: out: expected f32 elements, got f16/);
+  assert.throws(() => meanPoolForward(gpu, out, xu, mask), /meanPool: x must hold f32 or f16 elements/);
+  assert.throws(() => clsPoolBackward(gpu, x, out), /clsPool backward: f16 tensors are not supported/);
+  assert.throws(() => meanPoolBackward(gpu, x, out, mask), /meanPool backward: f16 tensors are not supported/);
+  for (const t of [x, out16, mask, xu, out]) t.release();
+});
+
+// The head on f16 hidden states gives f32 embeddings with the same bits as on the same values
+// held in f32: pooling widens exactly and computes in f32, and l2 normalisation is f32 anyway.
+test('pooling: headForward takes f16 hidden states and returns the f32 embeddings of their values', async (t) => {
+  const gpu = await testGpu();
+  if (!gpu.features.has('shader-f16')) return t.skip('no shader-f16 on this device');
+  const [B, L, H] = [3, 7, 33];
+  const half = uploadHalf(gpu, randu(B * L * H, 41), [B, L, H]);
+  const full = gpu.upload(half.v, [B, L, H]);
+  const mask = gpu.upload(Uint32Array.from({ length: B * L }, (_, i) => (i % L < 2 + 2 * Math.floor(i / L) ? 1 : 0)), [B, L]);
+  for (const pooling of ['cls', 'mean'] as const) {
+    for (const normalize of [false, true]) {
+      const a = headForward(gpu, half.t, mask, { pooling, normalize }).emb;
+      const b = headForward(gpu, full, mask, { pooling, normalize }).emb;
+      assert.equal(a.dtype, 'f32');
+      assert.deepEqual(await gpu.readF32(a), await gpu.readF32(b), `${pooling} normalize=${normalize}`);
+      a.release();
+      b.release();
+    }
+  }
+  for (const x of [half.t, full, mask]) x.release();
+});
 
 test('pooling: shape errors name the tensor and both shapes', async () => {
   const gpu = await testGpu();

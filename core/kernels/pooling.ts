@@ -2,10 +2,21 @@
 // forward with its backward right below it.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { expectDtype, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 
 const WG = 256;
+
+/** The hidden states' dtype, f32 or f16 (read by the forwards; the pooled output is f32 either way). */
+function hiddenDtype(what: string, x: Tensor): 'f32' | 'f16' {
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${what}: x must hold f32 or f16 elements, got ${x}`);
+  return x.dtype;
+}
+
+/** Defines of a pooling forward: F16 only for f16 hidden states, so the f32 pipeline keys stay as they were. */
+function forwardDefines(dt: 'f32' | 'f16'): { WG: number; F16?: boolean } {
+  return dt === 'f16' ? { WG, F16: true } : { WG };
+}
 
 function dims3(what: string, x: Tensor): [number, number, number] {
   if (x.shape.length !== 3) throw new Error(`${what}: x must be [B, L, H], got [${x.shape.join(', ')}]`);
@@ -14,19 +25,19 @@ function dims3(what: string, x: Tensor): [number, number, number] {
   return [B, L, H];
 }
 
-/** CLS pooling: out[b, :] = x[b, 0, :]. out: [B, H], x: [B, L, H]. */
+/** CLS pooling: out[b, :] = x[b, 0, :]. out: [B, H] f32, x: [B, L, H] f32 or f16 (widened exactly). */
 export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* [B, L, H] */): void {
   const [B, L, H] = dims3('clsPool', x);
   expectShape('clsPool: out', out, [B, H]);
   expectDtype('clsPool: out', out, 'f32');
-  expectDtype('clsPool: x', x, 'f32');
+  const dt = hiddenDtype('clsPool', x);
   if (H === 0) return;
-  forEachRowChunk(gpu, 'clsPool', B, [H * 4, L * H * 4], (start, count) => {
+  forEachRowChunk(gpu, 'clsPool', B, [H * 4, L * H * bytesPerElement(dt)], (start, count) => {
     const n = count * H;
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'cls_forward',
-      defines: { WG },
+      defines: forwardDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -36,6 +47,7 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
 
 /** Backward of clsPoolForward: dx[b, 0, :] = dout[b, :], zeros elsewhere. dx: [B, L, H], dout: [B, H]. */
 export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */): void {
+  if (dx.dtype === 'f16' || dout.dtype === 'f16') throw new Error('clsPool backward: f16 tensors are not supported (the backward is f32 only)');
   const [B, L, H] = dims3('clsPool backward', dx);
   expectShape('clsPool backward: dout', dout, [B, H]);
   expectDtype('clsPool backward: dx', dx, 'f32');
@@ -58,22 +70,23 @@ export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tens
 /**
  * Masked mean pooling as sentence-transformers computes it:
  * out[b, :] = sum_l mask[b, l] * x[b, l, :] / clamp(sum_l mask[b, l], min = 1e-9),
- * so a row with no real token gives zeros. out: [B, H], x: [B, L, H], mask: [B, L] u32.
+ * so a row with no real token gives zeros. out: [B, H] f32, x: [B, L, H] f32 or f16 (summed in
+ * f32 either way), mask: [B, L] u32.
  */
 export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* [B, L, H] */, mask: Tensor /* [B, L] u32 */): void {
   const [B, L, H] = dims3('meanPool', x);
   expectShape('meanPool: out', out, [B, H]);
   expectShape('meanPool: mask', mask, [B, L]);
   expectDtype('meanPool: out', out, 'f32');
-  expectDtype('meanPool: x', x, 'f32');
+  const dt = hiddenDtype('meanPool', x);
   expectDtype('meanPool: mask', mask, 'u32');
   if (H === 0) return;
-  forEachRowChunk(gpu, 'meanPool', B, [H * 4, L * H * 4, L * 4], (start, count) => {
+  forEachRowChunk(gpu, 'meanPool', B, [H * 4, L * H * bytesPerElement(dt), L * 4], (start, count) => {
     const n = count * H;
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'mean_forward',
-      defines: { WG },
+      defines: forwardDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count), mask.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -87,6 +100,7 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
  * mask: [B, L] u32.
  */
 export function meanPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */, mask: Tensor /* [B, L] u32 */): void {
+  if (dx.dtype === 'f16' || dout.dtype === 'f16') throw new Error('meanPool backward: f16 tensors are not supported (the backward is f32 only)');
   const [B, L, H] = dims3('meanPool backward', dx);
   expectShape('meanPool backward: dout', dout, [B, H]);
   expectShape('meanPool backward: mask', mask, [B, L]);

@@ -29,7 +29,11 @@ export interface HeadResult {
   saved: HeadSaved | null;
 }
 
-/** Pool and (optionally) normalise `last` [B, L, H] under `mask` [B, L]; `keep` saves what the backward needs. */
+/**
+ * Pool and (optionally) normalise `last` [B, L, H] under `mask` [B, L]; `keep` saves what the
+ * backward needs. `last` may be f32 or f16 (f16 inference): the pooled rows and the embeddings
+ * are f32 either way.
+ */
 export function headForward(gpu: Gpu, last: Tensor, mask: Tensor, o: HeadOptions, keep = false): HeadResult {
   const [B, L, H] = last.shape;
   const pooled = gpu.empty([B, H]);

@@ -43,6 +43,7 @@ import {
 } from '../../core/ref/pooling.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
+import { hasF16, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase } from './types.ts';
 import { randu, rng } from './util.ts';
 
@@ -129,6 +130,56 @@ const forwardCases: KernelCase[] = [
   { name: 'l2Normalize [70000, 2] (rows past 65535 workgroups)', run: (gpu) => runL2(gpu, 70000, 2, 926) },
   // rows of 1 KiB plus 4 B of norm: chunks of a multiple of 64 rows, so 64 + 36 under 64 KiB
   { name: 'l2Normalize [100, 256] chunked under a 64 KiB binding limit', run: (gpu) => runL2(gpu, 100, 256, 927, { limit: { bytes: 65536, dispatches: 2 } }) },
+];
+
+// ---------------------------------------------------------------- forward, f16 hidden states
+//
+// cls and mean over f16 x (half-io.ts: x rounded to f16 on the host, the reference on those
+// values); the pooled output stays f32, so nothing is rounded to f16 on the way out:
+// - cls: exact (widening f16 to f32 is exact).
+// - mean: the f32 tolerance above, (4 sqrt(L) + 2) u max|x|: the same f32 fmas over values
+//   that f32 holds exactly. Padded positions hold +inf (1e30 rounds to inf in f16), so a
+//   kernel that lets them into the sum gives inf or NaN.
+// Awkward rows: H = 17 and 33 give f16 rows of 2 mod 4 bytes and chunk starts aligned at 64
+// rows (the f32 output's 68- and 132-byte rows).
+
+async function runHalfPool(gpu: Gpu, kind: 'cls' | 'mean', B: number, L: number, H: number, seed: number, limit?: Limit): Promise<Check[]> {
+  const x0 = randu(B * L * H, seed);
+  const mask = new Uint32Array(B * L);
+  if (kind === 'mean') {
+    lengths(B, L, seed + 1).forEach((n, b) => {
+      mask.fill(1, b * L, b * L + n);
+      x0.fill(PAD_VALUE, (b * L + n) * H, (b + 1) * L * H);
+    });
+  }
+  const { t: tx, v: x } = uploadHalf(gpu, x0, [B, L, H]);
+  const tm = gpu.upload(mask, [B, L]), out = nanTensor(gpu, [B, H]);
+  const launch = () => (kind === 'cls' ? clsPoolForward(gpu, out, tx) : meanPoolForward(gpu, out, tx, tm));
+  if (!hasF16(gpu)) return refusalCheck(launch, [tx, tm, out]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = await gpu.readF32(out);
+  for (const t of [tx, tm, out]) t.release();
+  const check: Check =
+    kind === 'cls'
+      ? { name: 'out f32 from f16 x (exact)', actual, expected: clsPoolRef(x, B, L, H), tol: { atol: 0 } }
+      : { name: 'out f32 from f16 x', actual, expected: meanPoolRef(x, mask, B, L, H), tol: { atol: (4 * Math.sqrt(L) + 2) * U } };
+  return [check, ...dispatchCheck(limit, dispatches)];
+}
+
+const halfCases: KernelCase[] = [
+  { name: 'cls [1, 1, 1] f16', run: (gpu) => runHalfPool(gpu, 'cls', 1, 1, 1, 1900) },
+  { name: 'cls [3, 5, 1] (H = 1) f16', run: (gpu) => runHalfPool(gpu, 'cls', 3, 5, 1, 1901) },
+  { name: 'cls [4, 7, 129] f16', run: (gpu) => runHalfPool(gpu, 'cls', 4, 7, 129, 1902) },
+  // x rows of 544 B, out rows of 68 B (starts at multiples of 64 rows): 64 + 64 + 22 under 64 KiB
+  { name: 'cls [150, 16, 17] chunked under a 64 KiB binding limit f16', run: (gpu) => runHalfPool(gpu, 'cls', 150, 16, 17, 1903, { bytes: 65536, dispatches: 3 }) },
+  { name: 'mean [3, 1, 4] (L = 1) f16', run: (gpu) => runHalfPool(gpu, 'mean', 3, 1, 4, 1910) },
+  { name: 'mean [6, 9, 1] (H = 1) f16', run: (gpu) => runHalfPool(gpu, 'mean', 6, 9, 1, 1911) },
+  { name: 'mean [8, 64, 384] padded rows f16', run: (gpu) => runHalfPool(gpu, 'mean', 8, 64, 384, 1912) },
+  { name: 'mean [5, 13, 1000] padded rows f16', run: (gpu) => runHalfPool(gpu, 'mean', 5, 13, 1000, 1913) },
+  // x rows of 1 KiB, mask rows of 32 B (multiples of 8 rows): 8 + 2 under 8 KiB
+  { name: 'mean [10, 8, 64] chunked under an 8 KiB binding limit f16', run: (gpu) => runHalfPool(gpu, 'mean', 10, 8, 64, 1914, { bytes: 8192, dispatches: 2 }) },
+  // x rows of 528 B, out rows of 132 B (multiples of 64 rows): 64 + 64 + 22 under 64 KiB
+  { name: 'mean [150, 8, 33] chunked under a 64 KiB binding limit f16', run: (gpu) => runHalfPool(gpu, 'mean', 150, 8, 33, 1915, { bytes: 65536, dispatches: 3 }) },
 ];
 
 // ---------------------------------------------------------------- backward
@@ -293,4 +344,4 @@ const gradCases: KernelCase[] = [
   ),
 ];
 
-export const poolingCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
+export const poolingCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...gradCases];
