@@ -1,6 +1,7 @@
 // Half-precision arrays on the host: f16 tensors are uploaded as Uint16Array bits and read
-// back as such. Rounding is IEEE round-to-nearest-even (f32ToF16Bits), as the GPU's f32 -> f16
-// conversion of a finite value in range.
+// back as such. The host rounds to nearest even (f32ToF16Bits). A shader's f32 -> f16
+// conversion may round an inexact value either way (WGSL leaves the direction to the
+// implementation), so GPU results are only bounded by one f16 ulp of the f32 value.
 
 import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
 
