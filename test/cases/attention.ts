@@ -15,6 +15,7 @@ import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu, rng } from './util.ts';
+import { refusalCheck } from './f16-refusal.ts';
 
 interface Shape {
   B: number;
@@ -363,18 +364,6 @@ const gradCases: KernelCase[] = [
 // the peaked cases would differ by ~1e-2. A wrong mask, scale or head offset, or a leak of the
 // padded keys' 1e3 garbage moves outputs by 1e-2 .. 1e3, far outside this.
 const F16_OUT_RTOL = 2 ** -10;
-
-/** Without 'shader-f16' the f16 launch must throw the pipeline's one-line refusal. */
-export function refusalCheck(gpu: Gpu, launch: () => void): Check[] {
-  let message = '';
-  try {
-    launch();
-  } catch (e) {
-    message = (e as Error).message;
-  }
-  const refused = /needs shader-f16/.test(message) && !message.includes('\n');
-  return [{ name: `refused without shader-f16 on ${gpu.adapter.description || 'this adapter'} (${message || 'no error'})`, actual: [refused ? 1 : 0], expected: [1], tol: { atol: 0 } }];
-}
 
 function f16Case(s: Shape, seed: number): KernelCase {
   const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
