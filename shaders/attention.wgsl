@@ -2,9 +2,9 @@
 // per-row log-sum-exp so the backward (second section, entries backward_dq and backward_dkv)
 // recomputes probabilities without an L x L buffer.
 //
-// Layouts (f32, or f16 for qkv and out with F16): qkv [B, L, 3H] packed per token as [q | k | v], each H = heads * D, head-major
-// ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out [B, L, H] head-major;
-// lse [B, heads, L].
+// Layouts (f32; qkv and out f16 with F16): qkv [B, L, 3H] packed per token as [q | k | v], each
+// H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out
+// [B, L, H] head-major; lse [B, heads, L].
 //
 // One workgroup per (query block, head, batch row). Each invocation owns RQ query rows (rows
 // row0 + r * BQ, r < RQ), keeps their q and output accumulators in private arrays and streams
@@ -34,8 +34,8 @@
 // workgroup is one subgroup of SG = BQ lanes; every lane stays to the end for the shuffles:
 // rows past L are computed as clamped duplicates and not stored). BACKWARD selects the
 // backward section below instead of the forward (one define set serves both backward entries:
-// RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv). F16
-// (forward only; the backward is f32): qkv and out are f16 storage, see below.
+// RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv). F16: see
+// below (forward only; the launcher refuses f16 for the backward).
 
 #if SUBGROUP
 enable subgroups;

@@ -101,11 +101,12 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
     throw new Error(`${what}: cos must be [Lmax >= ${L}, ${d}], got [${cos.shape.join(', ')}]`);
   }
   expectShape(`${what}: sin`, sin, cos.shape);
-  const f16 = qkv.dtype === 'f16' && entry === 'forward';
-  if (qkv.dtype === 'f16' && !f16) throw new Error(`${what}: f16 tensors are not supported (f32 only); ${name} is f16`);
-  for (const [n, t] of [[name, qkv], ['cos', cos], ['sin', sin]] as const) {
-    if (t.dtype !== 'f32' && !(t === qkv && f16)) throw new Error(`${what}: ${n} must be f32${n === name && entry === 'forward' ? ' or f16' : ''}, got ${t.dtype}`);
+  if (qkv.dtype === 'f16' && entry === 'backward') throw new Error(`${what}: f16 tensors are not supported (f32 only); ${name} is f16`);
+  if (qkv.dtype !== 'f32' && qkv.dtype !== 'f16') throw new Error(`${what}: ${name} must be f32${entry === 'forward' ? ' or f16' : ''}, got ${qkv.dtype}`);
+  for (const [n, t] of [['cos', cos], ['sin', sin]] as const) {
+    if (t.dtype !== 'f32') throw new Error(`${what}: ${n} must be f32, got ${t.dtype}`);
   }
+  const f16 = qkv.dtype === 'f16';
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
   const chunk = qkv.byteLength <= maxBinding ? B : chunkRows([L * H3 * bytesPerElement(qkv.dtype)], maxBinding, gpu.limits.offsetAlign, what);
