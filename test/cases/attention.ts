@@ -14,8 +14,8 @@ import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/r
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
-import { randu, rng } from './util.ts';
 import { refusalCheck } from './f16-refusal.ts';
+import { randu, rng } from './util.ts';
 
 interface Shape {
   B: number;
@@ -77,12 +77,17 @@ function resolveTiles<T extends { bq: number; subgroup?: boolean }>(gpu: Gpu, t:
   return sg ? { ...t, bq: sg } : { ...t, bq: 8, subgroup: false };
 }
 
-function attentionCase(s: Shape, seed: number): KernelCase {
+/** `forward B=.. L=.. heads=.. d=.. <mask> flat|peaked [tiles] [maxBinding]`. */
+function forwardName(s: Shape): string {
   const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
   const tiles = s.tiles ? ` ${s.tiles.subgroup ? 'subgroup' : `bq=${s.tiles.bq}`} rq=${s.tiles.rq} bk=${s.tiles.bk}` : '';
   const chunked = s.maxBinding ? ` maxBinding=${s.maxBinding}` : '';
+  return `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked}`;
+}
+
+function attentionCase(s: Shape, seed: number): KernelCase {
   return {
-    name: `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked}`,
+    name: forwardName(s),
     async run(gpu) {
       const { B, L, heads, d } = s;
       const tiles = resolveTiles(gpu, s.tiles);
@@ -366,11 +371,8 @@ const gradCases: KernelCase[] = [
 const F16_OUT_RTOL = 2 ** -10;
 
 function f16Case(s: Shape, seed: number): KernelCase {
-  const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
-  const tiles = s.tiles ? ` ${s.tiles.subgroup ? 'subgroup' : `bq=${s.tiles.bq}`} rq=${s.tiles.rq} bk=${s.tiles.bk}` : '';
-  const chunked = s.maxBinding ? ` maxBinding=${s.maxBinding}` : '';
   return {
-    name: `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked} f16`,
+    name: `${forwardName(s)} f16`,
     async run(gpu) {
       const { B, L, heads, d } = s;
       const tiles = resolveTiles(gpu, s.tiles);

@@ -10,8 +10,8 @@ import { ropeBackward, ropeForward, ropeTables } from '../../core/kernels/rope.t
 import { ropeBackwardRef, ropeRef } from '../../core/ref/rope.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import type { Check, KernelCase } from './types.ts';
-import { randu } from './util.ts';
 import { refusalCheck } from './f16-refusal.ts';
+import { randu } from './util.ts';
 
 interface Shape {
   B: number;
