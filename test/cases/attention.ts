@@ -402,12 +402,12 @@ function f16Case(s: Shape, seed: number): KernelCase {
   };
 }
 
-// Every tile variant the launcher may pick (the defaults, one row per invocation, the GPU's
-// 64-wide blocks, odd rq/bk, the subgroup variant), head dims not multiples of 4 (10, and 5 with
-// an odd number of f16 elements in every tensor, so bindings end on half a word), length-1 rows,
-// holes in the mask, a row with no real key (out 0, lse LSE_NO_KEYS, compared exactly by the
-// tolerances above), and batch chunks (f16 qkv rows of 1440 bytes: 8-row chunks keep views
-// 256-byte aligned, so B = 9 runs as 8 + 1).
+// Every tile variant the launcher may pick (the CPU defaults, the real-GPU default 64/1/16, one row
+// per invocation, other 64-wide blocks, odd rq/bk, the subgroup variant), head dims not multiples
+// of 4 (10, and 5 with an odd number of f16 elements in every tensor, so bindings end on half a
+// word), length-1 rows, holes in the mask, a row with no real key (out 0, lse LSE_NO_KEYS, compared
+// exactly by the tolerances above), and batch chunks (f16 qkv rows of 1440 bytes: 8-row chunks keep
+// views 256-byte aligned, so B = 9 runs as 8 + 1).
 const f16Cases: KernelCase[] = [
   f16Case({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 71),
   f16Case({ B: 3, L: 13, heads: 4, d: 16, lengths: [13, 9, 1], qk: 6 }, 72),
@@ -419,6 +419,7 @@ const f16Cases: KernelCase[] = [
   f16Case({ B: 2, L: 7, heads: 2, d: 16, lengths: [7, 0], qk: 1 }, 78),
   f16Case({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 20], qk: 6, tiles: { bq: 8, rq: 1, bk: 1 } }, 79),
   f16Case({ B: 2, L: 130, heads: 2, d: 16, lengths: [130, 3], qk: 6, tiles: { bq: 64, rq: 1, bk: 32 } }, 80),
+  f16Case({ B: 2, L: 77, heads: 3, d: 32, lengths: [77, 1], qk: 1, tiles: { bq: 64, rq: 1, bk: 16 } }, 85), // real GPUs' default
   f16Case({ B: 3, L: 13, heads: 2, d: 10, lengths: [13, 9, 1], qk: 6, tiles: { bq: 4, rq: 5, bk: 3 } }, 81),
   f16Case({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6, tiles: { bq: 0, rq: 4, bk: 8, subgroup: true } }, 82),
   f16Case({ B: 2, L: 13, heads: 2, d: 10, lengths: [13, 5], qk: 1, tiles: { bq: 0, rq: 2, bk: 4, subgroup: true } }, 83),
