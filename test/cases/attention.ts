@@ -405,9 +405,9 @@ function f16Case(s: Shape, seed: number): KernelCase {
 // Every tile variant the launcher may pick (the CPU defaults, the real-GPU default 64/1/16, one row
 // per invocation, other 64-wide blocks, odd rq/bk, the subgroup variant), head dims not multiples
 // of 4 (10, and 5 with an odd number of f16 elements in every tensor, so bindings end on half a
-// word), length-1 rows, holes in the mask, a row with no real key (out 0, lse LSE_NO_KEYS, compared
-// exactly by the tolerances above), and batch chunks (f16 qkv rows of 1440 bytes: 8-row chunks keep
-// views 256-byte aligned, so B = 9 runs as 8 + 1).
+// word), length-1 rows, holes in the mask, a row with no real key (out 0, lse LSE_NO_KEYS), and
+// batch chunks (f16 qkv rows of 1440 bytes: 8-row chunks keep views 256-byte aligned, so B = 9
+// runs as 8 + 1).
 const f16Cases: KernelCase[] = [
   f16Case({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 71),
   f16Case({ B: 3, L: 13, heads: 4, d: 16, lengths: [13, 9, 1], qk: 6 }, 72),
