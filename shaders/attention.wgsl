@@ -2,9 +2,9 @@
 // per-row log-sum-exp so the backward (second section, entries backward_dq and backward_dkv)
 // recomputes probabilities without an L x L buffer.
 //
-// Layouts (f32): qkv [B, L, 3H] packed per token as [q | k | v], each H = heads * D, head-major
-// ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out [B, L, H] head-major;
-// lse [B, heads, L].
+// Layouts (f32; qkv and out f16 with F16): qkv [B, L, 3H] packed per token as [q | k | v], each
+// H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out
+// [B, L, H] head-major; lse [B, heads, L].
 //
 // One workgroup per (query block, head, batch row). Each invocation owns RQ query rows (rows
 // row0 + r * BQ, r < RQ), keeps their q and output accumulators in private arrays and streams
@@ -34,10 +34,19 @@
 // workgroup is one subgroup of SG = BQ lanes; every lane stays to the end for the shuffles:
 // rows past L are computed as clamped duplicates and not stored). BACKWARD selects the
 // backward section below instead of the forward (one define set serves both backward entries:
-// RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv).
+// RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv). F16: see
+// below (forward only; the launcher refuses f16 for the backward).
 
 #if SUBGROUP
 enable subgroups;
+#endif
+// F16 (forward only): qkv and out hold f16; every load converts to f32 and every store rounds
+// back, so scores, the online softmax, the accumulators and lse are f32 as in the f32 variant.
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
 #endif
 
 const D = {{D}}u;
@@ -65,15 +74,15 @@ struct Params {
 
 // ---- forward
 #if D_ALIGN4
-@group(0) @binding(1) var<storage, read_write> fwd_out: array<vec4f>; // [nb, L, H] (chunk view)
+@group(0) @binding(1) var<storage, read_write> fwd_out: array<vec4<act>>; // [nb, L, H] (chunk view)
 #else
-@group(0) @binding(1) var<storage, read_write> fwd_out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fwd_out: array<act>;
 #endif
 @group(0) @binding(2) var<storage, read_write> fwd_lse: array<f32>; // [B, heads, L] (whole)
 #if D_ALIGN4
-@group(0) @binding(3) var<storage, read> fwd_qkv: array<vec4f>; // [nb, L, 3H] (chunk view)
+@group(0) @binding(3) var<storage, read> fwd_qkv: array<vec4<act>>; // [nb, L, 3H] (chunk view)
 #else
-@group(0) @binding(3) var<storage, read> fwd_qkv: array<f32>;
+@group(0) @binding(3) var<storage, read> fwd_qkv: array<act>;
 #endif
 @group(0) @binding(4) var<storage, read> fwd_mask: array<u32>; // [B, L] (whole)
 
@@ -81,12 +90,12 @@ struct Params {
 // columns >= D read as 0.
 fn fwd_load4(at: u32, c: u32) -> vec4f {
 #if D_ALIGN4
-  return fwd_qkv[at / 4u + c];
+  return vec4f(fwd_qkv[at / 4u + c]);
 #else
   let i = at + 4u * c;
   var r = vec4f(0.0);
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { r[e] = fwd_qkv[i + e]; }
+    if (4u * c + e < D) { r[e] = f32(fwd_qkv[i + e]); }
   }
   return r;
 #endif
@@ -94,10 +103,10 @@ fn fwd_load4(at: u32, c: u32) -> vec4f {
 
 fn fwd_store4(at: u32, c: u32, v: vec4f) {
 #if D_ALIGN4
-  fwd_out[at / 4u + c] = v;
+  fwd_out[at / 4u + c] = vec4<act>(v);
 #else
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { fwd_out[at + 4u * c + e] = v[e]; }
+    if (4u * c + e < D) { fwd_out[at + 4u * c + e] = act(v[e]); }
   }
 #endif
 }

@@ -17,6 +17,16 @@
 //   dx[i + d/2] = g2 * cos[p, i + d/2] - g1 * sin[p, i]
 // i.e. the inverse rotation (the map is orthogonal when both columns hold the same angle). The
 // gradient of v passes through unchanged, so dv is not touched either.
+//
+// F16 (forward only; the backward is f32): qkv holds f16, the cos/sin tables stay f32 and the
+// rotation is computed in f32, one rounding to f16 per stored element.
+
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
+#endif
 
 struct Params {
   tokens: u32, // B * L tokens in this dispatch (a chunk of whole rows)
@@ -27,7 +37,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 
 // ---- forward: qkv [B, L, 3H] rotated in place; cos, sin [Lmax, d] with Lmax >= L
-@group(0) @binding(1) var<storage, read_write> fwd_qkv: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fwd_qkv: array<act>;
 @group(0) @binding(2) var<storage, read> fwd_cos: array<f32>;
 @group(0) @binding(3) var<storage, read> fwd_sin: array<f32>;
 
@@ -53,10 +63,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let half = params.headDim / 2u;
   let a = pair.x;
   let c = pair.y;
-  let x1 = fwd_qkv[a];
-  let x2 = fwd_qkv[a + half];
-  fwd_qkv[a] = x1 * fwd_cos[c] - x2 * fwd_sin[c];
-  fwd_qkv[a + half] = x2 * fwd_cos[c + half] + x1 * fwd_sin[c + half];
+  let x1 = f32(fwd_qkv[a]);
+  let x2 = f32(fwd_qkv[a + half]);
+  fwd_qkv[a] = act(x1 * fwd_cos[c] - x2 * fwd_sin[c]);
+  fwd_qkv[a + half] = act(x2 * fwd_cos[c + half] + x1 * fwd_sin[c + half]);
 }
 
 // ---- backward: dqkv [B, L, 3H] in place (dq, dk rotated back; dv untouched); cos, sin as above

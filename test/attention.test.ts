@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Gpu } from '../core/gpu/device.ts';
 import { attentionBackward, attentionForward } from '../core/kernels/attention.ts';
 import { attentionCases } from './cases/attention.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { assertCheck, registerCases, testGpu } from './helpers.ts';
 
 registerCases('attention', attentionCases);
 
@@ -30,4 +31,36 @@ test('attention: forward and backward refuse the same bad shapes with the same m
     () => attentionBackward(gpu, t([2, 5, 24]), t([2, 5, 7]), ok.out, ok.lse, ok.qkv, ok.mask, 2),
     /^Error: attention backward: dout: expected shape \[2, 5, 8\], got \[2, 5, 7\]/,
   );
+});
+
+test('attention: f16 dtype rules: out follows qkv, lse f32, the backward refuses f16', async () => {
+  const gpu = await testGpu();
+  const t = (shape: number[], dtype: 'f32' | 'f16' | 'u32' = 'f32') => gpu.empty(shape, dtype);
+  const qkv = t([2, 5, 24], 'f16');
+  const mask = t([2, 5], 'u32');
+  const fwd = (out: ReturnType<typeof t>, lse: ReturnType<typeof t>, q = qkv) => () => attentionForward(gpu, out, lse, q, mask, 2);
+  assert.throws(fwd(t([2, 5, 8]), t([2, 2, 5])), /^Error: attention: out is f32 but qkv is f16$/);
+  assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5], 'f16')), /^Error: attention: lse must be f32, got f16$/);
+  assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5]), t([2, 5, 24], 'u32')), /^Error: attention: qkv must be f32 or f16, got u32$/);
+  assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5]), t([2, 5, 24])), /^Error: attention: out is f16 but qkv is f32$/);
+  assert.throws(
+    () => attentionBackward(gpu, t([2, 5, 24], 'f16'), t([2, 5, 8], 'f16'), t([2, 5, 8], 'f16'), t([2, 2, 5]), qkv, mask, 2),
+    /^Error: attention backward: f16 tensors are not supported \(f32 only\); qkv is f16$/,
+  );
+  assert.throws(
+    () => attentionBackward(gpu, t([2, 5, 24]), t([2, 5, 8], 'f16'), t([2, 5, 8]), t([2, 2, 5]), t([2, 5, 24]), mask, 2),
+    /^Error: attention backward: dout is f16 but qkv is f32$/,
+  );
+});
+
+test('attention: without shader-f16 every f16 case gets the one-line refusal', async () => {
+  const gpu = await testGpu();
+  // The same device behind a Gpu that does not list the feature (and has its own, empty
+  // pipeline cache), as on an adapter without 'shader-f16'.
+  const noF16 = new Gpu(gpu.device, gpu.adapter);
+  noF16.features.delete('shader-f16');
+  const cases = attentionCases.filter((c) => c.name.endsWith(' f16'));
+  assert.ok(cases.length > 0);
+  for (const kc of cases) for (const c of await kc.run(noF16)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  noF16.trim();
 });

@@ -2,9 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ropeTables } from '../core/kernels/rope.ts';
+import assert from 'node:assert/strict';
+import { Gpu } from '../core/gpu/device.ts';
+import { ropeBackward, ropeForward, ropeTables } from '../core/kernels/rope.ts';
 import { ropeCases } from './cases/rope.ts';
-import { assertClose, registerCases } from './helpers.ts';
+import { assertCheck, assertClose, registerCases, testGpu } from './helpers.ts';
 
 registerCases('rope', ropeCases);
 
@@ -63,4 +65,23 @@ test('rope: ropeTables(16, 13, 160000, 2) matches the GTE reference tables', { s
   // Without NTK scaling the frequencies would differ by s^(2/d) = 9% and fail above.
   const plain = ropeTables(16, 13, 160000, 1);
   if (plain.invFreq[1] === g['rope.inv_freq'][1]) throw new Error('NTK scaling has no effect');
+});
+
+test('rope: f16 dtype rules: f16 qkv with f32 tables, the backward refuses f16', async () => {
+  const gpu = await testGpu();
+  const qkv = gpu.empty([2, 5, 24], 'f16');
+  const cos = gpu.empty([5, 4]);
+  assert.throws(() => ropeForward(gpu, qkv, gpu.empty([5, 4], 'f16'), cos, 2), /^Error: rope: cos must be f32, got f16$/);
+  assert.throws(() => ropeForward(gpu, gpu.empty([2, 5, 24], 'u32'), cos, cos, 2), /^Error: rope: qkv must be f32 or f16, got u32$/);
+  assert.throws(() => ropeBackward(gpu, qkv, cos, cos, 2), /^Error: rope backward: f16 tensors are not supported \(f32 only\); dqkv is f16$/);
+});
+
+test('rope: without shader-f16 every f16 case gets the one-line refusal', async () => {
+  const gpu = await testGpu();
+  const noF16 = new Gpu(gpu.device, gpu.adapter); // as in test/attention.test.ts
+  noF16.features.delete('shader-f16');
+  const cases = ropeCases.filter((c) => c.name.endsWith(' f16'));
+  assert.ok(cases.length > 0);
+  for (const kc of cases) for (const c of await kc.run(noF16)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+  noF16.trim();
 });

@@ -3,7 +3,7 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { f32 } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows } from '../gpu/launch.ts';
 
@@ -38,6 +38,10 @@ export interface AttentionTiles {
  * 60%). Measured on llvmpipe, 2 shared cores, GFLOP/s of wall time (4 L^2 d per head):
  *   B=16 L=128 heads=12 d=32: subgroup rq=4 bk=4..8: 8-10; no subgroup rq=4..8: ~4; rq=1: ~0.7
  *   B=2 L=512 heads=16 d=64:  subgroup rq=4: 11-17; rq=8: 4; no subgroup rq=4..8: 3.2
+ * f16 qkv/out use the same tiles: the private arrays stay f32, so the spill limits are the same.
+ * Same machine, default tiles, best of 4, f32 vs f16: B=16 L=128 heads=12 d=32 42 vs 48 ms,
+ * B=2 L=512 heads=16 d=64 154 vs 144 ms, i.e. equal within the noise (a CPU driver gains
+ * nothing from f16 but memory: the math is f32 and each load adds a conversion).
  * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
  */
 export function attentionTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionTiles {
@@ -65,18 +69,29 @@ export interface AttentionOptions {
  *   qkv  [B, L, 3H]     per token [q | k | v], each [heads, d]; H = heads * d, d <= 128
  *   mask [B, L] u32     1 = real token, 0 = padding
  *
+ * qkv and out are both f32 or both f16 (f16 needs the adapter's 'shader-f16'; the pipeline
+ * refuses it otherwise); lse is f32 either way, and so is all the arithmetic: the f16 variant
+ * only converts on load and rounds the output on store. Every tile shape works in both.
  * Padded keys are excluded; padded query rows are still computed (they attend to the real keys),
  * since HF's last_hidden_state includes them. A row with no real key gets out = 0 and
  * lse = LSE_NO_KEYS. Batches over the storage-binding limit are split into chunks of whole rows.
  */
 export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor, mask: Tensor, heads: number, o: AttentionOptions = {}): void {
-  const { B, L, d } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask });
+  const { B, L, d, dtype } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask }, true);
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
   const t = o.tiles ?? attentionTiles(gpu, L, d);
   if (!(t.bk >= 1 && t.bk <= 32) || !(t.rq >= 1) || !(t.bq >= 1)) throw new Error(`attention: bad tiles ${JSON.stringify(t)} (bk must be 1..32)`);
   checkSubgroup(gpu, 'attention', t);
-  const defines = { D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, BK: t.bk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
+  const defines = {
+    D: d,
+    D_ALIGN4: d % 4 === 0,
+    BQ: t.bq,
+    RQ: t.rq,
+    BK: t.bk,
+    ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}),
+    ...(dtype === 'f16' ? { F16: true } : {}),
+  };
   const scaleLog2e = Math.LOG2E / Math.sqrt(d);
   forEachBatchChunk(gpu, 'attention', qkv, maxBinding, (b0, nb, view) => {
     gpu.dispatch({
@@ -143,6 +158,7 @@ export interface AttentionBackwardOptions {
  * real key (lse = LSE_NO_KEYS) gets dq = 0 and contributes nothing. Two passes per batch chunk
  * (dq and delta, then dk and dv), each output written by one invocation in a fixed order: no
  * atomics, bit-identical from run to run. Chunked over the storage-binding limit as the forward.
+ * f32 only: f16 tensors are refused (half-precision training is not supported yet).
  */
 export function attentionBackward(
   gpu: Gpu,
@@ -155,7 +171,7 @@ export function attentionBackward(
   heads: number,
   o: AttentionBackwardOptions = {},
 ): void {
-  const { B, L, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask });
+  const { B, L, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask }, false);
   // A buffer written by a dispatch may not also be bound for reading (WebGPU usage rules).
   for (const [n, t] of Object.entries({ dout, out, lse, qkv, mask })) {
     if (t.buffer === dqkv.buffer) throw new Error(`attention backward: dqkv and ${n} share a buffer; dqkv must be separate from every input`);
@@ -204,10 +220,11 @@ interface AttentionTensors {
 /**
  * The shape and dtype checks forward and backward share: qkv [B, L, 3H] with H = heads * d and
  * d <= MAX_HEAD_DIM; out and dout [B, L, H], dqkv [B, L, 3H], lse [B, heads, L], mask [B, L];
- * mask u32 and the rest f32; mask and lse (bound whole) under the storage binding limit.
- * Checks the tensors in the order given; `what` prefixes every message.
+ * mask u32, lse f32, qkv f32 (or f16 where `f16` allows it) and out, dout, dqkv the dtype of
+ * qkv; mask and lse (bound whole) under the storage binding limit. Checks the tensors in the
+ * order given; `what` prefixes every message.
  */
-function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors): { B: number; L: number; d: number } {
+function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors, f16: boolean): { B: number; L: number; d: number; dtype: DType } {
   const { qkv } = ts;
   if (qkv.shape.length !== 3) throw new Error(`${what}: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
   const [B, L, H3] = qkv.shape;
@@ -218,14 +235,21 @@ function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTens
   const shapes: Record<keyof AttentionTensors, number[]> = { qkv: [B, L, H3], dqkv: [B, L, H3], out: [B, L, H], dout: [B, L, H], lse: [B, heads, L], mask: [B, L] };
   const given = Object.entries(ts).filter((e): e is [keyof AttentionTensors, Tensor] => e[1] !== undefined);
   for (const [n, t] of given) if (n !== 'qkv') expectShape(`${what}: ${n}`, t, shapes[n]);
+  const dtype = qkv.dtype;
+  if (dtype === 'f16' && !f16) throw new Error(`${what}: f16 tensors are not supported (f32 only); qkv is f16`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${what}: qkv must be f32${f16 ? ' or f16' : ''}, got ${dtype}`);
   for (const [n, t] of given) {
-    const dt = n === 'mask' ? 'u32' : 'f32';
-    if (t.dtype !== dt) throw new Error(`${what}: ${n} must be ${dt}, got ${t.dtype}`);
+    if (n === 'mask' || n === 'lse') {
+      const dt = n === 'mask' ? 'u32' : 'f32';
+      if (t.dtype !== dt) throw new Error(`${what}: ${n} must be ${dt}, got ${t.dtype}`);
+    } else if (t.dtype !== dtype) {
+      throw new Error(`${what}: ${n} is ${t.dtype} but qkv is ${dtype}`);
+    }
   }
   for (const [n, t] of [['mask', ts.mask], ['lse', ts.lse]] as const) {
     if (t.byteLength > gpu.limits.maxBinding) throw new Error(`${what}: ${n} [${t.shape.join(', ')}] is over the storage binding limit; use a smaller batch`);
   }
-  return { B, L, d };
+  return { B, L, d, dtype };
 }
 
 /**
@@ -237,7 +261,7 @@ function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTens
  */
 function forEachBatchChunk(gpu: Gpu, what: string, qkv: Tensor, maxBinding: number, fn: (b0: number, nb: number, view: (x: Tensor) => Tensor) => void): void {
   const [B, L, H3] = qkv.shape;
-  const rowBytes = L * H3 * 4;
+  const rowBytes = L * H3 * bytesPerElement(qkv.dtype);
   const maxWg = gpu.limits.maxWorkgroupsPerDim;
   const fits = qkv.byteLength <= maxBinding && B <= maxWg;
   const chunk = fits ? B : chunkRows([rowBytes], Math.min(maxBinding, maxWg * rowBytes), gpu.limits.offsetAlign, what);

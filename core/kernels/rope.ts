@@ -2,7 +2,7 @@
 // the reference builds them) and the launcher for shaders/rope.wgsl.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { chunkRows } from '../gpu/launch.ts';
 
 const WG = 256;
@@ -70,7 +70,9 @@ export interface RopeOptions {
 /**
  * Rotate the q and k parts of qkv [B, L, 3H] in place (v untouched), NeoX half-split layout,
  * positions 0..L-1 in every row. cos, sin: [Lmax, d] tables from ropeTables() with Lmax >= L.
- * Work over the storage-binding limit is split into chunks of whole rows.
+ * qkv may be f32 or f16 (f16 needs the adapter's 'shader-f16'; the pipeline refuses it
+ * otherwise); the tables are f32 either way and the rotation is computed in f32, rounded once to
+ * f16 per element. Work over the storage-binding limit is split into chunks of whole rows.
  */
 export function ropeForward(gpu: Gpu, qkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions = {}): void {
   rope(gpu, 'forward', qkv, cos, sin, heads, o);
@@ -81,7 +83,7 @@ export function ropeForward(gpu: Gpu, qkv: Tensor, cos: Tensor, sin: Tensor, hea
  * rotated qkv becomes the gradient with respect to the unrotated one): dq and dk get the
  * transposed rotation, which for tables from ropeTables() (both halves the same angle) is the
  * inverse one, rotation by -angle; dv is the identity's gradient and stays as it is. Same
- * tables, shapes and chunking as the forward.
+ * tables, shapes and chunking as the forward. f32 only: an f16 dqkv is refused.
  */
 export function ropeBackward(gpu: Gpu, dqkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions = {}): void {
   rope(gpu, 'backward', dqkv, cos, sin, heads, o);
@@ -99,12 +101,15 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
     throw new Error(`${what}: cos must be [Lmax >= ${L}, ${d}], got [${cos.shape.join(', ')}]`);
   }
   expectShape(`${what}: sin`, sin, cos.shape);
-  for (const [n, t] of [[name, qkv], ['cos', cos], ['sin', sin]] as const) {
+  if (qkv.dtype === 'f16' && entry === 'backward') throw new Error(`${what}: f16 tensors are not supported (f32 only); ${name} is f16`);
+  if (qkv.dtype !== 'f32' && qkv.dtype !== 'f16') throw new Error(`${what}: ${name} must be f32${entry === 'forward' ? ' or f16' : ''}, got ${qkv.dtype}`);
+  for (const [n, t] of [['cos', cos], ['sin', sin]] as const) {
     if (t.dtype !== 'f32') throw new Error(`${what}: ${n} must be f32, got ${t.dtype}`);
   }
+  const f16 = qkv.dtype === 'f16';
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
-  const chunk = qkv.byteLength <= maxBinding ? B : chunkRows([L * H3 * 4], maxBinding, gpu.limits.offsetAlign, what);
+  const chunk = qkv.byteLength <= maxBinding ? B : chunkRows([L * H3 * bytesPerElement(qkv.dtype)], maxBinding, gpu.limits.offsetAlign, what);
   for (let b0 = 0; b0 < B; b0 += chunk) {
     const nb = Math.min(chunk, B - b0);
     const part = nb === B ? qkv : qkv.rows(b0, nb);
@@ -112,7 +117,7 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
     gpu.dispatch({
       kernel: 'rope',
       entry,
-      defines: { WG },
+      defines: f16 ? { WG, F16: true } : { WG },
       bindings: [part, cos, sin],
       uniforms: { tokens, seqLen: L, heads, headDim: d },
       workgroups: gpu.grid(Math.ceil((tokens * heads * d) / WG)), // tokens * 2 * heads * d/2 pairs

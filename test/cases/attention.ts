@@ -2,15 +2,19 @@
 // sequences, padded rows (including one with a single real key), head dims 10..128, flat and
 // peaked softmax, garbage in padded keys, non-default block shapes, and a row with no real key.
 // The backward runs on the same kinds of shapes (against the float64 analytic gradients), then
-// gradient checks of the whole forward by central differences (test/gradcheck.ts).
+// gradient checks of the whole forward by central differences (test/gradcheck.ts). The f16
+// forward (names ending in ' f16') runs on shapes of the same kinds, or, on an adapter without
+// 'shader-f16', checks that the launch is refused.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { type AttentionBackwardTiles, type AttentionTiles, LSE_NO_KEYS, attentionBackward, attentionForward } from '../../core/kernels/attention.ts';
 import { fixedSubgroupSize } from '../../core/gpu/adapter.ts';
+import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
 import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/ref/attention.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
+import { refusalCheck } from './f16-refusal.ts';
 import { randu, rng } from './util.ts';
 
 interface Shape {
@@ -73,12 +77,17 @@ function resolveTiles<T extends { bq: number; subgroup?: boolean }>(gpu: Gpu, t:
   return sg ? { ...t, bq: sg } : { ...t, bq: 8, subgroup: false };
 }
 
-function attentionCase(s: Shape, seed: number): KernelCase {
+/** `forward B=.. L=.. heads=.. d=.. <mask> flat|peaked [tiles] [maxBinding]`. */
+function forwardName(s: Shape): string {
   const desc = s.mask ? `mask=[${s.mask.join('')}]` : s.lengths ? `lengths=[${s.lengths.join(',')}]` : 'full';
   const tiles = s.tiles ? ` ${s.tiles.subgroup ? 'subgroup' : `bq=${s.tiles.bq}`} rq=${s.tiles.rq} bk=${s.tiles.bk}` : '';
   const chunked = s.maxBinding ? ` maxBinding=${s.maxBinding}` : '';
+  return `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked}`;
+}
+
+function attentionCase(s: Shape, seed: number): KernelCase {
   return {
-    name: `forward B=${s.B} L=${s.L} heads=${s.heads} d=${s.d} ${desc} ${s.qk <= 1 ? 'flat' : 'peaked'}${tiles}${chunked}`,
+    name: forwardName(s),
     async run(gpu) {
       const { B, L, heads, d } = s;
       const tiles = resolveTiles(gpu, s.tiles);
@@ -345,4 +354,76 @@ const gradCases: KernelCase[] = [
   gradCase({ B: 2, L: 4, heads: 2, d: 10, lengths: [4, 1], qk: 1 }, 65),
 ];
 
-export const attentionCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases];
+// ---------------------------------------------------------------- f16 forward
+//
+// qkv and out in f16, lse and all arithmetic in f32. The reference is attentionRef64 on the
+// f16-rounded inputs (roundHalf: exactly what the kernel reads), so the kernel's error is
+// (a) the f32 arithmetic on those inputs: the same computation as the f32 variant on inputs
+// that happen to be f16 values, so tolFor(qk) covers it exactly as above, for out and lse;
+// (b) the one rounding of each output to f16. Round-to-nearest would be u = 2^-11 of |out|,
+// but WGSL lets an f32 -> f16 conversion return either neighbour of an inexact value, so the
+// bound is one f16 ulp, 2u = 2^-10 of |out| (f16 subnormals, |out| < 6.1e-5, have an absolute
+// spacing of 2^-24 = 6e-8, inside the atol of (a)). No intermediate value is stored in f16.
+// Hence out: atol from (a), rtol 2^-10; lse: (a) only. The inputs' own rounding (up to 2^-11 of
+// q, k and v) is not an error of the kernel: against a reference on the unrounded f32 inputs
+// the peaked cases would differ by ~1e-2. A wrong mask, scale or head offset, or a leak of the
+// padded keys' 1e3 garbage moves outputs by 1e-2 .. 1e3, far outside this.
+const F16_OUT_RTOL = 2 ** -10;
+
+function f16Case(s: Shape, seed: number): KernelCase {
+  return {
+    name: `${forwardName(s)} f16`,
+    async run(gpu) {
+      const { B, L, heads, d } = s;
+      const tiles = resolveTiles(gpu, s.tiles);
+      const H = heads * d;
+      const { qkv, mask } = makeInputs(s, seed);
+      const tq = gpu.upload(toHalf(qkv), [B, L, 3 * H], 'f16');
+      const tm = gpu.upload(mask, [B, L]);
+      const out = gpu.empty([B, L, H], 'f16');
+      const lse = gpu.empty([B, heads, L]);
+      const launch = () => attentionForward(gpu, out, lse, tq, tm, heads, { tiles, maxBinding: s.maxBinding });
+      if (!gpu.features.has('shader-f16')) {
+        const checks = refusalCheck(gpu, launch);
+        for (const t of [tq, tm, out, lse]) t.release();
+        return checks;
+      }
+      launch();
+      const actual = fromHalf((await gpu.read(out)) as Uint16Array);
+      const actualLse = await gpu.readF32(lse);
+      for (const t of [tq, tm, out, lse]) t.release();
+      const ref = attentionRef64(roundHalf(qkv), mask, B, L, heads, d);
+      const tol = tolFor(s.qk);
+      return [
+        { name: 'out', actual, expected: ref.out, tol: { ...tol.out, rtol: F16_OUT_RTOL } },
+        { name: 'lse', actual: actualLse, expected: ref.lse, tol: tol.lse },
+      ];
+    },
+  };
+}
+
+// Every tile variant the launcher may pick (the CPU defaults, the real-GPU default 64/1/16, one row
+// per invocation, other 64-wide blocks, odd rq/bk, the subgroup variant), head dims not multiples
+// of 4 (10, and 5 with an odd number of f16 elements in every tensor, so bindings end on half a
+// word), length-1 rows, holes in the mask, a row with no real key (out 0, lse LSE_NO_KEYS), and
+// batch chunks (f16 qkv rows of 1440 bytes: 8-row chunks keep views 256-byte aligned, so B = 9
+// runs as 8 + 1).
+const f16Cases: KernelCase[] = [
+  f16Case({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 71),
+  f16Case({ B: 3, L: 13, heads: 4, d: 16, lengths: [13, 9, 1], qk: 6 }, 72),
+  f16Case({ B: 3, L: 5, heads: 2, d: 10, lengths: [5, 4, 2], qk: 1 }, 73),
+  f16Case({ B: 3, L: 7, heads: 3, d: 5, lengths: [7, 1, 4], qk: 1 }, 74),
+  f16Case({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6 }, 75),
+  f16Case({ B: 1, L: 40, heads: 1, d: 128, qk: 6 }, 76),
+  f16Case({ B: 1, L: 9, heads: 2, d: 16, mask: [1, 0, 1, 1, 0, 0, 1, 0, 1], qk: 1 }, 77),
+  f16Case({ B: 2, L: 7, heads: 2, d: 16, lengths: [7, 0], qk: 1 }, 78),
+  f16Case({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 20], qk: 6, tiles: { bq: 8, rq: 1, bk: 1 } }, 79),
+  f16Case({ B: 2, L: 130, heads: 2, d: 16, lengths: [130, 3], qk: 6, tiles: { bq: 64, rq: 1, bk: 32 } }, 80),
+  f16Case({ B: 2, L: 77, heads: 3, d: 32, lengths: [77, 1], qk: 1, tiles: { bq: 64, rq: 1, bk: 16 } }, 85), // real GPUs' default
+  f16Case({ B: 3, L: 13, heads: 2, d: 10, lengths: [13, 9, 1], qk: 6, tiles: { bq: 4, rq: 5, bk: 3 } }, 81),
+  f16Case({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6, tiles: { bq: 0, rq: 4, bk: 8, subgroup: true } }, 82),
+  f16Case({ B: 2, L: 13, heads: 2, d: 10, lengths: [13, 5], qk: 1, tiles: { bq: 0, rq: 2, bk: 4, subgroup: true } }, 83),
+  f16Case({ B: 9, L: 5, heads: 2, d: 24, lengths: [5, 4, 3, 2, 1, 5, 4, 3, 2], qk: 1, maxBinding: 8 * 1440 }, 84),
+];
+
+export const attentionCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases, ...f16Cases];

@@ -1,12 +1,16 @@
 // Conformance cases for shaders/rope.wgsl: q and k rotated in place, v untouched, tables longer
 // than the sequence, one-token rows, head dims 16..64, plain and NTK-scaled tables, chunking;
-// then the backward on the same shapes, and gradient checks of the float64 forward.
+// then the backward on the same shapes, and gradient checks of the float64 forward. The f16
+// forward (names ending in ' f16') runs on the same shapes, or, on an adapter without
+// 'shader-f16', checks that the launch is refused.
 
 import type { Gpu } from '../../core/gpu/device.ts';
+import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
 import { ropeBackward, ropeForward, ropeTables } from '../../core/kernels/rope.ts';
 import { ropeBackwardRef, ropeRef } from '../../core/ref/rope.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import type { Check, KernelCase } from './types.ts';
+import { refusalCheck } from './f16-refusal.ts';
 import { randu } from './util.ts';
 
 interface Shape {
@@ -117,8 +121,56 @@ const gradShapes: Shape[] = [
   { B: 1, L: 7, heads: 1, d: 16, Lmax: 9, theta: 160000, ntk: 2 },
 ];
 
+// f16 forward: qkv in f16, the f32 cos/sin tables, the rotation in f32. The reference is the
+// float64 ropeRef on the f16-rounded input (exactly what the kernel reads), so the error is the
+// f32 arithmetic, as in QK_TOL (<= 3.6e-7 of values <= sqrt(2)), plus one rounding of each
+// output to f16: WGSL lets an inexact f32 -> f16 conversion return either neighbour, so one f16
+// ulp, 2^-10 of |y| (round-to-nearest would be half that; f16 subnormals below 6.1e-5 are
+// spaced 6e-8 apart, inside atol). Nothing intermediate is stored in f16. v must come back
+// bit for bit (the kernel does not write it). Chunked shape: the same 11520-byte limit holds 8
+// f16 qkv rows of 1440 bytes, the smallest 256-byte-aligned step, so B = 9 runs as 8 + 1.
+const F16_TOL = { atol: 5e-7, rtol: 2 ** -10 };
+
+function f16Case(s: Shape, seed: number): KernelCase {
+  return {
+    name: `forward ${label(s)} f16`,
+    async run(gpu) {
+      const { B, L, heads, d } = s;
+      const H = heads * d;
+      const x = randu(B * L * 3 * H, seed);
+      const tab = ropeTables(d, s.Lmax, s.theta, s.ntk);
+      const tq = gpu.upload(toHalf(x), [B, L, 3 * H], 'f16');
+      const tc = gpu.upload(tab.cos, [s.Lmax, d]);
+      const ts = gpu.upload(tab.sin, [s.Lmax, d]);
+      const launch = () => ropeForward(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
+      if (!gpu.features.has('shader-f16')) {
+        const checks = refusalCheck(gpu, launch);
+        for (const t of [tq, tc, ts]) t.release();
+        return checks;
+      }
+      launch();
+      const actual = fromHalf((await gpu.read(tq)) as Uint16Array);
+      for (const t of [tq, tc, ts]) t.release();
+      const xh = roundHalf(x);
+      const expected = ropeRef(Float64Array.from(xh), B, L, heads, d, tab.cos, tab.sin);
+      return [
+        { name: 'q, k', actual: pick(actual, B * L, H, false), expected: pick64(expected, B * L, H), tol: F16_TOL },
+        { name: 'v untouched', actual: pick(actual, B * L, H, true), expected: pick(xh, B * L, H, true), tol: { atol: 0 } },
+      ];
+    },
+  };
+}
+
+/** The q|k part of every token of a float64 [tokens, 3H] array. */
+function pick64(a: Float64Array, tokens: number, H: number): Float64Array {
+  const r = new Float64Array(tokens * 2 * H);
+  for (let t = 0; t < tokens; t++) r.set(a.subarray(t * 3 * H, t * 3 * H + 2 * H), t * 2 * H);
+  return r;
+}
+
 export const ropeCases: KernelCase[] = [
   ...shapes.map((s, i) => ropeCase(s, i + 1)),
   ...shapes.map((s, i) => backwardCase(s, 21 + i)),
   ...gradShapes.map((s, i) => gradCase(s, 41 + i)),
+  ...shapes.map((s, i) => f16Case(s, 61 + i)),
 ];
