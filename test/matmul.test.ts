@@ -7,6 +7,7 @@ import { transpose } from '../core/kernels/transpose.ts';
 import { matmulCases } from './cases/matmul.ts';
 import { assertCheck, registerCases, testGpu } from './helpers.ts';
 import { Gpu } from '../core/gpu/device.ts';
+import { parsePrecisions } from '../node/bench/matmul.ts';
 
 registerCases('matmul', matmulCases);
 
@@ -43,6 +44,12 @@ test('matmul f16: on an adapter without shader-f16 every f16 case gets the one-l
   } finally {
     bare.trim();
   }
+});
+
+test('bench matmul: --precision takes f32 and f16, anything else is a one-line error', () => {
+  assert.deepEqual(parsePrecisions('f32,f16'), ['f32', 'f16']);
+  assert.deepEqual(parsePrecisions(' f16 '), ['f16']);
+  assert.throws(() => parsePrecisions('f32,bf16'), /^Error: --precision: 'bf16' is not f32 or f16 \(comma-separated, e\.g\. f32,f16\)$/);
 });
 
 test('matmul: b over the binding limit is an error, not a truncation', async () => {
