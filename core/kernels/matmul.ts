@@ -116,13 +116,13 @@ export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): Matmu
 const defaults = new WeakMap<Gpu, { nn: MatmulTile; nt: MatmulTile }>();
 
 export interface MatmulOptions {
-  /** a is stored [K, M] (op(a) = a^T). */
+  /** a is stored [K, M] (op(a) = a^T). f32 only (the backward's dW = X^T dY). */
   transA?: boolean;
   /** b is stored [N, K] (op(b) = b^T), e.g. Linear weights [out, in]. */
   transB?: boolean;
   /** [N], added to every row of the product (after alpha). */
   bias?: Tensor;
-  /** Add to out's previous contents instead of overwriting them. */
+  /** Add to out's previous contents instead of overwriting them. f32 only (gradient sums). */
   accumulate?: boolean;
   /** Scale of the product (not of bias or the accumulated value). Default 1. */
   alpha?: number;
