@@ -13,12 +13,15 @@ import { randu } from './util.ts';
 
 const U = 2 ** -24;
 
-/** The f16 bound of test/cases/matmul.ts: an f32 sum of K terms (worst case), then one rounding to f16. */
+/**
+ * The f16 bound of test/cases/matmul.ts: an f32 sum of K terms (worst case), then one rounding
+ * to f16 in whichever direction the implementation rounds (< 1 ulp), or a flush below 2^-14.
+ */
 export function matmulTolF16(K: number, absSum: ArrayLike<number>): Tol {
   let max = 0;
   for (let i = 0; i < absSum.length; i++) max = Math.max(max, absSum[i]);
   const e = (K + 3) * U * max;
-  return { atol: e * (1 + 2 ** -11) + 2 ** -25, rtol: 2 ** -11 };
+  return { atol: e * (1 + 2 ** -10) + 2 ** -14, rtol: 2 ** -10 };
 }
 
 /** Uploads x as f16 bits (rounded to nearest even) or as f32. */
