@@ -49,6 +49,9 @@ function flagsFor(o: NodeGpuOptions): string[] {
   const backend = o.backend ?? process.env.AQA_BACKEND;
   if (adapter) flags.push(`adapter=${adapter}`);
   if (backend) flags.push(`backend=${backend}`);
+  // Dawn hides 'shader-f16' on NVIDIA's Vulkan driver unless asked (a toggle off by default);
+  // the f16 kernels need it. Elsewhere the toggle changes nothing.
+  flags.push('enable-dawn-features=vulkan_enable_f16_on_nvidia');
   return flags;
 }
 

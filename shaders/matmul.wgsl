@@ -27,6 +27,9 @@
 //
 // Defines: WG_X, WG_Y, TM, TN (multiples of 4 outside SHARED), SHARED + BK, SUBGROUP (WG_X is
 // the subgroup size), UNROLLED (TM = TN = 8), TRANS_A, TRANS_B, VEC_A, VEC_B, BIAS, ACCUMULATE.
+// F16: a, b, bias and out hold f16 (storage type `act`); every load converts to f32, the sums
+// and the epilogue are f32, and the store rounds once to f16 ('shader-f16'; forward only, the
+// launcher refuses ACCUMULATE and TRANS_A with it).
 // Sizes are uniforms. The backward of a product needs no entry of its own: dA and dB are
 // products too (core/kernels/matmul.ts shows the calls). The bias gradient is `colsum`, at the
 // end of this file, compiled alone with the COLSUM define (the matmul part needs its defines).
@@ -34,6 +37,12 @@
 #if !COLSUM
 #if SUBGROUP
 enable subgroups;
+#endif
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
 #endif
 
 struct Params {
@@ -54,36 +63,44 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 
 #if VEC_A
-@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> a: array<vec4<act>>;
 #else
-@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<act>;
 #endif
 #if VEC_B
-@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b: array<vec4<act>>;
 #else
-@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<act>;
 #endif
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<act>;
 #if BIAS
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<act>;
 #endif
 
 const TM = {{TM}}u;
 const TN = {{TN}}u;
 
+// Every read of a, b, bias and out goes through these conversions (f32(x) and vec4<f32>(v) are
+// the identity when act is f32): the math below is f32 whatever the storage type.
+#if VEC_A
+fn a4(i: u32) -> vec4<f32> { return vec4<f32>(a[i]); } // vec4 i of a
+#endif
+#if VEC_B
+fn b4(i: u32) -> vec4<f32> { return vec4<f32>(b[i]); }
+#endif
 // Scalar element e of a / b whatever the declared element type.
 fn loadA(e: u32) -> f32 {
 #if VEC_A
-  return a[e >> 2u][e & 3u];
+  return f32(a[e >> 2u][e & 3u]);
 #else
-  return a[e];
+  return f32(a[e]);
 #endif
 }
 fn loadB(e: u32) -> f32 {
 #if VEC_B
-  return b[e >> 2u][e & 3u];
+  return f32(b[e >> 2u][e & 3u]);
 #else
-  return b[e];
+  return f32(b[e]);
 #endif
 }
 
@@ -91,12 +108,12 @@ fn loadB(e: u32) -> f32 {
 fn store(c: u32, n: u32, v: f32) {
   var r = params.alpha * v;
 #if BIAS
-  r += bias[n];
+  r += f32(bias[n]);
 #endif
 #if ACCUMULATE
-  r += out[c];
+  r += f32(out[c]);
 #endif
-  out[c] = r;
+  out[c] = act(r);
 }
 
 #if UNROLLED
@@ -113,14 +130,14 @@ fn aBlock(base: u32, r: u32, k: u32) -> mat4x4<f32> {
 #if TRANS_A
 #if VEC_A
   let q = min(r >> 2u, (M >> 2u) - 1u); // M % 4 == 0, r % 4 == 0
-  return transpose(mat4x4<f32>(a[((base + k * M) >> 2u) + q], a[((base + (k + 1u) * M) >> 2u) + q],
-                               a[((base + (k + 2u) * M) >> 2u) + q], a[((base + (k + 3u) * M) >> 2u) + q]));
+  return transpose(mat4x4<f32>(a4(((base + k * M) >> 2u) + q), a4(((base + (k + 1u) * M) >> 2u) + q),
+                               a4(((base + (k + 2u) * M) >> 2u) + q), a4(((base + (k + 3u) * M) >> 2u) + q)));
 #else
   let r0 = min(r, M - 1u); let r1 = min(r + 1u, M - 1u); let r2 = min(r + 2u, M - 1u); let r3 = min(r + 3u, M - 1u);
   var t: mat4x4<f32>; // t[kk] = op(a)[r..r+3, k+kk]
   for (var kk = 0u; kk < 4u; kk++) {
     let e = base + (k + kk) * M;
-    t[kk] = vec4<f32>(a[e + r0], a[e + r1], a[e + r2], a[e + r3]);
+    t[kk] = vec4<f32>(loadA(e + r0), loadA(e + r1), loadA(e + r2), loadA(e + r3));
   }
   return transpose(t);
 #endif
@@ -130,10 +147,10 @@ fn aBlock(base: u32, r: u32, k: u32) -> mat4x4<f32> {
   let e2 = base + min(r + 2u, M - 1u) * K + k;
   let e3 = base + min(r + 3u, M - 1u) * K + k;
 #if VEC_A
-  return mat4x4<f32>(a[e0 >> 2u], a[e1 >> 2u], a[e2 >> 2u], a[e3 >> 2u]);
+  return mat4x4<f32>(a4(e0 >> 2u), a4(e1 >> 2u), a4(e2 >> 2u), a4(e3 >> 2u));
 #else
-  return mat4x4<f32>(vec4<f32>(a[e0], a[e0 + 1u], a[e0 + 2u], a[e0 + 3u]), vec4<f32>(a[e1], a[e1 + 1u], a[e1 + 2u], a[e1 + 3u]),
-                     vec4<f32>(a[e2], a[e2 + 1u], a[e2 + 2u], a[e2 + 3u]), vec4<f32>(a[e3], a[e3 + 1u], a[e3 + 2u], a[e3 + 3u]));
+  return mat4x4<f32>(vec4<f32>(loadA(e0), loadA(e0 + 1u), loadA(e0 + 2u), loadA(e0 + 3u)), vec4<f32>(loadA(e1), loadA(e1 + 1u), loadA(e1 + 2u), loadA(e1 + 3u)),
+                     vec4<f32>(loadA(e2), loadA(e2 + 1u), loadA(e2 + 2u), loadA(e2 + 3u)), vec4<f32>(loadA(e3), loadA(e3 + 1u), loadA(e3 + 2u), loadA(e3 + 3u)));
 #endif
 #endif
 }
@@ -148,22 +165,22 @@ fn bBlock(base: u32, k: u32, c: u32) -> mat4x4<f32> {
   let e2 = base + min(c + 2u, N - 1u) * K + k;
   let e3 = base + min(c + 3u, N - 1u) * K + k;
 #if VEC_B
-  return transpose(mat4x4<f32>(b[e0 >> 2u], b[e1 >> 2u], b[e2 >> 2u], b[e3 >> 2u]));
+  return transpose(mat4x4<f32>(b4(e0 >> 2u), b4(e1 >> 2u), b4(e2 >> 2u), b4(e3 >> 2u)));
 #else
-  return transpose(mat4x4<f32>(vec4<f32>(b[e0], b[e0 + 1u], b[e0 + 2u], b[e0 + 3u]), vec4<f32>(b[e1], b[e1 + 1u], b[e1 + 2u], b[e1 + 3u]),
-                               vec4<f32>(b[e2], b[e2 + 1u], b[e2 + 2u], b[e2 + 3u]), vec4<f32>(b[e3], b[e3 + 1u], b[e3 + 2u], b[e3 + 3u])));
+  return transpose(mat4x4<f32>(vec4<f32>(loadB(e0), loadB(e0 + 1u), loadB(e0 + 2u), loadB(e0 + 3u)), vec4<f32>(loadB(e1), loadB(e1 + 1u), loadB(e1 + 2u), loadB(e1 + 3u)),
+                               vec4<f32>(loadB(e2), loadB(e2 + 1u), loadB(e2 + 2u), loadB(e2 + 3u)), vec4<f32>(loadB(e3), loadB(e3 + 1u), loadB(e3 + 2u), loadB(e3 + 3u))));
 #endif
 #else
 #if VEC_B
   let q = min(c >> 2u, (N >> 2u) - 1u); // N % 4 == 0, c % 4 == 0
-  return mat4x4<f32>(b[((base + k * N) >> 2u) + q], b[((base + (k + 1u) * N) >> 2u) + q],
-                     b[((base + (k + 2u) * N) >> 2u) + q], b[((base + (k + 3u) * N) >> 2u) + q]);
+  return mat4x4<f32>(b4(((base + k * N) >> 2u) + q), b4(((base + (k + 1u) * N) >> 2u) + q),
+                     b4(((base + (k + 2u) * N) >> 2u) + q), b4(((base + (k + 3u) * N) >> 2u) + q));
 #else
   let c0 = min(c, N - 1u); let c1 = min(c + 1u, N - 1u); let c2 = min(c + 2u, N - 1u); let c3 = min(c + 3u, N - 1u);
   var t: mat4x4<f32>;
   for (var kk = 0u; kk < 4u; kk++) {
     let e = base + (k + kk) * N;
-    t[kk] = vec4<f32>(b[e + c0], b[e + c1], b[e + c2], b[e + c3]);
+    t[kk] = vec4<f32>(loadB(e + c0), loadB(e + c1), loadB(e + c2), loadB(e + c3));
   }
   return t;
 #endif
@@ -379,7 +396,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 #if VEC_A
       // M % 4 == 0 here, so a clamped vec4 index stays in this row (never with SUBGROUP).
       for (var iq = 0u; iq < TM / 4u; iq++) {
-        let v = a[(row >> 2u) + min((m0 >> 2u) + iq, (M >> 2u) - 1u)];
+        let v = a4((row >> 2u) + min((m0 >> 2u) + iq, (M >> 2u) - 1u));
         av[4u * iq][kk] = v.x;
         av[4u * iq + 1u][kk] = v.y;
         av[4u * iq + 2u][kk] = v.z;
@@ -394,9 +411,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     for (var r = 0u; r < RA; r++) {
       let e = aBase + ai[r] * K + k;
 #if VEC_A
-      av[r] = a[e >> 2u]; // K % 4 == 0, so e is a multiple of 4
+      av[r] = a4(e >> 2u); // K % 4 == 0, so e is a multiple of 4
 #else
-      av[r] = vec4<f32>(a[e], a[e + 1u], a[e + 2u], a[e + 3u]);
+      av[r] = vec4<f32>(loadA(e), loadA(e + 1u), loadA(e + 2u), loadA(e + 3u));
 #endif
     }
 #endif
@@ -407,9 +424,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < TN; j++) {
       let e = bBase + bj[j] * K + k;
 #if VEC_B
-      bt[j] = b[e >> 2u];
+      bt[j] = b4(e >> 2u);
 #else
-      bt[j] = vec4<f32>(b[e], b[e + 1u], b[e + 2u], b[e + 3u]);
+      bt[j] = vec4<f32>(loadB(e), loadB(e + 1u), loadB(e + 2u), loadB(e + 3u));
 #endif
     }
 #endif
@@ -425,10 +442,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
       let row = bBase + (k + kk) * N;
 #if VEC_B
       // N % 4 == 0 here, so a clamped vec4 index stays in this row.
-      for (var q = 0u; q < TN4; q++) { bv[q] = b[(row >> 2u) + min((n0 >> 2u) + q, (N >> 2u) - 1u)]; }
+      for (var q = 0u; q < TN4; q++) { bv[q] = b4((row >> 2u) + min((n0 >> 2u) + q, (N >> 2u) - 1u)); }
 #else
       for (var q = 0u; q < TN4; q++) {
-        bv[q] = vec4<f32>(b[row + bj[4u * q]], b[row + bj[4u * q + 1u]], b[row + bj[4u * q + 2u]], b[row + bj[4u * q + 3u]]);
+        bv[q] = vec4<f32>(loadB(row + bj[4u * q]), loadB(row + bj[4u * q + 1u]), loadB(row + bj[4u * q + 2u]), loadB(row + bj[4u * q + 3u]));
       }
 #endif
 #endif

@@ -8,6 +8,14 @@
 // this one (1.37 s against 0.29 s of GPU time for one MiniLM training step's 98 transposes).
 // VEC4 (R % 4 == 0 and C % 4 == 0): every block is whole and row pieces are vec4 loads and
 // stores. Otherwise scalar accesses with the block clipped at the edges.
+// F16: the elements are f16 ('shader-f16'); a copy, so they move as they are, no conversion.
+
+#if F16
+enable f16;
+alias act = f16;
+#else
+alias act = f32;
+#endif
 
 struct Params {
   rows: u32, // R
@@ -16,11 +24,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> P: Params;
 #if VEC4
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<act>>;
+@group(0) @binding(2) var<storage, read> a: array<vec4<act>>;
 #else
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<act>;
+@group(0) @binding(2) var<storage, read> a: array<act>;
 #endif
 
 @compute @workgroup_size({{WG}}, 1, 1)
@@ -35,7 +43,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let base = wid.z * R * C;
 #if VEC4
   // m[i] = a[r0 + i, c0 .. c0+3]; the transpose's row j is out[c0 + j, r0 .. r0+3].
-  let m = transpose(mat4x4<f32>(a[(base + r0 * C + c0) / 4u], a[(base + (r0 + 1u) * C + c0) / 4u],
+  let m = transpose(mat4x4<act>(a[(base + r0 * C + c0) / 4u], a[(base + (r0 + 1u) * C + c0) / 4u],
                                 a[(base + (r0 + 2u) * C + c0) / 4u], a[(base + (r0 + 3u) * C + c0) / 4u]));
   for (var j = 0u; j < 4u; j++) {
     out[(base + (c0 + j) * R + r0) / 4u] = m[j];

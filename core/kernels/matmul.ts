@@ -16,11 +16,17 @@
 // kernels/transpose.ts) and the product runs on the plain kernel: there its transposed-operand
 // variants were 1.1-1.8x slower at the encoder's backward shapes, and the copy costs one pass
 // over the operand.
+//
+// f16 (inference; needs 'shader-f16'): when a is f16, b, bias and out must be f16 too. Loads
+// convert to f32, sums and the epilogue are f32, the store rounds once to f16; every tile
+// variant (unrolled, subgroup, vec4, shared) and staged transposes work the same way. The
+// backward's products stay f32-only: transA and accumulate refuse f16, as do colsum and
+// denseBackward.
 
 import { type Gpu, f32 } from '../gpu/device.ts';
-import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
-import { chunkRows, forEachRowChunk } from '../gpu/launch.ts';
+import { chunkRows, expectDtype, forEachRowChunk } from '../gpu/launch.ts';
 import { transpose } from './transpose.ts';
 
 /**
@@ -110,13 +116,13 @@ export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): Matmu
 const defaults = new WeakMap<Gpu, { nn: MatmulTile; nt: MatmulTile }>();
 
 export interface MatmulOptions {
-  /** a is stored [K, M] (op(a) = a^T). */
+  /** a is stored [K, M] (op(a) = a^T). f32 only (the backward's dW = X^T dY). */
   transA?: boolean;
   /** b is stored [N, K] (op(b) = b^T), e.g. Linear weights [out, in]. */
   transB?: boolean;
   /** [N], added to every row of the product (after alpha). */
   bias?: Tensor;
-  /** Add to out's previous contents instead of overwriting them. */
+  /** Add to out's previous contents instead of overwriting them. f32 only (gradient sums). */
   accumulate?: boolean;
   /** Scale of the product (not of bias or the accumulated value). Default 1. */
   alpha?: number;
@@ -148,9 +154,12 @@ const prod = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
  * out: [..., M, N]. With a 2-D b and no transA, a's leading dims fold into M (one big matmul).
  */
 export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOptions = {}): void {
-  for (const [name, t] of [['out', out], ['a', a], ['b', b], ['bias', o.bias]] as const) {
-    if (t && t.dtype !== 'f32') throw new Error(`matmul: ${name} ${t} must be f32`);
+  const dtype = a.dtype;
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`matmul: a ${a} must be f32 or f16`);
+  for (const [name, t] of [['b', b], ['out', out], ['bias', o.bias]] as const) {
+    if (t) expectDtype(`matmul: ${name} (a is ${dtype})`, t, dtype);
   }
+  if (dtype === 'f16' && (o.transA || o.accumulate)) throw new Error(`matmul: ${o.transA ? 'transA' : 'accumulate'} is f32-only (the backward's products), and a is f16`);
   if (a.shape.length < 2) throw new Error(`matmul: a ${fmt(a.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
   if (b.shape.length < 2) throw new Error(`matmul: b ${fmt(b.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
   const transA = !!o.transA;
@@ -183,7 +192,7 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   checkTile(gpu, tile);
   const maxBinding = Math.min(o.maxBinding ?? Infinity, gpu.limits.maxBinding);
   const batch = prod(lead);
-  const p: Plan = { M, N, K, transA, transB, stage, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
+  const p: Plan = { dtype, M, N, K, transA, transB, stage, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
 
   if (rb === 2 && !transA) {
     // Fold every leading dim of a/out into M: one [batch*M, K] x [K, N] product.
@@ -199,7 +208,8 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   const a3 = a.reshape([batch, M * K]);
   const b3 = b.reshape(bShared ? [1, K * N] : [batch, K * N]);
   const o3 = out.reshape([batch, M * N]);
-  const itemBytes = [M * K * F32, M * N * F32, ...(bShared ? [] : [K * N * F32])];
+  const el = bytesPerElement(dtype);
+  const itemBytes = [M * K * el, M * N * el, ...(bShared ? [] : [K * N * el])];
   if (bShared && b.byteLength > maxBinding) throw bTooBig(b, maxBinding);
   let per: number;
   try {
@@ -273,7 +283,7 @@ export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] 
   if (g.dwt) expectShape('dense backward: dwt (the shape of wt)', g.dwt, wt.shape);
   if (g.db) expectShape('dense backward: db', g.db, [nOut]);
   for (const [name, t] of [['dx', g.dx], ['dwt', g.dwt], ['db', g.db], ['dy', dy], ['x', x], ['wt', wt]] as const) {
-    if (t && t.dtype !== 'f32') throw new Error(`dense backward: ${name} ${t} must be f32`);
+    if (t && t.dtype !== 'f32') throw new Error(`dense backward: ${name} ${t} must be f32 (the backward is f32-only)`);
   }
   const R = prod(lead);
   const dy2 = dy.reshape([R, nOut]);
@@ -319,7 +329,7 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
   const rows = C === 0 ? 0 : x.size / C;
   expectShape(`colsum: out (column sums of x ${fmt(x.shape)})`, out, [C]);
   for (const [name, t] of [['out', out], ['x', x]] as const) {
-    if (t.dtype !== 'f32') throw new Error(`colsum: ${name} ${t} must be f32`);
+    if (t.dtype !== 'f32') throw new Error(`colsum: ${name} ${t} must be f32 (the bias gradient is f32-only)`);
   }
   if (out.buffer === x.buffer) throw new Error(`colsum: out ${fmt(out.shape)} shares its GPU buffer with x ${fmt(x.shape)}; write to a separate tensor`);
   const blockRows0 = o.blockRows ?? 64;
@@ -364,6 +374,8 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
 }
 
 interface Plan {
+  /** Element type of a, b, bias and out (f32 sums either way). */
+  dtype: DType;
   M: number;
   N: number;
   K: number;
@@ -391,6 +403,7 @@ function bTooBig(b: Tensor, maxBinding: number): Error {
 function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
   const { M, N, K, maxBinding } = p;
   const align = gpu.limits.offsetAlign;
+  const el = bytesPerElement(p.dtype);
   const bm = p.tile.wgY * p.tile.tm;
   const maxRows = gpu.limits.maxWorkgroupsPerDim * bm; // workgroups in y
   const fits = (t: Tensor) => t.byteLength <= maxBinding;
@@ -400,7 +413,7 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     // alpha * a_c^T b_c to out; only the first chunk applies bias and the caller's accumulate flag.
     if (p.transB) throw new Error(`matmul: a ${fmt(a.shape)} (transA) is over the ${maxBinding}-byte binding limit and b ${fmt(b.shape)} is transposed; K can only be split when b is stored [K, N]`);
     if (!fits(out)) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit too (a ${fmt(a.shape)} transA, b ${fmt(b.shape)}); only K is split here, out is bound whole`);
-    const rows = chunkRows([M * F32, N * F32], maxBinding, align, 'matmul');
+    const rows = chunkRows([M * el, N * el], maxBinding, align, 'matmul');
     for (let k0 = 0; k0 < K; k0 += rows) {
       const kc = Math.min(rows, K - k0);
       const first = k0 === 0;
@@ -419,7 +432,7 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     return;
   }
   if (p.transA) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit with transA a ${fmt(a.shape)}; only non-transposed a is split by rows`);
-  const rows = Math.min(chunkRows([N * F32, K * F32], maxBinding, align, 'matmul'), maxRows);
+  const rows = Math.min(chunkRows([N * el, K * el], maxBinding, align, 'matmul'), maxRows);
   for (let m0 = 0; m0 < M; m0 += rows) {
     const mc = Math.min(rows, M - m0);
     launch(gpu, out.rows(m0, mc), a.rows(m0, mc), b, 1, true, { ...p, M: mc });
@@ -455,8 +468,8 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
     // The copies have the bytes of the operands they replace, so they fit a binding too. A b
     // shared by a chunked product is copied once per chunk (only past the binding limit).
     const bItems = bShared ? 1 : batch;
-    const at = transA ? gpu.empty([batch, M, K]) : null;
-    const bt = transB ? gpu.empty([bItems, K, N]) : null;
+    const at = transA ? gpu.empty([batch, M, K], p.dtype) : null;
+    const bt = transB ? gpu.empty([bItems, K, N], p.dtype) : null;
     if (at) transpose(gpu, at, a.reshape([batch, K, M]));
     if (bt) transpose(gpu, bt, b.reshape([bItems, N, K]));
     launch(gpu, out, at ?? a, bt ?? b, batch, bShared, { ...p, transA: false, transB: false, stage: false });
@@ -466,7 +479,8 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
   }
   // vec4 loads need every vec4 to start at a multiple of 4 elements along the loaded axis:
   // a along k ([M, K], K % 4) or along m ([K, M], M % 4); b along n ([K, N]) or k ([N, K]).
-  // Binding offsets are multiples of 16 bytes (offsetAlign >= 16), so the views start aligned.
+  // Binding offsets are multiples of 16 bytes (offsetAlign >= 16), so the views start aligned
+  // (a vec4 is 16 bytes in f32, 8 in f16).
   const vecA = !tile.shared && (transA ? M % 4 === 0 && !tile.subgroup : K % 4 === 0);
   const vecB = !tile.shared && (transB ? K % 4 === 0 : N % 4 === 0);
   gpu.dispatch({
@@ -487,6 +501,7 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
       VEC_B: vecB,
       BIAS: !!p.bias,
       ACCUMULATE: p.accumulate,
+      ...(p.dtype === 'f16' ? { F16: true } : {}), // f32 keeps its pipeline keys
     },
     bindings: [out, a, b, p.bias],
     uniforms: { M, N, K, strideA: M * K, strideB: bShared ? 0 : K * N, strideC: M * N, alpha: f32(p.alpha), tm: tile.tm, tn: tile.tn },

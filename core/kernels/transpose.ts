@@ -4,17 +4,19 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import { type Tensor, expectShape } from '../gpu/tensor.ts';
+import { expectDtype } from '../gpu/launch.ts';
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 const prod = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
 
 /**
  * out [..., C, R] = a [..., R, C]: the last two dims swapped, leading dims a batch (at most
- * maxComputeWorkgroupsPerDimension items). Both must fit one storage binding (matmul only
- * transposes chunks that do).
+ * maxComputeWorkgroupsPerDimension items). Both f32 or both f16 (a copy: no rounding). Both
+ * must fit one storage binding (matmul only transposes chunks that do).
  */
 export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
-  if (a.dtype !== 'f32' || out.dtype !== 'f32') throw new Error(`transpose: a ${a} and out ${out} must be f32`);
+  if (a.dtype !== 'f32' && a.dtype !== 'f16') throw new Error(`transpose: a ${a} must be f32 or f16`);
+  expectDtype(`transpose: out (a is ${a.dtype})`, out, a.dtype);
   const r = a.shape.length;
   if (r < 2) throw new Error(`transpose: a ${fmt(a.shape)} must have at least 2 dims`);
   const lead = a.shape.slice(0, r - 2);
@@ -30,7 +32,8 @@ export function transpose(gpu: Gpu, out: Tensor, a: Tensor): void {
   gpu.dispatch({
     kernel: 'transpose',
     entry: 'forward',
-    defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0 },
+    // F16 only when f16, so f32 keeps its pipeline keys; the shader copies either type as is
+    defines: { WG: TRANSPOSE_WG, VEC4: R % 4 === 0 && C % 4 === 0, ...(a.dtype === 'f16' ? { F16: true } : {}) },
     bindings: [out, a],
     uniforms: { rows: R, cols: C },
     workgroups: [x, y, batch],

@@ -4,7 +4,7 @@
 import type { NodeGpuOptions } from '../device.ts';
 import { createNodeGpu } from '../device.ts';
 import { benchEmbed, embedColumns } from './embed.ts';
-import { benchMatmul, matmulColumns } from './matmul.ts';
+import { benchMatmul, matmulColumns, parsePrecisions } from './matmul.ts';
 import { benchSearch, searchColumns } from './search.ts';
 import { benchTrain, trainColumns } from './train.ts';
 import { type Row, printTable, writeJson } from './table.ts';
@@ -40,6 +40,8 @@ export interface BenchOptions {
   peers?: string;
   shapes?: string;
   sizes?: string;
+  /** `bench matmul`: storage types to compare, e.g. 'f32,f16'. */
+  precision?: string;
   /** `bench train`: also print GPU time per kernel (timestamp queries). */
   profile?: boolean;
   /** `bench train`: QxG,QUERY_LEN/PASSAGE_LEN, e.g. 16x10,64/512. */
@@ -94,6 +96,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   // Options are checked before the (slow) device start, so a typo fails at once.
   const shapes = o.shapes ? parseShapes(o.shapes) : undefined;
   const sizes = o.sizes ? parseSizes(o.sizes) : undefined;
+  const precisions = o.precision ? parsePrecisions(o.precision) : undefined;
   const shape = o.shape ? parseTrainShape(o.shape) : {};
   const miniBatches = o.gradCache ? parseGradCache(o.gradCache) : undefined;
   const runs = o.runs !== undefined ? Number(o.runs) : o.quick ? 1 : 3;
@@ -104,7 +107,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   let rows;
   let columns;
   if (what === 'matmul') {
-    rows = await benchMatmul(gpu, o.quick ? { sizes: sizes ?? [256, 1024], iters: 4 } : { sizes });
+    rows = await benchMatmul(gpu, o.quick ? { sizes: sizes ?? [256, 1024], iters: 4, precisions } : { sizes, precisions });
     columns = matmulColumns;
   } else if (what === 'embed') {
     const peers = (o.peers ?? 'webgpu,cpu').split(',').filter(Boolean) as ('webgpu' | 'cpu')[];

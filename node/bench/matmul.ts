@@ -1,8 +1,18 @@
-// Matmul benchmark: GFLOP/s of out[N,N] = a[N,N] @ b[N,N] (f32) for a few tile shapes, and of
-// onnxruntime-node's CPU MatMul on the same sizes when it can be imported.
+// Matmul benchmark: GFLOP/s of out[N,N] = a[N,N] @ b[N,N] for a few tile shapes, in f32 and
+// (with 'shader-f16') f16 storage with f32 sums, rows side by side from the same run, and of
+// onnxruntime-node's CPU MatMul (f32) on the same sizes when it can be imported.
 //
 //   node --import tsx node/bench/matmul.ts [--sizes 256,512,1024] [--iters 20] [--reps 3]
-//        [--tiles '{"name": {"wgX": 8, "wgY": 4, "tm": 16, "tn": 8, "shared": false}}'] [--json out/matmul.json]
+//        [--precision f32,f16] [--tiles '{"name": {"wgX": 8, "wgY": 4, "tm": 16, "tn": 8, "shared": false}}']
+//        [--json out/matmul.json]
+//
+// f16 halves the bytes loaded per multiply-add; the kernels convert every load to f32 and sum
+// in f32, so the gain is memory traffic, not half-rate arithmetic. A CPU driver has no half
+// math, and each f16 load becomes a 16-bit load plus a conversion, so f16 could be slower
+// there; on llvmpipe it was not (2 shared cores, load 3.5-4.5, default tiles, --reps 5,
+// median worker GFLOP/s f32 / f16, two runs): a@b 18.6 / 19.5 and 22.4 / 25.5 at N = 512,
+// 24.8 / 27.1 and 16.9 / 27.7 at N = 1024; a@b^T 14.9 / 17.6 and 20.5 / 21.1 at 512, 19.8 / 20.8
+// and 18.9 / 17.9 at 1024. The same or up to ~1.6x faster: the operands take half the cache.
 //
 // Timing: warm up (pipeline compile), then record `iters` matmuls and sync once, since every
 // sync makes dawn.node busy-poll and steal a core from a CPU driver (DESIGN.md section 5).
@@ -22,6 +32,7 @@ import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
 import { isCpuAdapter } from '../../core/gpu/adapter.ts';
 import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul } from '../../core/kernels/matmul.ts';
+import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
@@ -39,12 +50,30 @@ export interface MatmulBenchOptions {
   transB?: boolean;
   /** Also time onnxruntime-node's CPU MatMul when importable. Default true. */
   onnx?: boolean;
+  /**
+   * Storage types to time, each with every tile: f32, f16 (f32 sums). Default both where the
+   * adapter has 'shader-f16', else f32; an f16 asked for without it gives a row saying so.
+   */
+  precisions?: Precision[];
+}
+
+export type Precision = 'f32' | 'f16';
+
+/** 'f32,f16' -> ['f32', 'f16']; a clear error names the bad item. */
+export function parsePrecisions(list: string): Precision[] {
+  return list.split(',').filter(Boolean).map((item) => {
+    const p = item.trim();
+    if (p !== 'f32' && p !== 'f16') throw new Error(`--precision: '${item}' is not f32 or f16 (comma-separated, e.g. f32,f16)`);
+    return p;
+  });
 }
 
 export interface MatmulBenchRow extends Row {
   impl: string;
   /** 'a@b' or 'a@b^T' */
   op: string;
+  /** Storage type of a, b and out: 'f32', or 'f16' with f32 sums. */
+  precision: Precision;
   tile: string;
   n: number;
   iters: number;
@@ -59,7 +88,10 @@ export interface MatmulBenchRow extends Row {
   /** GFLOP per second of driver-thread CPU time, times the worker count (CPU adapters on Linux). */
   workerGflops?: number;
   workerGflopsBest?: number;
-  /** Max |gpu - float64 reference| at the smallest size (a fast wrong kernel is no result). */
+  /**
+   * Max |gpu - float64 reference| at the smallest size (a fast wrong kernel is no result); for
+   * f16 the reference takes the rounded inputs, and the output's own rounding (2^-11 of |y|) remains.
+   */
   maxdiff?: number;
   note?: string;
 }
@@ -67,6 +99,7 @@ export interface MatmulBenchRow extends Row {
 export const matmulColumns = [
   { key: 'impl' },
   { key: 'op' },
+  { key: 'precision' },
   { key: 'tile' },
   { key: 'n' },
   { key: 'iters' },
@@ -101,31 +134,48 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
   const tiles: Record<string, MatmulTile | null> = opts.tiles ?? benchTiles(gpu);
   const reps = opts.reps ?? 3;
   const workers = isCpuAdapter(gpu) ? driverWorkers() : 0;
+  const hasF16 = gpu.features.has('shader-f16');
+  const asked = opts.precisions ?? (hasF16 ? ['f32', 'f16'] : ['f32']);
+  const precisions = asked.filter((p) => p === 'f32' || hasF16);
   const rows: MatmulBenchRow[] = [];
+  if (asked.includes('f16') && !hasF16) {
+    rows.push({ impl: 'webgpu', op: 'a@b', precision: 'f16', tile: '-', n: NaN, iters: 0, reps: 0, ms: NaN, gflops: NaN, gflopsBest: NaN, note: `skipped: ${gpu.name} lacks shader-f16` });
+  }
   const smallest = Math.min(...sizes);
   for (const n of sizes) {
     const iters = opts.iters ?? defaultIters(n);
     const ah = randu(n * n, 1), bh = randu(n * n, 2);
-    const a = gpu.upload(ah, [n, n]), b = gpu.upload(bh, [n, n]), out = gpu.empty([n, n]);
-    const runs = Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false }));
-    if (opts.transB ?? true) runs.push({ name: 'default', tile: null, transB: true });
+    // Both precisions' operands, so their runs interleave like the tiles' (load drift hits all).
+    const operands = precisions.map((precision) => {
+      const f16 = precision === 'f16';
+      const up = (x: Float32Array) => (f16 ? gpu.upload(toHalf(x), [n, n]) : gpu.upload(x, [n, n]));
+      return { precision, a: up(ah), b: up(bh), out: gpu.empty([n, n], precision) };
+    });
+    const runs = operands.flatMap((t) => {
+      const r = Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false, t }));
+      if (opts.transB ?? true) r.push({ name: 'default', tile: null, transB: true, t });
+      return r;
+    });
     const measured = runs.map((r) => {
       const o = { tile: r.tile ?? defaultMatmulTile(gpu, { transB: r.transB }), transB: r.transB };
       return { ...r, o, maxdiff: undefined as number | undefined, wall: [] as number[], gpu: [] as number[], worker: [] as number[] };
     });
     for (const m of measured) {
+      const { a, b, out, precision } = m.t;
       matmul(gpu, out, a, b, m.o); // warm-up: compiles the pipeline
       await gpu.sync();
       if (n === smallest) {
         // a fast wrong kernel is no result: compare with the float64 reference once
-        const ref = matmulRef(ah, bh, n, n, n, { transB: m.transB }).out;
-        const got = await gpu.readF32(out);
+        const f16 = precision === 'f16';
+        const ref = f16 ? matmulRef(roundHalf(ah), roundHalf(bh), n, n, n, { transB: m.transB }).out : matmulRef(ah, bh, n, n, n, { transB: m.transB }).out;
+        const got = f16 ? fromHalf((await gpu.read(out)) as Uint16Array) : await gpu.readF32(out);
         m.maxdiff = 0;
         for (let i = 0; i < got.length; i++) m.maxdiff = Math.max(m.maxdiff, Math.abs(got[i] - ref[i]));
       }
     }
     for (let rep = 0; rep < reps; rep++) {
       for (const m of measured) {
+        const { a, b, out } = m.t;
         const record = () => {
           for (let i = 0; i < iters; i++) matmul(gpu, out, a, b, m.o);
         };
@@ -143,6 +193,7 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
       rows.push({
         impl: 'webgpu',
         op: m.transB ? 'a@b^T' : 'a@b',
+        precision: m.t.precision,
         tile: `${m.name}: ${tileName(m.o.tile)}`,
         n,
         iters,
@@ -158,7 +209,7 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
         maxdiff: m.maxdiff,
       });
     }
-    for (const t of [a, b, out]) t.release();
+    for (const t of operands) for (const x of [t.a, t.b, t.out]) x.release();
     if (opts.onnx ?? true) rows.push(await benchOnnx(n, iters, reps));
   }
   return rows;
@@ -309,7 +360,7 @@ export function onnxMatmulModel(m: number, k: number, n: number): Uint8Array {
 }
 
 async function benchOnnx(n: number, iters: number, reps: number): Promise<MatmulBenchRow> {
-  const row: MatmulBenchRow = { impl: 'onnxruntime-node', op: 'a@b', tile: 'CPU MatMul', n, iters, reps, ms: NaN, gflops: NaN, gflopsBest: NaN };
+  const row: MatmulBenchRow = { impl: 'onnxruntime-node', op: 'a@b', precision: 'f32', tile: 'CPU MatMul', n, iters, reps, ms: NaN, gflops: NaN, gflopsBest: NaN };
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
@@ -344,11 +395,12 @@ async function main(argv: string[]): Promise<void> {
   const reps = arg('reps') ? Number(arg('reps')) : undefined;
   const tilesArg = arg('tiles');
   const tiles = tilesArg ? { default: null, ...(JSON.parse(tilesArg) as Record<string, MatmulTile>) } : undefined;
+  const precisions = arg('precision') ? parsePrecisions(arg('precision')!) : undefined;
   // Other jobs on the machine move wall and gpu numbers (not so much the worker ones): say how busy it was.
   const load = () => loadavg()[0].toFixed(2);
   const loadBefore = load();
   console.log(`adapter: ${gpu.name}\nload average (1 min) before: ${loadBefore}`);
-  const rows = await benchMatmul(gpu, { sizes, iters, reps, tiles, onnx: !argv.includes('--no-onnx') });
+  const rows = await benchMatmul(gpu, { sizes, iters, reps, tiles, precisions, onnx: !argv.includes('--no-onnx') });
   const loadAfter = load();
   printTable(rows, matmulColumns);
   console.log(`load average (1 min) after: ${loadAfter}`);

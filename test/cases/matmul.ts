@@ -9,6 +9,19 @@
 // e.g. K = 129 with uniform(-1, 1) inputs: max sum |a b| ~ 40, atol 1.1e-4. A wrong index or a
 // dropped k term moves the output by ~|a b| ~ 0.25, thousands of times more. Measured on
 // llvmpipe: largest maxdiff 6.7e-6 (65x129x33 transB), at most 0.12 of atol in every case.
+//
+// f16 cases (names end in ' f16'): a, b, bias and out f16, sums f32. The reference is the same
+// float64 product of the f16-rounded inputs (roundHalf, what the upload holds), so two errors
+// remain: the f32 sum, at most e = (K + 3) 2^-24 max(absSum) (the plain worst-case bound, every
+// rounding at its largest), and the one rounding of the result to f16 at the store. That is
+// u = 2^-11 of |y| when rounding to nearest (llvmpipe), but WGSL leaves the rounding mode to the
+// implementation (either neighbour of an inexact value, as the WebGPU CTS accepts), so up to one
+// f16 ulp, < 2^-10 |y|, and a result below the smallest normal 2^-14 may be flushed to zero:
+//   |gpu - ref| <= e + 2^-10 (|ref| + e) + 2^-14:  rtol 2^-10, atol e (1 + 2^-10) + 2^-14.
+// E.g. K = 129, |y| <= 16: at most 1.6e-2 at the largest outputs, 1e-3 at |y| = 1, where a
+// dropped k term or a wrong index moves an output by ~0.25. Measured on llvmpipe: largest
+// maxdiff 3.9e-3 (65x129x33, half an ulp at |y| in [8, 16)). Without 'shader-f16' a case checks
+// the refusal instead.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { Tensor } from '../../core/gpu/tensor.ts';
@@ -29,9 +42,11 @@ import {
 } from '../../core/kernels/matmul.ts';
 import { transpose } from '../../core/kernels/transpose.ts';
 import { chunkRows } from '../../core/gpu/launch.ts';
+import { roundHalf } from '../../core/gpu/half.ts';
 import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from '../../core/ref/matmul.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
+import { dtypeErrorsCase, expectF16Refusal, forwardF16Case, matmulTolF16, readBack, upload } from './matmul-f16.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
@@ -47,6 +62,7 @@ function sumTol(n: number, absSum: ArrayLike<number>): Tol {
 export function matmulTol(K: number, absSum: ArrayLike<number>): Tol {
   return sumTol(K + 3, absSum);
 }
+
 
 interface Spec {
   /** Leading dims of a/out (batch), [] for a plain 2-D product. */
@@ -67,6 +83,8 @@ interface Spec {
   /** Fake storage binding limit (bytes) to force chunking; `chunks` = expected product dispatches. */
   maxBinding?: number;
   chunks?: number;
+  /** f16 a, b, bias and out (see matmulTolF16). */
+  f16?: boolean;
 }
 
 function label(s: Spec): string {
@@ -83,7 +101,7 @@ function label(s: Spec): string {
   const bdesc = s.lead?.length ? (s.batchedB ? ' batched-b' : ' shared-b') : '';
   const kind = (t: MatmulTile) => (t.shared ? 'shared' : t.subgroup ? 'subgroup' : t.unrolled ? 'unrolled' : 'reg');
   const t = s.tile ? ` tile=${kind(s.tile)}${s.tile.wgX}x${s.tile.wgY}/${s.tile.tm}x${s.tile.tn}` : ' tile=default';
-  return `${lead}${s.M}x${s.K}x${s.N}${bdesc}${flags.length ? ' ' + flags.join(' ') : ''}${t}`;
+  return `${lead}${s.M}x${s.K}x${s.N}${bdesc}${flags.length ? ' ' + flags.join(' ') : ''}${t}${s.f16 ? ' f16' : ''}`;
 }
 
 async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
@@ -97,21 +115,28 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const b = randu((s.batchedB ? batch : 1) * K * N, seed + 1);
   const bias = s.bias ? randu(N, seed + 2) : undefined;
   const prev = s.accumulate ? randu(batch * M * N, seed + 3) : undefined;
-  const ta = gpu.upload(a, aShape);
-  const tb = gpu.upload(b, bShape);
-  const tbias = bias ? gpu.upload(bias, [N]) : undefined;
-  const out = prev ? gpu.upload(prev, [...lead, M, N]) : gpu.empty([...lead, M, N]);
+  const half = !!s.f16;
+  const ta = upload(gpu, a, aShape, half);
+  const tb = upload(gpu, b, bShape, half);
+  const tbias = bias ? upload(gpu, bias, [N], half) : undefined;
+  const out = prev ? upload(gpu, prev, [...lead, M, N], half) : gpu.empty([...lead, M, N], half ? 'f16' : 'f32');
   // Subgroup tiles need 'subgroups' with a fixed size of wgX (8: llvmpipe on AVX2); elsewhere
   // (SwiftShader: 4, or no feature) the case checks CPU_TILE instead.
   const tile = s.tile && !tileSupported(gpu, s.tile) ? CPU_TILE : s.tile;
   const o: MatmulOptions = { transA: s.transA, transB: s.transB, bias: tbias, accumulate: s.accumulate, alpha: s.alpha, tile, stageTransposed: s.stage, maxBinding: s.maxBinding };
+  if (half && !gpu.features.has('shader-f16')) {
+    const checks = expectF16Refusal(() => matmul(gpu, out, ta, tb, o));
+    for (const t of [ta, tb, tbias, out]) t?.release();
+    return checks;
+  }
   const before = gpu.stats.dispatches;
   matmul(gpu, out, ta, tb, o);
   const dispatched = gpu.stats.dispatches - before;
-  const actual = await gpu.readF32(out);
+  const actual = await readBack(gpu, out);
   for (const t of [ta, tb, tbias, out]) t?.release();
-  const ref = matmulRef(a, b, M, K, N, { transA: s.transA, transB: s.transB, bias, accumulate: prev, alpha: s.alpha, batch, batchedB: s.batchedB });
-  const checks: Check[] = [{ name: 'out', actual, expected: ref.out, tol: matmulTol(K, ref.absSum) }];
+  const r = half ? roundHalf : (x: Float32Array) => x;
+  const ref = matmulRef(r(a), r(b), M, K, N, { transA: s.transA, transB: s.transB, bias: bias && r(bias), accumulate: prev, alpha: s.alpha, batch, batchedB: s.batchedB });
+  const checks: Check[] = [{ name: 'out', actual, expected: ref.out, tol: half ? matmulTolF16(K, ref.absSum) : matmulTol(K, ref.absSum) }];
   // exact: proves the chunked path really split the work (and how many pieces); a staged
   // product adds one transpose per transposed operand to every piece
   const staged = (s.transA || s.transB) && (s.stage ?? (!s.tile && stagesTransposed(gpu)));
@@ -233,6 +258,32 @@ function chunked(align: number): Spec[] {
   ];
   for (const s of specs) if (!(s.chunks! >= 2)) throw new Error(`matmul case ${label(s)} would not chunk at ${align}-byte alignment`);
   return specs;
+}
+
+// f16: what inference runs (plain and transB, bias on and off, batches) on the default tiles,
+// every tile variant the launcher may pick on some adapter, and chunking (f16 rows are half
+// the bytes, so chunks hold twice the rows). Awkward shapes as above; each pipeline costs
+// compile time, so a sample rather than the whole f32 grid.
+function f16Specs(align: number): Spec[] {
+  const plain: Spec[] = [shapes[0], shapes[1], shapes[2], shapes[3], shapes[4], shapes[5], shapes[6]].flatMap((x) => [x, { ...x, transB: true }]);
+  const tiled = [...VARIANT_TILES, SHARED_ODD].flatMap((tile): Spec[] => [
+    { M: 37, K: 19, N: 53, tile },
+    { M: 68, K: 36, N: 44, transB: true, bias: true, tile },
+    { M: 68, K: 36, N: 44, bias: true, alpha: -0.37, tile },
+  ]);
+  const rowsM = chunkRows([64 * 2, 24 * 2], 4096, align);
+  const specs: Spec[] = [
+    ...plain,
+    { M: 37, K: 19, N: 53, bias: true },
+    { M: 65, K: 129, N: 33, transB: true, bias: true, alpha: 0.5 },
+    { M: 65, K: 129, N: 33, transB: true, stage: false },
+    { lead: [3], M: 7, K: 20, N: 12, bias: true },
+    { lead: [2, 3], M: 5, K: 9, N: 11, transB: true },
+    { lead: [4], M: 12, K: 16, N: 12, batchedB: true, transB: true, alpha: 0.125 },
+    ...tiled,
+    { M: 70, K: 24, N: 64, bias: true, maxBinding: 4096, chunks: Math.ceil(70 / rowsM) },
+  ];
+  return specs.map((x) => ({ ...x, f16: true }));
 }
 
 function specCase(s: Spec, i: number): KernelCase {
@@ -421,19 +472,30 @@ export const denseCases: KernelCase[] = [...denseSpecs.map((s, i): KernelCase =>
 // A pure copy: every element must come back bit for bit (atol 0). Shapes: length-1 dims,
 // sizes that are not multiples of the 4 x 4 block (scalar path), multiples (vec4 path), batches.
 
+// f16: the same copy of f16 values (the reference transposes the rounded values), on a sample
+// reaching both paths; the output starts as f16 NaN (0x7e00) so a skipped element fails.
+
 function transposeCases(): KernelCase[] {
   const shapes: number[][] = [[1, 1], [1, 37], [37, 1], [17, 33], [4, 4], [16, 32], [3, 8, 12], [2, 3, 20, 41], [5, 1, 7]];
-  return shapes.map((shape, i) => ({
-    name: `transpose [${shape.join(',')}]`,
+  const half = [[1, 37], [17, 33], [16, 32], [2, 3, 20, 41]];
+  return [...shapes.map((shape) => ({ shape, f16: false })), ...half.map((shape) => ({ shape, f16: true }))].map(({ shape, f16 }, i) => ({
+    name: `transpose [${shape.join(',')}]${f16 ? ' f16' : ''}`,
     async run(gpu) {
       const r = shape.length;
       const [R, C] = [shape[r - 2], shape[r - 1]];
       const batch = shape.slice(0, r - 2).reduce((x, y) => x * y, 1);
-      const a = randu(batch * R * C, 8000 + i);
-      const ta = gpu.upload(a, shape);
-      const out = nanTensor(gpu, [...shape.slice(0, r - 2), C, R]);
+      const a = f16 ? roundHalf(randu(batch * R * C, 8000 + i)) : randu(batch * R * C, 8000 + i);
+      const ta = upload(gpu, a, shape, f16);
+      const outShape = [...shape.slice(0, r - 2), C, R];
+      const out = f16 ? gpu.upload(new Uint16Array(a.length).fill(0x7e00), outShape) : nanTensor(gpu, outShape);
+      if (f16 && !gpu.features.has('shader-f16')) {
+        const checks = expectF16Refusal(() => transpose(gpu, out, ta));
+        ta.release();
+        out.release();
+        return checks;
+      }
       transpose(gpu, out, ta);
-      const actual = await gpu.readF32(out);
+      const actual = await readBack(gpu, out);
       ta.release();
       out.release();
       return [{ name: 'out', actual, expected: transposeRef(a, batch, R, C), tol: { atol: 0 } }];
@@ -460,4 +522,13 @@ export const matmulCases: KernelCase[] = [
   ...transposeCases(),
   linearCase,
   ...denseCases,
+  // f16 (see matmulTolF16); the chunk case depends on the alignment, as above
+  ...f16Specs(256).map(
+    (_, j): KernelCase => ({
+      name: label(f16Specs(256)[j]),
+      run: (gpu) => runSpec(gpu, f16Specs(gpu.limits.offsetAlign)[j], 9000 + 7 * j),
+    }),
+  ),
+  forwardF16Case,
+  dtypeErrorsCase,
 ];
