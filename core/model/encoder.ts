@@ -16,11 +16,10 @@
 // and [4096, 1536] x [1536, 384]), because each lane then reads contiguous columns of Wt.
 //
 // Precision: the weights' dtype (f32, or f16 from loadEncoder's precision) is the dtype of every
-// activation of forward(); the statistics stay f32 (LayerNorm mean/rstd, attention LSE), and so
-// does whatever the caller pools from the last hidden state. Training runs in f32 only.
+// activation of forward(); the statistics stay f32 (LayerNorm mean/rstd, attention LSE), as do
+// the RoPE tables and whatever the caller pools from the last hidden state. Training runs in f32 only.
 
 import type { Gpu } from '../gpu/device.ts';
-import { toHalf } from '../gpu/half.ts';
 import type { DType, Tensor } from '../gpu/tensor.ts';
 import { attentionBackward, attentionForward } from '../kernels/attention.ts';
 import { accumulateForward, addForward, geluBackward, geluForward, gluBackward, gluForward } from '../kernels/elementwise.ts';
@@ -79,7 +78,7 @@ export class Encoder {
     return this.weights.word.dtype;
   }
 
-  /** RoPE tables [Lmax, d] in the model's dtype, built once per length bucket (they only grow). */
+  /** RoPE tables [Lmax, d], f32 in both precisions, built once per length bucket (they only grow). */
   private ropeFor(length: number): { cos: Tensor; sin: Tensor } {
     if (this.rope && this.rope.length >= length) return this.rope;
     this.rope?.cos.release();
@@ -88,8 +87,11 @@ export class Encoder {
     const c = this.config;
     const n = Math.max(length, 128);
     const t = ropeTables(c.headDim, n, c.ropeTheta ?? 10000, c.ropeNtkFactor ?? 1);
-    const up = (x: Float32Array) => (this.dtype === 'f16' ? this.gpu.upload(toHalf(x), [n, c.headDim], 'f16') : this.gpu.upload(x, [n, c.headDim]));
-    this.rope = { cos: up(t.cos), sin: up(t.sin), length: n };
+    this.rope = {
+      cos: this.gpu.upload(t.cos, [n, c.headDim]),
+      sin: this.gpu.upload(t.sin, [n, c.headDim]),
+      length: n,
+    };
     return this.rope;
   }
 
