@@ -245,7 +245,7 @@ export class Pipeline {
           corpus: this.cfg.data.corpus,
           model: minerDir,
           maxLength: miner.model.maxLength,
-          precision: miner.model.precision,
+          // no precision: the queries take the miner index's, which buildIndexFor recorded
           batchSize: this.cfg.batchSize,
           gpu: this.o.gpu ?? {},
         });
