@@ -10,10 +10,12 @@
 //          "fusion": { "method": "zscore", "weights": [1, 1] }, "examples": ["..."] }
 //   2. page parameters: ?config=URL, ?index=a/,b/ (export folders, relative to the page),
 //      ?model=m (one model for every index) or ?model=m1,m2 (one per index), ?fusion=zscore,
-//      ?show=10 (results listed).
+//      ?show=10 (results listed), ?precision=f16 (the models' weights and activations in f16:
+//      half the weight memory; f32 with a notice where the adapter lacks shader-f16).
 // A model is a URL of a folder (model.safetensors, tokenizer.json, ...) or a Hugging Face Hub
 // id (`owner/name`), fetched from huggingface.co's resolve/main/ URLs (Range requests and CORS).
 
+import type { Precision } from '../core/model/load.ts';
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
 import { isHubId, isObject, parseJsonObject } from '../core/util/fields.ts';
 
@@ -36,6 +38,8 @@ export interface DemoConfig {
   show: number;
   /** Example questions offered as buttons. */
   examples: string[];
+  /** What the query models run in (the config's "precision", or ?precision=; default f32). */
+  precision: Precision;
 }
 
 const DEFAULT_CONFIG_URL = 'indexes/demo.json';
@@ -86,6 +90,11 @@ function parseMethod(v: unknown, where: string): FusionMethod {
   return v as FusionMethod;
 }
 
+function parsePrecision(v: unknown, where: string): Precision {
+  if (v !== 'f32' && v !== 'f16') throw new DemoConfigError(`${where}: precision must be "f32" or "f16", got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function parseShow(v: unknown, where: string): number {
   const n = typeof v === 'string' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_SHOW) throw new DemoConfigError(`${where}: show must be an integer in [1, ${MAX_SHOW}], got ${JSON.stringify(v)}`);
@@ -114,7 +123,8 @@ export function parseDemoConfig(text: string, fileUrl: string): DemoConfig {
     fusion.weights = f.weights as number[];
   }
   const examples = Array.isArray(v.examples) ? v.examples.filter((x): x is string => typeof x === 'string' && x.trim() !== '') : [];
-  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples };
+  const precision = v.precision === undefined ? 'f32' : parsePrecision(v.precision, fileUrl);
+  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples, precision };
 }
 
 /** Where the config comes from: ?config=, else the default next to the page; null when ?index= replaces it. */
@@ -130,7 +140,7 @@ const list = (s: string | null) => (s ?? '').split(',').map((x) => x.trim()).fil
  * indexes). ?index= needs ?model= unless `defaultModel` is given.
  */
 export function applyParams(base: DemoConfig | null, params: URLSearchParams, pageUrl: string, defaultModel?: string): DemoConfig {
-  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [] };
+  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [], precision: 'f32' };
   const idx = list(params.get('index'));
   const models = list(params.get('model'));
   if (idx.length) {
@@ -151,5 +161,7 @@ export function applyParams(base: DemoConfig | null, params: URLSearchParams, pa
   if (method) cfg.fusion.method = parseMethod(method, '?fusion=');
   const show = params.get('show');
   if (show) cfg.show = parseShow(show, '?show=');
+  const precision = params.get('precision');
+  if (precision) cfg.precision = parsePrecision(precision, '?precision=');
   return cfg;
 }

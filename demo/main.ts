@@ -115,9 +115,9 @@ function ready(info: DemoInfo): void {
   input.disabled = false;
   button.disabled = false;
   input.placeholder = config?.examples[0] ? `e.g. ${config.examples[0]}` : 'Type a question and press Enter';
-  const idx = info.indexes.map((x) => `${x.name} (${x.count.toLocaleString('en')} papers, ${x.dim}-d ${x.dtype}${x.gpuDtype !== x.dtype ? ` as ${x.gpuDtype}` : ''}, passages up to ${x.maxLength} tokens)`);
+  const idx = info.indexes.map((x) => `${x.name} (${x.count.toLocaleString('en')} papers, ${x.dim}-d ${x.dtype}${x.gpuDtype !== x.dtype ? ` as ${x.gpuDtype}` : ''}, passages up to ${x.maxLength} tokens${x.precision !== 'f32' ? `, model in ${x.precision}` : ''})`);
   const fusion = info.indexes.length > 1 ? `; scores fused by ${config?.fusion.method}` : '';
-  about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.`;
+  about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.${info.notices.map((n) => ` Note: ${n}.`).join('')}`;
   // The papers' source comes from the indexes themselves (aqa index --credit), so another corpus
   // is never credited to the sample's.
   const credits = [...new Set(info.indexes.map((x) => x.credit).filter((c) => c !== null))];

@@ -16,7 +16,7 @@ import { queryText } from '../core/data/clean.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
 import type { ModelFiles } from '../core/model/source.ts';
-import { type EmbeddingModel, loadEmbeddingModel } from '../core/retrieval/embed.ts';
+import { type EmbeddingModel, type LoadModelOptions, loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { type FusionMethod, fuse } from '../core/retrieval/fusion.ts';
 import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, parseExportManifest, parseExportPassages } from '../core/retrieval/index-format.ts';
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
@@ -38,7 +38,9 @@ export interface LoadStep {
 export interface DemoInfo {
   adapter: string;
   features: string[];
-  indexes: { name: string; model: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number; credit: string | null }[];
+  indexes: { name: string; model: string; precision: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number; credit: string | null }[];
+  /** One-line notices for the page (f16 asked for on an adapter without shader-f16). */
+  notices: string[];
   /** Bytes fetched for models and indexes. */
   bytes: number;
   ms: number;
@@ -100,6 +102,8 @@ class DemoSearch {
     const gpu = await createBrowserGpu();
     this.gpu = gpu;
     let bytes = 0;
+    const notices = new Set<string>();
+    const precision = { precision: cfg.precision, warn: (m: string) => notices.add(m) };
 
     // Manifests first: a wrong URL fails in milliseconds, before megabytes of weights.
     const folders = cfg.indexes.map((s) => fetchModelFiles(s.index));
@@ -114,7 +118,7 @@ class DemoSearch {
     // One copy of each model, whichever indexes share it.
     const models = new Map<string, Promise<EmbeddingModel>>();
     for (const [i, s] of cfg.indexes.entries()) {
-      if (!models.has(s.model)) models.set(s.model, this.loadModel(gpu, s.model, manifests[i].model.name, onStep, (n) => (bytes += n)));
+      if (!models.has(s.model)) models.set(s.model, this.loadModel(gpu, s.model, manifests[i].model.name, onStep, (n) => (bytes += n), precision));
     }
 
     for (const [i, spec] of cfg.indexes.entries()) {
@@ -137,6 +141,7 @@ class DemoSearch {
       indexes: this.indexes.map((x) => ({
         name: x.spec.name,
         model: x.spec.model,
+        precision: x.model.precision,
         count: x.manifest.count,
         dim: x.manifest.dim,
         dtype: x.manifest.dtype,
@@ -144,12 +149,13 @@ class DemoSearch {
         maxLength: x.manifest.model.maxLength,
         credit: x.manifest.credit ?? null,
       })),
+      notices: [...notices],
       bytes,
       ms: performance.now() - t0,
     };
   }
 
-  private async loadModel(gpu: Gpu, url: string, name: string, onStep: OnStep, count: (n: number) => void): Promise<EmbeddingModel> {
+  private async loadModel(gpu: Gpu, url: string, name: string, onStep: OnStep, count: (n: number) => void, opts: LoadModelOptions): Promise<EmbeddingModel> {
     const what = `model ${url}`;
     const seen = new Map<string, { loaded: number; total: number }>();
     const report = () => {
@@ -170,7 +176,7 @@ class DemoSearch {
     });
     onStep({ what, loaded: 0, total: 0 });
     // The name the index was built with (the CLI's --model), so presets resolve as they did there.
-    return loadEmbeddingModel(gpu, files, name);
+    return loadEmbeddingModel(gpu, files, name, undefined, opts);
   }
 
   /** The top `show` papers for one question, with every index's score for each. */

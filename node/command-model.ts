@@ -4,6 +4,7 @@
 
 import type { Gpu } from '../core/gpu/device.ts';
 import { fmtBytes } from '../core/gpu/device.ts';
+import type { Precision } from '../core/model/load.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { localModelFiles } from './files.ts';
 import { resolveModel } from './hub.ts';
@@ -18,9 +19,12 @@ export function resolveModelDir(model: string): Promise<string> {
   });
 }
 
-/** Load the model in `dir` (named `name` in messages) and print its settings' warnings. */
-export async function loadModel(gpu: Gpu, dir: string, name: string) {
-  const model = await loadEmbeddingModel(gpu, localModelFiles(dir), name);
+/**
+ * Load the model in `dir` (named `name` in messages) and print its settings' warnings, and the
+ * notice when f16 is asked for on an adapter without shader-f16 (it then runs f32).
+ */
+export async function loadModel(gpu: Gpu, dir: string, name: string, precision: Precision = 'f32') {
+  const model = await loadEmbeddingModel(gpu, localModelFiles(dir), name, undefined, { precision, warn });
   for (const w of model.settings.warnings) warn(w);
   return model;
 }

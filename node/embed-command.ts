@@ -11,6 +11,7 @@ import { type Command, Option } from 'commander';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
 import type { NpyDType } from './npy.ts';
+import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 
 export interface EmbedCommandOptions {
   model: string;
@@ -21,6 +22,8 @@ export interface EmbedCommandOptions {
   maxLength?: number;
   batchSize: number;
   dtype: NpyDType;
+  /** Storage type the model runs in (default f32). */
+  precision?: PrecisionChoice;
   gpu: NodeGpuOptions;
 }
 
@@ -104,12 +107,12 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   const dir = await resolveModelDir(o.model);
   const gpu = await createNodeGpu(o.gpu);
   console.error(`adapter: ${gpu.name}`);
-  const model = await loadModel(gpu, dir, o.model);
+  const model = await loadModel(gpu, dir, o.model, o.precision ?? 'f32');
   const s = model.settings;
   const maxLength = o.maxLength ?? s.maxLength;
   console.error(
     `model: ${basename(dir)} (${model.config.arch}, ${model.config.numLayers} layers, dim ${model.dim}); pooling ${s.pooling}, ` +
-      `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}`,
+      `normalize ${s.normalize}, max length ${maxLength}, ${o.query ? `query prefix ${JSON.stringify(s.queryPrefix)}` : 'passages'}, ${model.precision}`,
   );
 
   const bar = progress({ label: 'embedding', unit: 'texts', total: texts.length });
@@ -140,6 +143,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
     normalize: s.normalize,
     prefix: o.query ? s.queryPrefix : s.passagePrefix,
     maxLength,
+    precision: model.precision,
     input: o.input,
     count: texts.length,
     tokens,
@@ -165,6 +169,7 @@ export function registerEmbedCommand(program: Command): void {
     .option('--max-length <n>', 'max tokens per text (default: the model\'s)', positiveInt)
     .option('--batch-size <n>', 'texts per GPU batch', positiveInt, 32)
     .addOption(new Option('--dtype <t>', 'output dtype').choices(['f32', 'f16']).default('f32'))
+    .addOption(precisionOption())
     .action(async (opts) => {
       await runEmbed({ ...opts, gpu: gpuOptions(program) });
     });

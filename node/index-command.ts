@@ -12,6 +12,7 @@ import type { Gpu } from '../core/gpu/device.ts';
 import type { VectorDType } from '../core/retrieval/index-format.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import type { Progress } from './progress.ts';
 
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
@@ -22,6 +23,8 @@ export interface IndexCommandOptions {
   corpus: string;
   out: string;
   dtype: VectorDType;
+  /** Storage type the model runs in (default f32); recorded in the index identity. */
+  precision?: PrecisionChoice;
   maxLength?: number;
   batchSize: number;
   shardSize: number;
@@ -33,12 +36,13 @@ export interface IndexCommandOptions {
 }
 
 export async function runIndex(o: IndexCommandOptions): Promise<void> {
-  const [store, device, format, { info, warn, loadModel, resolveModelDir }, { progress, rate }] = await Promise.all([
+  const [store, device, format, { info, warn, loadModel, resolveModelDir }, { progress, rate }, { devicePrecision }] = await Promise.all([
     import('./index-store.ts'),
     import('./device.ts'),
     import('../core/retrieval/index-format.ts'),
     import('./command-model.ts'),
     import('./progress.ts'),
+    import('../core/retrieval/embed.ts'),
   ]);
   const dir = await resolveModelDir(o.model);
   const m = await store.describeModel(dir, o.model, o.maxLength);
@@ -49,21 +53,33 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
   let gpu: Gpu | null = null;
   let bar: Progress | null = null;
   let built = 0;
+  const openGpu = async (): Promise<Gpu> => {
+    if (gpu) return gpu;
+    const g = await device.createNodeGpu(o.gpu);
+    info(`adapter: ${g.name}`);
+    return (gpu = g);
+  };
   try {
+    // The identity records the precision the vectors are made in, so an f16 build asks the
+    // adapter first (an f16 index built in f32 would be mislabelled); f32 needs no GPU until a
+    // shard is missing.
+    let precision: PrecisionChoice = o.precision ?? 'f32';
+    if (precision === 'f16') {
+      const d = devicePrecision(await openGpu(), 'f16');
+      if (d.warning) warn(d.warning);
+      precision = d.precision;
+    }
     const r = await store.buildIndex({
       out: o.out,
       corpus: o.corpus,
       model: m,
       dtype: o.dtype,
+      precision,
       batchSize: o.batchSize,
       shardSize: o.shardSize,
       force: o.force,
       log: info,
-      loadModel: async () => {
-        gpu = await device.createNodeGpu(o.gpu);
-        info(`adapter: ${gpu.name}`);
-        return loadModel(gpu, m.dir, m.name);
-      },
+      loadModel: async () => loadModel(await openGpu(), m.dir, m.name, precision),
       onProgress: (p) => {
         bar ??= progress({ label: 'indexing', unit: 'passages', total: p.total, start: p.done - p.embedded });
         bar.update(p.done, `shard ${p.shard + 1}/${p.shards}`);
@@ -106,6 +122,7 @@ export function registerIndexCommand(program: Command): void {
     .requiredOption('--corpus <file>', 'AQA corpus JSON {pid: {title, abstract}} (pid_to_title_abs*.json)')
     .requiredOption('--out <dir>', 'index directory (manifest.json, pids.json, shard-NNNNN.f16)')
     .addOption(new Option('--dtype <t>', 'stored vector type').choices(['f16', 'f32']).default('f16'))
+    .addOption(precisionOption())
     .option('--max-length <n>', "max tokens per passage (default: the model's)", positiveInt)
     .option('--batch-size <n>', 'passages per GPU batch', positiveInt, 32)
     .option('--shard-size <n>', 'passages per shard file', positiveInt, 50_000)

@@ -8,6 +8,7 @@ import { checkPids } from '../core/data/aqa.ts';
 import { queryText } from '../core/data/clean.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { fmtBytes } from '../core/gpu/device.ts';
+import type { Precision } from '../core/model/load.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
 import { info, loadModel, resolveModelDir, warn } from './command-model.ts';
 import { readLines, readQuestions } from './data.ts';
@@ -32,6 +33,16 @@ export async function openForQueries(indexDir: string, modelArg: string | undefi
   const desc = await describeModel(dir, modelArg ?? index.manifest.model.name, maxLength);
   checkSameModel(index, desc);
   return { index, desc };
+}
+
+/**
+ * The precision queries run in: the one asked for, else the one the index's passages were
+ * embedded in. Asking for another one works (the vectors stay comparable) but is said once.
+ */
+export function queryPrecision(index: OpenIndex, asked: Precision | undefined): Precision {
+  const built = index.manifest.identity.precision;
+  if (asked && asked !== built) warn(`${index.dir}: passages were embedded in ${built}, queries run in ${asked}`);
+  return asked ?? built;
 }
 
 /** A .txt file whose first non-blank line is not a JSON object: plain questions, one per line. */
@@ -81,12 +92,12 @@ export function checkK(what: string, k: number): void {
   if (k > TOPK_MAX_K) throw new IndexError(`${what}: ${k} is more than the ${TOPK_MAX_K} results a search can return`);
 }
 
-export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number) {
+export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number, precision: Precision = 'f32') {
   const t0 = performance.now();
   const gindex = await uploadIndex(gpu, index);
   info(`index on the GPU: ${gindex.rows} x ${gindex.dim} ${gindex.dtype} (${fmtBytes(gindex.bytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   try {
-    const model = await loadModel(gpu, desc.dir, desc.name);
+    const model = await loadModel(gpu, desc.dir, desc.name, precision);
     try {
       const bar = progress({ label: 'queries', unit: 'queries', total: questions.length });
       const t1 = performance.now();

@@ -19,6 +19,7 @@ import type { CorpusStats } from '../core/data/corpus.ts';
 import { PASSAGE_MAX_CHARS, type Passages } from '../core/data/passages.ts';
 import type { Gpu } from '../core/gpu/device.ts';
 import { loadConfig } from '../core/model/config.ts';
+import type { Precision } from '../core/model/load.ts';
 import { type EmbeddingSettings, resolveEmbeddingSettings } from '../core/model/presets.ts';
 import { type EmbedOptions, firstNonFiniteRow } from '../core/retrieval/embed.ts';
 import {
@@ -160,6 +161,8 @@ export async function describeModel(dir: string, name: string, maxLength?: numbe
 /** What the builder needs from a model: EmbeddingModel fits; tests wrap it to count calls. */
 export interface PassageEmbedder {
   readonly dim: number;
+  /** What the model runs in; when given, it must be the build's precision. */
+  readonly precision?: Precision;
   embed(texts: string[], opts?: EmbedOptions): Promise<Float32Array>;
 }
 
@@ -180,6 +183,8 @@ export interface BuildIndexOptions {
   /** Called once, only if some shard must be embedded. */
   loadModel: () => Promise<PassageEmbedder>;
   dtype?: VectorDType;
+  /** The precision the model runs in (default f32), recorded in the identity. */
+  precision?: Precision;
   batchSize?: number;
   shardSize?: number;
   /** Remove an index with another identity instead of refusing it. */
@@ -288,6 +293,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     passagePrefix: m.settings.passagePrefix,
     maxLength: m.maxLength,
     maxChars: PASSAGE_MAX_CHARS,
+    precision: o.precision ?? 'f32',
     dtype,
     dim: m.dim,
     shardSize,
@@ -353,6 +359,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     if (o.stopAfterShards !== undefined && built >= o.stopAfterShards) break;
     model ??= await o.loadModel();
     if (model.dim !== m.dim) throw new IndexError(`${m.name}: the loaded model has dim ${model.dim}, its config says ${m.dim}`);
+    if (model.precision && model.precision !== identity.precision) throw new IndexError(`${m.name}: the loaded model runs in ${model.precision}, the index records ${identity.precision}`);
     const [start, end] = shardRange(i, count, shardSize);
     const ts = performance.now();
     const before = embedded;

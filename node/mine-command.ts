@@ -5,6 +5,7 @@
 import { type Command, Option } from 'commander';
 import { gpuOptions, nonNegativeInt, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import { DEFAULT_NEGATIVES, formatMinedLine, mineHardNegatives, parseRange } from '../core/retrieval/mine.ts';
 
 export interface MineCommandOptions {
@@ -20,6 +21,8 @@ export interface MineCommandOptions {
   model?: string;
   maxLength?: number;
   batchSize: number;
+  /** Storage type the query model runs in (default: the index's). */
+  precision?: PrecisionChoice;
   gpu: NodeGpuOptions;
 }
 
@@ -61,13 +64,14 @@ export async function runMine(o: MineCommandOptions): Promise<void> {
     info(`${groups.length} groups with ${o.negatives} random negatives (seed ${o.seed})`);
   } else {
     const { desc } = await q.openForQueries(o.index, o.model, o.maxLength);
+    const precision = q.queryPrecision(index, o.precision);
     // Retrieve once per question that has a pair.
     const qIdx = [...new Set(pairs.map((p) => p.question))];
     const gpu = await device.createNodeGpu(o.gpu);
     let ranked: string[][];
     try {
       info(`adapter: ${gpu.name}`);
-      ranked = (await q.embedAndSearch(gpu, index, desc, qIdx.map((i) => questions[i]), o.range[1], o.batchSize)).pids;
+      ranked = (await q.embedAndSearch(gpu, index, desc, qIdx.map((i) => questions[i]), o.range[1], o.batchSize, precision)).pids;
     } finally {
       gpu.destroy();
     }
@@ -106,6 +110,7 @@ export function registerMineCommand(program: Command): void {
     .option('--model <dir|hub-id>', 'query model (default: the one the index was built with)')
     .option('--max-length <n>', "max tokens per query (default: the model's)", positiveInt)
     .option('--batch-size <n>', 'queries per GPU batch', positiveInt, 32)
+    .addOption(precisionOption("the index's"))
     .action(async (opts) => {
       await runMine({ ...opts, gpu: gpuOptions(program) });
     });

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { ScoreMap } from '../core/retrieval/results.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 
 export interface SearchCommandOptions {
   index: string;
@@ -15,6 +16,8 @@ export interface SearchCommandOptions {
   model?: string;
   maxLength?: number;
   batchSize: number;
+  /** Storage type the query model runs in (default: the index's). */
+  precision?: PrecisionChoice;
   /** Results shown per question with their titles (default: 3 for the first 10 questions on a terminal, none otherwise). */
   show?: number;
   gpu: NodeGpuOptions;
@@ -36,13 +39,14 @@ export async function runSearch(o: SearchCommandOptions): Promise<void> {
   q.checkK('--k', o.k);
   await files.prepareOutputFolder(o.out, '--out');
   const { index, desc } = await q.openForQueries(o.index, o.model, o.maxLength);
+  const precision = q.queryPrecision(index, o.precision);
   const questions = await q.readQuestionFile(o.questions, false);
   const judged = questions.some((x) => x.pids !== undefined);
   if (judged) q.warnMissingPids(index, questions, o.questions);
   const gpu = await device.createNodeGpu(o.gpu);
   try {
     info(`adapter: ${gpu.name}`);
-    const r = await q.embedAndSearch(gpu, index, desc, questions, o.k, o.batchSize);
+    const r = await q.embedAndSearch(gpu, index, desc, questions, o.k, o.batchSize, precision);
     const maps: ScoreMap[] = r.pids.map((pids, i) => new Map(pids.map((p, j) => [p, r.scores[i][j]])));
     await data.writeResults(o.out, maps, o.k);
     info(`wrote top ${Math.min(o.k, index.pids.length)} for ${questions.length} questions to ${o.out}`);
@@ -75,6 +79,7 @@ export function registerSearchCommand(program: Command): void {
     .option('--model <dir|hub-id>', 'query model (default: the one the index was built with)')
     .option('--max-length <n>', "max tokens per query (default: the model's)", positiveInt)
     .option('--batch-size <n>', 'queries per GPU batch', positiveInt, 32)
+    .addOption(precisionOption("the index's"))
     .option('--show <n>', `print the top n papers of every question with their titles (on a terminal: ${TERMINAL_ROWS} for the first ${TERMINAL_QUESTIONS} questions)`, positiveInt)
     .action(async (opts) => {
       await runSearch({ ...opts, gpu: gpuOptions(program) });

@@ -3,7 +3,7 @@
 // queries with a model folder, rank by exact cosine, print the report metrics, and BM25's on
 // the same passages for reference.
 //
-//   node --import tsx tools/eval-scifact.ts --model DIR [--max-length 128] [--subset 1000] [--seed 1]
+//   node --import tsx tools/eval-scifact.ts --model DIR [--max-length 128] [--subset 1000] [--seed 1] [--precision f16]
 //
 // --subset N keeps every gold paper of the questions plus random other papers up to N (seeded):
 // the full 5,183-paper corpus takes about an hour to embed per model on a 2-core software
@@ -27,9 +27,11 @@ const { values: a } = parseArgs({
     'max-length': { type: 'string', default: '128' },
     subset: { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
+    precision: { type: 'string', default: 'f32' },
   },
 });
 if (!a.model) throw new Error('--model DIR is required');
+if (a.precision !== 'f32' && a.precision !== 'f16') throw new Error(`--precision must be f32 or f16, got ${a.precision}`);
 
 const { passages } = await readPassages(`${a.data}/pid_to_title_abs.json`);
 const { questions } = await readQuestions(`${a.data}/${a.questions}`, { requirePids: true });
@@ -56,7 +58,8 @@ const bmRanked = queries.map((q) => bm25.search(q, 200).map(([id]) => id));
 console.log(`BM25:  ${formatReport(evaluate(bmRanked, questions))}`);
 
 const gpu = await createNodeGpu({});
-const model = await loadEmbeddingModel(gpu, localModelFiles(a.model), a.model);
+const model = await loadEmbeddingModel(gpu, localModelFiles(a.model), a.model, undefined, { precision: a.precision });
+console.log(`model runs in ${model.precision}`);
 const maxLength = Number(a['max-length']);
 const t0 = performance.now();
 let last = 0;

@@ -14,9 +14,13 @@
 // Linear weights are kept transposed, [in, out] (Hugging Face stores [out, in]): y = x @ Wt
 // runs 1.3-1.9x faster than x @ W^T on llvmpipe (measured at [4096, 384] x [384, 1152/1536]
 // and [4096, 1536] x [1536, 384]), because each lane then reads contiguous columns of Wt.
+//
+// Precision: the weights' dtype (f32, or f16 from loadEncoder's precision) is the dtype of every
+// activation of forward(); the statistics stay f32 (LayerNorm mean/rstd, attention LSE), as do
+// the RoPE tables and whatever the caller pools from the last hidden state. Training runs in f32 only.
 
 import type { Gpu } from '../gpu/device.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import type { DType, Tensor } from '../gpu/tensor.ts';
 import { attentionBackward, attentionForward } from '../kernels/attention.ts';
 import { accumulateForward, addForward, geluBackward, geluForward, gluBackward, gluForward } from '../kernels/elementwise.ts';
 import { embeddingBackward, embeddingForward } from '../kernels/embedding.ts';
@@ -69,7 +73,12 @@ export class Encoder {
     readonly weights: EncoderWeights,
   ) {}
 
-  /** RoPE tables [Lmax, d], built once per length bucket (they only grow). */
+  /** Storage type of the weights and of forward()'s activations. */
+  get dtype(): DType {
+    return this.weights.word.dtype;
+  }
+
+  /** RoPE tables [Lmax, d], f32 in both precisions, built once per length bucket (they only grow). */
   private ropeFor(length: number): { cos: Tensor; sin: Tensor } {
     if (this.rope && this.rope.length >= length) return this.rope;
     this.rope?.cos.release();
@@ -122,6 +131,7 @@ export class Encoder {
    */
   forwardTrain(input: EncoderInput, host: TrainTokens, opts: { recompute?: boolean; dropout?: DropoutSpec } = {}): { last: Tensor; saved: SavedActivations } {
     const { gpu, config: c, weights: w } = this;
+    this.checkTrainable('forwardTrain');
     this.checkLength(input.seqLen);
     if (host.ids.length !== input.batch * input.seqLen) throw new Error(`forwardTrain: ${host.ids.length} host ids for a [${input.batch}, ${input.seqLen}] batch`);
     const d = opts.dropout ?? null;
@@ -150,6 +160,7 @@ export class Encoder {
    */
   backward(saved: SavedActivations, dlast: Tensor, grads: EncoderWeights, opts: { accumulate?: boolean } = {}): void {
     const { gpu, config: c, weights: w } = this;
+    this.checkTrainable('backward');
     const rope = c.positionEmbedding === 'rope' ? this.ropeFor(saved.input.seqLen) : null;
     const d = saved.dropout;
     let dx = dlast;
@@ -171,6 +182,7 @@ export class Encoder {
 
   /** Zero-filled gradient tensors shaped like the weights. */
   zeroGrads(): EncoderWeights {
+    this.checkTrainable('zeroGrads');
     const z = (t: Tensor | null) => (t ? this.gpu.zeros(t.shape) : null);
     const w = this.weights;
     return {
@@ -181,6 +193,11 @@ export class Encoder {
       embLnB: z(w.embLnB)!,
       layers: w.layers.map((lw) => Object.fromEntries(Object.entries(lw).map(([k, t]) => [k, z(t as Tensor | null)])) as unknown as LayerWeights),
     };
+  }
+
+  /** Training in f16 is not implemented: refuse it in one line rather than fail in a kernel. */
+  private checkTrainable(what: string): void {
+    if (this.dtype !== 'f32') throw new Error(`${what}: training needs an f32 model, this one was loaded in ${this.dtype} (load it with precision f32)`);
   }
 
   private checkLength(L: number): void {
@@ -268,9 +285,10 @@ function layerDrop(d: DropoutSpec | null, layer: number): LayerDrop | null {
 function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: EncoderInput, save: SavedEmbedding | null, drop: DropoutSpec | null): Tensor {
   const { batch: B, seqLen: L } = input;
   const N = B * L;
-  const emb = gpu.empty([B, L, c.hiddenSize]);
+  const dt = w.word.dtype;
+  const emb = gpu.empty([B, L, c.hiddenSize], dt);
   embeddingForward(gpu, emb, input.ids, input.typeIds, w.word, w.position, w.tokenType);
-  const x = gpu.empty([B, L, c.hiddenSize]);
+  const x = gpu.empty([B, L, c.hiddenSize], dt);
   const mean = save?.mean ?? gpu.empty([N]);
   const rstd = save?.rstd ?? gpu.empty([N]);
   layerNormForward(gpu, x, mean, rstd, emb, w.embLnW, w.embLnB, c.layerNormEps);
@@ -296,48 +314,49 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
   const [B, L, H] = x.shape;
   const N = B * L;
   const I = c.intermediateSize;
+  const dt = x.dtype; // the model's: every activation below, but the f32 statistics (lse, mean, rstd)
   // Inference frees each activation as soon as it is used, so the pool can reuse it inside the layer.
   const done = (...ts: Tensor[]) => {
     if (!save) for (const t of ts) t.release();
   };
   // attention block
-  const qkv = gpu.empty([B, L, 3 * H]);
+  const qkv = gpu.empty([B, L, 3 * H], dt);
   denseForward(gpu, qkv, x, lw.qkvWt, lw.qkvB);
   if (rope) ropeForward(gpu, qkv, rope.cos, rope.sin, c.numHeads);
-  const ctx = gpu.empty([B, L, H]);
+  const ctx = gpu.empty([B, L, H], dt);
   const lse = gpu.empty([B, c.numHeads, L]);
   attentionForward(gpu, ctx, lse, qkv, mask, c.numHeads);
   done(qkv, lse);
-  let attn = gpu.empty([B, L, H]);
+  let attn = gpu.empty([B, L, H], dt);
   denseForward(gpu, attn, ctx, lw.oWt, lw.oB);
   done(ctx);
   if (drop) attn = dropped(gpu, attn, drop.attn);
-  const sum1 = gpu.empty([B, L, H]);
+  const sum1 = gpu.empty([B, L, H], dt);
   addForward(gpu, sum1, x, attn);
   attn.release();
-  const h = gpu.empty([B, L, H]);
+  const h = gpu.empty([B, L, H], dt);
   const mean1 = gpu.empty([N]);
   const rstd1 = gpu.empty([N]);
   layerNormForward(gpu, h, mean1, rstd1, sum1, lw.attnLnW, lw.attnLnB, c.layerNormEps);
   done(sum1, mean1, rstd1);
 
   // MLP block
-  const act = gpu.empty([B, L, I]);
+  const act = gpu.empty([B, L, I], dt);
   const glu = architectureOf(c).mlp === 'geglu';
-  const up = gpu.empty([B, L, mlpUpWidth(c)]);
+  const up = gpu.empty([B, L, mlpUpWidth(c)], dt);
   denseForward(gpu, up, h, lw.upWt, lw.upB);
   if (glu) gluForward(gpu, act, up);
   else geluForward(gpu, act, up);
   done(up);
-  let m = gpu.empty([B, L, H]);
+  let m = gpu.empty([B, L, H], dt);
   denseForward(gpu, m, act, lw.downWt, lw.downB);
   done(act);
   if (drop) m = dropped(gpu, m, drop.mlp);
-  const sum2 = gpu.empty([B, L, H]);
+  const sum2 = gpu.empty([B, L, H], dt);
   addForward(gpu, sum2, h, m);
   m.release();
   done(h);
-  const out = gpu.empty([B, L, H]);
+  const out = gpu.empty([B, L, H], dt);
   const mean2 = gpu.empty([N]);
   const rstd2 = gpu.empty([N]);
   layerNormForward(gpu, out, mean2, rstd2, sum2, lw.mlpLnW, lw.mlpLnB, c.layerNormEps);

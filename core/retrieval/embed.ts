@@ -2,15 +2,17 @@
 // encode(): tokenize (with the query prefix for queries), sort by length so batches waste
 // little padding, run the encoder, pool (CLS or masked mean), normalise, restore input order.
 // loadEmbeddingModel puts a model folder's encoder, tokenizer and pooling settings together.
+// Precision 'f16' stores weights and activations as f16 (needs shader-f16); pooling and
+// normalisation read them and write f32, so the embeddings are f32 either way.
 
 import { type PaddedBatch, padBatch } from '../data/batch.ts';
 import type { Gpu } from '../gpu/device.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { bytesPerElement, type Tensor } from '../gpu/tensor.ts';
 import { mlpUpWidth } from '../model/architectures.ts';
 import { type EncoderConfig, loadConfig } from '../model/config.ts';
 import type { Encoder } from '../model/encoder.ts';
 import { headForward } from '../model/pooling.ts';
-import { type LoadProgress, loadEncoder } from '../model/load.ts';
+import { type LoadProgress, loadEncoder, type Precision } from '../model/load.ts';
 import { type EmbeddingSettings, resolveEmbeddingSettings } from '../model/presets.ts';
 import { type ModelFiles, readJson } from '../model/source.ts';
 import { EmbeddingTokenizer } from '../model/tokenizer.ts';
@@ -42,6 +44,11 @@ export class EmbeddingModel {
 
   get dim(): number {
     return this.encoder.config.hiddenSize;
+  }
+
+  /** What the encoder actually runs in (f32 when f16 was asked for on a device without shader-f16). */
+  get precision(): Precision {
+    return this.encoder.dtype === 'f16' ? 'f16' : 'f32';
   }
 
   /** Token ids for each text (prefix applied for queries), truncated to maxLength. */
@@ -106,7 +113,7 @@ export class EmbeddingModel {
    */
   private splitForLimits(b: Batch): Batch[] {
     const c = this.config;
-    const perToken = Math.max(3 * c.hiddenSize, mlpUpWidth(c)) * 4;
+    const perToken = Math.max(3 * c.hiddenSize, mlpUpWidth(c)) * bytesPerElement(this.encoder.dtype);
     const maxRows = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (perToken * b.seqLen)));
     if (b.rows <= maxRows) return [b];
     const parts: Batch[] = [];
@@ -156,12 +163,29 @@ function makeBatches(encoded: number[][], batchSize: number, padId: number): Bat
   return batches;
 }
 
+export interface LoadModelOptions {
+  /** Storage type of weights and activations (default f32). */
+  precision?: Precision;
+  /** Where the one-line fallback notice goes (f16 asked, no shader-f16); default console.warn. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The precision a device can run: f16 needs the shader-f16 feature; without it, f32 and the
+ * one-line notice to show.
+ */
+export function devicePrecision(gpu: Gpu, want: Precision): { precision: Precision; warning: string | null } {
+  if (want === 'f32' || gpu.features.has('shader-f16')) return { precision: want, warning: null };
+  return { precision: 'f32', warning: `precision f16 needs shader-f16, which ${gpu.name} does not support; running in f32` };
+}
+
 /** Config, weights, tokenizer and pooling settings of a model folder. */
 export async function loadEmbeddingModel(
   gpu: Gpu,
   files: ModelFiles,
   modelName: string,
   onProgress?: (p: LoadProgress) => void,
+  opts: LoadModelOptions = {},
 ): Promise<EmbeddingModel> {
   const cfg = await loadConfig(files);
   const tokenizerJson = await readJson(files, 'tokenizer.json');
@@ -169,7 +193,13 @@ export async function loadEmbeddingModel(
   const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
   const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, tokenizerConfig as object | null, `${files.name}/tokenizer.json`);
   const settings = await resolveEmbeddingSettings(files, modelName);
-  const encoder = await loadEncoder(gpu, files, cfg, onProgress);
+  let precision: Precision = 'f32';
+  if (opts.precision === 'f16') {
+    const d = devicePrecision(gpu, 'f16');
+    if (d.warning) (opts.warn ?? console.warn)(d.warning);
+    precision = d.precision;
+  }
+  const encoder = await loadEncoder(gpu, files, cfg, onProgress, precision);
   return new EmbeddingModel(gpu, modelName, encoder, tokenizer, settings);
 }
 

@@ -21,7 +21,9 @@
 //                       The CLI caches each file's digest by (path, size, mtime, inode), so an
 //                       unchanged checkpoint is read once (node/file-digest.ts).
 //     pooling, normalize, passagePrefix, maxLength (tokens, after the model's position cap),
-//     maxChars (passage cut), dtype, dim, shardSize, corpus sha256 and count.
+//     maxChars (passage cut), precision (what the encoder ran in: f32, or f16 weights and
+//     activations; absent in indexes written before it existed, which were f32), dtype, dim,
+//     shardSize, corpus sha256 and count.
 //   A build into a directory whose manifest has another identity is refused (or, with --force,
 //   the old files are removed and it starts over); the same identity resumes after the last
 //   listed shard.
@@ -40,6 +42,7 @@
 //                     display next to a search hit.
 //   decodeVectors(bytes, dtype) below turns a fetched file into a Float32Array.
 
+import type { Precision } from '../model/load.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
 import { fieldMessage, Fields, type FieldsOptions, isObject, parseJsonObject, type Rule } from '../util/fields.ts';
 
@@ -65,6 +68,8 @@ export interface IndexIdentity {
   maxLength: number;
   /** Passage cut in code points (core/data/passages.ts). */
   maxChars: number;
+  /** The encoder's precision: an f16 run gives (slightly) other vectors than an f32 one. */
+  precision: Precision;
   dtype: VectorDType;
   dim: number;
   shardSize: number;
@@ -252,6 +257,7 @@ const ANY_NUMBER: Rule = { test: () => true, says: 'a number' };
 
 
 const DTYPES = ['f16', 'f32'] as const;
+const PRECISIONS = ['f32', 'f16'] as const;
 const POOLINGS = ['cls', 'mean'] as const;
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -289,6 +295,7 @@ export function parseIndexManifest(text: string, file = 'manifest.json'): IndexM
     passagePrefix: i.string('passagePrefix'),
     maxLength: i.number('maxLength', 'posInt'),
     maxChars: i.number('maxChars', 'posInt'),
+    precision: i.oneOf('precision', PRECISIONS, 'f32'),
     dtype: i.oneOf('dtype', DTYPES),
     dim: i.number('dim', 'posInt'),
     shardSize: i.number('shardSize', 'posInt'),

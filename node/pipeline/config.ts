@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { TOPK_MAX_K } from '../../core/kernels/topk.ts';
+import type { Precision } from '../../core/model/load.ts';
 import { FUSION_METHODS, type FusionMethod } from '../../core/retrieval/fusion.ts';
 import { SUBMISSION_K } from '../../core/retrieval/results.ts';
 import { TRAIN_OPTIONS, type TrainOption, type TrainSettings, validateSettings } from '../../core/train/options.ts';
@@ -37,6 +38,11 @@ export interface ModelConfig {
   /** A folder (absolute) or a Hub id. */
   model: string;
   maxLength: number;
+  /**
+   * What the model's index, searches and mining run in (default f32; f16 needs shader-f16,
+   * else f32 with a notice). Fine-tuning runs in f32 whatever this says.
+   */
+  precision: Precision;
   enabled: boolean;
   train: TrainConfig | null;
 }
@@ -92,7 +98,7 @@ export function parseConfig(raw: unknown, file: string, opts: { workDir?: string
 
   // models
   if (!Array.isArray(top.get('models'))) top.failAt('models', 'must be an array of model entries (may be empty when bm25 is on)');
-  const models: ModelConfig[] = top.array('models').map((mv, i) => parseModel(Fields.of(file, mv, `models[${i}]`, FIELDS, ['name', 'model', 'max_length', 'train', 'enabled']), path));
+  const models: ModelConfig[] = top.array('models').map((mv, i) => parseModel(Fields.of(file, mv, `models[${i}]`, FIELDS, ['name', 'model', 'max_length', 'precision', 'train', 'enabled']), path));
   const seen = new Set<string>();
   models.forEach((m, i) => {
     if (seen.has(m.name)) top.fail(`models[${i}].name`, `'${m.name}' is used by an earlier entry`);
@@ -169,10 +175,11 @@ function parseModel(m: Fields, path: (p: string) => string): ModelConfig {
   else if (!existsSync(spec) && !isHubId(spec)) m.failAt('model', `'${spec}' is neither a folder (looked for ${path(spec)}) nor a Hub id like owner/name`);
   if (!m.has('max_length')) m.failAt('max_length', 'missing (must be an integer >= 1: tokens per passage and query)');
   const maxLength = m.number('max_length', 'posInt');
+  const precision = m.oneOf('precision', ['f32', 'f16'] as const, 'f32');
   const enabled = m.bool('enabled', true);
   let train: TrainConfig | null = null;
   if (m.get('train') !== undefined && m.get('train') !== null) train = parseTrain(m.object('train', [...TRAIN_OPTIONS.map((o) => o.name), 'negatives']), maxLength);
-  return { name, model, maxLength, enabled, train };
+  return { name, model, maxLength, precision, enabled, train };
 }
 
 /** One option of the table from a train section: absent = the pipeline's default (null = the model's). */

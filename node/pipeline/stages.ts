@@ -10,7 +10,8 @@ import { queryText } from '../../core/data/clean.ts';
 import { trainingPairs } from '../../core/data/pairs.ts';
 import { evaluate } from '../../core/eval/metrics.ts';
 import type { Gpu } from '../../core/gpu/device.ts';
-import { loadEmbeddingModel } from '../../core/retrieval/embed.ts';
+import type { Precision } from '../../core/model/load.ts';
+import { devicePrecision, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { Bm25Index } from '../../core/retrieval/bm25.ts';
 import { type FusionMethod, fuseRuns, splitIndices, tuneWeights } from '../../core/retrieval/fusion.ts';
 import { parseSubmission, rankPids, type ScoreMap, SUBMISSION_K } from '../../core/retrieval/results.ts';
@@ -220,6 +221,7 @@ export class Pipeline {
       const inputs = {
         miner: await modelFingerprint(minerDir),
         maxLength: miner.model.maxLength,
+        ...precisionInput(miner.model),
         corpus: await this.fileHash(this.cfg.data.corpus),
         train: await this.fileHash(this.cfg.data.train),
         range: neg.range,
@@ -243,6 +245,7 @@ export class Pipeline {
           corpus: this.cfg.data.corpus,
           model: minerDir,
           maxLength: miner.model.maxLength,
+          // no precision: the queries take the miner index's, which buildIndexFor recorded
           batchSize: this.cfg.batchSize,
           gpu: this.o.gpu ?? {},
         });
@@ -312,6 +315,7 @@ export class Pipeline {
   private async buildIndexFor(m: ModelConfig, dir: string, out: string, fresh: boolean): Promise<{ desc: ModelDescription; embedded: number; seconds: number }> {
     const desc = await describeModel(dir, m.model, m.maxLength);
     if (fresh) await rm(out, { recursive: true, force: true });
+    const precision = await this.precisionOf(m);
     let model: Awaited<ReturnType<typeof loadEmbeddingModel>> | null = null;
     try {
       const r = await buildIndex({
@@ -319,11 +323,12 @@ export class Pipeline {
         corpus: this.cfg.data.corpus,
         model: desc,
         dtype: 'f16',
+        precision,
         batchSize: this.cfg.batchSize,
         force: true,
         log: (l) => this.log(`  ${l}`),
         loadModel: async () => {
-          model = await loadEmbeddingModel(await this.gpu(), localModelFiles(dir), m.model);
+          model = await loadEmbeddingModel(await this.gpu(), localModelFiles(dir), m.model, undefined, { precision, warn: this.warn });
           return model;
         },
         onShard: (e, i, n) => this.log(`  ${m.name}: shard ${i + 1}/${n}: ${e.rows} passages in ${e.seconds.toFixed(1)} s (${perSecond(e.rows, e.seconds)})`),
@@ -334,6 +339,19 @@ export class Pipeline {
     }
   }
 
+  private readonly warn = (msg: string): void => this.log(`warning: ${msg}`);
+
+  /**
+   * The precision a model's index is built in: its config's, or f32 with a notice when f16 is
+   * asked for on an adapter without shader-f16 (the index records what actually ran).
+   */
+  private async precisionOf(m: ModelConfig): Promise<Precision> {
+    if (m.precision === 'f32') return 'f32';
+    const d = devicePrecision(await this.gpu(), m.precision);
+    if (d.warning) this.warn(`${m.name}: ${d.warning}`);
+    return d.precision;
+  }
+
   private async modelIdentity(m: ModelConfig): Promise<unknown> {
     return m.train ? { trained: this.upstream(`train:${m.name}`) } : { base: await modelFingerprint(await this.baseDir(m)) };
   }
@@ -341,7 +359,7 @@ export class Pipeline {
   async index(): Promise<void> {
     if (!this.enabled.length) this.log('[index] nothing to do (BM25 only)');
     for (const m of this.enabled) {
-      const inputs = { model: await this.modelIdentity(m), maxLength: m.maxLength, corpus: await this.fileHash(this.cfg.data.corpus), batchSize: this.cfg.batchSize };
+      const inputs = { model: await this.modelIdentity(m), maxLength: m.maxLength, ...precisionInput(m), corpus: await this.fileHash(this.cfg.data.corpus), batchSize: this.cfg.batchSize };
       await this.unit('index', m.name, inputs, async (forced) => {
         const out = this.work('index', m.name);
         const r = await this.buildIndexFor(m, await this.finalDir(m), out, forced);
@@ -362,7 +380,7 @@ export class Pipeline {
     const questionHashes = { valid: await this.fileHash(this.cfg.data.valid), test: await this.fileHash(this.cfg.data.test) };
     const k = this.cfg.retrieveK;
     for (const m of this.enabled) {
-      const inputs = { index: this.upstream(`index:${m.name}`), questions: questionHashes, k, batchSize: this.cfg.batchSize };
+      const inputs = { index: this.upstream(`index:${m.name}`), ...precisionInput(m), questions: questionHashes, k, batchSize: this.cfg.batchSize };
       await this.unit('search', m.name, inputs, async () => {
         const dir = await this.finalDir(m);
         const desc = await describeModel(dir, m.model, m.maxLength);
@@ -372,7 +390,8 @@ export class Pipeline {
         const gindex = await uploadIndex(gpu, index);
         const notes: string[] = [];
         try {
-          const model = await loadEmbeddingModel(gpu, localModelFiles(dir), m.model);
+          // Queries in the precision the passages were embedded in.
+          const model = await loadEmbeddingModel(gpu, localModelFiles(dir), m.model, undefined, { precision: index.manifest.identity.precision, warn: this.warn });
           try {
             for (const split of this.splits) {
               const qs = await this.questions(split);
@@ -536,6 +555,11 @@ export class Pipeline {
     const popular = [...counts].filter(([p]) => passages.index.has(p)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return [...popular.map(([p]) => p), ...passages.pids];
   }
+}
+
+/** A unit input for a model's precision: none for f32, so stamps written before the key existed stay valid. */
+function precisionInput(m: ModelConfig): { precision?: Precision } {
+  return m.precision === 'f32' ? {} : { precision: m.precision };
 }
 
 /** "0.65/s" or "320/s": two decimals below 10, since a software driver embeds under 1 passage/s. */
