@@ -42,12 +42,7 @@ enable subgroups;
 #endif
 // F16 (forward only): qkv and out hold f16; every load converts to f32 and every store rounds
 // back, so scores, the online softmax, the accumulators and lse are f32 as in the f32 variant.
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 const D = {{D}}u;
 const D4 = (D + 3u) / 4u; // vec4 chunks per head row; the tail chunk of D % 4 != 0 is zero-padded

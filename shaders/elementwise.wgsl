@@ -17,12 +17,7 @@
 // to f32 on load, computed exactly as in f32 and rounded to f16 once on store. The other
 // entries (training and test-only) keep f32 bindings.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   n: u32, // elements to write

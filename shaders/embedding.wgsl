@@ -12,12 +12,7 @@
 // F16 (forward only): the tables and out are f16 (type `act`); rows are widened to f32 and
 // summed in f32 in the same order, and the sum is rounded to f16 once. Ids stay u32.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   n: u32, // elements in this dispatch: rows * L * H

@@ -18,12 +18,7 @@
 // widened to f32 on load and the math above is unchanged, so the only new error is the final
 // rounding of out to f16. mean and rstd stay f32. The backward entries keep f32 bindings.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   rows: u32, // rows in this dispatch

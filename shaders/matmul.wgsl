@@ -38,12 +38,7 @@
 #if SUBGROUP
 enable subgroups;
 #endif
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   M: u32,

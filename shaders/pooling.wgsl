@@ -20,12 +20,7 @@
 // load; their output stays f32 (the pooled vector, which l2_normalize takes in f32). The
 // backwards and l2 normalisation keep f32 bindings.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   n: u32, // cls, mean: output elements B * H in this dispatch; l2: rows

@@ -21,12 +21,7 @@
 // F16 (forward only; the backward is f32): qkv holds f16, the cos/sin tables stay f32 and the
 // rotation is computed in f32, one rounding to f16 per stored element.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   tokens: u32, // B * L tokens in this dispatch (a chunk of whole rows)

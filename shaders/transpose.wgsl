@@ -10,12 +10,7 @@
 // stores. Otherwise scalar accesses with the block clipped at the edges.
 // F16: the elements are f16 ('shader-f16'); a copy, so they move as they are, no conversion.
 
-#if F16
-enable f16;
-alias act = f16;
-#else
-alias act = f32;
-#endif
+#float act
 
 struct Params {
   rows: u32, // R

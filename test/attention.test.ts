@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Gpu } from '../core/gpu/device.ts';
 import { attentionBackward, attentionForward } from '../core/kernels/attention.ts';
 import { attentionCases } from './cases/attention.ts';
-import { assertCheck, registerCases, testGpu } from './helpers.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('attention', attentionCases);
+registerF16RefusalTest('attention', attentionCases);
 
 test('attention: forward and backward refuse the same bad shapes with the same messages', async () => {
   const gpu = await testGpu();
@@ -53,14 +53,3 @@ test('attention: f16 dtype rules: out follows qkv, lse f32, the backward refuses
   );
 });
 
-test('attention: without shader-f16 every f16 case gets the one-line refusal', async () => {
-  const gpu = await testGpu();
-  // The same device behind a Gpu that does not list the feature (and has its own, empty
-  // pipeline cache), as on an adapter without 'shader-f16'.
-  const noF16 = new Gpu(gpu.device, gpu.adapter);
-  noF16.features.delete('shader-f16');
-  const cases = attentionCases.filter((c) => c.name.endsWith(' f16'));
-  assert.ok(cases.length > 0);
-  for (const kc of cases) for (const c of await kc.run(noF16)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  noF16.trim();
-});

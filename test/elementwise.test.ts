@@ -4,19 +4,10 @@ import { accumulateForward, addForward, geluBackward, gluBackward, gluForward, g
 import { geluGradScalarRef, geluTanhScalarRef } from '../core/ref/elementwise.ts';
 import { GELU_GRAD_TOL, GELU_TOL, elementwiseCases, geluGrid } from './cases/elementwise.ts';
 import { evaluate } from './cases/types.ts';
-import { createNodeGpu } from '../node/device.ts';
-import { assertCheck, registerCases, testGpu } from './helpers.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('elementwise', elementwiseCases);
-
-test('elementwise: f16 cases refuse in one line on a device without shader-f16', async () => {
-  const gpu = await createNodeGpu();
-  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
-  for (const kc of elementwiseCases.filter((c) => c.name.endsWith(' f16'))) {
-    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  }
-  gpu.destroy();
-});
+registerF16RefusalTest('elementwise', elementwiseCases);
 
 test('elementwise: f16 dtype mismatches name the tensor; the backwards refuse f16', async () => {
   const gpu = await testGpu();

@@ -2,19 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkIds, embeddingBackward, embeddingForward, groupTokens } from '../core/kernels/embedding.ts';
 import { embeddingCases } from './cases/embedding.ts';
-import { createNodeGpu } from '../node/device.ts';
-import { assertCheck, registerCases, testGpu } from './helpers.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('embedding', embeddingCases);
-
-test('embedding: f16 cases refuse in one line on a device without shader-f16', async () => {
-  const gpu = await createNodeGpu();
-  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
-  for (const kc of embeddingCases.filter((c) => c.name.endsWith(' f16'))) {
-    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  }
-  gpu.destroy();
-});
+registerF16RefusalTest('embedding', embeddingCases);
 
 test('embedding: f16 dtype mismatches name the table; the backward refuses f16', async () => {
   const gpu = await testGpu();

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Gpu } from '../core/gpu/device.ts';
+import { Gpu } from '../core/gpu/device.ts';
 import { createNodeGpu } from '../node/device.ts';
 import { type Check, type KernelCase, evaluate } from './cases/types.ts';
 
@@ -48,4 +48,25 @@ export function registerCases(family: string, cases: KernelCase[]): void {
       for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
     });
   }
+}
+
+/**
+ * A family's ' f16' cases run on a Gpu that does not list 'shader-f16' (a second Gpu over the
+ * test device, with its own empty pipeline cache), as on an adapter without the feature: each
+ * must refuse in one line before dispatching anything (its check says so).
+ */
+export function registerF16RefusalTest(family: string, cases: KernelCase[], minCases = 1): void {
+  test(`${family}: without shader-f16 every f16 case gets the one-line refusal`, async () => {
+    const gpu = await testGpu();
+    const bare = new Gpu(gpu.device, gpu.adapter);
+    bare.features.delete('shader-f16');
+    const f16 = cases.filter((c) => c.name.endsWith(' f16'));
+    assert.ok(f16.length >= minCases, `${family}: ${f16.length} f16 cases`);
+    try {
+      for (const kc of f16) for (const c of await kc.run(bare)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
+      assert.equal(bare.stats.dispatches, 0);
+    } finally {
+      bare.trim();
+    }
+  });
 }

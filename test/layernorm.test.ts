@@ -2,19 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { layerNormBackward, layerNormForward } from '../core/kernels/layernorm.ts';
 import { layernormCases } from './cases/layernorm.ts';
-import { createNodeGpu } from '../node/device.ts';
-import { assertCheck, registerCases, testGpu } from './helpers.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('layernorm', layernormCases);
-
-test('layernorm: f16 cases refuse in one line on a device without shader-f16', async () => {
-  const gpu = await createNodeGpu();
-  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
-  for (const kc of layernormCases.filter((c) => c.name.endsWith(' f16'))) {
-    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  }
-  gpu.destroy();
-});
+registerF16RefusalTest('layernorm', layernormCases);
 
 test('layernorm: f16 dtype mismatches name the tensor; the backward refuses f16', async () => {
   const gpu = await testGpu();

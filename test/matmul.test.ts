@@ -5,11 +5,11 @@ import { chunkRows } from '../core/gpu/launch.ts';
 import { CPU_TILE, colsum, defaultMatmulTile, denseBackward, denseForward, linear, matmul } from '../core/kernels/matmul.ts';
 import { transpose } from '../core/kernels/transpose.ts';
 import { matmulCases } from './cases/matmul.ts';
-import { assertCheck, registerCases, testGpu } from './helpers.ts';
-import { Gpu } from '../core/gpu/device.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 import { parsePrecisions } from '../node/bench/matmul.ts';
 
 registerCases('matmul', matmulCases);
+registerF16RefusalTest('matmul', matmulCases, 40);
 
 test('matmul: shape errors name the operand and both shapes', async () => {
   const gpu = await testGpu();
@@ -28,22 +28,6 @@ test('matmul: shape errors name the operand and both shapes', async () => {
   assert.throws(() => transpose(gpu, t([4, 6]), a), /transpose: out .*expected shape \[6, 4\], got \[4, 6\]/);
   assert.throws(() => transpose(gpu, t([6]), t([6])), /a \[6\] must have at least 2 dims/);
   assert.throws(() => transpose(gpu, big, big), /shares its GPU buffer with a/);
-});
-
-test('matmul f16: on an adapter without shader-f16 every f16 case gets the one-line refusal', async () => {
-  const gpu = await testGpu();
-  // A second Gpu over the same device, with its own (empty) pipeline cache and without the
-  // feature: what the cases see on such an adapter (pipeline() refuses before building).
-  const bare = new Gpu(gpu.device, gpu.adapter);
-  bare.features.delete('shader-f16');
-  const cases = matmulCases.filter((c) => c.name.endsWith(' f16'));
-  assert.ok(cases.length >= 40, `${cases.length} f16 cases`);
-  try {
-    for (const kc of cases) for (const c of await kc.run(bare)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-    assert.equal(bare.stats.dispatches, 0);
-  } finally {
-    bare.trim();
-  }
 });
 
 test('bench matmul: --precision takes f32 and f16, anything else is a one-line error', () => {

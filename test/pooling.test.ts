@@ -3,20 +3,11 @@ import { test } from 'node:test';
 import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../core/kernels/pooling.ts';
 import { poolingCases } from './cases/pooling.ts';
 import { headForward } from '../core/model/pooling.ts';
-import { createNodeGpu } from '../node/device.ts';
 import { uploadHalf } from './cases/half-io.ts';
-import { assertCheck, randu, registerCases, testGpu } from './helpers.ts';
+import { randu, registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('pooling', poolingCases);
-
-test('pooling: f16 cases refuse in one line on a device without shader-f16', async () => {
-  const gpu = await createNodeGpu();
-  gpu.features.delete('shader-f16'); // a fresh device, so no f16 pipeline is cached yet
-  for (const kc of poolingCases.filter((c) => c.name.endsWith(' f16'))) {
-    for (const c of await kc.run(gpu)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  }
-  gpu.destroy();
-});
+registerF16RefusalTest('pooling', poolingCases);
 
 test('pooling: f16 hidden states need an f32 output; the backwards refuse f16', async () => {
   const gpu = await testGpu();

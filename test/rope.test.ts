@@ -3,12 +3,12 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { Gpu } from '../core/gpu/device.ts';
 import { ropeBackward, ropeForward, ropeTables } from '../core/kernels/rope.ts';
 import { ropeCases } from './cases/rope.ts';
-import { assertCheck, assertClose, registerCases, testGpu } from './helpers.ts';
+import { assertClose, registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('rope', ropeCases);
+registerF16RefusalTest('rope', ropeCases);
 
 // The GTE dev golden file holds the reference model's own float32 RoPE tables (head dim 16,
 // 13 positions, theta 160000, NTK factor 2). Read from the project's copy when present, else
@@ -76,12 +76,3 @@ test('rope: f16 dtype rules: f16 qkv with f32 tables, the backward refuses f16',
   assert.throws(() => ropeBackward(gpu, qkv, cos, cos, 2), /^Error: rope backward: f16 tensors are not supported \(f32 only\); dqkv is f16$/);
 });
 
-test('rope: without shader-f16 every f16 case gets the one-line refusal', async () => {
-  const gpu = await testGpu();
-  const noF16 = new Gpu(gpu.device, gpu.adapter); // as in test/attention.test.ts
-  noF16.features.delete('shader-f16');
-  const cases = ropeCases.filter((c) => c.name.endsWith(' f16'));
-  assert.ok(cases.length > 0);
-  for (const kc of cases) for (const c of await kc.run(noF16)) assertCheck({ ...c, name: `${kc.name}: ${c.name}` });
-  noF16.trim();
-});

@@ -2,6 +2,9 @@
 //
 //   #if NAME / #if !NAME / #elif NAME / #else / #endif   keep or drop lines (nestable)
 //   {{NAME}}                                             replaced by the define's value
+//   #float NAME                                          the storage type of a kernel's floats:
+//       `enable f16; alias NAME = f16;` when the define F16 is on, else `alias NAME = f32;`
+//       (one line, so compiler messages keep their line numbers; place it with the directives)
 //
 // Only what changes the shader text belongs in defines (tile shapes, workgroup size, flags);
 // sizes go in uniforms so one pipeline serves every shape.
@@ -47,6 +50,11 @@ export function preprocess(source: string, defines: Defines = {}, name = 'shader
     }
     if (!active()) {
       out.push('');
+      return;
+    }
+    const f = /^\s*#float\s+([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(text);
+    if (f) {
+      out.push(truthy('F16', line) ? `enable f16; alias ${f[1]} = f16;` : `alias ${f[1]} = f32;`);
       return;
     }
     out.push(

@@ -14,7 +14,7 @@ import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/r
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
-import { refusalCheck } from './f16-refusal.ts';
+import { refusalCheck } from './half-io.ts';
 import { randu, rng } from './util.ts';
 
 interface Shape {
@@ -384,7 +384,7 @@ function f16Case(s: Shape, seed: number): KernelCase {
       const lse = gpu.empty([B, heads, L]);
       const launch = () => attentionForward(gpu, out, lse, tq, tm, heads, { tiles, maxBinding: s.maxBinding });
       if (!gpu.features.has('shader-f16')) {
-        const checks = refusalCheck(gpu, launch);
+        const checks = refusalCheck(launch);
         for (const t of [tq, tm, out, lse]) t.release();
         return checks;
       }

@@ -10,6 +10,7 @@ import { transpose } from '../../core/kernels/transpose.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
+import { refusalCheck } from './half-io.ts';
 
 const U = 2 ** -24;
 
@@ -29,21 +30,6 @@ export const upload = (gpu: Gpu, x: Float32Array, shape: readonly number[], f16:
 /** An f16 tensor's values as f32, or an f32 tensor's. */
 export const readBack = async (gpu: Gpu, t: Tensor) => (t.dtype === 'f16' ? fromHalf((await gpu.read(t)) as Uint16Array) : await gpu.readF32(t));
 
-/**
- * Without 'shader-f16' an f16 launch must refuse in one line naming the feature (pipeline()'s
- * GpuError) before any work: the check of a case on such an adapter.
- */
-export function expectF16Refusal(run: () => void): Check[] {
-  let msg = '(no error)';
-  try {
-    run();
-  } catch (e) {
-    msg = (e as Error).message;
-  }
-  const ok = /needs shader-f16/.test(msg) && !msg.includes('\n');
-  if (!ok) throw new Error(`expected a one-line 'needs shader-f16' refusal, got: ${msg}`);
-  return [{ name: 'refused without shader-f16', actual: [1], expected: [1], tol: { atol: 0 } }];
-}
 
 /** linear (transB) and denseForward with f16 operands, 3-D and 1-D x, with and without bias. */
 export const forwardF16Case: KernelCase = {
@@ -61,7 +47,7 @@ export const forwardF16Case: KernelCase = {
       denseForward(gpu, y1, txd.reshape([15]).rows(0, 5), twt, null); // row 0 as a 1-D x
     };
     if (!gpu.features.has('shader-f16')) {
-      const checks = expectF16Refusal(launch);
+      const checks = refusalCheck(launch);
       for (const t of all) t.release();
       return checks;
     }

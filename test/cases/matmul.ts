@@ -46,7 +46,8 @@ import { roundHalf } from '../../core/gpu/half.ts';
 import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from '../../core/ref/matmul.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
-import { dtypeErrorsCase, expectF16Refusal, forwardF16Case, matmulTolF16, readBack, upload } from './matmul-f16.ts';
+import { refusalCheck } from './half-io.ts';
+import { dtypeErrorsCase, forwardF16Case, matmulTolF16, readBack, upload } from './matmul-f16.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
@@ -125,7 +126,7 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const tile = s.tile && !tileSupported(gpu, s.tile) ? CPU_TILE : s.tile;
   const o: MatmulOptions = { transA: s.transA, transB: s.transB, bias: tbias, accumulate: s.accumulate, alpha: s.alpha, tile, stageTransposed: s.stage, maxBinding: s.maxBinding };
   if (half && !gpu.features.has('shader-f16')) {
-    const checks = expectF16Refusal(() => matmul(gpu, out, ta, tb, o));
+    const checks = refusalCheck(() => matmul(gpu, out, ta, tb, o));
     for (const t of [ta, tb, tbias, out]) t?.release();
     return checks;
   }
@@ -489,7 +490,7 @@ function transposeCases(): KernelCase[] {
       const outShape = [...shape.slice(0, r - 2), C, R];
       const out = f16 ? gpu.upload(new Uint16Array(a.length).fill(0x7e00), outShape) : nanTensor(gpu, outShape);
       if (f16 && !gpu.features.has('shader-f16')) {
-        const checks = expectF16Refusal(() => transpose(gpu, out, ta));
+        const checks = refusalCheck(() => transpose(gpu, out, ta));
         ta.release();
         out.release();
         return checks;

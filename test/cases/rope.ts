@@ -10,7 +10,7 @@ import { ropeBackward, ropeForward, ropeTables } from '../../core/kernels/rope.t
 import { ropeBackwardRef, ropeRef } from '../../core/ref/rope.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import type { Check, KernelCase } from './types.ts';
-import { refusalCheck } from './f16-refusal.ts';
+import { refusalCheck } from './half-io.ts';
 import { randu } from './util.ts';
 
 interface Shape {
@@ -144,7 +144,7 @@ function f16Case(s: Shape, seed: number): KernelCase {
       const ts = gpu.upload(tab.sin, [s.Lmax, d]);
       const launch = () => ropeForward(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
       if (!gpu.features.has('shader-f16')) {
-        const checks = refusalCheck(gpu, launch);
+        const checks = refusalCheck(launch);
         for (const t of [tq, tc, ts]) t.release();
         return checks;
       }
