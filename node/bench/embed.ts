@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
+import type { Precision } from '../../core/model/load.ts';
 import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { localModelFiles } from '../files.ts';
 import type { Row } from './table.ts';
@@ -20,11 +21,14 @@ export interface EmbedBenchOptions {
   /** Timed runs per shape after one warm-up (median reported). Default 3; peers on 'webgpu' get 1. */
   runs?: number;
   peers?: ('webgpu' | 'cpu')[];
+  /** Our storage types to time, each with its own model load. Default f32 and f16 where the adapter has shader-f16. */
+  precisions?: Precision[];
   log?: (msg: string) => void;
 }
 
 export interface EmbedBenchRow extends Row {
   impl: string;
+  precision: Precision;
   device: string;
   batch: number;
   seq: number;
@@ -40,6 +44,7 @@ export interface EmbedBenchRow extends Row {
 
 export const embedColumns = [
   { key: 'impl' },
+  { key: 'precision' },
   { key: 'device' },
   { key: 'batch' },
   { key: 'seq' },
@@ -95,30 +100,44 @@ export async function benchEmbed(gpu: Gpu, o: EmbedBenchOptions): Promise<EmbedB
     [32, 256],
   ];
   const runs = o.runs ?? 3;
-  const model = await loadEmbeddingModel(gpu, localModelFiles(o.modelDir), basename(o.modelDir));
+  const precisions = o.precisions ?? (gpu.features.has('shader-f16') ? ['f32', 'f16'] : ['f32']);
+  if (precisions.includes('f16') && !gpu.features.has('shader-f16')) throw new Error(`--precision f16: ${gpu.name} has no shader-f16`);
+  // One model per precision; the texts and peers use the first (the f32 model unless only f16 is asked).
+  const models: [Precision, EmbeddingModel][] = [];
+  for (const precision of precisions) models.push([precision, await loadEmbeddingModel(gpu, localModelFiles(o.modelDir), basename(o.modelDir), undefined, { precision })]);
+  const [firstPrecision, model] = models[0];
   const pooling = model.settings.pooling;
   const rows: EmbedBenchRow[] = [];
   const onnxPath = resolve(o.modelDir, 'onnx', 'model.onnx');
   const peers = o.peers ?? ['webgpu', 'cpu'];
+  const device = gpu.name.split(' / ').slice(-1)[0].slice(0, 40);
 
   for (const [batch, seq] of shapes) {
     const texts = benchTexts(model, batch, seq);
     const tokens = batch * seq;
-    log(`ours: batch ${batch} x ${seq}`);
-    const ours = await timeRuns(runs, () => model.embed(texts, { batchSize: batch, maxLength: seq }));
+    // The first precision is the reference of the others' rows (maxdiff, speed ratio in the note).
+    let first: { ms: number; out: Float32Array } | null = null;
+    for (const [precision, m] of models) {
+      log(`ours ${precision}: batch ${batch} x ${seq}`);
+      const r = await timeRuns(runs, () => m.embed(texts, { batchSize: batch, maxLength: seq }));
+      const tps = tokens / (r.ms / 1000);
+      const note = first ? `${(first.ms / r.ms).toFixed(2)}x the ${firstPrecision} tokens/s` : '';
+      rows.push({ impl: 'aqa (ours)', precision, device, batch, seq, runs, msPerBatch: r.ms, tokensPerSec: tps, oursSpeedup: first ? null : 1, maxdiff: first ? maxAbsDiff(first.out, r.out) : null, note });
+      first ??= r;
+    }
+    const ours = first!;
     const oursTps = tokens / (ours.ms / 1000);
-    rows.push({ impl: 'aqa (ours)', device: gpu.name.split(' / ').slice(-1)[0].slice(0, 40), batch, seq, runs, msPerBatch: ours.ms, tokensPerSec: oursTps, oursSpeedup: 1, maxdiff: null, note: '' });
 
-    for (const device of peers) {
-      const base = { impl: 'transformers.js', device, batch, seq };
+    for (const peerDevice of peers) {
+      const base = { impl: 'transformers.js', precision: 'f32' as Precision, device: peerDevice, batch, seq };
       if (!existsSync(onnxPath)) {
         rows.push({ ...base, runs: 0, msPerBatch: NaN, tokensPerSec: NaN, oursSpeedup: null, maxdiff: null, note: `skipped: no ${onnxPath} (python3 tools/export_onnx.py ${o.modelDir})` });
         continue;
       }
       try {
-        log(`transformers.js ${device}: batch ${batch} x ${seq}`);
-        const extractor = await transformersPipeline(o.modelDir, device);
-        const peerRuns = device === 'webgpu' ? 1 : runs;
+        log(`transformers.js ${peerDevice}: batch ${batch} x ${seq}`);
+        const extractor = await transformersPipeline(o.modelDir, peerDevice);
+        const peerRuns = peerDevice === 'webgpu' ? 1 : runs;
         const peer = await timeRuns(peerRuns, async () => {
           const t = await extractor(texts, { pooling, normalize: model.settings.normalize });
           return t.data as Float32Array;
@@ -130,7 +149,7 @@ export async function benchEmbed(gpu: Gpu, o: EmbedBenchOptions): Promise<EmbedB
       }
     }
   }
-  model.dispose();
+  for (const [, m] of models) m.dispose();
   return rows;
 }
 

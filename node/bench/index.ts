@@ -112,7 +112,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   } else if (what === 'embed') {
     const peers = (o.peers ?? 'webgpu,cpu').split(',').filter(Boolean) as ('webgpu' | 'cpu')[];
     for (const p of peers) if (p !== 'webgpu' && p !== 'cpu') throw new Error(`--peers: unknown peer '${p}' (webgpu, cpu)`);
-    rows = await benchEmbed(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, peers, log, shapes });
+    rows = await benchEmbed(gpu, { modelDir: o.model, runs: o.quick ? 1 : 3, peers, log, shapes, precisions });
     columns = embedColumns;
   } else if (what === 'search') {
     rows = await benchSearch(gpu, { quick: o.quick, log });
