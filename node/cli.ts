@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerBenchCommand } from './bench-command.ts';
 import { registerEmbedCommand } from './embed-command.ts';
+import { registerExportCommand } from './export-command.ts';
 import { registerFuseCommand } from './fuse-command.ts';
 import { registerIndexCommand } from './index-command.ts';
 import { registerInfoCommand } from './info-command.ts';
@@ -30,6 +31,7 @@ registerSearchCommand(program);
 registerMineCommand(program);
 registerFuseCommand(program);
 registerPipelineCommand(program);
+registerExportCommand(program);
 registerBenchCommand(program);
 
 program.parseAsync(process.argv).then(

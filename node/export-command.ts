@@ -1,0 +1,88 @@
+// `aqa export`: a model folder rewritten with its floating-point weights stored as f16, half
+// the download for the browser demo (which loads F16 weights as they are) and for any Hugging
+// Face or sentence-transformers loader. Every other file (config, tokenizer, pooling settings)
+// is copied unchanged; sharded checkpoints come out as one model.safetensors; tensors that are
+// not floats (e.g. position_ids buffers) keep their dtype. A weight that f16 cannot hold
+// (beyond +-65504, or not finite) is refused, naming the tensor: nothing is written then.
+// The folder is written under a temporary name and renamed into place when complete.
+
+import type { Command } from 'commander';
+import type { TensorToWrite } from '../core/model/safetensors.ts';
+
+export interface ExportOptions {
+  model: string;
+  out: string;
+  dtype: 'f16';
+}
+
+const WEIGHT_FILES = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
+
+export async function runExport(o: ExportOptions): Promise<{ tensors: number; bytesIn: number; bytesOut: number }> {
+  const [{ cp, mkdir, readdir, rename, rm, stat }, { join, dirname, basename }, { resolveModelDir }, files, weights, st, half] = await Promise.all([
+    import('node:fs/promises'),
+    import('node:path'),
+    import('./command-model.ts'),
+    import('./files.ts'),
+    import('../core/model/weights.ts'),
+    import('../core/model/safetensors.ts'),
+    import('../core/gpu/half.ts'),
+  ]);
+  const existing = await readdir(o.out).catch(() => null);
+  if (existing && existing.length) throw new Error(`--out ${o.out}: folder exists and is not empty; choose a new folder`);
+  const dir = await resolveModelDir(o.model);
+  const ws = await weights.openWeights(files.localModelFiles(dir));
+
+  // Convert everything in memory first: a refused tensor leaves nothing on disk.
+  const out: Record<string, TensorToWrite> = {};
+  let bytesIn = 0;
+  for (const [name, { file, info }] of ws.tensors) {
+    bytesIn += info.end - info.start;
+    if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16' || info.dtype === 'F64') {
+      const { data, shape } = await st.readTensor(file, name);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        if (!Number.isFinite(v) || Math.abs(v) > 65504) throw new Error(`${file.name}: ${name}: element ${i} is ${v}, which f16 cannot hold; export it as is`);
+      }
+      out[name] = { dtype: 'F16', shape, data: half.toHalf(data) };
+    } else {
+      const { info: i2, bytes } = await st.readTensorBytes(file, name);
+      out[name] = { dtype: i2.dtype, shape: i2.shape.slice(), data: bytes };
+    }
+  }
+
+  const target = join(o.out);
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const entry of await readdir(dir)) {
+      if (WEIGHT_FILES.test(entry) || entry.startsWith('.')) continue;
+      await cp(join(dir, entry), join(tmp, entry), { recursive: true });
+    }
+    await files.writeSafetensorsFile(join(tmp, 'model.safetensors'), out, { format: 'pt' });
+    if (existing) await rm(target, { recursive: true, force: true }); // the empty folder
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  await files.syncDir(dirname(target)).catch(() => {});
+  const bytesOut = (await stat(join(target, 'model.safetensors'))).size;
+  return { tensors: ws.tensors.size, bytesIn, bytesOut };
+}
+
+/** Add `export` to the `aqa` program. */
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description('write a copy of a model folder with its float weights stored as f16 (half the download; the demo and Hugging Face loaders read it)')
+    .requiredOption('--model <dir|hub-id>', 'model folder or Hugging Face Hub id')
+    .requiredOption('--out <dir>', 'new folder to write (must not exist, or be empty)')
+    .option('--dtype <type>', 'storage type of the float weights: f16', 'f16')
+    .action(async (opts: { model: string; out: string; dtype: string }) => {
+      if (opts.dtype !== 'f16') throw new Error(`--dtype: '${opts.dtype}' is not supported (f16)`);
+      const r = await runExport({ model: opts.model, out: opts.out, dtype: 'f16' });
+      const mib = (n: number) => (n / 2 ** 20).toFixed(2);
+      console.error(`wrote ${opts.out}: ${r.tensors} tensors, ${mib(r.bytesOut)} MiB (was ${mib(r.bytesIn)} MiB of tensor data)`);
+    });
+}
