@@ -195,7 +195,11 @@ export class Encoder {
     };
   }
 
-  /** Training in f16 is not implemented: refuse it in one line rather than fail in a kernel. */
+  /**
+   * Training runs on f32 models only (mixed precision keeps f32 master weights, which an
+   * f16-loaded model does not have): an f16 model is refused here in one line, before a
+   * backward kernel would refuse its f16 tensors.
+   */
   private checkTrainable(what: string): void {
     if (this.dtype !== 'f32') throw new Error(`${what}: training needs an f32 model, this one was loaded in ${this.dtype} (load it with precision f32)`);
   }
