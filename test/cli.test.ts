@@ -10,26 +10,12 @@ import { type TestContext, test } from 'node:test';
 import { readNpy } from '../node/npy.ts';
 import { formatDuration, lineProgress } from '../node/progress.ts';
 import { filterLines, isDawnNoise } from '../node/stderr-filter.mjs';
-import { tempDir } from './helpers.ts';
+import { tempDir, runAqa, assertOneLineError } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 
-function aqa(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
 function tmp(t: TestContext): string {
   return tempDir(t, 'cli');
-}
-
-/** Exactly one non-empty stderr line starting with "aqa: " and containing every fragment. */
-function assertOneLineError(r: ReturnType<typeof aqa>, ...fragments: string[]): void {
-  assert.equal(r.code, 1, `exit code ${r.code}; stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
-  assert.equal(lines.length, 1, `expected one error line, got:\n${r.stderr}`);
-  assert.ok(!/\n\s+at /.test(r.stderr), `stack trace printed:\n${r.stderr}`);
-  for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
 }
 
 test('embed writes an .npy of unit vectors and a JSON sidecar; invalid UTF-8, empty and very long texts are handled', (t) => {
@@ -38,7 +24,7 @@ test('embed writes an .npy of unit vectors and a JSON sidecar; invalid UTF-8, em
   const long = 'transformer '.repeat(50_000); // 600 kB: truncated to the model's 64 positions
   writeFileSync(input, Buffer.concat([Buffer.from(`hello world\n\n${long}\nbad `), Buffer.from([0xff, 0xfe]), Buffer.from(' bytes\n')]));
   const out = join(d, 'out.npy');
-  const r = aqa(['embed', '--model', TINY, '--input', input, '--out', out]);
+  const r = runAqa(['embed', '--model', TINY, '--input', input, '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /in\.txt:4: invalid UTF-8 replaced/);
   assert.match(r.stderr, /1 empty text/);
@@ -61,20 +47,20 @@ test('embed: malformed JSONL names file and line; missing field names the field'
   const d = tmp(t);
   const bad = join(d, 'q.jsonl');
   writeFileSync(bad, '{"text": "ok"}\n{"text": "broken"\n');
-  assertOneLineError(aqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:2', 'malformed JSON');
+  assertOneLineError(runAqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:2', 'malformed JSON');
   writeFileSync(bad, '{"text": "ok"}\n{"title": "no text"}\n');
-  assertOneLineError(aqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:2', "field 'text' is missing");
+  assertOneLineError(runAqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:2', "field 'text' is missing");
   writeFileSync(bad, '{"text": 5}\n');
-  assertOneLineError(aqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:1', 'not a string');
+  assertOneLineError(runAqa(['embed', '--model', TINY, '--input', bad, '--out', join(d, 'o.npy')]), 'q.jsonl:1', 'not a string');
 });
 
 test('embed: missing input, unknown input type and missing model are one-line errors', (t) => {
   const d = tmp(t);
-  assertOneLineError(aqa(['embed', '--model', TINY, '--input', join(d, 'nope.txt'), '--out', join(d, 'o.npy')]), 'nope.txt', 'cannot read');
+  assertOneLineError(runAqa(['embed', '--model', TINY, '--input', join(d, 'nope.txt'), '--out', join(d, 'o.npy')]), 'nope.txt', 'cannot read');
   writeFileSync(join(d, 'x.csv'), 'a,b\n');
-  assertOneLineError(aqa(['embed', '--model', TINY, '--input', join(d, 'x.csv'), '--out', join(d, 'o.npy')]), 'x.csv', 'unsupported input type');
+  assertOneLineError(runAqa(['embed', '--model', TINY, '--input', join(d, 'x.csv'), '--out', join(d, 'o.npy')]), 'x.csv', 'unsupported input type');
   writeFileSync(join(d, 'in.txt'), 'hello\n');
-  assertOneLineError(aqa(['embed', '--model', join(d, 'no-such-model'), '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')], { HF_HUB_OFFLINE: '1' }), 'no-such-model');
+  assertOneLineError(runAqa(['embed', '--model', join(d, 'no-such-model'), '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')], { HF_HUB_OFFLINE: '1' }), 'no-such-model');
 });
 
 test('embed: a corrupt checkpoint is a one-line error naming the file and tensor', (t) => {
@@ -85,27 +71,27 @@ test('embed: a corrupt checkpoint is a one-line error naming the file and tensor
   const st = readFileSync(join(model, 'model.safetensors'));
   writeFileSync(join(model, 'model.safetensors'), st.subarray(0, st.length - 1000));
   writeFileSync(join(d, 'in.txt'), 'hello\n');
-  const r = aqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')]);
+  const r = runAqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')]);
   assertOneLineError(r, 'model.safetensors', "tensor '");
   // and an unsupported architecture is named as such
   const cfg = JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8'));
   copyFileSync(join(TINY, 'model.safetensors'), join(model, 'model.safetensors'));
   writeFileSync(join(model, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt2' }));
-  assertOneLineError(aqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')]), "unsupported architecture 'gpt2'");
+  assertOneLineError(runAqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', join(d, 'o.npy')]), "unsupported architecture 'gpt2'");
 });
 
 test('no matching adapter is a clear one-line error', () => {
-  const r = aqa(['info'], { AQA_ADAPTER: 'no-such-gpu-xyz' });
+  const r = runAqa(['info'], { AQA_ADAPTER: 'no-such-gpu-xyz' });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /aqa: no adapter matches 'no-such-gpu-xyz'; available: /);
 });
 
 test('bench: malformed --shapes and --sizes are one-line errors naming the bad item', () => {
-  assertOneLineError(aqa(['bench', 'embed', '--shapes', '32x128,32by256']), '--shapes', "'32by256'");
-  assertOneLineError(aqa(['bench', 'matmul', '--sizes', '256,-1']), '--sizes', "'-1'");
-  assertOneLineError(aqa(['bench', 'train', '--shape', '16x10,64-512']), '--shape', "'16x10,64-512'");
-  assertOneLineError(aqa(['bench', 'train', '--grad-cache', '0,four']), '--grad-cache', "'four'");
-  assertOneLineError(aqa(['bench', 'train', '--runs', '0']), '--runs', "'0'");
+  assertOneLineError(runAqa(['bench', 'embed', '--shapes', '32x128,32by256']), '--shapes', "'32by256'");
+  assertOneLineError(runAqa(['bench', 'matmul', '--sizes', '256,-1']), '--sizes', "'-1'");
+  assertOneLineError(runAqa(['bench', 'train', '--shape', '16x10,64-512']), '--shape', "'16x10,64-512'");
+  assertOneLineError(runAqa(['bench', 'train', '--grad-cache', '0,four']), '--grad-cache', "'four'");
+  assertOneLineError(runAqa(['bench', 'train', '--runs', '0']), '--runs', "'0'");
 });
 
 test('aqa fuse: reciprocal rank fusion of two result files, metrics per run, one-line errors', (t) => {
@@ -118,7 +104,7 @@ test('aqa fuse: reciprocal rank fusion of two result files, metrics per run, one
   writeFileSync(b, '{"p2": 12.0, "p3": 3.0}\n{"p9": 5.0}\n');
   writeFileSync(q, '{"question": "one", "body": "", "pids": ["p3"]}\n{"question": "two", "body": "", "pids": ["p9"]}\n');
   const out = join(dir, 'fused.jsonl');
-  const r = aqa(['fuse', '--results', a, b, '--method', 'rrf', '--out', out, '--questions', q]);
+  const r = runAqa(['fuse', '--results', a, b, '--method', 'rrf', '--out', out, '--questions', q]);
   assert.equal(r.code, 0, r.stderr);
   const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => Object.entries(JSON.parse(l) as Record<string, number>));
   // RRF, k = 60, 1-based ranks, missing = 0 (worked by hand):
@@ -133,9 +119,9 @@ test('aqa fuse: reciprocal rank fusion of two result files, metrics per run, one
   assert.match(r.stdout, new RegExp(`${a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+official MAP@20 0\\.5000`));
   assert.match(r.stdout, /fused\s+official MAP@20 0\.6667/);
   writeFileSync(b, '{"p2": 12.0}\n');
-  assertOneLineError(aqa(['fuse', '--results', a, b, '--out', out]), b, '1 questions');
-  assertOneLineError(aqa(['fuse', '--results', a, b, '--weights', '1,x', '--out', out]), '--weights', "'x'");
-  assertOneLineError(aqa(['fuse', '--results', a, '--out', out]), 'at least two');
+  assertOneLineError(runAqa(['fuse', '--results', a, b, '--out', out]), b, '1 questions');
+  assertOneLineError(runAqa(['fuse', '--results', a, b, '--weights', '1,x', '--out', out]), '--weights', "'x'");
+  assertOneLineError(runAqa(['fuse', '--results', a, '--out', out]), 'at least two');
 });
 
 test('aqa fuse: a --questions file with another question count fails before anything is written', (t) => {
@@ -147,11 +133,11 @@ test('aqa fuse: a --questions file with another question count fails before anyt
   writeFileSync(b, '{"p2": 12.0}\n{"p9": 5.0}\n');
   writeFileSync(q, '{"question": "one", "body": "", "pids": ["p3"]}\n{"question": "two", "body": "", "pids": ["p9"]}\n{"question": "three", "body": "", "pids": ["p1"]}\n');
   const out = join(dir, 'fused.jsonl');
-  assertOneLineError(aqa(['fuse', '--results', a, b, '--out', out, '--questions', q]), 'q.jsonl', '3 questions', '2 lines');
+  assertOneLineError(runAqa(['fuse', '--results', a, b, '--out', out, '--questions', q]), 'q.jsonl', '3 questions', '2 lines');
   assert.ok(!existsSync(out), 'the fused file was written before the question count was checked');
   // and a missing --out folder is created, as in the other commands
   const nested = join(dir, 'new', 'fused.jsonl');
-  const r = aqa(['fuse', '--results', a, b, '--out', nested]);
+  const r = runAqa(['fuse', '--results', a, b, '--out', nested]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(existsSync(nested));
 });
@@ -163,9 +149,9 @@ test('aqa fuse: an infinite score (1e400) is refused naming file, line and pid',
   writeFileSync(a, '{"p1": 0.9, "p2": 0.5}\n{"p9": 0.7, "p8": 0.1}\n');
   writeFileSync(b, '{"p2": 12.0, "p3": 3.0}\n{"p9": 1e400, "p8": 5.0}\n');
   const out = join(dir, 'fused.jsonl');
-  assertOneLineError(aqa(['fuse', '--results', a, b, '--out', out]), 'b.jsonl:2', 'p9', 'not a finite number');
+  assertOneLineError(runAqa(['fuse', '--results', a, b, '--out', out]), 'b.jsonl:2', 'p9', 'not a finite number');
   writeFileSync(b, '{"p2": 12.0, "p3": -1e999}\n{"p9": 1, "p8": 5.0}\n');
-  assertOneLineError(aqa(['fuse', '--results', a, b, '--out', out]), 'b.jsonl:1', 'p3', 'not a finite number');
+  assertOneLineError(runAqa(['fuse', '--results', a, b, '--out', out]), 'b.jsonl:1', 'p3', 'not a finite number');
   assert.ok(!existsSync(out));
 });
 
@@ -173,12 +159,12 @@ test('embed: a missing --out folder is created first; one that cannot be is an e
   const d = tmp(t);
   writeFileSync(join(d, 'in.txt'), 'hello\n');
   const nested = join(d, 'new', 'deeper', 'o.npy');
-  const ok = aqa(['embed', '--model', TINY, '--input', join(d, 'in.txt'), '--out', nested]);
+  const ok = runAqa(['embed', '--model', TINY, '--input', join(d, 'in.txt'), '--out', nested]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(existsSync(nested) && existsSync(join(d, 'new', 'deeper', 'o.json')));
   // a regular file where a folder should be: named in one line, before the model or GPU is touched
   writeFileSync(join(d, 'file'), 'x');
-  const r = aqa(['embed', '--model', TINY, '--input', join(d, 'in.txt'), '--out', join(d, 'file', 'o.npy')]);
+  const r = runAqa(['embed', '--model', TINY, '--input', join(d, 'in.txt'), '--out', join(d, 'file', 'o.npy')]);
   assertOneLineError(r, join(d, 'file'), '--out');
   assert.ok(!r.stderr.includes('adapter:') && !r.stderr.includes('.tmp'), r.stderr);
 });
@@ -189,7 +175,7 @@ function tinyIndex(): string {
   if (sharedIndex) return sharedIndex;
   const d = tempDir({ after: (fn: () => void) => process.on('exit', fn) }, 'cli-index'); // removed when the file's tests end
   const out = join(d, 'idx');
-  const r = aqa(['index', '--model', TINY, '--corpus', 'test/fixtures/index/corpus.json', '--out', out]);
+  const r = runAqa(['index', '--model', TINY, '--corpus', 'test/fixtures/index/corpus.json', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   sharedIndex = out;
   return out;
@@ -199,11 +185,11 @@ test('search: a missing --out folder is created first; one that cannot be is an 
   const d = tmp(t);
   const index = tinyIndex();
   const nested = join(d, 'new', 'r.jsonl');
-  const ok = aqa(['search', '--index', index, '--questions', 'test/fixtures/index/questions.jsonl', '--out', nested, '--k', '5']);
+  const ok = runAqa(['search', '--index', index, '--questions', 'test/fixtures/index/questions.jsonl', '--out', nested, '--k', '5']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(readFileSync(nested, 'utf8').trim().split('\n').length, 20);
   writeFileSync(join(d, 'file'), 'x');
-  const r = aqa(['search', '--index', index, '--questions', 'test/fixtures/index/questions.jsonl', '--out', join(d, 'file', 'r.jsonl')]);
+  const r = runAqa(['search', '--index', index, '--questions', 'test/fixtures/index/questions.jsonl', '--out', join(d, 'file', 'r.jsonl')]);
   assertOneLineError(r, join(d, 'file'), '--out');
   assert.ok(!r.stderr.includes('adapter:') && !r.stderr.includes('.tmp'), r.stderr);
 });
@@ -215,10 +201,10 @@ test('search and mine warn about empty questions', (t) => {
   const lines = readFileSync('test/fixtures/index/questions.jsonl', 'utf8').trim().split('\n');
   const gold = (JSON.parse(lines[0]) as { pids: string[] }).pids;
   writeFileSync(qs, `${lines[0]}\n{"question": "  ", "body": "<p></p>", "pids": ${JSON.stringify(gold)}}\n`);
-  const s = aqa(['search', '--index', index, '--questions', qs, '--out', join(d, 'r.jsonl'), '--k', '5']);
+  const s = runAqa(['search', '--index', index, '--questions', qs, '--out', join(d, 'r.jsonl'), '--k', '5']);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stderr, /warning: .*q\.jsonl: 1 empty question\(s\) \(question 2\)/);
-  const m = aqa(['mine', '--index', index, '--questions', qs, '--out', join(d, 'g.jsonl'), '--range', '1-10', '--negatives', '2']);
+  const m = runAqa(['mine', '--index', index, '--questions', qs, '--out', join(d, 'g.jsonl'), '--range', '1-10', '--negatives', '2']);
   assert.equal(m.code, 0, m.stderr);
   assert.match(m.stderr, /warning: .*q\.jsonl: 1 empty question\(s\) \(question 2\)/);
 });
@@ -229,7 +215,7 @@ test('search: a .txt question file holds one question per line; --show prints ti
   const qs = join(d, 'q.txt');
   writeFileSync(qs, 'what do vitamins do\nhow do cells divide\n');
   const out = join(d, 'r.jsonl');
-  const r = aqa(['search', '--index', index, '--questions', qs, '--out', out, '--k', '5', '--show', '2']);
+  const r = runAqa(['search', '--index', index, '--questions', qs, '--out', out, '--k', '5', '--show', '2']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 2);
   // two rows per question, each with rank, score, pid and the paper's title from the corpus
@@ -242,19 +228,19 @@ test('search: a .txt question file holds one question per line; --show prints ti
   // an AQA question file named .txt (as the AQA release names them) is still JSONL with gold pids
   const aqaTxt = join(d, 'qa_valid.txt');
   copyFileSync('test/fixtures/index/questions.jsonl', aqaTxt);
-  const judged = aqa(['search', '--index', index, '--questions', aqaTxt, '--out', out, '--k', '5']);
+  const judged = runAqa(['search', '--index', index, '--questions', aqaTxt, '--out', out, '--k', '5']);
   assert.equal(judged.code, 0, judged.stderr);
   assert.match(judged.stdout, /official MAP@20 .*\(n=20\)/);
   // without --show and not on a terminal: no table
-  const quiet = aqa(['search', '--index', index, '--questions', qs, '--out', out, '--k', '5']);
+  const quiet = runAqa(['search', '--index', index, '--questions', qs, '--out', out, '--k', '5']);
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal(quiet.stdout, '');
-  assertOneLineError(aqa(['mine', '--index', index, '--questions', qs, '--out', join(d, 'g.jsonl')]), 'q.txt', 'no gold pids');
+  assertOneLineError(runAqa(['mine', '--index', index, '--questions', qs, '--out', join(d, 'g.jsonl')]), 'q.txt', 'no gold pids');
 });
 
 test("Dawn's harmless limit warnings are filtered from stderr; other lines pass", async () => {
-  const raw = aqa(['info'], { AQA_RAW_STDERR: '1' });
-  const r = aqa(['info']);
+  const raw = runAqa(['info'], { AQA_RAW_STDERR: '1' });
+  const r = runAqa(['info']);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(!r.stderr.includes('artificially reduced'), r.stderr);
   // Where Dawn prints them at all (llvmpipe does, twice per start), raw mode still shows them.

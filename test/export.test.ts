@@ -3,7 +3,6 @@
 // byte, halve the weights file, and refuse what f16 cannot hold without writing anything.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,15 +12,10 @@ import { runExport } from '../node/export-command.ts';
 import { writeSafetensorsFile, fileSource, localModelFiles } from '../node/files.ts';
 import { readTensor } from '../core/model/safetensors.ts';
 import { minRowCosine } from './cases/types.ts';
-import { tempDir, testGpu } from './helpers.ts';
+import { tempDir, testGpu, runAqa } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const TEXTS = ['Hello world, this is a tiny BERT model.', 'a', 'protein folding with graph neural networks', 'Café naïve 日本語 x² tokenization'];
-
-function aqa(args: string[]) {
-  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status, stderr: r.stderr };
-}
 
 test('export --dtype f16: F16 weights, half the bytes, other files unchanged, same embeddings up to f16 rounding', async () => {
   const out = join(tempDir({ after }, 'export'), 'tiny-f16');
@@ -67,7 +61,7 @@ test('export refuses a weight f16 cannot hold, and a non-empty --out, in one lin
   tensors[key].data[3] = 1e6;
   await writeSafetensorsFile(join(model, 'model.safetensors'), tensors, { format: 'pt' });
 
-  let r = aqa(['export', '--model', model, '--out', join(dir, 'out')]);
+  let r = runAqa(['export', '--model', model, '--out', join(dir, 'out')]);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
   assert.equal(lines.length, 1, r.stderr);
@@ -75,7 +69,7 @@ test('export refuses a weight f16 cannot hold, and a non-empty --out, in one lin
   assert.ok(!existsSync(join(dir, 'out')), 'nothing written');
   assert.deepEqual(readdirSync(dir).sort(), ['model']);
 
-  r = aqa(['export', '--model', TINY, '--out', model]);
+  r = runAqa(['export', '--model', TINY, '--out', model]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /aqa: --out .*model: folder exists and is not empty/);
 });

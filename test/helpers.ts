@@ -1,6 +1,7 @@
 // Node-side test utilities: one GPU per test process and registration of conformance cases.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,21 @@ export function tempDir(t: { after(fn: () => void): unknown }, prefix: string): 
   const dir = mkdtempSync(join(tmpdir(), `aqa-${prefix}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
+}
+
+/** Runs the `aqa` CLI (node/bin.mjs) as a user would; `env` adds to this process's environment. */
+export function runAqa(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Exit code 1 and exactly one stderr line starting with "aqa: " holding every fragment, no stack trace. */
+export function assertOneLineError(r: { code: number | null; stderr: string }, ...fragments: string[]): void {
+  assert.equal(r.code, 1, `exit code ${r.code}; stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
+  assert.equal(lines.length, 1, `expected one error line, got:\n${r.stderr}`);
+  assert.ok(!/\n\s+at /.test(r.stderr), `stack trace printed:\n${r.stderr}`);
+  for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
 }
 
 /** Fails with the first out-of-tolerance element and the max difference. */

@@ -4,7 +4,6 @@
 // Model: test/fixtures/tiny-bert (dim 32, 64 tokens); corpus: 40 SciFact papers.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -33,7 +32,7 @@ import {
   uploadIndex,
 } from '../node/index-store.ts';
 import { rng } from '../core/data/pairs.ts';
-import { tempDir, testGpu } from './helpers.ts';
+import { tempDir, testGpu, runAqa, assertOneLineError } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const CORPUS = 'test/fixtures/index/corpus.json';
@@ -315,38 +314,21 @@ test('bad input: missing or malformed corpus, not an index, broken manifest: one
 
 // ---- through the real command line ----
 
-function aqa(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  const stderr = r.stderr
-    .split('\n')
-    .filter((l) => l && !l.includes('artificially reduced'))
-    .join('\n');
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr };
-}
-
-function oneLineError(r: ReturnType<typeof aqa>, ...fragments: string[]): void {
-  assert.equal(r.code, 1, `exit code ${r.code}; stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
-  assert.equal(lines.length, 1, r.stderr);
-  assert.ok(!/\n\s+at /.test(r.stderr), `stack trace printed:\n${r.stderr}`);
-  for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
-}
-
 test('aqa index killed after shard 1 resumes on rerun; aqa search writes results and prints metrics', (t) => {
   const d = tmp(t);
   const out = join(d, 'idx');
   const base = ['index', '--model', TINY, '--corpus', CORPUS, '--out', out, '--shard-size', '16', '--batch-size', '8'];
-  const killed = aqa(base, { AQA_INDEX_STOP_AFTER_SHARDS: '1' });
+  const killed = runAqa(base, { AQA_INDEX_STOP_AFTER_SHARDS: '1' });
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
   assert.equal(parseIndexManifest(readFileSync(join(out, 'manifest.json'), 'utf8')).shards.length, 1);
-  const resumed = aqa([...base, '--export', join(d, 'web')]);
+  const resumed = runAqa([...base, '--export', join(d, 'web')]);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /1 of 3 shards already built/);
   assert.match(resumed.stderr, /indexed 24 passages/);
   assert.match(resumed.stderr, /exported 40 x 32 f16/);
 
   const results = join(d, 'results.jsonl');
-  const s = aqa(['search', '--index', out, '--questions', QUESTIONS, '--out', results, '--k', '40']);
+  const s = runAqa(['search', '--index', out, '--questions', QUESTIONS, '--out', results, '--k', '40']);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /^official MAP@20 \d\.\d{4} \| MAP@20 \d\.\d{4} \| R@20 \d\.\d{4} \| R@100 1\.0000 .*\(n=20\)/);
   const lines = readFileSync(results, 'utf8').trim().split('\n');
@@ -356,25 +338,25 @@ test('aqa index killed after shard 1 resumes on rerun; aqa search writes results
     assert.equal(scores.length, 40);
   }
 
-  oneLineError(aqa(['search', '--index', join(d, 'missing'), '--questions', QUESTIONS, '--out', results]), 'missing: no such index directory');
-  oneLineError(aqa(['search', '--index', out, '--questions', 'test/fixtures/data/questions-bad.jsonl', '--out', results]), 'questions-bad.jsonl:');
-  oneLineError(aqa([...base, '--max-length', '32']), 'maxLength: 64 vs 32', '--force');
+  assertOneLineError(runAqa(['search', '--index', join(d, 'missing'), '--questions', QUESTIONS, '--out', results]), 'missing: no such index directory');
+  assertOneLineError(runAqa(['search', '--index', out, '--questions', 'test/fixtures/data/questions-bad.jsonl', '--out', results]), 'questions-bad.jsonl:');
+  assertOneLineError(runAqa([...base, '--max-length', '32']), 'maxLength: 64 vs 32', '--force');
   const groups = join(d, 'groups.jsonl');
-  const mined = aqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '1-20', '--negatives', '3']);
+  const mined = runAqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '1-20', '--negatives', '3']);
   assert.equal(mined.code, 0, mined.stderr);
   assert.match(mined.stderr, /23 groups: 69 hard negatives from positions 1-20/);
   assert.equal(readFileSync(groups, 'utf8').trim().split('\n').length, 23);
-  oneLineError(aqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '20-1']), '--range: END must be greater than START');
-  oneLineError(aqa(['index', '--model', TINY, '--corpus', join(d, 'none.json'), '--out', join(d, 'x')]), 'none.json: cannot read');
+  assertOneLineError(runAqa(['mine', '--index', out, '--questions', QUESTIONS, '--out', groups, '--range', '20-1']), '--range: END must be greater than START');
+  assertOneLineError(runAqa(['index', '--model', TINY, '--corpus', join(d, 'none.json'), '--out', join(d, 'x')]), 'none.json: cannot read');
 });
 
 test('aqa search warns about and counts gold pids missing from the index', (t) => {
   const d = tmp(t);
   const out = join(d, 'idx');
-  assert.equal(aqa(['index', '--model', TINY, '--corpus', CORPUS, '--out', out]).code, 0);
+  assert.equal(runAqa(['index', '--model', TINY, '--corpus', CORPUS, '--out', out]).code, 0);
   const qs = join(d, 'q.jsonl');
   writeFileSync(qs, `${readFileSync(QUESTIONS, 'utf8')}{"question": "x", "body": "", "pids": ["nope1", "nope2"]}\n`);
-  const s = aqa(['search', '--index', out, '--questions', qs, '--out', join(d, 'r.jsonl'), '--k', '20']);
+  const s = runAqa(['search', '--index', out, '--questions', qs, '--out', join(d, 'r.jsonl'), '--k', '20']);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stderr, /warning: 2 gold pid\(s\) of 1 question\(s\) are not in the index \(1 question\(s\) have none left\)/);
   assert.match(s.stderr, /question 21: pids: nope1, nope2 not in the corpus/);

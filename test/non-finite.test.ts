@@ -6,13 +6,13 @@
 // overflows to infinity and the embeddings come out NaN, as a diverged fine-tune's would.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { firstNonFiniteRow } from '../core/retrieval/embed.ts';
 import { buildIndex, describeModel } from '../node/index-store.ts';
+import { runAqa, assertOneLineError } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const CORPUS = 'test/fixtures/index/corpus.json';
@@ -25,23 +25,6 @@ function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'aqa-nonfinite-'));
   dirs.push(d);
   return d;
-}
-
-function aqa(args: string[]) {
-  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', timeout: 300_000 });
-  const stderr = r.stderr
-    .split('\n')
-    .filter((l) => l && !l.includes('artificially reduced'))
-    .join('\n');
-  return { code: r.status, stderr };
-}
-
-function oneLineError(r: ReturnType<typeof aqa>, ...fragments: string[]): void {
-  assert.equal(r.code, 1, `exit code ${r.code}; stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
-  assert.equal(lines.length, 1, r.stderr);
-  assert.ok(!/\n\s+at /.test(r.stderr), `stack trace printed:\n${r.stderr}`);
-  for (const f of fragments) assert.ok(lines[0].includes(f), `'${lines[0]}' should mention '${f}'`);
 }
 
 /** A copy of tiny-bert with every embedding LayerNorm weight set to 3e38 (finite; overflows in the forward). */
@@ -104,13 +87,13 @@ test('aqa embed and aqa index refuse a model whose embeddings overflow, and writ
   const model = overflowingModel(d);
   writeFileSync(join(d, 'in.txt'), 'a first text\nthe second text\n');
   const npy = join(d, 'o.npy');
-  oneLineError(aqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', npy]), 'in.txt', 'text 1', 'not finite');
+  assertOneLineError(runAqa(['embed', '--model', model, '--input', join(d, 'in.txt'), '--out', npy]), 'in.txt', 'text 1', 'not finite');
   assert.ok(!existsSync(npy), 'no .npy written');
   assert.ok(!existsSync(join(d, 'o.json')), 'no sidecar written');
   assert.deepEqual(readdirSync(d).sort(), ['in.txt', 'model'], 'no temp files left');
 
   const out = join(d, 'idx');
-  oneLineError(aqa(['index', '--model', model, '--corpus', CORPUS, '--out', out, '--shard-size', '16', '--batch-size', '8']), 'pid ', 'not finite');
+  assertOneLineError(runAqa(['index', '--model', model, '--corpus', CORPUS, '--out', out, '--shard-size', '16', '--batch-size', '8']), 'pid ', 'not finite');
   assert.deepEqual(
     readdirSync(out).filter((f) => f.startsWith('shard-') || f.endsWith('.tmp')),
     [],

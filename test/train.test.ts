@@ -3,7 +3,6 @@
 // correctness is test/encoder-grad.test.ts; the loss and AdamW kernels have their own tests.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -18,7 +17,7 @@ import { DEFAULT_SETTINGS, trainCommand } from '../node/train-run.ts';
 import { addTrainOptions, settingsFromFlags } from '../node/train-settings.ts';
 import { SETTINGS_OPTIONS, validateSettings } from '../core/train/options.ts';
 import { Command } from 'commander';
-import { tempDir, testGpu } from './helpers.ts';
+import { tempDir, testGpu, runAqa } from './helpers.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const WORDS = ['protein', 'folding', 'graph', 'neural', 'network', 'quantum', 'energy', 'cell', 'gene', 'signal', 'theory', 'data'];
@@ -226,19 +225,13 @@ test('hidden dropout: a forward without activations draws the masks the training
   model.dispose();
 });
 
-function aqa(args: string[]) {
-  const r = spawnSync(process.execPath, ['node/bin.mjs', ...args], { encoding: 'utf8', timeout: 300_000 });
-  const stderr = r.stderr.split('\n').filter((l) => l && !l.includes('artificially reduced')).join('\n');
-  return { code: r.status, stdout: r.stdout, stderr };
-}
-
 test('aqa train: bad lines are reported with file:line and skipped; no usable line refuses to start', () => {
   const dir = tmp();
   const path = join(dir, 'bad.jsonl');
   const good = JSON.stringify({ query: 'a question', pos: ['a paper'], neg: ['another paper', 'a third paper'] });
   writeFileSync(path, ['{not json', JSON.stringify({ query: 'q', pos: [], neg: ['x'] }), JSON.stringify({ pos: ['p'] }), good, good].join('\n'));
   const common = ['train', '--model_name_or_path', TINY, '--per_device_train_batch_size', '2', '--train_group_size', '2', '--query_max_len', '8', '--passage_max_len', '8', '--save_steps', '0'];
-  const r = aqa([...common, '--train_data', path, '--output_dir', join(dir, 'out')]);
+  const r = runAqa([...common, '--train_data', path, '--output_dir', join(dir, 'out')]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /bad\.jsonl:1: not valid JSON/);
   assert.match(r.stderr, /bad\.jsonl:2: pos: empty/);
@@ -248,7 +241,7 @@ test('aqa train: bad lines are reported with file:line and skipped; no usable li
 
   const none = join(dir, 'none.jsonl');
   writeFileSync(none, '{not json\n\n');
-  const r2 = aqa([...common, '--train_data', none, '--output_dir', join(dir, 'out2')]);
+  const r2 = runAqa([...common, '--train_data', none, '--output_dir', join(dir, 'out2')]);
   assert.equal(r2.code, 1);
   const errors = r2.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
   assert.equal(errors.length, 1, r2.stderr);
@@ -260,7 +253,7 @@ test('aqa train: a non-finite loss stops with a clear error and writes no weight
   const dir = tmp();
   const data = groupsFile(dir, 4);
   // 1 / temperature overflows float32: the logits are infinite and the loss is NaN.
-  const r = aqa(['train', '--model_name_or_path', TINY, '--train_data', data, '--output_dir', join(dir, 'out'), '--temperature', '1e-39', '--per_device_train_batch_size', '2', '--train_group_size', '3', '--save_steps', '1']);
+  const r = runAqa(['train', '--model_name_or_path', TINY, '--train_data', data, '--output_dir', join(dir, 'out'), '--temperature', '1e-39', '--per_device_train_batch_size', '2', '--train_group_size', '3', '--save_steps', '1']);
   assert.equal(r.code, 1, r.stderr);
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('aqa: '));
   assert.equal(errors.length, 1, r.stderr);

@@ -42,14 +42,20 @@ function randIds(n: number, below: number, seed: number): Uint32Array {
   return Uint32Array.from({ length: n }, () => Math.floor(r() * below));
 }
 
-async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
-  const { B, L, H, V } = s;
-  const ids = randIds(B * L, V, seed);
-  const typeIds = s.typeIds ? randIds(B * L, s.T ?? 2, seed + 1) : null;
+/** A spec's ids and type ids (seeds seed, seed + 1), with the out-of-range ones when it asks. */
+function specIds(s: Spec, seed: number): { ids: Uint32Array; typeIds: Uint32Array | null } {
+  const ids = randIds(s.B * s.L, s.V, seed);
+  const typeIds = s.typeIds ? randIds(s.B * s.L, s.T ?? 2, seed + 1) : null;
   if (s.badIds) {
-    ids.set([V, V + 100, 0xffffffff].slice(0, ids.length));
+    ids.set([s.V, s.V + 100, 0xffffffff].slice(0, ids.length));
     if (typeIds && typeIds.length > 1) typeIds[1] = 7;
   }
+  return { ids, typeIds };
+}
+
+async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
+  const { B, L, H, V } = s;
+  const { ids, typeIds } = specIds(s, seed);
   const word = randu(V * H, seed + 2);
   const pos = s.P ? randu(s.P * H, seed + 3) : null;
   const tt = s.T ? randu(s.T * H, seed + 4) : null;
@@ -106,12 +112,7 @@ const forwardCases: KernelCase[] = specs.map((s, i) => ({
 
 async function runHalf(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const { B, L, H, V } = s;
-  const ids = randIds(B * L, V, seed);
-  const typeIds = s.typeIds ? randIds(B * L, s.T ?? 2, seed + 1) : null;
-  if (s.badIds) {
-    ids.set([V, V + 100, 0xffffffff].slice(0, ids.length));
-    if (typeIds && typeIds.length > 1) typeIds[1] = 7;
-  }
+  const { ids, typeIds } = specIds(s, seed);
   const tIds = gpu.upload(ids, [B, L]);
   const tTypeIds = typeIds ? gpu.upload(typeIds, [B, L]) : null;
   const word = uploadHalf(gpu, randu(V * H, seed + 2), [V, H]);

@@ -51,15 +51,27 @@ interface Spec {
   limit?: { bytes: number; dispatches: number }; // lowered binding limit and expected chunk count
 }
 
+/** A spec's x (offset, constant rows as asked), weight near 1 and bias, from seeds seed..seed + 2. */
+function specInputs(s: Spec, N: number, seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
+  const { C } = s;
+  const x = randu(N * C, seed, s.scale ?? 1);
+  if (s.offset) for (let i = 0; i < x.length; i++) x[i] += s.offset;
+  if (s.constant) for (let r = 0; r < N; r++) x.fill(x[r * C], r * C, (r + 1) * C);
+  return { x, w: randu(C, seed + 1, 0.5).map((v) => 1 + v), b: randu(C, seed + 2, 0.5) };
+}
+
+/** Exact: with x - k = 0 in every row (C = 1 or constant rows), out = 0 * rstd * weight + bias. */
+function outIsBias(out: ArrayLike<number>, bias: Float32Array, N: number, C: number): Check {
+  const expected = new Float32Array(N * C);
+  for (let i = 0; i < N; i++) expected.set(bias, i * C);
+  return { name: 'out = bias', actual: out, expected, tol: { atol: 0 } };
+}
+
 async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const N = s.lead.reduce((a, b) => a * b, 1);
   const { C } = s;
   const eps = s.eps ?? 1e-12;
-  const x = randu(N * C, seed, s.scale ?? 1);
-  if (s.offset) for (let i = 0; i < x.length; i++) x[i] += s.offset;
-  if (s.constant) for (let r = 0; r < N; r++) x.fill(x[r * C], r * C, (r + 1) * C);
-  const w = randu(C, seed + 1, 0.5).map((v) => 1 + v);
-  const b = randu(C, seed + 2, 0.5);
+  const { x, w, b } = specInputs(s, N, seed);
   const tx = gpu.upload(x, [...s.lead, C]), tw = gpu.upload(w, [C]), tb = gpu.upload(b, [C]);
   const out = nanTensor(gpu, [...s.lead, C]), mean = nanTensor(gpu, [N]), rstd = nanTensor(gpu, s.lead);
   const wg = s.wg ?? rowReduceWg(gpu);
@@ -78,12 +90,7 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
     { name: 'mean', actual: m, expected: ref.mean, tol: meanTol },
     { name: 'rstd', actual: r, expected: ref.rstd, tol: rstdTol },
   ];
-  if (C === 1 || s.constant) {
-    // exact: x - k = 0 in every row, so out = 0 * rstd * weight + bias
-    const bias = new Float32Array(N * C);
-    for (let i = 0; i < N; i++) bias.set(b, i * C);
-    checks.push({ name: 'out = bias', actual: o, expected: bias, tol: { atol: 0 } });
-  }
+  if (C === 1 || s.constant) checks.push(outIsBias(o, b, N, C));
   // exact: the chunked path really split the rows
   if (s.limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
   return checks;
@@ -139,13 +146,11 @@ async function runHalf(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const N = s.lead.reduce((a, b) => a * b, 1);
   const { C } = s;
   const eps = s.eps ?? 1e-12;
-  const x0 = randu(N * C, seed, s.scale ?? 1);
-  if (s.offset) for (let i = 0; i < x0.length; i++) x0[i] += s.offset;
-  if (s.constant) for (let r = 0; r < N; r++) x0.fill(x0[r * C], r * C, (r + 1) * C);
+  const raw = specInputs(s, N, seed);
   const shape = [...s.lead, C];
-  const { t: tx, v: x } = uploadHalf(gpu, x0, shape);
-  const { t: tw, v: w } = uploadHalf(gpu, randu(C, seed + 1, 0.5).map((v) => 1 + v), [C]);
-  const { t: tb, v: b } = uploadHalf(gpu, randu(C, seed + 2, 0.5), [C]);
+  const { t: tx, v: x } = uploadHalf(gpu, raw.x, shape);
+  const { t: tw, v: w } = uploadHalf(gpu, raw.w, [C]);
+  const { t: tb, v: b } = uploadHalf(gpu, raw.b, [C]);
   const out = nanHalf(gpu, shape), mean = nanTensor(gpu, [N]), rstd = nanTensor(gpu, s.lead);
   const wg = s.wg ?? rowReduceWg(gpu);
   const launch = () => layerNormForward(gpu, out, mean, rstd, tx, tw, tb, eps, { wg });
@@ -161,11 +166,7 @@ async function runHalf(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
     { name: 'mean', actual: m, expected: ref.mean, tol: { atol: 2 * e * (s.scale ?? 1), rtol: 4 * U } },
     { name: 'rstd', actual: r, expected: ref.rstd, tol: { atol: 0, rtol: e + 4 * U } },
   ];
-  if (C === 1 || s.constant) {
-    const bias = new Float32Array(N * C);
-    for (let i = 0; i < N; i++) bias.set(b, i * C);
-    checks.push({ name: 'out = bias', actual: o, expected: bias, tol: { atol: 0 } });
-  }
+  if (C === 1 || s.constant) checks.push(outIsBias(o, b, N, C));
   if (s.limit) checks.push({ name: 'dispatches', actual: [dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
   return checks;
 }
