@@ -12,7 +12,6 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { DataError, note } from '../core/data/aqa.ts';
 import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGroup } from '../core/data/pairs.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
@@ -24,6 +23,7 @@ import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { fileSource, localModelFiles, syncDir, writeFileAtomic, writeSafetensorsFile } from './files.ts';
 import { resolveModel } from './hub.ts';
+import { progress } from './progress.ts';
 
 export interface TrainCommandOptions {
   model_name_or_path: string;
@@ -329,13 +329,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
       `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
   );
 
-  const bar = o.quiet
-    ? null
-    : new cliProgress.SingleBar(
-        { format: 'train |{bar}| {value}/{total} steps | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}', etaBuffer: 20 },
-        cliProgress.Presets.shades_classic,
-      );
-  bar?.start(trainer.totalSteps, position.step, { loss: '-', lr: '-', tps: 0 });
+  // A bar on a terminal, a line every few seconds in a log (node/progress.ts).
+  const bar = o.quiet ? null : progress({ label: 'train', unit: 'steps', total: trainer.totalSteps, start: position.step });
   const t0 = performance.now();
   let lastLoss = NaN;
   const stopAt = o.max_steps ?? Infinity;
@@ -345,7 +340,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
       lossLog.push({ step: info.step, loss: info.loss });
       const line = { step: info.step, epoch: info.epoch + info.batch / trainer.batchesPerEpoch, loss: info.loss, lr: info.lr, grad_norm: info.gradNorm, tokens: info.tokens, tokens_per_s: Math.round(info.tokens / (info.ms / 1000)), elapsed_s: (performance.now() - t0) / 1000, gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20) };
       await appendFile(logPath, `${JSON.stringify(line)}\n`);
-      bar?.update(info.step, { loss: info.loss.toFixed(4), lr: info.lr.toExponential(2), tps: line.tokens_per_s });
+      bar?.update(info.step, `loss ${info.loss.toFixed(4)}, lr ${info.lr.toExponential(2)}, ${line.tokens_per_s} tok/s`);
       const last = info.step === info.totalSteps;
       if ((o.save_steps > 0 && info.step % o.save_steps === 0) || last || info.step >= stopAt) {
         const state: TrainerState = { position: { step: info.step, epoch: info.epoch, batch: info.batch }, totalSteps: info.totalSteps, settings, dataHash, baseModel: o.model_name_or_path, log: lossLog };
