@@ -14,7 +14,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--peers <list>', 'transformers.js devices to compare with in `bench embed`', 'webgpu,cpu')
     .option('--shapes <list>', '`bench embed` shapes as BATCHxTOKENS, comma-separated (default 32x128,32x256)')
     .option('--sizes <list>', '`bench matmul` square sizes N, comma-separated (default 256,512,1024)')
-    .option('--precision <list>', '`bench matmul` and `bench embed` storage types, comma-separated: f32,f16 (default both where the adapter has shader-f16)')
+    .option('--precision <list>', '`bench matmul`, `bench embed` and `bench train` (f16 = --fp16) storage types, comma-separated: f32,f16 (default both where the adapter has shader-f16)')
     .option('--profile', '`bench train`: also print GPU time per kernel (timestamp queries)', false)
     .option('--shape <s>', '`bench train` step shape QUERIESxGROUP,QUERY_LEN/PASSAGE_LEN (default 4x4,32/128)')
     .option('--grad-cache <list>', '`bench train` GradCache texts per piece to compare, 0 = off (default 0,4)')

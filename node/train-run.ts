@@ -51,6 +51,8 @@ interface TrainerState {
   dataHash: string;
   baseModel: string;
   log: { step: number; loss: number }[];
+  /** --fp16 runs: the loss scaler's state, so a resume scales as the uninterrupted run would. */
+  lossScale?: { scale: number; goodSteps: number };
 }
 
 // ---------------------------------------------------------------- training data
@@ -317,6 +319,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
     const changed = (Object.keys(settings) as (keyof TrainSettings)[]).filter((k) => settings[k] !== was[k]);
     if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.map((k) => `${k} ${was[k]} -> ${settings[k]}`).join(', ')}`);
     trainer.loadOptimizerState(await loadOptimizer(resumeFrom), join(resumeFrom, 'optimizer.safetensors'));
+    trainer.loadLossScaleState(state.lossScale, join(resumeFrom, 'trainer_state.json'));
     position = state.position;
     lossLog = state.log;
     log(`resuming from ${resumeFrom} (step ${position.step} of ${trainer.totalSteps})`);
@@ -326,7 +329,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   log(
     `training ${o.model_name_or_path} on ${data.groups.length} groups: ${trainer.totalSteps} steps (${trainer.updatesPerEpoch}/epoch x ${settings.numTrainEpochs}), ` +
       `${settings.queriesPerStep} queries x ${settings.trainGroupSize} passages per micro-batch, GradCache ${settings.gradCacheMiniBatch || 'off'}` +
-      `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}`,
+      `, dropout ${settings.hiddenDropout}${settings.gradientCheckpointing ? ', gradient checkpointing' : ''}` +
+      `${settings.fp16 ? `, fp16 (f16 activations, f32 master weights, loss scale ${trainer.lossScaleState!.scale})` : ''}`,
   );
 
   // A bar on a terminal, a line every few seconds in a log (node/progress.ts).
@@ -338,12 +342,27 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
     position = await trainer.run(position, async (info) => {
       lastLoss = info.loss;
       lossLog.push({ step: info.step, loss: info.loss });
-      const line = { step: info.step, epoch: info.epoch + info.batch / trainer.batchesPerEpoch, loss: info.loss, lr: info.lr, grad_norm: info.gradNorm, tokens: info.tokens, tokens_per_s: Math.round(info.tokens / (info.ms / 1000)), elapsed_s: (performance.now() - t0) / 1000, gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20) };
-      await appendFile(logPath, `${JSON.stringify(line)}\n`);
-      bar?.update(info.step, `loss ${info.loss.toFixed(4)}, lr ${info.lr.toExponential(2)}, ${line.tokens_per_s} tok/s`);
+      const line = {
+        step: info.step,
+        epoch: info.epoch + info.batch / trainer.batchesPerEpoch,
+        loss: info.loss,
+        lr: info.lr,
+        grad_norm: Number.isFinite(info.gradNorm) ? info.gradNorm : null,
+        tokens: info.tokens,
+        tokens_per_s: Math.round(info.tokens / (info.ms / 1000)),
+        elapsed_s: (performance.now() - t0) / 1000,
+        gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20),
+        ...(info.lossScale !== null ? { loss_scale: info.lossScale, skipped: info.skipped } : {}),
+      };
+      // A loss-scale change gets its own line after its step's (same step number, so a resume truncates both alike).
+      const event = info.scaleEvent ? `${JSON.stringify({ step: info.step, ...info.scaleEvent })}\n` : '';
+      await appendFile(logPath, `${JSON.stringify(line)}\n${event}`);
+      const scale = info.lossScale === null ? '' : `, loss scale ${info.lossScale}${info.skipped ? ' (overflow: update skipped)' : ''}`;
+      bar?.update(info.step, `loss ${info.loss.toFixed(4)}, lr ${info.lr.toExponential(2)}, ${line.tokens_per_s} tok/s${scale}`);
       const last = info.step === info.totalSteps;
       if ((o.save_steps > 0 && info.step % o.save_steps === 0) || last || info.step >= stopAt) {
-        const state: TrainerState = { position: { step: info.step, epoch: info.epoch, batch: info.batch }, totalSteps: info.totalSteps, settings, dataHash, baseModel: o.model_name_or_path, log: lossLog };
+        const lossScale = trainer.lossScaleState ?? undefined;
+        const state: TrainerState = { position: { step: info.step, epoch: info.epoch, batch: info.batch }, totalSteps: info.totalSteps, settings, dataHash, baseModel: o.model_name_or_path, log: lossLog, ...(lossScale ? { lossScale } : {}) };
         await saveCheckpoint(outDir, baseDir, trainer, state, o.save_total_limit);
       }
       return info.step < stopAt;

@@ -17,7 +17,10 @@
 //
 // Precision: the weights' dtype (f32, or f16 from loadEncoder's precision) is the dtype of every
 // activation of forward(); the statistics stay f32 (LayerNorm mean/rstd, attention LSE), as do
-// the RoPE tables and whatever the caller pools from the last hidden state. Training runs in f32 only.
+// the RoPE tables and whatever the caller pools from the last hidden state. Training runs on f32
+// weights, or on the f16 working copy of mixed-precision training (the trainer keeps the f32
+// master weights): then every activation and activation gradient is f16 and the parameter
+// gradients, written into f32 tensors, are f32.
 
 import type { Gpu } from '../gpu/device.ts';
 import type { DType, Tensor } from '../gpu/tensor.ts';
@@ -71,6 +74,8 @@ export class Encoder {
     readonly gpu: Gpu,
     readonly config: EncoderConfig,
     readonly weights: EncoderWeights,
+    /** f16 weights that are the working copy of f32 master weights (mixed-precision training). */
+    private readonly opts: { halfCopy?: boolean } = {},
   ) {}
 
   /** Storage type of the weights and of forward()'s activations. */
@@ -196,12 +201,12 @@ export class Encoder {
   }
 
   /**
-   * Training runs on f32 models only (mixed precision keeps f32 master weights, which an
-   * f16-loaded model does not have): an f16 model is refused here in one line, before a
-   * backward kernel would refuse its f16 tensors.
+   * Training runs on f32 models, or on an f16 working copy whose f32 master weights the
+   * trainer keeps (halfCopy). A model loaded in f16 has no master weights to update: it is
+   * refused here in one line.
    */
   private checkTrainable(what: string): void {
-    if (this.dtype !== 'f32') throw new Error(`${what}: training needs an f32 model, this one was loaded in ${this.dtype} (load it with precision f32)`);
+    if (this.dtype !== 'f32' && !this.opts.halfCopy) throw new Error(`${what}: training needs an f32 model, this one was loaded in ${this.dtype} (load it with precision f32)`);
   }
 
   private checkLength(L: number): void {
@@ -304,7 +309,7 @@ function embedForward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, input: Enco
 function embedBackward(gpu: Gpu, c: EncoderConfig, w: EncoderWeights, g: EncoderWeights, saved: SavedActivations, dx: Tensor, accumulate: boolean, drop: DropoutSpec | null): void {
   const s = saved.emb;
   const dln = drop ? droppedCopy(gpu, dx, drop) : dx; // d LN output
-  const demb = gpu.empty(s.emb.shape);
+  const demb = gpu.empty(s.emb.shape, s.emb.dtype);
   layerNormBackward(gpu, demb, g.embLnW, g.embLnB, dln, s.emb, s.mean, s.rstd, w.embLnW, { accumulate });
   if (drop) dln.release();
   embeddingBackward(gpu, g.word, g.position, g.tokenType, demb, saved.host.ids, saved.host.typeIds, { padTokenId: c.padTokenId, accumulate });
@@ -372,36 +377,37 @@ function layerForward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, x: Tensor, m
 /** dL/d(layer input) from dL/d(layer output); parameter gradients into g. Releases s. */
 function layerBackward(gpu: Gpu, c: EncoderConfig, lw: LayerWeights, g: LayerWeights, s: SavedLayer, dout: Tensor, mask: Tensor, rope: Rope, accumulate: boolean, drop: LayerDrop | null): Tensor {
   const shape = s.x.shape;
+  const dt = s.x.dtype; // activation gradients share the activations' dtype; parameter gradients (g) are f32
   // out = LN(sum2), sum2 = h + drop(m): dm = drop(dsum2), and dsum2 also flows straight into dh.
-  const dsum2 = gpu.empty(shape);
+  const dsum2 = gpu.empty(shape, dt);
   layerNormBackward(gpu, dsum2, g.mlpLnW, g.mlpLnB, dout, s.sum2, s.mean2, s.rstd2, lw.mlpLnW, { accumulate });
   const dm = drop ? droppedCopy(gpu, dsum2, drop.mlp) : dsum2;
-  const dact = gpu.empty(s.act.shape);
+  const dact = gpu.empty(s.act.shape, dt);
   denseBackward(gpu, { dx: dact, dwt: g.downWt, db: g.downB, accumulate }, dm, s.act, lw.downWt);
   if (drop) dm.release();
-  const dup = gpu.empty(s.up.shape);
+  const dup = gpu.empty(s.up.shape, dt);
   if (architectureOf(c).mlp === 'geglu') gluBackward(gpu, dup, dact, s.up);
   else geluBackward(gpu, dup, dact, s.up);
   dact.release();
-  const dh = gpu.empty(shape);
+  const dh = gpu.empty(shape, dt);
   denseBackward(gpu, { dx: dh, dwt: g.upWt, db: g.upB, accumulate }, dup, s.h, lw.upWt);
   dup.release();
   accumulateForward(gpu, dh, dsum2);
   dsum2.release();
 
   // h = LN(sum1), sum1 = x + drop(attn): dattn = drop(dsum1), and dsum1 also flows into dx.
-  const dsum1 = gpu.empty(shape);
+  const dsum1 = gpu.empty(shape, dt);
   layerNormBackward(gpu, dsum1, g.attnLnW, g.attnLnB, dh, s.sum1, s.mean1, s.rstd1, lw.attnLnW, { accumulate });
   dh.release();
   const dattn = drop ? droppedCopy(gpu, dsum1, drop.attn) : dsum1;
-  const dctx = gpu.empty(shape);
+  const dctx = gpu.empty(shape, dt);
   denseBackward(gpu, { dx: dctx, dwt: g.oWt, db: g.oB, accumulate }, dattn, s.ctx, lw.oWt);
   if (drop) dattn.release();
-  const dqkv = gpu.empty(s.qkv.shape);
+  const dqkv = gpu.empty(s.qkv.shape, dt);
   attentionBackward(gpu, dqkv, dctx, s.ctx, s.lse, s.qkv, mask, c.numHeads);
   dctx.release();
   if (rope) ropeBackward(gpu, dqkv, rope.cos, rope.sin, c.numHeads);
-  const dx = gpu.empty(shape);
+  const dx = gpu.empty(shape, dt);
   denseBackward(gpu, { dx, dwt: g.qkvWt, db: g.qkvB, accumulate }, dqkv, s.x, lw.qkvWt);
   dqkv.release();
   accumulateForward(gpu, dx, dsum1);

@@ -5,7 +5,7 @@
 // apart; the backward is here beside the forward for the same reason.
 
 import type { Gpu } from '../gpu/device.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import type { DType, Tensor } from '../gpu/tensor.ts';
 import { clsPoolBackward, clsPoolForward, l2NormalizeBackward, l2NormalizeForward, meanPoolBackward, meanPoolForward } from '../kernels/pooling.ts';
 import type { Pooling } from './presets.ts';
 
@@ -20,6 +20,8 @@ export interface HeadSaved extends HeadOptions {
   norm: Tensor | null; // [B] row norms, null without normalisation
   mask: Tensor; // [B, L] u32
   seqLen: number;
+  /** The hidden states' dtype, which d last takes. */
+  dtype: DType;
 }
 
 export interface HeadResult {
@@ -39,11 +41,11 @@ export function headForward(gpu: Gpu, last: Tensor, mask: Tensor, o: HeadOptions
   const pooled = gpu.empty([B, H]);
   if (o.pooling === 'cls') clsPoolForward(gpu, pooled, last);
   else meanPoolForward(gpu, pooled, last, mask);
-  if (!o.normalize) return { emb: keep ? copyOf(gpu, pooled) : pooled, saved: keep ? { ...o, pooled, norm: null, mask, seqLen: L } : null };
+  if (!o.normalize) return { emb: keep ? copyOf(gpu, pooled) : pooled, saved: keep ? { ...o, pooled, norm: null, mask, seqLen: L, dtype: last.dtype } : null };
   const emb = gpu.empty([B, H]);
   const norm = gpu.empty([B]);
   l2NormalizeForward(gpu, emb, norm, pooled);
-  if (keep) return { emb, saved: { ...o, pooled, norm, mask, seqLen: L } };
+  if (keep) return { emb, saved: { ...o, pooled, norm, mask, seqLen: L, dtype: last.dtype } };
   pooled.release();
   norm.release();
   return { emb, saved: null };
@@ -57,7 +59,7 @@ export function headBackward(gpu: Gpu, s: HeadSaved, dEmb: Tensor): Tensor {
     dPooled = gpu.empty([B, H]);
     l2NormalizeBackward(gpu, dPooled, dEmb, s.pooled, s.norm);
   }
-  const dLast = gpu.empty([B, s.seqLen, H]);
+  const dLast = gpu.empty([B, s.seqLen, H], s.dtype); // the hidden states' dtype (f16 in mixed precision)
   if (s.pooling === 'cls') clsPoolBackward(gpu, dLast, dPooled);
   else meanPoolBackward(gpu, dLast, dPooled, s.mask);
   if (dPooled !== dEmb) dPooled.release();

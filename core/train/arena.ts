@@ -197,3 +197,19 @@ export function rebind(root: object, key: string, t: Tensor): void {
   if (!(o[last] instanceof Tensor)) throw new Error(`parameter arena: no tensor '${key}' in the weights`);
   o[last] = t;
 }
+
+/**
+ * The f16 working copy of the weights for mixed-precision training: the same layout at half
+ * the bytes, so that one cast per segment refreshes it from the f32 master weights. A tensor
+ * starts at blockBytes / 2 (at least NORM_CHUNK * 2 = 8 KiB, a multiple of every storage offset
+ * alignment up to that), so each view is bindable alone as the f32 ones are. The segments own
+ * the buffers.
+ */
+export function allocateHalfRole(gpu: Gpu, layout: ArenaLayout): ArenaRole {
+  const half = layout.blockBytes / 2;
+  if (half % gpu.limits.offsetAlign !== 0) throw new Error(`parameter arena: f16 copy needs ${gpu.limits.offsetAlign}-byte aligned tensors, the layout gives ${half}`);
+  const buffers = layout.segments.map((s) => gpu.zeros([Math.max(s.elements, 1)], 'f16').buffer);
+  const segments = layout.segments.map((s, i) => new Tensor(gpu, buffers[i], [s.elements], 'f16', 0, true));
+  const views = layout.slots.map((s) => new Tensor(gpu, buffers[s.segment], s.shape, 'f16', s.offset / 2, false));
+  return { segments, views };
+}

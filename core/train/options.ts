@@ -38,6 +38,15 @@ export interface TrainSettings {
   adamBeta1: number;
   adamBeta2: number;
   adamEpsilon: number;
+  /**
+   * Mixed precision (the HF Trainer's fp16): f16 forward and backward on an f16 copy of the
+   * weights, f32 master weights, gradients and AdamW state, dynamic loss scaling.
+   */
+  fp16: boolean;
+  /** The loss scale a --fp16 run starts with (PyTorch GradScaler's init_scale). */
+  fp16InitScale: number;
+  /** Steps without overflow after which the loss scale doubles (GradScaler's growth_interval). */
+  fp16GrowthInterval: number;
 }
 
 /** How often checkpoints are written and how many are kept (not part of the trained result). */
@@ -110,6 +119,9 @@ export const TRAIN_OPTIONS: readonly TrainOption[] = [
   { name: 'adam_beta1', key: 'adamBeta1', rule: 'probability', default: 0.9, help: 'AdamW beta1' },
   { name: 'adam_beta2', key: 'adamBeta2', rule: 'probability', default: 0.999, help: 'AdamW beta2' },
   { name: 'adam_epsilon', key: 'adamEpsilon', rule: 'positive', default: 1e-8, help: 'AdamW epsilon' },
+  { name: 'fp16', key: 'fp16', rule: 'boolean', default: false, help: "mixed precision: f16 forward and backward, f32 master weights and AdamW state, dynamic loss scaling (needs 'shader-f16')" },
+  { name: 'fp16_init_scale', key: 'fp16InitScale', rule: 'positive', default: 65536, help: 'with --fp16: the initial loss scale (halved on each overflow)' },
+  { name: 'fp16_growth_interval', key: 'fp16GrowthInterval', rule: 'posInt', default: 2000, help: 'with --fp16: steps without overflow before the loss scale doubles' },
   {
     name: 'save_steps',
     key: 'saveSteps',

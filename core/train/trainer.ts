@@ -8,6 +8,13 @@
 // Weights, gradients and AdamW moments live in a parameter arena (arena.ts), so zeroing, the
 // norm and AdamW are a few dispatches per update, not one per tensor.
 //
+// Mixed precision (settings.fp16): the forward and backward run on an f16 copy of the weights
+// (arena.ts allocateHalfRole, refreshed from the f32 master weights by one cast per segment
+// after each update) with f16 activations; the parameter gradients, AdamW and its moments stay
+// f32. The loss is scaled (loss-scale.ts): the gradient norm and AdamW divide the scale out, a
+// step whose gradients overflow is skipped and halves the scale. The scaler's state is part of a
+// checkpoint, so a resumed run continues exactly as well.
+//
 // Everything random is a pure function of (seed, epoch, example index): the data order of an
 // epoch is a seeded shuffle and each example's positive/negative draw has its own generator.
 // A resumed run therefore needs only (step, epoch, micro-batch) besides weights and moments to
@@ -16,9 +23,11 @@
 
 import type { Gpu } from '../gpu/device.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { castForward } from '../kernels/elementwise.ts';
 import { adamwStep, clipCoefficient, gradNormSquared, type AdamwParam } from '../kernels/optim.ts';
-import { allocateRole, arenaAdamwParams, type ArenaRole, normOrder, placeWeights, planArena, rebind } from './arena.ts';
-import type { EncoderWeights } from '../model/encoder.ts';
+import { allocateHalfRole, allocateRole, arenaAdamwParams, type ArenaRole, normOrder, placeWeights, planArena, rebind } from './arena.ts';
+import { Encoder, type EncoderWeights } from '../model/encoder.ts';
+import { type LossScaleEvent, LossScaler } from './loss-scale.ts';
 import { paramList } from '../model/params.ts';
 import type { EmbeddingModel } from '../retrieval/embed.ts';
 import { rng } from '../data/pairs.ts';
@@ -45,6 +54,24 @@ export interface StepInfo extends TrainPosition {
   gradNorm: number;
   tokens: number;
   ms: number;
+  /** --fp16: the loss scale this step ran with; null in f32. */
+  lossScale: number | null;
+  /** --fp16: the gradients overflowed and the update was skipped. */
+  skipped: boolean;
+  /** --fp16: the scale changed after this step. */
+  scaleEvent: LossScaleEvent | null;
+}
+
+/** What one update did. */
+export interface UpdateResult {
+  loss: number;
+  /** The (unscaled) global gradient norm; NaN when the step was skipped. */
+  gradNorm: number;
+  tokens: number;
+  lr: number;
+  lossScale: number | null;
+  skipped: boolean;
+  scaleEvent: LossScaleEvent | null;
 }
 
 export class NonFiniteLossError extends Error {
@@ -108,6 +135,10 @@ export class Trainer {
   private normOrder: Tensor;
   /** AdamW operands: a run per decay group and arena segment. */
   private adamw: AdamwParam[];
+  /** The master weights (the model's own tensors, placed in the arena). */
+  private p: ArenaRole;
+  /** --fp16: the f16 working copy, an encoder over it, and the loss scaler. */
+  private half: { w: ArenaRole; encoder: Encoder; scaler: LossScaler } | null = null;
 
   constructor(
     readonly gpu: Gpu,
@@ -132,6 +163,15 @@ export class Trainer {
     layout.slots.forEach((s, i) => rebind(this.grads, s.key, this.g.views[i]));
     this.normOrder = normOrder(gpu, layout);
     this.adamw = arenaAdamwParams(layout, { p, g: this.g, m: this.m, v: this.v });
+    this.p = p;
+    if (s.fp16) {
+      if (!gpu.features.has('shader-f16')) throw new Error("--fp16: this adapter has no 'shader-f16'; train without --fp16");
+      const w = allocateHalfRole(gpu, layout);
+      const weights: EncoderWeights = { ...enc.weights, layers: enc.weights.layers.map((l) => ({ ...l })) };
+      layout.slots.forEach((slot, i) => rebind(weights, slot.key, w.views[i]));
+      this.half = { w, encoder: new Encoder(gpu, enc.config, weights, { halfCopy: true }), scaler: new LossScaler(s.fp16InitScale, s.fp16GrowthInterval) };
+      this.refreshHalf();
+    }
     this.batchesPerEpoch = Math.ceil(data.length / s.queriesPerStep);
     this.updatesPerEpoch = Math.ceil(this.batchesPerEpoch / s.gradientAccumulationSteps);
     this.totalSteps = this.updatesPerEpoch * s.numTrainEpochs;
@@ -165,14 +205,14 @@ export class Trainer {
         const t0 = performance.now();
         const micro = Math.min(s.gradientAccumulationSteps, this.batchesPerEpoch - pos.batch);
         const batches = Array.from({ length: micro }, (_, m) => this.microBatch(pos.epoch, pos.batch + m, order));
-        const { loss, gradNorm, tokens, lr } = await this.update(batches, pos.step);
+        const r = await this.update(batches, pos.step);
         pos.step++;
         pos.batch += micro;
         if (pos.batch >= this.batchesPerEpoch) {
           pos.epoch++;
           pos.batch = 0;
         }
-        const info: StepInfo = { ...pos, totalSteps: this.totalSteps, loss, lr, gradNorm, tokens, ms: performance.now() - t0 };
+        const info: StepInfo = { ...pos, totalSteps: this.totalSteps, ...r, ms: performance.now() - t0 };
         if ((await onStep(info)) === false) return pos;
         if (pos.batch === 0) break;
       }
@@ -183,11 +223,13 @@ export class Trainer {
   /**
    * One optimizer update from already tokenized micro-batches (gradient accumulation over
    * them): zero the gradients, contrastiveStep each, global norm, NaN/inf check, clipped AdamW
-   * at the schedule's learning rate for update number step + 1. Waits for the GPU.
+   * at the schedule's learning rate for update number step + 1. Waits for the GPU. With fp16,
+   * a step whose scaled gradients overflow changes no weight and halves the loss scale.
    */
-  async update(batches: { queries: number[][]; passages: number[][] }[], step: number): Promise<{ loss: number; gradNorm: number; tokens: number; lr: number }> {
-    const { gpu, s } = this;
-    const enc = this.model.encoder;
+  async update(batches: { queries: number[][]; passages: number[][] }[], step: number): Promise<UpdateResult> {
+    const { gpu, s, half } = this;
+    const enc = half ? half.encoder : this.model.encoder;
+    const lossScale = half ? half.scaler.scale : 1;
     for (const g of this.g.segments) gpu.clear(g);
     let loss = 0;
     let tokens = 0;
@@ -197,7 +239,8 @@ export class Trainer {
         temperature: s.temperature,
         pooling: this.model.settings.pooling,
         miniBatch: s.gradCacheMiniBatch > 0 ? s.gradCacheMiniBatch : Infinity,
-        scale: 1 / batches.length,
+        // The loss scale is a power of two, so the f32 path (scale 1) is unchanged.
+        scale: half ? lossScale / batches.length : 1 / batches.length,
         padId: this.model.padId,
         recompute: s.gradientCheckpointing,
         // Masks are a pure function of (seed, update, micro-batch): a resumed run draws the same.
@@ -209,11 +252,16 @@ export class Trainer {
     }
     // Bit-identical to the norm of the tensors one by one (see arena.ts).
     gradNormSquared(gpu, this.normSq, this.g.segments, { order: this.normOrder });
-    const gradNorm = Math.sqrt((await gpu.readF32(this.normSq))[0]);
+    const scaledNorm = Math.sqrt((await gpu.readF32(this.normSq))[0]);
+    const lr = learningRate(step, { lr: s.learningRate, totalSteps: this.totalSteps, warmupRatio: s.warmupRatio, kind: 'linear' });
+    if (half && !(Number.isFinite(loss) && Number.isFinite(scaledNorm))) {
+      const scaleEvent = half.scaler.overflow(step + 1);
+      return { loss, gradNorm: NaN, tokens, lr, lossScale, skipped: true, scaleEvent };
+    }
+    const gradNorm = scaledNorm / lossScale;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       throw new NonFiniteLossError(`loss became ${loss} (gradient norm ${gradNorm}) at step ${step + 1}; weights were not updated (try a lower learning rate)`);
     }
-    const lr = learningRate(step, { lr: s.learningRate, totalSteps: this.totalSteps, warmupRatio: s.warmupRatio, kind: 'linear' });
     adamwStep(gpu, this.adamw, {
       lr,
       beta1: s.adamBeta1,
@@ -221,10 +269,36 @@ export class Trainer {
       eps: s.adamEpsilon,
       weightDecay: s.weightDecay,
       step: step + 1,
-      gradScale: s.maxGradNorm > 0 ? clipCoefficient(gradNorm, s.maxGradNorm) : 1,
+      // Unscaling folds into the clipping coefficient (exact: the scale is a power of two).
+      gradScale: (s.maxGradNorm > 0 ? clipCoefficient(gradNorm, s.maxGradNorm) : 1) / lossScale,
     });
+    const scaleEvent = half ? half.scaler.good() : null;
+    if (half) this.refreshHalf();
     await gpu.sync();
-    return { loss, gradNorm, tokens, lr };
+    return { loss, gradNorm, tokens, lr, lossScale: half ? lossScale : null, skipped: false, scaleEvent };
+  }
+
+  /** The encoder the steps run: the model's, or with fp16 the one over the f16 working copy. */
+  get encoder(): Encoder {
+    return this.half?.encoder ?? this.model.encoder;
+  }
+
+  /** --fp16: the f16 working weights from the f32 master weights, one cast per arena segment. */
+  private refreshHalf(): void {
+    if (!this.half) return;
+    this.half.w.segments.forEach((t, i) => castForward(this.gpu, t, this.p.segments[i]));
+  }
+
+  /** --fp16: the loss scaler's state (for checkpoints); null in f32. */
+  get lossScaleState(): { scale: number; goodSteps: number } | null {
+    return this.half ? { ...this.half.scaler.state } : null;
+  }
+
+  /** Restore the loss scaler from a checkpoint (fp16 runs only). */
+  loadLossScaleState(state: unknown, where: string): void {
+    if (!this.half) return;
+    if (state === undefined) throw new Error(`${where}: lossScale is missing (a --fp16 checkpoint has it)`);
+    this.half.scaler.restore(state, where);
   }
 
   /** AdamW moments by parameter key (for checkpoints). */
@@ -251,7 +325,7 @@ export class Trainer {
   }
 
   dispose(): void {
-    for (const t of [...this.g.segments, ...this.m.segments, ...this.v.segments, this.normOrder]) t.release();
+    for (const t of [...this.g.segments, ...this.m.segments, ...this.v.segments, ...(this.half?.w.segments ?? []), this.normOrder]) t.release();
     this.normSq.release();
   }
 }

@@ -120,7 +120,7 @@ export async function runBench(what: string, o: BenchOptions): Promise<void> {
   } else if (what === 'train') {
     const profiles: Row[] = [];
     const profile = o.profile ? (phase: string, times: KernelTime[]) => profiles.push(...profileRows(phase, times)) : undefined;
-    rows = await benchTrain(gpu, { modelDir: o.model, runs, log, profile, ...shape, miniBatches, checkpointing: o.checkpointing });
+    rows = await benchTrain(gpu, { modelDir: o.model, runs, log, profile, ...shape, miniBatches, checkpointing: o.checkpointing, precisions });
     columns = trainColumns;
     if (profiles.length) {
       printTable(profiles, profileColumns);

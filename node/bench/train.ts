@@ -8,9 +8,15 @@
 // forward keeping activations, InfoNCE loss, backward, global norm, clipped AdamW, a sync).
 // Peak memory counts every GPU buffer this process holds (weights, gradients, AdamW moments,
 // activations, pooled scratch), from the buffer pool's own accounting.
+//
+// Precision: f32 rows train in f32; f16 rows train with --fp16 (f16 weight copy, activations and
+// activation gradients, f32 master weights, gradients and AdamW moments), and their "forward"
+// is the f16 forward of the same working copy. Both run in one process on the same adapter.
 
 import { basename } from 'node:path';
 import type { Gpu } from '../../core/gpu/device.ts';
+import type { Encoder } from '../../core/model/encoder.ts';
+import type { Precision } from '../../core/model/load.ts';
 import type { KernelTime } from '../../core/gpu/profiler.ts';
 import { headForward } from '../../core/model/pooling.ts';
 import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
@@ -30,6 +36,8 @@ export interface TrainBenchOptions {
   miniBatches?: number[];
   /** Also run each GradCache setting with gradient checkpointing (layer recomputation). */
   checkpointing?: boolean;
+  /** Rows per precision (default f32, and f16 where the adapter has shader-f16). */
+  precisions?: Precision[];
   runs?: number;
   log?: (m: string) => void;
   /**
@@ -40,6 +48,7 @@ export interface TrainBenchOptions {
 }
 
 export interface TrainBenchRow extends Row {
+  precision: Precision;
   gradCache: string;
   shape: string;
   tokens: number;
@@ -51,6 +60,7 @@ export interface TrainBenchRow extends Row {
 }
 
 export const trainColumns = [
+  { key: 'precision' },
   { key: 'gradCache', label: 'GradCache' },
   { key: 'shape', label: 'Q x G, lengths' },
   { key: 'tokens' },
@@ -73,8 +83,7 @@ function median(xs: number[]): number {
 }
 
 /** Inference forward of the same texts, in the same pieces, pooled and normalised (what GradCache's first pass does). */
-async function forwardOnly(gpu: Gpu, model: EmbeddingModel, sides: number[][][], miniBatch: number): Promise<void> {
-  const enc = model.encoder;
+async function forwardOnly(gpu: Gpu, model: EmbeddingModel, enc: Encoder, sides: number[][][], miniBatch: number): Promise<void> {
   for (const rows of sides) {
     for (const p of pieces(rows, miniBatch, model.padId)) {
       const ids = gpu.upload(p.ids, [p.rows, p.seqLen], 'u32');
@@ -103,35 +112,37 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
   // Warm-up (pipeline compiles, buffer pool) on a small step with the same lengths, so that a
   // large shape is not run twice. Pipelines depend on lengths, not on the number of texts.
   const warm = { queries: queries.slice(0, 2), passages: passages.slice(0, Math.min(2, G) * Math.min(2, Q)) };
-  const configs = (o.miniBatches ?? [0, 4]).flatMap((mb) => (o.checkpointing ? [false, true] : [false]).map((ckpt) => ({ mb, ckpt })));
-  for (const { mb, ckpt } of configs) {
+  const precisions = o.precisions ?? (gpu.features.has('shader-f16') ? ['f32', 'f16'] : ['f32']);
+  if (precisions.includes('f16') && !gpu.features.has('shader-f16')) throw new Error(`--precision f16: ${gpu.name} has no shader-f16`);
+  const configs = precisions.flatMap((precision) => (o.miniBatches ?? [0, 4]).flatMap((mb) => (o.checkpointing ? [false, true] : [false]).map((ckpt) => ({ precision, mb, ckpt }))));
+  for (const { precision, mb, ckpt } of configs) {
     const label = `${mb ? `${mb} texts/piece` : 'off'}${ckpt ? ' + checkpointing' : ''}`;
-    log(`train step, GradCache ${label}`);
-    const base = { ...DEFAULT_SETTINGS, gradCacheMiniBatch: mb, gradientCheckpointing: ckpt, learningRate: 1e-9 };
+    log(`train step (${precision}), GradCache ${label}`);
+    const base = { ...DEFAULT_SETTINGS, gradCacheMiniBatch: mb, gradientCheckpointing: ckpt, learningRate: 1e-9, fp16: precision === 'f16' };
     const trainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...base, trainGroupSize: G });
     const fwd: number[] = [];
     const step: number[] = [];
     const miniBatch = mb || Infinity;
     const warmTrainer = new Trainer(gpu, model, [{ query: '', pos: [''], neg: [''] }], { ...base, trainGroupSize: warm.passages.length / warm.queries.length });
-    await forwardOnly(gpu, model, [warm.queries, warm.passages], miniBatch);
+    await forwardOnly(gpu, model, warmTrainer.encoder, [warm.queries, warm.passages], miniBatch);
     await warmTrainer.update([warm], 0);
     warmTrainer.dispose();
     gpu.trim(); // the peak below is the measured shape's own
     gpu.stats.bytesPeak = gpu.stats.bytesLive;
     for (let r = 1; r <= runs; r++) {
       let t0 = performance.now();
-      await forwardOnly(gpu, model, [queries, passages], miniBatch);
+      await forwardOnly(gpu, model, trainer.encoder, [queries, passages], miniBatch);
       fwd.push(performance.now() - t0);
       t0 = performance.now();
       await trainer.update([{ queries, passages }], r);
       step.push(performance.now() - t0);
     }
     const peak = gpu.stats.bytesPeak;
-    if (o.profile && mb === 0 && !ckpt) {
+    if (o.profile && mb === 0 && !ckpt && precision === precisions[0]) {
       // Separate runs: timestamp writes and their readback add a little to each pass.
       const prof = gpu.profile();
       prof.reset();
-      await forwardOnly(gpu, model, [queries, passages], miniBatch);
+      await forwardOnly(gpu, model, trainer.encoder, [queries, passages], miniBatch);
       o.profile('forward', prof.report());
       prof.reset();
       await trainer.update([{ queries, passages }], runs + 1);
@@ -147,7 +158,7 @@ export async function benchTrain(gpu: Gpu, o: TrainBenchOptions): Promise<TrainB
     trainer.dispose();
     const f = median(fwd);
     const s = median(step);
-    rows.push({ gradCache: label, shape: `${Q} x ${G}, ${qLen}/${pLen}`, tokens, forwardMs: f, stepMs: s, ratio: s / f, tokensPerSec: tokens / (s / 1000), peakMiB: peak / 2 ** 20 });
+    rows.push({ precision, gradCache: label, shape: `${Q} x ${G}, ${qLen}/${pLen}`, tokens, forwardMs: f, stepMs: s, ratio: s / f, tokensPerSec: tokens / (s / 1000), peakMiB: peak / 2 ** 20 });
   }
   model.dispose();
   return rows;

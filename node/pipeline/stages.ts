@@ -23,6 +23,7 @@ import { runMine } from '../mine-command.ts';
 import { buildIndex, checkSameModel, describeModel, type ModelDescription, modelFingerprint, openIndex, retrieve, sha256, uploadIndex } from '../index-store.ts';
 import { trainCommand } from '../train-run.ts';
 import { withModelDefaults } from '../train-settings.ts';
+import type { TrainSettings } from '../../core/train/options.ts';
 import type { ModelConfig, Negatives, PipelineConfig, Split } from './config.ts';
 import { type Stage, STAGES } from './stage-names.ts';
 import { type UnitOutput, Units } from './stamps.ts';
@@ -266,7 +267,7 @@ export class Pipeline {
       const settings = await withModelDefaults(t.settings, base, m.model);
       const inputs = {
         base: await modelFingerprint(base),
-        settings,
+        settings: stampedSettings(settings),
         saveSteps: t.saveSteps,
         data: t.negatives.kind === 'random' ? { corpus: await this.fileHash(this.cfg.data.corpus), train: await this.fileHash(this.cfg.data.train) } : { mined: this.upstream(`mine:${m.name}`) },
       };
@@ -572,4 +573,14 @@ async function hasCheckpoint(dir: string): Promise<boolean> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const n of names) if (/^checkpoint-\d+$/.test(n) && existsSync(join(dir, n, 'trainer_state.json'))) return true;
   return false;
+}
+
+/**
+ * The settings as a train stamp hashes them. An f32 run leaves out the mixed-precision options,
+ * so work dirs trained before they existed keep their stamps (and are not trained again).
+ */
+function stampedSettings(s: TrainSettings): Partial<TrainSettings> {
+  if (s.fp16) return s;
+  const { fp16: _a, fp16InitScale: _b, fp16GrowthInterval: _c, ...rest } = s;
+  return rest;
 }
