@@ -2,9 +2,9 @@
 // per-row log-sum-exp so the backward (second section, entries backward_dq and backward_dkv)
 // recomputes probabilities without an L x L buffer.
 //
-// Layouts (f32; qkv and out f16 with F16): qkv [B, L, 3H] packed per token as [q | k | v], each
-// H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out
-// [B, L, H] head-major; lse [B, heads, L].
+// Layouts (f32; qkv, out, dout and dqkv f16 with F16): qkv [B, L, 3H] packed per token as
+// [q | k | v], each H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token,
+// 0 = padding); out [B, L, H] head-major; lse [B, heads, L].
 //
 // One workgroup per (query block, head, batch row). Each invocation owns RQ query rows (rows
 // row0 + r * BQ, r < RQ), keeps their q and output accumulators in private arrays and streams
