@@ -1,4 +1,4 @@
-// Elementwise kernels over flat f32 arrays (f16 for the forward entries, see F16 below). Every
+// Elementwise kernels over flat f32 or f16 arrays (see F16 below). Every
 // entry uses the folded 1-D grid of Gpu.grid(): index = (wid.x + wid.y * nwg.x) * WG + lid.x,
 // bounds-checked against n.
 //
@@ -13,9 +13,9 @@
 // One uniform struct for the whole file (`cols` is only read by glu_forward); each entry has
 // its own binding variables because layout 'auto' only accepts bindings an entry uses.
 //
-// F16: add, gelu_forward and glu_forward read and write f16 (type `act`); values are widened
-// to f32 on load, computed exactly as in f32 and rounded to f16 once on store. The other
-// entries (training and test-only) keep f32 bindings.
+// F16: add, accumulate, gelu_forward, gelu_backward, glu_forward and glu_backward read and
+// write f16 (type `act`); values are widened to f32 on load, computed exactly as in f32 and
+// each output is rounded to f16 once on store. erf_forward (test-only) keeps f32 bindings.
 
 #float act
 
@@ -127,14 +127,14 @@ fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 }
 
 // ---------------------------------------------------------------- accumulate
-@group(0) @binding(1) var<storage, read_write> acc_dst: array<f32>;
-@group(0) @binding(2) var<storage, read> acc_src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> acc_dst: array<act>;
+@group(0) @binding(2) var<storage, read> acc_src: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  acc_dst[i] = acc_dst[i] + acc_src[i];
+  acc_dst[i] = act(f32(acc_dst[i]) + f32(acc_src[i]));
 }
 
 // ---------------------------------------------------------------- erf
@@ -159,15 +159,15 @@ fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   gelu_out[i] = act(gelu(f32(gelu_x[i])));
 }
 
-@group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<f32>;
-@group(0) @binding(2) var<storage, read> gelu_bwd_dout: array<f32>;
-@group(0) @binding(3) var<storage, read> gelu_bwd_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<act>;
+@group(0) @binding(2) var<storage, read> gelu_bwd_dout: array<act>;
+@group(0) @binding(3) var<storage, read> gelu_bwd_x: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  gelu_bwd_dx[i] = gelu_bwd_dout[i] * gelu_grad(gelu_bwd_x[i]);
+  gelu_bwd_dx[i] = act(f32(gelu_bwd_dout[i]) * gelu_grad(f32(gelu_bwd_x[i])));
 }
 
 // ---------------------------------------------------------------- glu (GEGLU of GTE v1.5)
@@ -184,9 +184,9 @@ fn glu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   glu_out[i] = act(gelu(f32(glu_up_gate[base + params.cols])) * f32(glu_up_gate[base]));
 }
 
-@group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<f32>; // [N, 2I]: d up | d gate
-@group(0) @binding(2) var<storage, read> glu_bwd_dout: array<f32>; // [N, I]
-@group(0) @binding(3) var<storage, read> glu_bwd_up_gate: array<f32>; // [N, 2I]: up | gate
+@group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<act>; // [N, 2I]: d up | d gate
+@group(0) @binding(2) var<storage, read> glu_bwd_dout: array<act>; // [N, I]
+@group(0) @binding(3) var<storage, read> glu_bwd_up_gate: array<act>; // [N, 2I]: up | gate
 
 // One thread per element of dout writes both halves: d up = dout * gelu(gate),
 // d gate = dout * up * gelu'(gate).
@@ -197,9 +197,9 @@ fn glu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let r = i / params.cols;
   let c = i - r * params.cols;
   let base = r * 2u * params.cols + c;
-  let up = glu_bwd_up_gate[base];
-  let gate = glu_bwd_up_gate[base + params.cols];
-  let g = glu_bwd_dout[i];
-  glu_bwd_dup_gate[base] = g * gelu(gate);
-  glu_bwd_dup_gate[base + params.cols] = g * up * gelu_grad(gate);
+  let up = f32(glu_bwd_up_gate[base]);
+  let gate = f32(glu_bwd_up_gate[base + params.cols]);
+  let g = f32(glu_bwd_dout[i]);
+  glu_bwd_dup_gate[base] = act(g * gelu(gate));
+  glu_bwd_dup_gate[base + params.cols] = act(g * up * gelu_grad(gate));
 }

@@ -9,7 +9,7 @@ import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 registerCases('elementwise', elementwiseCases);
 registerF16RefusalTest('elementwise', elementwiseCases);
 
-test('elementwise: f16 dtype mismatches name the tensor; the backwards refuse f16', async () => {
+test('elementwise: f16 dtype mismatches name the tensor', async () => {
   const gpu = await testGpu();
   const h = gpu.empty([2, 8], 'f16'), f = gpu.empty([2, 8]), h4 = gpu.empty([2, 4], 'f16'), f4 = gpu.empty([2, 4]), u4 = gpu.empty([2, 4], 'u32');
   assert.throws(() => addForward(gpu, h, h, f), /add: b: expected f16 elements, got f32/);
@@ -17,8 +17,13 @@ test('elementwise: f16 dtype mismatches name the tensor; the backwards refuse f1
   assert.throws(() => geluForward(gpu, h, f), /gelu: x: expected f16 elements, got f32/);
   assert.throws(() => gluForward(gpu, f4, h), /glu: upGate: expected f32 elements, got f16/);
   assert.throws(() => gluForward(gpu, u4, h), /glu: out must hold f32 or f16 elements/);
-  assert.throws(() => geluBackward(gpu, h, h, h), /gelu backward: f16 tensors are not supported/);
-  assert.throws(() => gluBackward(gpu, h, h4, h), /glu backward: f16 tensors are not supported/);
+  assert.throws(() => geluBackward(gpu, h, f, h), /^Error: gelu backward: dout: expected f16 elements, got f32/);
+  assert.throws(() => geluBackward(gpu, f, f, h), /^Error: gelu backward: x: expected f32 elements, got f16/);
+  assert.throws(() => gluBackward(gpu, h, f4, h), /^Error: glu backward: dout: expected f16 elements, got f32/);
+  assert.throws(() => gluBackward(gpu, h, h4, f), /^Error: glu backward: upGate: expected f16 elements, got f32/);
+  assert.throws(() => accumulateForward(gpu, h, f), /^Error: accumulate: src: expected f16 elements, got f32/);
+  assert.throws(() => accumulateForward(gpu, f, h), /^Error: accumulate: src: expected f32 elements, got f16/);
+  assert.throws(() => accumulateForward(gpu, u4, u4), /^Error: accumulate: dst must hold f32 or f16 elements/);
   for (const t of [h, f, h4, f4, u4]) t.release();
 });
 

@@ -55,12 +55,12 @@ export function addForward(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor): void {
 
 /**
  * dst += src, any shape (both the same): sums gradients where a tensor feeds two consumers,
- * and accumulates gradients over micro-batches. dst and src must be different buffers.
+ * and accumulates gradients over micro-batches. dst and src must be different buffers. Both
+ * f32, or both f16 (the sum in f32, rounded to f16 once).
  */
 export function accumulateForward(gpu: Gpu, dst: Tensor, src: Tensor): void {
   expectShape('accumulate: src', src, dst.shape);
-  expectDtype('accumulate: dst', dst, 'f32');
-  expectDtype('accumulate: src', src, 'f32');
+  actDtype('accumulate', [['dst', dst], ['src', src]]);
   if (dst.buffer === src.buffer) throw new Error('accumulate: dst and src share a buffer; use a separate src');
   flatForward(gpu, 'accumulate', [dst, src]);
 }
@@ -90,13 +90,13 @@ export function geluForward(gpu: Gpu, out: Tensor, x: Tensor): void {
 /**
  * Backward of geluForward: dx = dout * gelu'(x), gelu'(x) = Phi(x) + x phi(x) with the exact
  * erf-based Phi (|error of gelu'| < 2e-7 on any conforming device; see the shader). Any shape;
- * dx must not share a buffer with dout or x.
+ * dx must not share a buffer with dout or x. dx, dout and x are all f32 or all f16 (computed
+ * in f32, dx rounded once).
  */
 export function geluBackward(gpu: Gpu, dx: Tensor, dout: Tensor, x: Tensor): void {
   expectShape('gelu backward: dout', dout, dx.shape);
   expectShape('gelu backward: x', x, dx.shape);
-  if ([dx, dout, x].some((t) => t.dtype === 'f16')) throw new Error('gelu backward: f16 tensors are not supported (the backward is f32 only)');
-  for (const [w, t] of [['dx', dx], ['dout', dout], ['x', x]] as const) expectDtype(`gelu backward: ${w}`, t, 'f32');
+  actDtype('gelu backward', [['dx', dx], ['dout', dout], ['x', x]]);
   if (dx.buffer === dout.buffer || dx.buffer === x.buffer) throw new Error('gelu backward: dx shares a buffer with dout or x');
   flatForward(gpu, 'gelu_backward', [dx, dout, x]);
 }
@@ -134,11 +134,11 @@ export function gluForward(gpu: Gpu, out: Tensor /* [N, I] */, upGate: Tensor /*
  * Backward of gluForward: dUpGate[..., :I] = dout * gelu(gate) (d up) and
  * dUpGate[..., I:] = dout * up * gelu'(gate) (d gate), gelu'(x) = Phi(x) + x phi(x) exactly.
  * dUpGate: [N, 2I], dout: [N, I], upGate: [N, 2I] (the forward's input); leading dims fold
- * into N. dUpGate must not share a buffer with dout or upGate.
+ * into N. dUpGate must not share a buffer with dout or upGate. All three f32 or all f16
+ * (computed in f32, each gradient rounded once).
  */
 export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tensor /* [N, I] */, upGate: Tensor /* [N, 2I] */): void {
-  if ([dUpGate, dout, upGate].some((t) => t.dtype === 'f16')) throw new Error('glu backward: f16 tensors are not supported (the backward is f32 only)');
-  for (const [w, t] of [['dUpGate', dUpGate], ['dout', dout], ['upGate', upGate]] as const) expectDtype(`glu backward: ${w}`, t, 'f32');
+  const dt = actDtype('glu backward', [['dUpGate', dUpGate], ['dout', dout], ['upGate', upGate]]);
   if (dout.shape.length === 0) throw new Error(`glu backward: dout must have at least one dimension, got ${dout}`);
   const cols = dout.shape[dout.shape.length - 1];
   const wide = [...dout.shape.slice(0, -1), 2 * cols];
@@ -150,12 +150,13 @@ export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tenso
   const dug2 = dUpGate.reshape([rows, 2 * cols]);
   const dout2 = dout.reshape([rows, cols]);
   const ug2 = upGate.reshape([rows, 2 * cols]);
-  forEachRowChunk(gpu, 'glu backward', rows, [2 * cols * 4, cols * 4, 2 * cols * 4], (start, count) => {
+  const eb = bytesPerElement(dt);
+  forEachRowChunk(gpu, 'glu backward', rows, [2 * cols * eb, cols * eb, 2 * cols * eb], (start, count) => {
     const n = count * cols;
     gpu.dispatch({
       kernel: 'elementwise',
       entry: 'glu_backward',
-      defines: { WG },
+      defines: definesFor(dt),
       bindings: [dug2.rows(start, count), dout2.rows(start, count), ug2.rows(start, count)],
       uniforms: { n, cols },
       workgroups: gpu.grid(Math.ceil(n / WG)),
