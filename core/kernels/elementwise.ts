@@ -3,7 +3,7 @@
 // gpu.grid() past 65535 workgroups per dimension.
 
 import type { Gpu } from '../gpu/device.ts';
-import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
+import { type DType, Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { expectDtype, flatView, forEachRowChunk } from '../gpu/launch.ts';
 
 const WG = 256;
@@ -162,4 +162,59 @@ export function gluBackward(gpu: Gpu, dUpGate: Tensor /* [N, 2I] */, dout: Tenso
       workgroups: gpu.grid(Math.ceil(n / WG)),
     });
   });
+}
+
+/**
+ * out = x converted between f32 and f16, any shapes holding the same number of elements:
+ * - f32 -> f16 rounds to nearest even, as WGSL's f16() conversion may (WGSL leaves the
+ *   direction open; this kernel always rounds to nearest even). Values beyond the f16 range
+ *   (|x| >= 65520, which would round past 65504) become +-inf; NaN stays NaN, f32 subnormals
+ *   become +-0. The bits equal f32ToF16Bits' (core/gpu/half.ts toHalf) on every device.
+ * - f16 -> f32 is exact (inf and NaN pass through).
+ * The kernel works on the bits (u32 words), so it needs no 'shader-f16'. It takes tensor views
+ * at any element offset whose f16 side starts on a 4-byte boundary (elements of even index in
+ * a buffer at offset 0, such as the arena's tensors): each side is bound from the
+ * offset-aligned byte below its first element, which the binding alignment (256 bytes) does
+ * not otherwise allow. out and x must be different buffers. One flat dispatch per chunk, each
+ * chunk an even number of elements that fits one binding.
+ */
+export function castForward(gpu: Gpu, out: Tensor, x: Tensor): void {
+  const toHalf = x.dtype === 'f32' && out.dtype === 'f16';
+  if (!toHalf && !(x.dtype === 'f16' && out.dtype === 'f32')) throw new Error(`cast: converts f32 to f16 or f16 to f32, got x ${x} and out ${out}`);
+  if (out.size !== x.size) throw new Error(`cast: x ${x} and out ${out} hold different numbers of elements (${x.size} vs ${out.size})`);
+  const half = toHalf ? out : x;
+  if (half.offset % 4 !== 0) throw new Error(`cast: the f16 tensor ${half} starts at byte ${half.offset}, not a multiple of 4`);
+  if (out.buffer === x.buffer) throw new Error('cast: out and x share a buffer; use separate buffers');
+  const n = x.size;
+  if (n === 0) return;
+  const { maxBinding, offsetAlign } = gpu.limits;
+  // the f32 side's chunk plus up to offsetAlign - 4 bytes before it must fit one binding
+  const chunk = 2 * Math.floor((maxBinding - offsetAlign) / 8);
+  if (chunk < 2) throw new Error(`cast: a ${maxBinding}-byte binding cannot hold a chunk at ${offsetAlign}-byte alignment`);
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    const dst = wordWindow(out, start, count, offsetAlign);
+    const src = wordWindow(x, start, count, offsetAlign);
+    gpu.dispatch({
+      kernel: 'elementwise',
+      entry: toHalf ? 'to_half' : 'from_half',
+      defines: { WG },
+      bindings: [dst.view, src.view],
+      uniforms: { n: count, src_off: src.off, dst_off: dst.off },
+      workgroups: gpu.grid(Math.ceil(Math.ceil(count / 2) / WG)),
+    });
+  }
+}
+
+/**
+ * Elements [start, start + count) of t as a u32 view that starts at the offset-aligned byte at
+ * or below them, and the number of words before element `start` in it. The end is rounded up
+ * to a whole word (an odd f16 count: the kernel keeps the other half of the last word).
+ */
+function wordWindow(t: Tensor, start: number, count: number, align: number): { view: Tensor; off: number } {
+  const eb = bytesPerElement(t.dtype);
+  const begin = t.offset + start * eb;
+  const base = begin - (begin % align);
+  const off = (begin - base) / 4;
+  return { view: new Tensor(t.gpu, t.buffer, [off + Math.ceil((count * eb) / 4)], 'u32', base, false), off };
 }

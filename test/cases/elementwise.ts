@@ -32,6 +32,7 @@ import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from 
 import type { Check, KernelCase } from './types.ts';
 import { ERF_TOL, GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, GLU_TOL, geluInput, gluInput, nanTensor, withBindingLimit } from './elementwise-inputs.ts';
 import { halfBackwardCases } from './elementwise-f16.ts';
+import { castCases } from './cast.ts';
 import { randu } from './util.ts';
 
 export { ERF_TOL, GELU_GRAD_TOL, GELU_TOL, nanTensor, withBindingLimit } from './elementwise-inputs.ts';
@@ -477,6 +478,7 @@ export const elementwiseCases: KernelCase[] = [
   ...gradCases,
   ...halfCases,
   ...halfBackwardCases,
+  ...castCases,
 ];
 
 /** Scalar GELU over a grid, for the test that the tolerance rejects the tanh approximation. */
