@@ -17,7 +17,7 @@ function hiddenDtype(what: string, x: Tensor, name = 'x'): 'f32' | 'f16' {
 }
 
 /** Defines of a pooling kernel over hidden states: F16 only when they are f16, so the f32 pipeline keys stay as they were. */
-function forwardDefines(dt: 'f32' | 'f16'): { WG: number; F16?: boolean } {
+function hiddenDefines(dt: 'f32' | 'f16'): { WG: number; F16?: boolean } {
   return dt === 'f16' ? { WG, F16: true } : { WG };
 }
 
@@ -40,7 +40,7 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'cls_forward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -65,7 +65,7 @@ export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tens
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'cls_backward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [dx.rows(start, count), dout.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -92,7 +92,7 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'mean_forward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count), mask.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -120,7 +120,7 @@ export function meanPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Ten
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'mean_backward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [dx.rows(start, count), dout.rows(start, count), mask.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
