@@ -2,9 +2,9 @@
 // per-row log-sum-exp so the backward (second section, entries backward_dq and backward_dkv)
 // recomputes probabilities without an L x L buffer.
 //
-// Layouts (f32; qkv and out f16 with F16): qkv [B, L, 3H] packed per token as [q | k | v], each
-// H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token, 0 = padding); out
-// [B, L, H] head-major; lse [B, heads, L].
+// Layouts (f32; qkv, out, dout and dqkv f16 with F16): qkv [B, L, 3H] packed per token as
+// [q | k | v], each H = heads * D, head-major ([heads, D]); mask [B, L] u32 (1 = real token,
+// 0 = padding); out [B, L, H] head-major; lse [B, heads, L].
 //
 // One workgroup per (query block, head, batch row). Each invocation owns RQ query rows (rows
 // row0 + r * BQ, r < RQ), keeps their q and output accumulators in private arrays and streams
@@ -35,13 +35,13 @@
 // rows past L are computed as clamped duplicates and not stored). BACKWARD selects the
 // backward section below instead of the forward (one define set serves both backward entries:
 // RQ rows per invocation in backward_dq, RK key rows per invocation in backward_dkv). F16: see
-// below (forward only; the launcher refuses f16 for the backward).
+// below (forward and backward).
 
 #if SUBGROUP
 enable subgroups;
 #endif
-// F16 (forward only): qkv and out hold f16; every load converts to f32 and every store rounds
-// back, so scores, the online softmax, the accumulators and lse are f32 as in the f32 variant.
+// F16: qkv and out (and in the backward dout and dqkv) hold f16; every load converts to f32 and
+// every store rounds once, so scores, softmax, accumulators, lse and delta are f32 as in f32.
 #float act
 
 const D = {{D}}u;
@@ -263,6 +263,8 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 // F32_MAX, whose log2(e) multiple is inf) only when its whole batch row has none; then
 // backward_dq finds no key to visit (dq = 0) and every backward_dkv block exits early
 // (dk = dv = 0), so that lse is never used.
+// F16: delta comes from out as stored (the forward's f32 value rounded once to f16) and dq, dk
+// and dv are each rounded once on store; lse, delta and every sum stay f32.
 const RK = {{RK}}u;
 const LOG2E = 1.4426950408889634;
 
@@ -277,20 +279,20 @@ struct BwdParams {
 @group(0) @binding(0) var<uniform> bparams: BwdParams;
 
 #if D_ALIGN4
-@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<vec4f>; // [nb, L, 3H] (chunk view)
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<vec4<act>>; // [nb, L, 3H] (chunk view)
 #else
-@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<f32>;
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<act>;
 #endif
 // [B, heads, L] (whole): delta_i, written by backward_dq, read by backward_dkv
 @group(0) @binding(2) var<storage, read_write> bwd_delta: array<f32>;
 #if D_ALIGN4
-@group(0) @binding(3) var<storage, read> bwd_qkv: array<vec4f>; // [nb, L, 3H] (chunk view)
-@group(0) @binding(4) var<storage, read> bwd_dout: array<vec4f>; // [nb, L, H] (chunk view)
-@group(0) @binding(5) var<storage, read> bwd_out: array<vec4f>; // [nb, L, H] (chunk view; dq only)
+@group(0) @binding(3) var<storage, read> bwd_qkv: array<vec4<act>>; // [nb, L, 3H] (chunk view)
+@group(0) @binding(4) var<storage, read> bwd_dout: array<vec4<act>>; // [nb, L, H] (chunk view)
+@group(0) @binding(5) var<storage, read> bwd_out: array<vec4<act>>; // [nb, L, H] (chunk view; dq only)
 #else
-@group(0) @binding(3) var<storage, read> bwd_qkv: array<f32>;
-@group(0) @binding(4) var<storage, read> bwd_dout: array<f32>;
-@group(0) @binding(5) var<storage, read> bwd_out: array<f32>;
+@group(0) @binding(3) var<storage, read> bwd_qkv: array<act>;
+@group(0) @binding(4) var<storage, read> bwd_dout: array<act>;
+@group(0) @binding(5) var<storage, read> bwd_out: array<act>;
 #endif
 @group(0) @binding(6) var<storage, read> bwd_lse: array<f32>; // [B, heads, L] (whole)
 @group(0) @binding(7) var<storage, read> bwd_mask: array<u32>; // [B, L] (whole)
@@ -298,11 +300,11 @@ struct BwdParams {
 // Columns 4c..4c+3 of a head row starting at element `at`, as fwd_load4 (columns >= D are 0).
 fn bwd_qkv4(at: u32, c: u32) -> vec4f {
 #if D_ALIGN4
-  return bwd_qkv[at / 4u + c];
+  return vec4f(bwd_qkv[at / 4u + c]);
 #else
   var r = vec4f(0.0);
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { r[e] = bwd_qkv[at + 4u * c + e]; }
+    if (4u * c + e < D) { r[e] = f32(bwd_qkv[at + 4u * c + e]); }
   }
   return r;
 #endif
@@ -310,11 +312,11 @@ fn bwd_qkv4(at: u32, c: u32) -> vec4f {
 
 fn bwd_dout4(at: u32, c: u32) -> vec4f {
 #if D_ALIGN4
-  return bwd_dout[at / 4u + c];
+  return vec4f(bwd_dout[at / 4u + c]);
 #else
   var r = vec4f(0.0);
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { r[e] = bwd_dout[at + 4u * c + e]; }
+    if (4u * c + e < D) { r[e] = f32(bwd_dout[at + 4u * c + e]); }
   }
   return r;
 #endif
@@ -322,11 +324,11 @@ fn bwd_dout4(at: u32, c: u32) -> vec4f {
 
 fn bwd_out4(at: u32, c: u32) -> vec4f {
 #if D_ALIGN4
-  return bwd_out[at / 4u + c];
+  return vec4f(bwd_out[at / 4u + c]);
 #else
   var r = vec4f(0.0);
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { r[e] = bwd_out[at + 4u * c + e]; }
+    if (4u * c + e < D) { r[e] = f32(bwd_out[at + 4u * c + e]); }
   }
   return r;
 #endif
@@ -334,10 +336,10 @@ fn bwd_out4(at: u32, c: u32) -> vec4f {
 
 fn bwd_store4(at: u32, c: u32, v: vec4f) {
 #if D_ALIGN4
-  bwd_dqkv[at / 4u + c] = v;
+  bwd_dqkv[at / 4u + c] = vec4<act>(v);
 #else
   for (var e = 0u; e < 4u; e++) {
-    if (4u * c + e < D) { bwd_dqkv[at + 4u * c + e] = v[e]; }
+    if (4u * c + e < D) { bwd_dqkv[at + 4u * c + e] = act(v[e]); }
   }
 #endif
 }

@@ -14,6 +14,12 @@
 //
 // One flat dispatch per binding-sized chunk: `base` is the chunk's first element, so the mask
 // does not depend on how a tensor is chunked.
+//
+// F16: out and x are f16 (type `act`); the mask is the same integer hash, x is widened to f32,
+// multiplied by the f32 scale and rounded to f16 once, so an f16 site drops exactly the
+// elements the f32 site with the same seed drops.
+
+#float act
 
 struct Params {
   n: u32, // elements in this chunk
@@ -23,8 +29,8 @@ struct Params {
   scale: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<act>;
+@group(0) @binding(2) var<storage, read> x: array<act>;
 
 fn triple32(x0: u32) -> u32 {
   var x = x0;
@@ -43,5 +49,5 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid.x;
   if (i >= params.n) { return; }
   let keep = triple32((params.base + i) ^ params.key) >= params.threshold;
-  out[i] = select(0.0, x[i] * params.scale, keep);
+  out[i] = act(select(0.0, f32(x[i]) * params.scale, keep));
 }

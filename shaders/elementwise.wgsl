@@ -1,4 +1,4 @@
-// Elementwise kernels over flat f32 arrays (f16 for the forward entries, see F16 below). Every
+// Elementwise kernels over flat f32 or f16 arrays (see F16 below). Every
 // entry uses the folded 1-D grid of Gpu.grid(): index = (wid.x + wid.y * nwg.x) * WG + lid.x,
 // bounds-checked against n.
 //
@@ -9,13 +9,15 @@
 //   gelu_backward  dx = dout * gelu'(x), gelu'(x) = Phi(x) + x phi(x)
 //   glu_forward    out[r, c] = gelu(gate[r, c]) * up[r, c], upGate[r] = [up (I) | gate (I)]
 //   glu_backward   dUpGate[r] = [dout * gelu(gate) | dout * up * gelu'(gate)]
+//   to_half        f32 -> f16 bits, from_half f16 -> f32 (castForward; see the section below)
 //
-// One uniform struct for the whole file (`cols` is only read by glu_forward); each entry has
-// its own binding variables because layout 'auto' only accepts bindings an entry uses.
+// One uniform struct for these entries (`cols` is only read by glu_forward; the casts have
+// their own); each entry has its own binding variables because layout 'auto' only accepts
+// bindings an entry uses.
 //
-// F16: add, gelu_forward and glu_forward read and write f16 (type `act`); values are widened
-// to f32 on load, computed exactly as in f32 and rounded to f16 once on store. The other
-// entries (training and test-only) keep f32 bindings.
+// F16: add, accumulate, gelu_forward, gelu_backward, glu_forward and glu_backward read and
+// write f16 (type `act`); values are widened to f32 on load, computed exactly as in f32 and
+// each output is rounded to f16 once on store. erf_forward (test-only) keeps f32 bindings.
 
 #float act
 
@@ -127,14 +129,14 @@ fn add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 }
 
 // ---------------------------------------------------------------- accumulate
-@group(0) @binding(1) var<storage, read_write> acc_dst: array<f32>;
-@group(0) @binding(2) var<storage, read> acc_src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> acc_dst: array<act>;
+@group(0) @binding(2) var<storage, read> acc_src: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  acc_dst[i] = acc_dst[i] + acc_src[i];
+  acc_dst[i] = act(f32(acc_dst[i]) + f32(acc_src[i]));
 }
 
 // ---------------------------------------------------------------- erf
@@ -159,15 +161,15 @@ fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   gelu_out[i] = act(gelu(f32(gelu_x[i])));
 }
 
-@group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<f32>;
-@group(0) @binding(2) var<storage, read> gelu_bwd_dout: array<f32>;
-@group(0) @binding(3) var<storage, read> gelu_bwd_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> gelu_bwd_dx: array<act>;
+@group(0) @binding(2) var<storage, read> gelu_bwd_dout: array<act>;
+@group(0) @binding(3) var<storage, read> gelu_bwd_x: array<act>;
 
 @compute @workgroup_size({{WG}})
 fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat_index(wid, nwg, lid);
   if (i >= params.n) { return; }
-  gelu_bwd_dx[i] = gelu_bwd_dout[i] * gelu_grad(gelu_bwd_x[i]);
+  gelu_bwd_dx[i] = act(f32(gelu_bwd_dout[i]) * gelu_grad(f32(gelu_bwd_x[i])));
 }
 
 // ---------------------------------------------------------------- glu (GEGLU of GTE v1.5)
@@ -184,9 +186,9 @@ fn glu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   glu_out[i] = act(gelu(f32(glu_up_gate[base + params.cols])) * f32(glu_up_gate[base]));
 }
 
-@group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<f32>; // [N, 2I]: d up | d gate
-@group(0) @binding(2) var<storage, read> glu_bwd_dout: array<f32>; // [N, I]
-@group(0) @binding(3) var<storage, read> glu_bwd_up_gate: array<f32>; // [N, 2I]: up | gate
+@group(0) @binding(1) var<storage, read_write> glu_bwd_dup_gate: array<act>; // [N, 2I]: d up | d gate
+@group(0) @binding(2) var<storage, read> glu_bwd_dout: array<act>; // [N, I]
+@group(0) @binding(3) var<storage, read> glu_bwd_up_gate: array<act>; // [N, 2I]: up | gate
 
 // One thread per element of dout writes both halves: d up = dout * gelu(gate),
 // d gate = dout * up * gelu'(gate).
@@ -197,9 +199,100 @@ fn glu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let r = i / params.cols;
   let c = i - r * params.cols;
   let base = r * 2u * params.cols + c;
-  let up = glu_bwd_up_gate[base];
-  let gate = glu_bwd_up_gate[base + params.cols];
-  let g = glu_bwd_dout[i];
-  glu_bwd_dup_gate[base] = g * gelu(gate);
-  glu_bwd_dup_gate[base + params.cols] = g * up * gelu_grad(gate);
+  let up = f32(glu_bwd_up_gate[base]);
+  let gate = f32(glu_bwd_up_gate[base + params.cols]);
+  let g = f32(glu_bwd_dout[i]);
+  glu_bwd_dup_gate[base] = act(g * gelu(gate));
+  glu_bwd_dup_gate[base + params.cols] = act(g * up * gelu_grad(gate));
+}
+
+// ---------------------------------------------------------------- cast f32 <-> f16
+//
+// to_half: f32 -> f16 bits, rounded to nearest even; |x| >= 65520 (what rounds past 65504)
+// becomes inf, NaN stays NaN (quiet, top payload bits kept), f32 subnormals become 0: the rules
+// of f32ToF16Bits on the host. from_half: f16 -> f32, exact (f16 subnormals are normal f32s).
+// Both work on the bits in u32 words, without shader-f16: WGSL leaves the direction of f16()'s
+// rounding to the implementation and lets it assume there is no inf or NaN, while these give
+// the same bits on every device. A thread handles one word of the f16 side (two elements), so
+// the f16 side's element 0 must start a word (4-byte aligned byte offset). Both sides are bound
+// from an offset-aligned byte at or below their first element, and src_off / dst_off (in words)
+// locate element 0 there, so tensor views at any 4-byte offset can be cast.
+
+struct CastParams {
+  n: u32, // elements in this dispatch
+  src_off: u32, // words before element 0 in the src binding
+  dst_off: u32, // words before element 0 in the dst binding
+}
+@group(0) @binding(0) var<uniform> cast_params: CastParams;
+
+fn f32_bits_to_f16(b: u32) -> u32 {
+  let sign = (b >> 16u) & 0x8000u;
+  let ex = (b >> 23u) & 0xffu;
+  let mant = b & 0x7fffffu;
+  if (ex == 0xffu) { // inf, NaN (kept quiet)
+    return sign | 0x7c00u | select(0u, 0x200u | (mant >> 13u), mant != 0u);
+  }
+  let e = i32(ex) - 112; // rebias 127 -> 15
+  if (e >= 31) { return sign | 0x7c00u; }
+  if (e <= 0) { // f16 subnormal or 0: m * 2^-24 with m = (1.mant) >> (14 - e), rounded
+    if (e < -10) { return sign; }
+    let m = mant | 0x800000u;
+    let shift = u32(14 - e);
+    var half = m >> shift;
+    let rem = m & ((1u << shift) - 1u);
+    let mid = 1u << (shift - 1u);
+    if (rem > mid || (rem == mid && (half & 1u) == 1u)) { half += 1u; }
+    return sign | half;
+  }
+  var half = (u32(e) << 10u) | (mant >> 13u);
+  let rem = mant & 0x1fffu;
+  // a carry out of the mantissa bumps the exponent: the right rounding, up to inf
+  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u) == 1u)) { half += 1u; }
+  return sign | half;
+}
+
+fn f16_bits_to_f32(h: u32) -> u32 {
+  let sign = (h & 0x8000u) << 16u;
+  let ex = (h >> 10u) & 0x1fu;
+  let mant = h & 0x3ffu;
+  if (ex == 0x1fu) { return sign | 0x7f800000u | (mant << 13u); } // inf, NaN
+  if (ex != 0u) { return sign | ((ex + 112u) << 23u) | (mant << 13u); }
+  if (mant == 0u) { return sign; }
+  // subnormal: mant * 2^-24 = 1.f * 2^(p - 24) with p its leading bit
+  let p = firstLeadingBit(mant);
+  return sign | ((p + 103u) << 23u) | ((mant << (23u - p)) & 0x7fffffu);
+}
+
+@group(0) @binding(1) var<storage, read_write> to_half_dst: array<u32>; // f16 pairs
+@group(0) @binding(2) var<storage, read> to_half_src: array<u32>; // f32 bits
+
+@compute @workgroup_size({{WG}})
+fn to_half(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let j = flat_index(wid, nwg, lid); // word of dst: elements 2j, 2j + 1
+  let i = 2u * j;
+  if (i >= cast_params.n) { return; }
+  let o = cast_params.dst_off + j;
+  let lo = f32_bits_to_f16(to_half_src[cast_params.src_off + i]);
+  var hi: u32;
+  if (i + 1u < cast_params.n) {
+    hi = f32_bits_to_f16(to_half_src[cast_params.src_off + i + 1u]);
+  } else {
+    hi = to_half_dst[o] >> 16u; // an odd end: the upper half belongs to whatever follows
+  }
+  to_half_dst[o] = lo | (hi << 16u);
+}
+
+@group(0) @binding(1) var<storage, read_write> from_half_dst: array<u32>; // f32 bits
+@group(0) @binding(2) var<storage, read> from_half_src: array<u32>; // f16 pairs
+
+@compute @workgroup_size({{WG}})
+fn from_half(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let j = flat_index(wid, nwg, lid); // word of src: elements 2j, 2j + 1
+  let i = 2u * j;
+  if (i >= cast_params.n) { return; }
+  let w = from_half_src[cast_params.src_off + j];
+  from_half_dst[cast_params.dst_off + i] = f16_bits_to_f32(w & 0xffffu);
+  if (i + 1u < cast_params.n) {
+    from_half_dst[cast_params.dst_off + i + 1u] = f16_bits_to_f32(w >> 16u);
+  }
 }

@@ -9,8 +9,9 @@
 // row instead of out of bounds; callers validate ids on the CPU first (checkIds()).
 // The word table is bound whole: 30528 x 1024 f32 = 125 MB, inside a 128 MiB binding.
 //
-// F16 (forward only): the tables and out are f16 (type `act`); rows are widened to f32 and
-// summed in f32 in the same order, and the sum is rounded to f16 once. Ids stay u32.
+// F16, forward: the tables and out are f16 (type `act`); rows are widened to f32 and summed in
+// f32 in the same order, and the sum is rounded to f16 once. Ids stay u32.
+// F16, backward: dout is f16, widened exactly; the gradients (tables, part) stay f32.
 
 #float act
 
@@ -90,7 +91,7 @@ struct BwdParams {
 @group(0) @binding(0) var<uniform> bwd_params: BwdParams;
 
 @group(0) @binding(1) var<storage, read_write> seg_dst: array<f32>; // DIRECT: table [rows, H]; else part [nseg, H]
-@group(0) @binding(2) var<storage, read> seg_dout: array<f32>; // [tokens, H]
+@group(0) @binding(2) var<storage, read> seg_dout: array<act>; // [tokens, H]
 @group(0) @binding(3) var<storage, read> seg_index: array<u32>;
 
 @compute @workgroup_size({{WG}})
@@ -104,7 +105,7 @@ fn backward_segments(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let t1 = seg_index[bwd_params.off_seg + seg + 1u];
   var s = 0.0;
   for (var t = t0; t < t1; t++) {
-    s += seg_dout[seg_index[t] * H + h];
+    s += f32(seg_dout[seg_index[t] * H + h]);
   }
 #if DIRECT
   let o = seg_index[bwd_params.off_slot_row + seg] * H + h;

@@ -14,9 +14,11 @@
 // Each pass is a strided per-thread sum (C / WG terms) then a tree over WG partial sums, so
 // the rounding error grows with C / WG + log2(WG), ~24 additions for C = 4096, WG = 256.
 //
-// F16 (forward only): x, weight, bias and out are f16 in memory (type `act`); every value is
-// widened to f32 on load and the math above is unchanged, so the only new error is the final
-// rounding of out to f16. mean and rstd stay f32. The backward entries keep f32 bindings.
+// F16: x, weight, bias and out are f16 in memory (type `act`); every value is widened to f32 on
+// load and the math above is unchanged, so the only new error is the final rounding of out to
+// f16. mean and rstd stay f32. The backward likewise: dout, x, weight and dx are f16 (dx rounded
+// once at the store), the statistics, the per-row shift, the block sums and dweight / dbias f32
+// (backward_params_reduce reads only f32 and is compiled without F16).
 
 #float act
 
@@ -114,13 +116,13 @@ struct BwdParams {
 }
 @group(0) @binding(0) var<uniform> bwd_params: BwdParams;
 
-@group(0) @binding(1) var<storage, read_write> bwd_dx: array<f32>; // [rows, C]
+@group(0) @binding(1) var<storage, read_write> bwd_dx: array<act>; // [rows, C]
 @group(0) @binding(2) var<storage, read_write> bwd_shift: array<f32>; // [rows] scratch: m_d
-@group(0) @binding(3) var<storage, read> bwd_dout: array<f32>; // [rows, C]
-@group(0) @binding(4) var<storage, read> bwd_x: array<f32>; // [rows, C]
+@group(0) @binding(3) var<storage, read> bwd_dout: array<act>; // [rows, C]
+@group(0) @binding(4) var<storage, read> bwd_x: array<act>; // [rows, C]
 @group(0) @binding(5) var<storage, read> bwd_mean: array<f32>; // [rows]
 @group(0) @binding(6) var<storage, read> bwd_rstd: array<f32>; // [rows]
-@group(0) @binding(7) var<storage, read> bwd_weight: array<f32>; // [C]
+@group(0) @binding(7) var<storage, read> bwd_weight: array<act>; // [C]
 
 var<workgroup> partial3: array<vec3f, {{WG}}>;
 
@@ -151,8 +153,8 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   // (sum d, sum g, sum g * d) with d = x - mean
   var s = vec3f(0.0);
   for (var c = lid.x; c < C; c += {{WG}}u) {
-    let d = bwd_x[base + c] - mean;
-    let g = bwd_dout[base + c] * bwd_weight[c];
+    let d = f32(bwd_x[base + c]) - mean;
+    let g = f32(bwd_dout[base + c]) * f32(bwd_weight[c]);
     s = vec3f(s.x + d, s.y + g, fma(g, d, s.z));
   }
   let t = workgroup_sum3(s, lid.x);
@@ -162,9 +164,9 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let mean_gx = rstd * (t.z - m_d * t.y) * inv_c; // mean_c(g * xhat)
 
   for (var c = lid.x; c < C; c += {{WG}}u) {
-    let xhat = (bwd_x[base + c] - mean - m_d) * rstd;
-    let g = bwd_dout[base + c] * bwd_weight[c];
-    bwd_dx[base + c] = rstd * (g - mean_g - xhat * mean_gx);
+    let xhat = (f32(bwd_x[base + c]) - mean - m_d) * rstd;
+    let g = f32(bwd_dout[base + c]) * f32(bwd_weight[c]);
+    bwd_dx[base + c] = act(rstd * (g - mean_g - xhat * mean_gx));
   }
   if (lid.x == 0u) {
     bwd_shift[row] = m_d;
@@ -172,8 +174,8 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 }
 
 @group(0) @binding(1) var<storage, read_write> part_out: array<f32>; // [blocks, 2C]: dweight | dbias sums
-@group(0) @binding(2) var<storage, read> part_dout: array<f32>; // [rows, C]
-@group(0) @binding(3) var<storage, read> part_x: array<f32>; // [rows, C]
+@group(0) @binding(2) var<storage, read> part_dout: array<act>; // [rows, C]
+@group(0) @binding(3) var<storage, read> part_x: array<act>; // [rows, C]
 @group(0) @binding(4) var<storage, read> part_mean: array<f32>; // [rows]
 @group(0) @binding(5) var<storage, read> part_rstd: array<f32>; // [rows]
 @group(0) @binding(6) var<storage, read> part_shift: array<f32>; // [rows], from backward
@@ -190,8 +192,8 @@ fn backward_params_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_inv
   var dw = 0.0;
   var db = 0.0;
   for (var r = r0; r < r1; r++) {
-    let g = part_dout[r * C + c];
-    let xhat = (part_x[r * C + c] - part_mean[r] - part_shift[r]) * part_rstd[r];
+    let g = f32(part_dout[r * C + c]);
+    let xhat = (f32(part_x[r * C + c]) - part_mean[r] - part_shift[r]) * part_rstd[r];
     dw = fma(g, xhat, dw);
     db += g;
   }

@@ -27,9 +27,10 @@
 //
 // Defines: WG_X, WG_Y, TM, TN (multiples of 4 outside SHARED), SHARED + BK, SUBGROUP (WG_X is
 // the subgroup size), UNROLLED (TM = TN = 8), TRANS_A, TRANS_B, VEC_A, VEC_B, BIAS, ACCUMULATE.
-// F16: a, b, bias and out hold f16 (storage type `act`); every load converts to f32, the sums
-// and the epilogue are f32, and the store rounds once to f16 ('shader-f16'; forward only, the
-// launcher refuses ACCUMULATE and TRANS_A with it).
+// F16: a and b hold f16 (storage type `act`; needs 'shader-f16'); every load converts to f32 and
+// the sums and the epilogue are f32. bias and out hold f16 too (one rounding at the store), or,
+// with OUT_F32 as well, f32 (storage type `out_t`): no rounding of the result, for the
+// backward's parameter gradients (dW = X^T dY accumulated into an f32 gradient).
 // Sizes are uniforms. The backward of a product needs no entry of its own: dA and dB are
 // products too (core/kernels/matmul.ts shows the calls). The bias gradient is `colsum`, at the
 // end of this file, compiled alone with the COLSUM define (the matmul part needs its defines).
@@ -39,6 +40,11 @@
 enable subgroups;
 #endif
 #float act
+#if OUT_F32
+alias out_t = f32;
+#else
+alias out_t = act;
+#endif
 
 struct Params {
   M: u32,
@@ -67,9 +73,9 @@ struct Params {
 #else
 @group(0) @binding(3) var<storage, read> b: array<act>;
 #endif
-@group(0) @binding(1) var<storage, read_write> out: array<act>;
+@group(0) @binding(1) var<storage, read_write> out: array<out_t>;
 #if BIAS
-@group(0) @binding(4) var<storage, read> bias: array<act>;
+@group(0) @binding(4) var<storage, read> bias: array<out_t>;
 #endif
 
 const TM = {{TM}}u;
@@ -108,7 +114,7 @@ fn store(c: u32, n: u32, v: f32) {
 #if ACCUMULATE
   r += f32(out[c]);
 #endif
-  out[c] = act(r);
+  out[c] = out_t(r);
 }
 
 #if UNROLLED
@@ -510,7 +516,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 // blockRows rows, and neighbouring threads read neighbouring columns of a row. The launcher
 // runs it twice (block sums into a scratch [blocks, C], then those sums in block order into
 // the result), so every value is a sum in a fixed order: no atomics, same bits every run.
-// Defines: WG, ACCUMULATE.
+// Defines: WG, ACCUMULATE; F16: src holds f16 (storage type `act`), widened on load; dst and the
+// sums stay f32 (the bias gradient of f16 activations).
+
+#float act
 
 struct ColsumParams {
   rows: u32, // rows of src in this dispatch
@@ -520,7 +529,7 @@ struct ColsumParams {
 }
 @group(0) @binding(0) var<uniform> cs_params: ColsumParams;
 @group(0) @binding(1) var<storage, read_write> cs_dst: array<f32>; // [outRow + blocks, C]
-@group(0) @binding(2) var<storage, read> cs_src: array<f32>; // [rows, C]
+@group(0) @binding(2) var<storage, read> cs_src: array<act>; // [rows, C]
 
 @compute @workgroup_size({{WG}})
 fn colsum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -531,7 +540,7 @@ fn colsum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
   let r1 = min(r0 + cs_params.blockRows, cs_params.rows);
   var s = 0.0;
   for (var r = r0; r < r1; r++) {
-    s += cs_src[r * C + c];
+    s += f32(cs_src[r * C + c]);
   }
   let o = (cs_params.outRow + wid.y) * C + c;
 #if ACCUMULATE

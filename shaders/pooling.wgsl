@@ -17,8 +17,9 @@
 // backwards of mean (one thread per (b, h) writes its L values) and l2_normalize.
 //
 // F16: cls_forward and mean_forward read f16 hidden states (type `act`), widened to f32 on
-// load; their output stays f32 (the pooled vector, which l2_normalize takes in f32). The
-// backwards and l2 normalisation keep f32 bindings.
+// load; their output stays f32 (the pooled vector, which l2_normalize takes in f32).
+// cls_backward and mean_backward write an f16 dx (computed in f32 from the f32 dout, rounded
+// once). l2 normalisation keeps f32 bindings.
 
 #float act
 
@@ -46,7 +47,7 @@ fn cls_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   cls_out[i] = f32(cls_x[b * params.L * params.H + h]);
 }
 
-@group(0) @binding(1) var<storage, read_write> cls_bwd_dx: array<f32>; // [B, L, H]
+@group(0) @binding(1) var<storage, read_write> cls_bwd_dx: array<act>; // [B, L, H]
 @group(0) @binding(2) var<storage, read> cls_bwd_dout: array<f32>; // [B, H]
 
 // One thread per element of dx (n = B * L * H): every position is written, zeros included.
@@ -62,7 +63,7 @@ fn cls_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   if (j < H) {
     v = cls_bwd_dout[b * H + j];
   }
-  cls_bwd_dx[i] = v;
+  cls_bwd_dx[i] = act(v);
 }
 
 // ---------------------------------------------------------------- mean
@@ -91,7 +92,7 @@ fn mean_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   mean_out[i] = sum / max(count, 1e-9);
 }
 
-@group(0) @binding(1) var<storage, read_write> mean_bwd_dx: array<f32>; // [B, L, H]
+@group(0) @binding(1) var<storage, read_write> mean_bwd_dx: array<act>; // [B, L, H]
 @group(0) @binding(2) var<storage, read> mean_bwd_dout: array<f32>; // [B, H]
 @group(0) @binding(3) var<storage, read> mean_bwd_mask: array<u32>; // [B, L]
 
@@ -112,7 +113,7 @@ fn mean_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   for (var l = 0u; l < L; l++) {
     // w = 0 writes an exact 0, whatever g is
     let w = f32(mean_bwd_mask[b * L + l]);
-    mean_bwd_dx[(b * L + l) * H + h] = select(0.0, w * g, w != 0.0);
+    mean_bwd_dx[(b * L + l) * H + h] = act(select(0.0, w * g, w != 0.0));
   }
 }
 

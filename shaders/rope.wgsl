@@ -18,8 +18,8 @@
 // i.e. the inverse rotation (the map is orthogonal when both columns hold the same angle). The
 // gradient of v passes through unchanged, so dv is not touched either.
 //
-// F16 (forward only; the backward is f32): qkv holds f16, the cos/sin tables stay f32 and the
-// rotation is computed in f32, one rounding to f16 per stored element.
+// F16: qkv (dqkv in the backward) holds f16, the cos/sin tables stay f32 and the rotation is
+// computed in f32, one rounding to f16 per stored element; dv is not written, so it stays exact.
 
 #float act
 
@@ -65,7 +65,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 // ---- backward: dqkv [B, L, 3H] in place (dq, dk rotated back; dv untouched); cos, sin as above
-@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<f32>;
+@group(0) @binding(1) var<storage, read_write> bwd_dqkv: array<act>;
 @group(0) @binding(2) var<storage, read> bwd_cos: array<f32>;
 @group(0) @binding(3) var<storage, read> bwd_sin: array<f32>;
 
@@ -76,8 +76,8 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let half = params.headDim / 2u;
   let a = pair.x;
   let c = pair.y;
-  let g1 = bwd_dqkv[a];
-  let g2 = bwd_dqkv[a + half];
-  bwd_dqkv[a] = g1 * bwd_cos[c] + g2 * bwd_sin[c + half];
-  bwd_dqkv[a + half] = g2 * bwd_cos[c + half] - g1 * bwd_sin[c];
+  let g1 = f32(bwd_dqkv[a]);
+  let g2 = f32(bwd_dqkv[a + half]);
+  bwd_dqkv[a] = act(g1 * bwd_cos[c] + g2 * bwd_sin[c + half]);
+  bwd_dqkv[a + half] = act(g2 * bwd_cos[c + half] - g1 * bwd_sin[c]);
 }

@@ -33,7 +33,7 @@ test('attention: forward and backward refuse the same bad shapes with the same m
   );
 });
 
-test('attention: f16 dtype rules: out follows qkv, lse f32, the backward refuses f16', async () => {
+test('attention: f16 dtype rules: out, dout and dqkv follow qkv, lse f32', async () => {
   const gpu = await testGpu();
   const t = (shape: number[], dtype: 'f32' | 'f16' | 'u32' = 'f32') => gpu.empty(shape, dtype);
   const qkv = t([2, 5, 24], 'f16');
@@ -43,10 +43,15 @@ test('attention: f16 dtype rules: out follows qkv, lse f32, the backward refuses
   assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5], 'f16')), /^Error: attention: lse must be f32, got f16$/);
   assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5]), t([2, 5, 24], 'u32')), /^Error: attention: qkv must be f32 or f16, got u32$/);
   assert.throws(fwd(t([2, 5, 8], 'f16'), t([2, 2, 5]), t([2, 5, 24])), /^Error: attention: out is f16 but qkv is f32$/);
-  assert.throws(
-    () => attentionBackward(gpu, t([2, 5, 24], 'f16'), t([2, 5, 8], 'f16'), t([2, 5, 8], 'f16'), t([2, 2, 5]), qkv, mask, 2),
-    /^Error: attention backward: f16 tensors are not supported \(f32 only\); qkv is f16$/,
-  );
+  // backward: every activation-side tensor has qkv's dtype, lse stays f32
+  type T = ReturnType<typeof t>;
+  const bwd = (a: { dqkv?: T; dout?: T; out?: T; lse?: T; q?: T }) => () =>
+    attentionBackward(gpu, a.dqkv ?? t([2, 5, 24], 'f16'), a.dout ?? t([2, 5, 8], 'f16'), a.out ?? t([2, 5, 8], 'f16'), a.lse ?? t([2, 2, 5]), a.q ?? qkv, mask, 2);
+  assert.throws(bwd({ dqkv: t([2, 5, 24]) }), /^Error: attention backward: dqkv is f32 but qkv is f16$/);
+  assert.throws(bwd({ dout: t([2, 5, 8]) }), /^Error: attention backward: dout is f32 but qkv is f16$/);
+  assert.throws(bwd({ out: t([2, 5, 8]) }), /^Error: attention backward: out is f32 but qkv is f16$/);
+  assert.throws(bwd({ lse: t([2, 2, 5], 'f16') }), /^Error: attention backward: lse must be f32, got f16$/);
+  assert.throws(bwd({ q: t([2, 5, 24], 'u32') }), /^Error: attention backward: qkv must be f32 or f16, got u32$/);
   assert.throws(
     () => attentionBackward(gpu, t([2, 5, 24]), t([2, 5, 8], 'f16'), t([2, 5, 8]), t([2, 2, 5]), t([2, 5, 24]), mask, 2),
     /^Error: attention backward: dout is f16 but qkv is f32$/,

@@ -4,9 +4,10 @@ import { dropout } from '../core/kernels/dropout.ts';
 import { dropoutMaskRef } from '../core/ref/dropout.ts';
 import { dropScale, dropThreshold, triple32 } from '../core/util/random.ts';
 import { dropoutCases } from './cases/dropout.ts';
-import { registerCases, testGpu } from './helpers.ts';
+import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 
 registerCases('dropout', dropoutCases);
+registerF16RefusalTest('dropout', dropoutCases);
 
 test('triple32 reference: values from an independent numpy uint32 implementation (tools/make_goldens.py)', () => {
   const known: [number, number][] = [
@@ -56,4 +57,7 @@ test('dropout: bad arguments are refused with a clear error', async () => {
   assert.throws(() => dropout(gpu, gpu.zeros([4]), x, { p: 0.1, seed: -1 }), /seed -1 is not a u32/);
   assert.throws(() => dropout(gpu, gpu.zeros([4]), x, { p: 1, seed: 1 }), /in \[0, 1\)/);
   assert.throws(() => dropout(gpu, gpu.zeros([5]), x, { p: 0.1, seed: 1 }), /dropout: x/);
+  assert.throws(() => dropout(gpu, gpu.zeros([4], 'f16'), x, { p: 0.1, seed: 1 }), /^Error: dropout: out: expected f32 elements, got f16/);
+  assert.throws(() => dropout(gpu, gpu.zeros([4]), gpu.zeros([4], 'f16'), { p: 0.1, seed: 1 }), /^Error: dropout: out: expected f16 elements, got f32/);
+  assert.throws(() => dropout(gpu, gpu.zeros([4]), gpu.zeros([4], 'u32'), { p: 0.1, seed: 1 }), /^Error: dropout: x must hold f32 or f16 elements/);
 });

@@ -7,15 +7,23 @@ import { registerCases, registerF16RefusalTest, testGpu } from './helpers.ts';
 registerCases('layernorm', layernormCases);
 registerF16RefusalTest('layernorm', layernormCases);
 
-test('layernorm: f16 dtype mismatches name the tensor; the backward refuses f16', async () => {
+test('layernorm: f16 dtype mismatches name the tensor, forward and backward', async () => {
   const gpu = await testGpu();
   const x = gpu.empty([2, 8], 'f16'), out = gpu.empty([2, 8], 'f16'), w = gpu.empty([8], 'f16'), w32 = gpu.empty([8]);
   const m = gpu.empty([2]), m16 = gpu.empty([2], 'f16'), out32 = gpu.empty([2, 8]);
   assert.throws(() => layerNormForward(gpu, out, m, m, x, w32, w, 1e-12), /layernorm: weight: expected f16 elements, got f32/);
   assert.throws(() => layerNormForward(gpu, out32, m, m, x, w, w, 1e-12), /layernorm: out: expected f16 elements, got f32/);
   assert.throws(() => layerNormForward(gpu, out, m16, m, x, w, w, 1e-12), /layernorm: mean: expected f32 elements, got f16/);
-  assert.throws(() => layerNormBackward(gpu, out, w, w, out, x, m, m, w), /layernorm backward: f16 tensors are not supported/);
-  for (const t of [x, out, w, w32, m, m16, out32]) t.release();
+  // backward: dx, dout and weight in x's dtype; mean, rstd, dweight and dbias always f32
+  const dx = gpu.empty([2, 8], 'f16'), dw = gpu.empty([8]), db = gpu.empty([8]);
+  assert.throws(() => layerNormBackward(gpu, out32, dw, db, out, x, m, m, w), /^Error: layernorm backward: dx: expected f16 elements, got f32 Tensor<f32>\[2, 8\]$/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db, out32, x, m, m, w), /^Error: layernorm backward: dout: expected f16 elements, got f32/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db, out, x, m, m, w32), /^Error: layernorm backward: weight: expected f16 elements, got f32/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, db, out, x, m, m16, w), /^Error: layernorm backward: rstd: expected f32 elements, got f16/);
+  assert.throws(() => layerNormBackward(gpu, dx, w, db, out, x, m, m, w), /^Error: layernorm backward: dweight: expected f32 elements, got f16/);
+  assert.throws(() => layerNormBackward(gpu, dx, dw, w, out, x, m, m, w), /^Error: layernorm backward: dbias: expected f32 elements, got f16/);
+  assert.throws(() => layerNormBackward(gpu, out32, dw, db, out32, out32, m, m, w), /^Error: layernorm backward: weight: expected f32 elements, got f16/);
+  for (const t of [x, out, w, w32, m, m16, out32, dx, dw, db]) t.release();
 });
 
 test('layernorm: shape errors name the tensor and both shapes', async () => {

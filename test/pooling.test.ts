@@ -9,15 +9,17 @@ import { randu, registerCases, registerF16RefusalTest, testGpu } from './helpers
 registerCases('pooling', poolingCases);
 registerF16RefusalTest('pooling', poolingCases);
 
-test('pooling: f16 hidden states need an f32 output; the backwards refuse f16', async () => {
+test('pooling: f16 hidden states need an f32 output; the backwards an f32 dout', async () => {
   const gpu = await testGpu();
   const x = gpu.empty([2, 5, 8], 'f16'), out16 = gpu.empty([2, 8], 'f16'), mask = gpu.empty([2, 5], 'u32'), xu = gpu.empty([2, 5, 8], 'u32');
   const out = gpu.empty([2, 8]);
   assert.throws(() => clsPoolForward(gpu, out16, x), /clsPool: out: expected f32 elements, got f16/);
   assert.throws(() => meanPoolForward(gpu, out16, x, mask), /meanPool: out: expected f32 elements, got f16/);
   assert.throws(() => meanPoolForward(gpu, out, xu, mask), /meanPool: x must hold f32 or f16 elements/);
-  assert.throws(() => clsPoolBackward(gpu, x, out), /clsPool backward: f16 tensors are not supported/);
-  assert.throws(() => meanPoolBackward(gpu, x, out, mask), /meanPool backward: f16 tensors are not supported/);
+  assert.throws(() => clsPoolBackward(gpu, x, out16), /^Error: clsPool backward: dout: expected f32 elements, got f16/);
+  assert.throws(() => meanPoolBackward(gpu, x, out16, mask), /^Error: meanPool backward: dout: expected f32 elements, got f16/);
+  assert.throws(() => clsPoolBackward(gpu, xu, out), /^Error: clsPool backward: dx must hold f32 or f16 elements/);
+  assert.throws(() => meanPoolBackward(gpu, xu, out, mask), /^Error: meanPool backward: dx must hold f32 or f16 elements/);
   for (const t of [x, out16, mask, xu, out]) t.release();
 });
 

@@ -67,12 +67,13 @@ test('rope: ropeTables(16, 13, 160000, 2) matches the GTE reference tables', { s
   if (plain.invFreq[1] === g['rope.inv_freq'][1]) throw new Error('NTK scaling has no effect');
 });
 
-test('rope: f16 dtype rules: f16 qkv with f32 tables, the backward refuses f16', async () => {
+test('rope: f16 dtype rules: f16 qkv or dqkv with f32 tables', async () => {
   const gpu = await testGpu();
   const qkv = gpu.empty([2, 5, 24], 'f16');
   const cos = gpu.empty([5, 4]);
   assert.throws(() => ropeForward(gpu, qkv, gpu.empty([5, 4], 'f16'), cos, 2), /^Error: rope: cos must be f32, got f16$/);
   assert.throws(() => ropeForward(gpu, gpu.empty([2, 5, 24], 'u32'), cos, cos, 2), /^Error: rope: qkv must be f32 or f16, got u32$/);
-  assert.throws(() => ropeBackward(gpu, qkv, cos, cos, 2), /^Error: rope backward: f16 tensors are not supported \(f32 only\); dqkv is f16$/);
+  assert.throws(() => ropeBackward(gpu, qkv, cos, gpu.empty([5, 4], 'f16'), 2), /^Error: rope backward: sin must be f32, got f16$/);
+  assert.throws(() => ropeBackward(gpu, gpu.empty([2, 5, 24], 'u32'), cos, cos, 2), /^Error: rope backward: dqkv must be f32 or f16, got u32$/);
 });
 

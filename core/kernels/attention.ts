@@ -77,7 +77,7 @@ export interface AttentionOptions {
  * lse = LSE_NO_KEYS. Batches over the storage-binding limit are split into chunks of whole rows.
  */
 export function attentionForward(gpu: Gpu, out: Tensor, lse: Tensor, qkv: Tensor, mask: Tensor, heads: number, o: AttentionOptions = {}): void {
-  const { B, L, d, dtype } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask }, true);
+  const { B, L, d, dtype } = checkAttention(gpu, 'attention', heads, { out, lse, qkv, mask });
   if (B === 0 || L === 0) return;
   const maxBinding = o.maxBinding ?? gpu.limits.maxBinding;
   const t = o.tiles ?? attentionTiles(gpu, L, d);
@@ -125,6 +125,7 @@ export interface AttentionBackwardTiles {
  *   B=8 L=128 heads=12 d=32: rq/rk 4/4 165, 4/2 162, 2/2 180, 8/4 339, 4/8 793 (forward 56)
  *   B=2 L=256 heads=12 d=64: rq/rk 2/2 383, 1/1 436, 2/1 563, 4/2 728 (forward 148)
  * The plain-load variant (what SwiftShader and Chromium get) ran 2.1x slower there (d = 32, 4/4).
+ * f16 tensors use the same tiles: the private arrays stay f32, so the spill limits are the same.
  * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
  */
 export function attentionBackwardTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionBackwardTiles {
@@ -158,7 +159,9 @@ export interface AttentionBackwardOptions {
  * real key (lse = LSE_NO_KEYS) gets dq = 0 and contributes nothing. Two passes per batch chunk
  * (dq and delta, then dk and dv), each output written by one invocation in a fixed order: no
  * atomics, bit-identical from run to run. Chunked over the storage-binding limit as the forward.
- * f32 only: f16 tensors are refused (half-precision training is not supported yet).
+ * dqkv, dout, out and qkv are all f32 or all f16 (f16 needs 'shader-f16', refused by the
+ * pipeline otherwise; every tile shape works in both); lse and the internal delta are f32, and
+ * so is all the arithmetic: the f16 variant converts on load and rounds each gradient once.
  */
 export function attentionBackward(
   gpu: Gpu,
@@ -171,7 +174,7 @@ export function attentionBackward(
   heads: number,
   o: AttentionBackwardOptions = {},
 ): void {
-  const { B, L, d } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask }, false);
+  const { B, L, d, dtype } = checkAttention(gpu, 'attention backward', heads, { dqkv, dout, out, lse, qkv, mask });
   // A buffer written by a dispatch may not also be bound for reading (WebGPU usage rules).
   for (const [n, t] of Object.entries({ dout, out, lse, qkv, mask })) {
     if (t.buffer === dqkv.buffer) throw new Error(`attention backward: dqkv and ${n} share a buffer; dqkv must be separate from every input`);
@@ -181,30 +184,42 @@ export function attentionBackward(
   const t = o.tiles ?? attentionBackwardTiles(gpu, L, d);
   if (!(t.bq >= 1) || !(t.rq >= 1) || !(t.rk >= 1)) throw new Error(`attention backward: bad tiles ${JSON.stringify(t)}`);
   checkSubgroup(gpu, 'attention backward', t);
-  const defines = { BACKWARD: true, D: d, D_ALIGN4: d % 4 === 0, BQ: t.bq, RQ: t.rq, RK: t.rk, ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}) };
+  const defines = {
+    BACKWARD: true,
+    D: d,
+    D_ALIGN4: d % 4 === 0,
+    BQ: t.bq,
+    RQ: t.rq,
+    RK: t.rk,
+    ...(t.subgroup ? { SUBGROUP: true, SG: t.bq } : {}),
+    ...(dtype === 'f16' ? { F16: true } : {}),
+  };
   const scale = 1 / Math.sqrt(d);
   const uniforms = (b0: number) => ({ seqLen: L, heads, b0, scaleLog2e: f32(Math.LOG2E * scale), scale: f32(scale), d4: Math.ceil(d / 4) });
   // delta_i = rowsum(dout_i * out_i), [B, heads, L] like lse and bound whole like it.
   const delta = gpu.empty([B, heads, L]);
-  forEachBatchChunk(gpu, 'attention backward', qkv, maxBinding, (b0, nb, view) => {
-    gpu.dispatch({
-      kernel: 'attention',
-      entry: 'backward_dq',
-      defines,
-      bindings: [view(dqkv), delta, view(qkv), view(dout), view(out), lse, mask],
-      uniforms: uniforms(b0),
-      workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
+  try {
+    forEachBatchChunk(gpu, 'attention backward', qkv, maxBinding, (b0, nb, view) => {
+      gpu.dispatch({
+        kernel: 'attention',
+        entry: 'backward_dq',
+        defines,
+        bindings: [view(dqkv), delta, view(qkv), view(dout), view(out), lse, mask],
+        uniforms: uniforms(b0),
+        workgroups: [Math.ceil(L / (t.bq * t.rq)), heads, nb],
+      });
+      gpu.dispatch({
+        kernel: 'attention',
+        entry: 'backward_dkv',
+        defines,
+        bindings: [view(dqkv), delta, view(qkv), view(dout), null, lse, mask],
+        uniforms: uniforms(b0),
+        workgroups: [Math.ceil(L / (t.bq * t.rk)), heads, nb],
+      });
     });
-    gpu.dispatch({
-      kernel: 'attention',
-      entry: 'backward_dkv',
-      defines,
-      bindings: [view(dqkv), delta, view(qkv), view(dout), null, lse, mask],
-      uniforms: uniforms(b0),
-      workgroups: [Math.ceil(L / (t.bq * t.rk)), heads, nb],
-    });
-  });
-  delta.release();
+  } finally {
+    delta.release(); // also when the pipeline is refused (no 'shader-f16')
+  }
 }
 
 /** The tensors of one attention launch; qkv and mask always, the others as the launch binds them. */
@@ -220,11 +235,11 @@ interface AttentionTensors {
 /**
  * The shape and dtype checks forward and backward share: qkv [B, L, 3H] with H = heads * d and
  * d <= MAX_HEAD_DIM; out and dout [B, L, H], dqkv [B, L, 3H], lse [B, heads, L], mask [B, L];
- * mask u32, lse f32, qkv f32 (or f16 where `f16` allows it) and out, dout, dqkv the dtype of
- * qkv; mask and lse (bound whole) under the storage binding limit. Checks the tensors in the
- * order given; `what` prefixes every message.
+ * mask u32, lse f32, qkv f32 or f16 and out, dout, dqkv the dtype of qkv; mask and lse (bound
+ * whole) under the storage binding limit. Checks the tensors in the order given; `what`
+ * prefixes every message.
  */
-function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors, f16: boolean): { B: number; L: number; d: number; dtype: DType } {
+function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTensors): { B: number; L: number; d: number; dtype: DType } {
   const { qkv } = ts;
   if (qkv.shape.length !== 3) throw new Error(`${what}: qkv must be [B, L, 3H], got [${qkv.shape.join(', ')}]`);
   const [B, L, H3] = qkv.shape;
@@ -236,8 +251,7 @@ function checkAttention(gpu: Gpu, what: string, heads: number, ts: AttentionTens
   const given = Object.entries(ts).filter((e): e is [keyof AttentionTensors, Tensor] => e[1] !== undefined);
   for (const [n, t] of given) if (n !== 'qkv') expectShape(`${what}: ${n}`, t, shapes[n]);
   const dtype = qkv.dtype;
-  if (dtype === 'f16' && !f16) throw new Error(`${what}: f16 tensors are not supported (f32 only); qkv is f16`);
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${what}: qkv must be f32${f16 ? ' or f16' : ''}, got ${dtype}`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`${what}: qkv must be f32 or f16, got ${dtype}`);
   for (const [n, t] of given) {
     if (n === 'mask' || n === 'lse') {
       const dt = n === 'mask' ? 'u32' : 'f32';

@@ -125,7 +125,8 @@ export interface EmbeddingBackwardOptions {
  * the host avoids a GPU sort and a readback. Ids are validated (an out-of-range id throws;
  * the forward would have clamped it).
  *
- * dword: [V, H], dposition: [P, H] | null, dtokenType: [T, H] | null, dout: [B, L, H].
+ * dword: [V, H], dposition: [P, H] | null, dtokenType: [T, H] | null, dout: [B, L, H]. The
+ * gradients are f32 (parameter gradients, summed in f32); dout is f32 or f16 (widened exactly).
  */
 export function embeddingBackward(
   gpu: Gpu,
@@ -142,8 +143,8 @@ export function embeddingBackward(
   const [B, L, H] = dout.shape;
   const V = dword.shape[0];
   expectShape('embedding backward: dword', dword, [V, H]);
-  if ([dword, dposition, dtokenType, dout].some((t) => t?.dtype === 'f16')) throw new Error('embedding backward: f16 tensors are not supported (the backward is f32 only)');
-  expectDtype('embedding backward: dout', dout, 'f32');
+  const dt = dout.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`embedding backward: dout must hold f32 or f16 elements, got ${dout}`);
   if (ids.length !== B * L) throw new Error(`embedding backward: ids has ${ids.length} entries, dout [${dout.shape.join(', ')}] needs B * L = ${B * L}`);
   checkIds(ids, V, 'embedding backward: ids');
   const pad = opts.padTokenId ?? null;
@@ -180,6 +181,8 @@ export function embeddingBackward(
     }
   }
   if (H === 0) return;
+  // Without shader-f16 the f16 pipeline is refused (one line) before the tables are cleared.
+  if (dt === 'f16') gpu.pipeline('embedding', 'backward_segments', { WG, DIRECT: false, F16: true });
   if (!opts.accumulate) {
     for (const [, t] of tables) {
       gpu.dispatch({
@@ -193,7 +196,7 @@ export function embeddingBackward(
     }
   }
   // Chunks of whole sequences under the binding limit; each chunk adds into the tables.
-  forEachRowChunk(gpu, 'embedding backward', B, [L * H * 4], (b0, nb) => {
+  forEachRowChunk(gpu, 'embedding backward', B, [L * H * bytesPerElement(dt)], (b0, nb) => {
     const doutChunk = dout.rows(b0, nb);
     for (const [, table, key, rows] of tables) {
       const g = groupTokens(nb * L, (t) => key(b0 * L + t, t % L), rows, segment);
@@ -205,7 +208,7 @@ export function embeddingBackward(
       gpu.dispatch({
         kernel: 'embedding',
         entry: 'backward_segments',
-        defines: { WG, DIRECT: direct },
+        defines: dt === 'f16' ? { WG, DIRECT: direct, F16: true } : { WG, DIRECT: direct },
         bindings: [part ?? table, doutChunk, index],
         uniforms: { n: g.nseg * H, H, ...offsets },
         workgroups: gpu.grid(Math.ceil((g.nseg * H) / WG)),

@@ -100,6 +100,9 @@ const PARAM_WG = 256;
  *
  * dx: [N, C], dweight: [C], dbias: [C], dout: [N, C], x: [N, C], mean: [N], rstd: [N],
  * weight: [C]; leading dims of x are folded into N as in the forward.
+ * dout, x, weight and dx are all f32 or all f16 (mixed-precision training: f16 activations and
+ * weight copy; needs 'shader-f16', the math is f32 and dx is rounded once); mean, rstd and the
+ * parameter gradients dweight and dbias are always f32.
  */
 export function layerNormBackward(
   gpu: Gpu,
@@ -124,9 +127,11 @@ export function layerNormBackward(
   expectShape('layernorm backward: weight', weight, [C]);
   expectShape('layernorm backward: dweight', dweight, [C]);
   expectShape('layernorm backward: dbias', dbias, [C]);
-  const all = { dx, dweight, dbias, dout, x, mean, rstd, weight };
-  if (x.dtype === 'f16') throw new Error('layernorm backward: f16 tensors are not supported (the backward is f32 only)');
-  for (const [w, t] of Object.entries(all)) expectDtype(`layernorm backward: ${w}`, t, 'f32');
+  const dt = x.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`layernorm backward: x must hold f32 or f16 elements, got ${x}`);
+  for (const [w, t] of Object.entries({ dx, dout, weight })) expectDtype(`layernorm backward: ${w}`, t, dt);
+  // statistics and parameter gradients stay f32 whatever the activations' precision
+  for (const [w, t] of Object.entries({ mean, rstd, dweight, dbias })) expectDtype(`layernorm backward: ${w}`, t, 'f32');
   // A buffer written by a dispatch may not also be read by it (WebGPU usage rules).
   for (const [w, t] of Object.entries({ dout, x, mean, rstd, weight })) {
     if (dx.buffer === t.buffer) throw new Error(`layernorm backward: dx and ${w} share a buffer; dx must be separate from every input`);
@@ -152,7 +157,8 @@ export function layerNormBackward(
   // One chunking for both passes: every [N, C] and [N] tensor either pass binds.
   const chunks: { start: number; count: number; blockRows: number; blocks: number; offset: number }[] = [];
   let blocks = 0;
-  forEachRowChunk(gpu, 'layernorm backward', N, [C * 4, C * 4, C * 4, 4, 4, 4], (start, count) => {
+  const eb = bytesPerElement(dt);
+  forEachRowChunk(gpu, 'layernorm backward', N, [C * eb, C * eb, C * eb, 4, 4, 4], (start, count) => {
     const blockRows = Math.max(blockRows0, Math.ceil(count / gpu.limits.maxWorkgroupsPerDim));
     const nb = Math.ceil(count / blockRows);
     chunks.push({ start, count, blockRows, blocks: nb, offset: blocks });
@@ -168,7 +174,7 @@ export function layerNormBackward(
     gpu.dispatch({
       kernel: 'layernorm',
       entry: 'backward',
-      defines: { WG: wg },
+      defines: dt === 'f16' ? { WG: wg, F16: true } : { WG: wg }, // f32 keeps its pipeline keys
       bindings: [rows(dx2), rows(shift), rows(dout2), rows(x2), rows(mean1), rows(rstd1), weight],
       uniforms: { rows: k.count, C, block_rows: 0, block_offset: 0, blocks: 0, accumulate: 0 },
       workgroups: gpu.grid(k.count),
@@ -176,7 +182,7 @@ export function layerNormBackward(
     gpu.dispatch({
       kernel: 'layernorm',
       entry: 'backward_params_partial',
-      defines: { WG: PARAM_WG },
+      defines: dt === 'f16' ? { WG: PARAM_WG, F16: true } : { WG: PARAM_WG },
       bindings: [partial, rows(dout2), rows(x2), rows(mean1), rows(rstd1), rows(shift)],
       uniforms: { rows: k.count, C, block_rows: k.blockRows, block_offset: k.offset, blocks: 0, accumulate: 0 },
       workgroups: [Math.ceil(C / PARAM_WG), k.blocks],

@@ -17,11 +17,14 @@
 // variants were 1.1-1.8x slower at the encoder's backward shapes, and the copy costs one pass
 // over the operand.
 //
-// f16 (inference; needs 'shader-f16'): when a is f16, b, bias and out must be f16 too. Loads
-// convert to f32, sums and the epilogue are f32, the store rounds once to f16; every tile
-// variant (unrolled, subgroup, vec4, shared) and staged transposes work the same way. The
-// backward's products stay f32-only: transA and accumulate refuse f16, as do colsum and
-// denseBackward.
+// f16 (needs 'shader-f16'). The operands a and b share one dtype, f32 or f16; out is f32, or
+// f16 when the operands are; bias has out's dtype; accumulate needs an f32 out. So three
+// combinations: all f32; a, b, out (and bias) f16 (the f16 forward: one rounding to f16 at the
+// store); a, b f16 with an f32 out (mixed-precision training's parameter gradients, e.g.
+// dWt += X^T dY, unrounded). Loads convert to f32 and sums and the epilogue are f32 in every
+// case; every tile variant (unrolled, subgroup, vec4, shared), transA, transB and the staged
+// transposes work the same way. colsum sums an f16 x into an f32 out, and denseBackward takes
+// f16 dy, x, wt with an f16 dx and f32 dwt, db.
 
 import { type Gpu, f32 } from '../gpu/device.ts';
 import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
@@ -116,13 +119,13 @@ export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): Matmu
 const defaults = new WeakMap<Gpu, { nn: MatmulTile; nt: MatmulTile }>();
 
 export interface MatmulOptions {
-  /** a is stored [K, M] (op(a) = a^T). f32 only (the backward's dW = X^T dY). */
+  /** a is stored [K, M] (op(a) = a^T), e.g. the backward's dW = X^T dY. */
   transA?: boolean;
   /** b is stored [N, K] (op(b) = b^T), e.g. Linear weights [out, in]. */
   transB?: boolean;
   /** [N], added to every row of the product (after alpha). */
   bias?: Tensor;
-  /** Add to out's previous contents instead of overwriting them. f32 only (gradient sums). */
+  /** Add to out's previous contents instead of overwriting them (gradient sums). Needs an f32 out. */
   accumulate?: boolean;
   /** Scale of the product (not of bias or the accumulated value). Default 1. */
   alpha?: number;
@@ -152,14 +155,20 @@ const prod = (s: readonly number[]) => s.reduce((x, y) => x * y, 1);
  * a: [..., M, K] ([..., K, M] with transA). b: [K, N] ([N, K] with transB), shared by every
  * leading index of a, or [..., K, N] with the same leading dims as a (a batched matmul).
  * out: [..., M, N]. With a 2-D b and no transA, a's leading dims fold into M (one big matmul).
+ *
+ * Dtypes (anything else throws one line naming the tensor): a and b share the operand dtype,
+ * f32 or f16; out is f32, or f16 when a is (then rounded once at the store); bias has out's
+ * dtype; accumulate needs an f32 out (an f16 running sum would be rounded at every call).
  */
 export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOptions = {}): void {
   const dtype = a.dtype;
   if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`matmul: a ${a} must be f32 or f16`);
-  for (const [name, t] of [['b', b], ['out', out], ['bias', o.bias]] as const) {
-    if (t) expectDtype(`matmul: ${name} (a is ${dtype})`, t, dtype);
-  }
-  if (dtype === 'f16' && (o.transA || o.accumulate)) throw new Error(`matmul: ${o.transA ? 'transA' : 'accumulate'} is f32-only (the backward's products), and a is f16`);
+  expectDtype(`matmul: b (a is ${dtype})`, b, dtype);
+  const outDtype = out.dtype;
+  if (dtype === 'f32') expectDtype('matmul: out (a is f32)', out, 'f32');
+  else if (outDtype !== 'f16' && outDtype !== 'f32') throw new Error(`matmul: out (a is f16): expected f16 or f32 elements, got ${outDtype} ${out}`);
+  if (o.bias) expectDtype(`matmul: bias (out is ${outDtype})`, o.bias, outDtype);
+  if (o.accumulate && outDtype !== 'f32') throw new Error(`matmul: accumulate needs an f32 out (an f16 running sum would be rounded at every call), got out ${out}`);
   if (a.shape.length < 2) throw new Error(`matmul: a ${fmt(a.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
   if (b.shape.length < 2) throw new Error(`matmul: b ${fmt(b.shape)} must have at least 2 dims (a ${fmt(a.shape)}, b ${fmt(b.shape)})`);
   const transA = !!o.transA;
@@ -192,7 +201,7 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   checkTile(gpu, tile);
   const maxBinding = Math.min(o.maxBinding ?? Infinity, gpu.limits.maxBinding);
   const batch = prod(lead);
-  const p: Plan = { dtype, M, N, K, transA, transB, stage, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
+  const p: Plan = { dtype, outDtype, M, N, K, transA, transB, stage, alpha: o.alpha ?? 1, bias: o.bias ?? null, accumulate: !!o.accumulate, tile, maxBinding };
 
   if (rb === 2 && !transA) {
     // Fold every leading dim of a/out into M: one [batch*M, K] x [K, N] product.
@@ -209,7 +218,7 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   const b3 = b.reshape(bShared ? [1, K * N] : [batch, K * N]);
   const o3 = out.reshape([batch, M * N]);
   const el = bytesPerElement(dtype);
-  const itemBytes = [M * K * el, M * N * el, ...(bShared ? [] : [K * N * el])];
+  const itemBytes = [M * K * el, M * N * bytesPerElement(outDtype), ...(bShared ? [] : [K * N * el])];
   if (bShared && b.byteLength > maxBinding) throw bTooBig(b, maxBinding);
   let per: number;
   try {
@@ -272,6 +281,10 @@ export interface DenseGrads {
  * runs in a fixed order (no atomics): the results are bit-identical from run to run.
  * Outputs must not share a buffer with dy, x or wt (WebGPU forbids a read_write binding of a
  * buffer bound again in the same dispatch).
+ *
+ * Dtypes: dy, x and wt share one dtype, f32 or f16 (mixed-precision training: activations and
+ * the f16 working copy of the weights); dx has that dtype too (an f16 dx is rounded once);
+ * the parameter gradients dwt and db are always f32 and summed in f32.
  */
 export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] */, x: Tensor /* [..., in] */, wt: Tensor /* [in, out] */): void {
   if (wt.shape.length !== 2) throw new Error(`dense backward: wt ${fmt(wt.shape)} must be 2-D [in, out] (x ${fmt(x.shape)}, dy ${fmt(dy.shape)})`);
@@ -282,8 +295,14 @@ export function denseBackward(gpu: Gpu, g: DenseGrads, dy: Tensor /* [..., out] 
   if (g.dx) expectShape('dense backward: dx (the shape of x)', g.dx, x.shape);
   if (g.dwt) expectShape('dense backward: dwt (the shape of wt)', g.dwt, wt.shape);
   if (g.db) expectShape('dense backward: db', g.db, [nOut]);
-  for (const [name, t] of [['dx', g.dx], ['dwt', g.dwt], ['db', g.db], ['dy', dy], ['x', x], ['wt', wt]] as const) {
-    if (t && t.dtype !== 'f32') throw new Error(`dense backward: ${name} ${t} must be f32 (the backward is f32-only)`);
+  const dt = dy.dtype;
+  if (dt !== 'f32' && dt !== 'f16') throw new Error(`dense backward: dy ${dy} must be f32 or f16`);
+  for (const [name, t] of [['x', x], ['wt', wt], ['dx', g.dx]] as const) {
+    if (t) expectDtype(`dense backward: ${name} (dy is ${dt})`, t, dt);
+  }
+  // parameter gradients stay f32 whatever the activations' dtype
+  for (const [name, t] of [['dwt', g.dwt], ['db', g.db]] as const) {
+    if (t) expectDtype(`dense backward: ${name} (a parameter gradient)`, t, 'f32');
   }
   const R = prod(lead);
   const dy2 = dy.reshape([R, nOut]);
@@ -314,6 +333,7 @@ const COLSUM_WG = 64;
 
 /**
  * out[c] (+)= sum over rows r of x[r, c]: x [..., C] with leading dims folded into rows, out [C].
+ * x is f32 or f16 (widened on load; needs 'shader-f16'); out and the sums are f32.
  * The bias gradient of a dense layer. Two passes of one entry, no atomics:
  *   rows <= blockRows   one thread per column sums every row into out
  *   otherwise           one thread per (column, block of blockRows rows) writes a block sum to
@@ -328,9 +348,8 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
   const C = x.shape[x.shape.length - 1];
   const rows = C === 0 ? 0 : x.size / C;
   expectShape(`colsum: out (column sums of x ${fmt(x.shape)})`, out, [C]);
-  for (const [name, t] of [['out', out], ['x', x]] as const) {
-    if (t.dtype !== 'f32') throw new Error(`colsum: ${name} ${t} must be f32 (the bias gradient is f32-only)`);
-  }
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`colsum: x ${x} must be f32 or f16`);
+  expectDtype('colsum: out (the sums are f32)', out, 'f32');
   if (out.buffer === x.buffer) throw new Error(`colsum: out ${fmt(out.shape)} shares its GPU buffer with x ${fmt(x.shape)}; write to a separate tensor`);
   const blockRows0 = o.blockRows ?? 64;
   // blockRows 1 would copy x into partial and recurse forever
@@ -343,7 +362,8 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
     gpu.dispatch({
       kernel: 'matmul',
       entry: 'colsum',
-      defines: { COLSUM: true, WG: COLSUM_WG, ACCUMULATE: accumulate },
+      // f32 keeps its pipeline keys; the block sums of an f16 x are f32, so only its first pass is F16
+      defines: { COLSUM: true, WG: COLSUM_WG, ACCUMULATE: accumulate, ...(src.dtype === 'f16' ? { F16: true } : {}) },
       bindings: [dst, src],
       uniforms: { rows: count, C, blockRows, outRow },
       workgroups: [colGroups, blocks],
@@ -359,7 +379,7 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
   }
   const chunks: { start: number; count: number; blockRows: number; blocks: number; outRow: number }[] = [];
   let blocks = 0;
-  forEachRowChunk(gpu, 'colsum', rows, [C * F32], (start, count) => {
+  forEachRowChunk(gpu, 'colsum', rows, [C * bytesPerElement(x.dtype)], (start, count) => {
     // at most maxWorkgroupsPerDim blocks per dispatch (workgroups in y)
     const blockRows = Math.max(blockRows0, Math.ceil(count / gpu.limits.maxWorkgroupsPerDim));
     const nb = Math.ceil(count / blockRows);
@@ -374,8 +394,10 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
 }
 
 interface Plan {
-  /** Element type of a, b, bias and out (f32 sums either way). */
+  /** Element type of a and b (f32 sums either way). */
   dtype: DType;
+  /** Element type of out and bias: dtype, or f32 with f16 operands. */
+  outDtype: DType;
   M: number;
   N: number;
   K: number;
@@ -432,7 +454,7 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
     return;
   }
   if (p.transA) throw new Error(`matmul: out ${fmt(out.shape)} is over the ${maxBinding}-byte binding limit with transA a ${fmt(a.shape)}; only non-transposed a is split by rows`);
-  const rows = Math.min(chunkRows([N * el, K * el], maxBinding, align, 'matmul'), maxRows);
+  const rows = Math.min(chunkRows([N * bytesPerElement(p.outDtype), K * el], maxBinding, align, 'matmul'), maxRows);
   for (let m0 = 0; m0 < M; m0 += rows) {
     const mc = Math.min(rows, M - m0);
     launch(gpu, out.rows(m0, mc), a.rows(m0, mc), b, 1, true, { ...p, M: mc });
@@ -501,7 +523,9 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
       VEC_B: vecB,
       BIAS: !!p.bias,
       ACCUMULATE: p.accumulate,
-      ...(p.dtype === 'f16' ? { F16: true } : {}), // f32 keeps its pipeline keys
+      // f32 keeps its pipeline keys
+      ...(p.dtype === 'f16' ? { F16: true } : {}),
+      ...(p.dtype === 'f16' && p.outDtype === 'f32' ? { OUT_F32: true } : {}),
     },
     bindings: [out, a, b, p.bias],
     uniforms: { M, N, K, strideA: M * K, strideB: bShared ? 0 : K * N, strideC: M * N, alpha: f32(p.alpha), tm: tile.tm, tn: tile.tn },

@@ -7,14 +7,17 @@ import { expectDtype, forEachRowChunk, rowReduceWg } from '../gpu/launch.ts';
 
 const WG = 256;
 
-/** The hidden states' dtype, f32 or f16 (read by the forwards; the pooled output is f32 either way). */
-function hiddenDtype(what: string, x: Tensor): 'f32' | 'f16' {
-  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${what}: x must hold f32 or f16 elements, got ${x}`);
+/**
+ * The hidden states' dtype, f32 or f16: x of the forwards, dx of the backwards (the pooled
+ * output and its gradient are f32 either way).
+ */
+function hiddenDtype(what: string, x: Tensor, name = 'x'): 'f32' | 'f16' {
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${what}: ${name} must hold f32 or f16 elements, got ${x}`);
   return x.dtype;
 }
 
-/** Defines of a pooling forward: F16 only for f16 hidden states, so the f32 pipeline keys stay as they were. */
-function forwardDefines(dt: 'f32' | 'f16'): { WG: number; F16?: boolean } {
+/** Defines of a pooling kernel over hidden states: F16 only when they are f16, so the f32 pipeline keys stay as they were. */
+function hiddenDefines(dt: 'f32' | 'f16'): { WG: number; F16?: boolean } {
   return dt === 'f16' ? { WG, F16: true } : { WG };
 }
 
@@ -37,7 +40,7 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'cls_forward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -45,21 +48,24 @@ export function clsPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /* 
   });
 }
 
-/** Backward of clsPoolForward: dx[b, 0, :] = dout[b, :], zeros elsewhere. dx: [B, L, H], dout: [B, H]. */
+/**
+ * Backward of clsPoolForward: dx[b, 0, :] = dout[b, :], zeros elsewhere. dx: [B, L, H] in the
+ * hidden states' dtype, f32 or f16 (dout rounded to f16 once); dout: [B, H] f32 (the pooled
+ * vector's gradient is f32 either way).
+ */
 export function clsPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */): void {
-  if (dx.dtype === 'f16' || dout.dtype === 'f16') throw new Error('clsPool backward: f16 tensors are not supported (the backward is f32 only)');
   const [B, L, H] = dims3('clsPool backward', dx);
   expectShape('clsPool backward: dout', dout, [B, H]);
-  expectDtype('clsPool backward: dx', dx, 'f32');
+  const dt = hiddenDtype('clsPool backward', dx, 'dx');
   expectDtype('clsPool backward: dout', dout, 'f32');
   if (dx.buffer === dout.buffer) throw new Error('clsPool backward: dx and dout share a buffer');
   if (H === 0) return;
-  forEachRowChunk(gpu, 'clsPool backward', B, [L * H * 4, H * 4], (start, count) => {
+  forEachRowChunk(gpu, 'clsPool backward', B, [L * H * bytesPerElement(dt), H * 4], (start, count) => {
     const n = count * L * H;
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'cls_backward',
-      defines: { WG },
+      defines: hiddenDefines(dt),
       bindings: [dx.rows(start, count), dout.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -86,7 +92,7 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'mean_forward',
-      defines: forwardDefines(dt),
+      defines: hiddenDefines(dt),
       bindings: [out.rows(start, count), x.rows(start, count), mask.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),
@@ -96,25 +102,25 @@ export function meanPoolForward(gpu: Gpu, out: Tensor /* [B, H] */, x: Tensor /*
 
 /**
  * Backward of meanPoolForward: dx[b, l, :] = mask[b, l] * dout[b, :] / max(sum_l mask[b, l], 1e-9),
- * exactly 0 at masked positions (and in rows with no real token). dx: [B, L, H], dout: [B, H],
- * mask: [B, L] u32.
+ * exactly 0 at masked positions (and in rows with no real token). dx: [B, L, H] in the hidden
+ * states' dtype, f32 or f16 (computed in f32, rounded to f16 once); dout: [B, H] f32; mask:
+ * [B, L] u32.
  */
 export function meanPoolBackward(gpu: Gpu, dx: Tensor /* [B, L, H] */, dout: Tensor /* [B, H] */, mask: Tensor /* [B, L] u32 */): void {
-  if (dx.dtype === 'f16' || dout.dtype === 'f16') throw new Error('meanPool backward: f16 tensors are not supported (the backward is f32 only)');
   const [B, L, H] = dims3('meanPool backward', dx);
   expectShape('meanPool backward: dout', dout, [B, H]);
   expectShape('meanPool backward: mask', mask, [B, L]);
-  expectDtype('meanPool backward: dx', dx, 'f32');
+  const dt = hiddenDtype('meanPool backward', dx, 'dx');
   expectDtype('meanPool backward: dout', dout, 'f32');
   expectDtype('meanPool backward: mask', mask, 'u32');
   if (dx.buffer === dout.buffer || dx.buffer === mask.buffer) throw new Error('meanPool backward: dx shares a buffer with dout or mask');
   if (H === 0) return;
-  forEachRowChunk(gpu, 'meanPool backward', B, [L * H * 4, H * 4, L * 4], (start, count) => {
+  forEachRowChunk(gpu, 'meanPool backward', B, [L * H * bytesPerElement(dt), H * 4, L * 4], (start, count) => {
     const n = count * H;
     gpu.dispatch({
       kernel: 'pooling',
       entry: 'mean_backward',
-      defines: { WG },
+      defines: hiddenDefines(dt),
       bindings: [dx.rows(start, count), dout.rows(start, count), mask.rows(start, count)],
       uniforms: { n, L, H },
       workgroups: gpu.grid(Math.ceil(n / WG)),

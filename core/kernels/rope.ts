@@ -83,7 +83,8 @@ export function ropeForward(gpu: Gpu, qkv: Tensor, cos: Tensor, sin: Tensor, hea
  * rotated qkv becomes the gradient with respect to the unrotated one): dq and dk get the
  * transposed rotation, which for tables from ropeTables() (both halves the same angle) is the
  * inverse one, rotation by -angle; dv is the identity's gradient and stays as it is. Same
- * tables, shapes and chunking as the forward. f32 only: an f16 dqkv is refused.
+ * tables, shapes and chunking as the forward. dqkv may be f32 or f16, as qkv in the forward
+ * (f32 tables, f32 rotation, one rounding to f16 per element written).
  */
 export function ropeBackward(gpu: Gpu, dqkv: Tensor, cos: Tensor, sin: Tensor, heads: number, o: RopeOptions = {}): void {
   rope(gpu, 'backward', dqkv, cos, sin, heads, o);
@@ -101,8 +102,7 @@ function rope(gpu: Gpu, entry: 'forward' | 'backward', qkv: Tensor, cos: Tensor,
     throw new Error(`${what}: cos must be [Lmax >= ${L}, ${d}], got [${cos.shape.join(', ')}]`);
   }
   expectShape(`${what}: sin`, sin, cos.shape);
-  if (qkv.dtype === 'f16' && entry === 'backward') throw new Error(`${what}: f16 tensors are not supported (f32 only); ${name} is f16`);
-  if (qkv.dtype !== 'f32' && qkv.dtype !== 'f16') throw new Error(`${what}: ${name} must be f32${entry === 'forward' ? ' or f16' : ''}, got ${qkv.dtype}`);
+  if (qkv.dtype !== 'f32' && qkv.dtype !== 'f16') throw new Error(`${what}: ${name} must be f32 or f16, got ${qkv.dtype}`);
   for (const [n, t] of [['cos', cos], ['sin', sin]] as const) {
     if (t.dtype !== 'f32') throw new Error(`${what}: ${n} must be f32, got ${t.dtype}`);
   }

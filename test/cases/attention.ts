@@ -3,8 +3,8 @@
 // peaked softmax, garbage in padded keys, non-default block shapes, and a row with no real key.
 // The backward runs on the same kinds of shapes (against the float64 analytic gradients), then
 // gradient checks of the whole forward by central differences (test/gradcheck.ts). The f16
-// forward (names ending in ' f16') runs on shapes of the same kinds, or, on an adapter without
-// 'shader-f16', checks that the launch is refused.
+// forward and backward (names ending in ' f16') run on shapes of the same kinds, or, on an
+// adapter without 'shader-f16', check that the launch is refused.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { type AttentionBackwardTiles, type AttentionTiles, LSE_NO_KEYS, attentionBackward, attentionForward } from '../../core/kernels/attention.ts';
@@ -14,7 +14,7 @@ import { attentionBackwardRef, attentionRef, attentionRef64 } from '../../core/r
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor } from './elementwise.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
-import { refusalCheck } from './half-io.ts';
+import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import { randu, rng } from './util.ts';
 
 interface Shape {
@@ -426,4 +426,100 @@ const f16Cases: KernelCase[] = [
   f16Case({ B: 9, L: 5, heads: 2, d: 24, lengths: [5, 4, 3, 2, 1, 5, 4, 3, 2], qk: 1, maxBinding: 8 * 1440 }, 84),
 ];
 
-export const attentionCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases, ...f16Cases];
+// ---------------------------------------------------------------- f16 backward
+//
+// qkv, dout, out (from the f16 forward) and dqkv in f16; lse, delta and all arithmetic in f32.
+// The reference is attentionBackwardRef on the f16-rounded qkv and dout (what the kernels read),
+// checked per part against its term magnitudes M as the f32 backward is. Rounding model:
+// (a) the f32 arithmetic on those inputs, including the f16 forward's f32 lse: the f32
+//     backward's computation on inputs that happen to be f16 values, eps = bwdEps(qk, n);
+// (b) one intermediate f16 store, out (the reference recomputes it in float64): each element
+//     off by up to one f16 ulp, 2^-10 of |out_c| (either neighbour, see half-io.ts), so delta
+//     by 2^-10 sum_c |dout_c out_c| and ds_ij = p_ij (dP_ij - delta_i) by 2^-10 of its own
+//     term magnitude; dq and dk (sums of scale ds k and scale ds q) move by at most 2^-10 M.
+//     dv = p^T dout does not use delta: no such term;
+// (c) the one rounding of each gradient to f16: halfOutTol, rtol 2^-10 of |result| and the
+//     subnormal spacing 2^-24 absolute (gradients below 6.1e-5 are f16 subnormals).
+// So dq, dk: halfOutTol(atol (eps + 2^-10) M); dv: halfOutTol(atol eps M). The tiny-dout case
+// (|dout| <= 1e-4, much of it subnormal in f16, as unscaled loss gradients are) gets results
+// partly in the subnormal range, where (c)'s absolute term dominates; the large one (1e3, as
+// after loss scaling) checks nothing overflows on the way. A dropped term, a wrong scale or
+// mask moves gradients by 1e-2 .. 1 of M, a leak of the padded keys' 1e3 garbage by far more.
+const F16_OUT_ROUND = 2 ** -10;
+
+interface F16BwdShape extends BwdShape {
+  /** dout drawn from U(-doutScale, doutScale); default 1. */
+  doutScale?: number;
+}
+
+function f16BackwardCase(s: F16BwdShape, seed: number): KernelCase {
+  const t = s.bwdTiles;
+  const tiles = t ? ` ${t.subgroup ? 'subgroup' : `bq=${t.bq}`} rq=${t.rq} rk=${t.rk}` : '';
+  const extra = `${s.maxBinding ? ` maxBinding=${s.maxBinding}` : ''}${s.doutScale ? ` dout=${s.doutScale}` : ''}`;
+  return {
+    name: `backward ${shapeName(s)}${tiles}${extra} f16`,
+    async run(gpu) {
+      const { B, L, heads, d } = s;
+      const H = heads * d;
+      const N = B * L;
+      const { qkv, mask } = makeInputs(s, seed);
+      const dout = randu(N * H, seed + 11).map((x) => x * (s.doutScale ?? 1));
+      const tq = uploadHalf(gpu, qkv, [B, L, 3 * H]);
+      const tdo = uploadHalf(gpu, dout, [B, L, H]);
+      const tm = gpu.upload(mask, [B, L]);
+      const out = gpu.empty([B, L, H], 'f16');
+      const lse = gpu.empty([B, heads, L]);
+      const dq = nanHalf(gpu, [B, L, 3 * H]);
+      const all = [tq.t, tdo.t, tm, out, lse, dq];
+      const backward = () => attentionBackward(gpu, dq, tdo.t, out, lse, tq.t, tm, heads, { tiles: resolveTiles(gpu, s.bwdTiles), maxBinding: s.maxBinding });
+      if (!hasF16(gpu)) return refusalCheck(backward, all);
+      attentionForward(gpu, out, lse, tq.t, tm, heads);
+      const before = gpu.stats.dispatches;
+      backward();
+      const dispatches = gpu.stats.dispatches - before;
+      const dqkv = await readHalf(gpu, dq);
+      for (const x of all) x.release();
+      const ref = attentionBackwardRef(tdo.v, tq.v, mask, B, L, heads, d);
+      const eps = bwdEps(s.qk, Math.max(L, d));
+      const checks: Check[] = [];
+      ['dq', 'dk', 'dv'].forEach((name, k) => {
+        const M = maxAbs(part(ref.magnitude, N, H, k));
+        const e = eps + (k < 2 ? F16_OUT_ROUND : 0);
+        const tol = halfOutTol({ atol: e * M });
+        checks.push({ name: `${name} (atol ${e.toExponential(1)} x max M ${M.toPrecision(3)}, rtol 2^-10)`, actual: part(dqkv, N, H, k), expected: part(ref.dqkv, N, H, k), tol });
+      });
+      // exact: padded keys' dk and dv are written as 0, never computed
+      const padded: number[] = [];
+      for (let tok = 0; tok < N; tok++) if (!mask[tok]) for (let c = H; c < 3 * H; c++) padded.push(dqkv[tok * 3 * H + c]);
+      if (padded.length) checks.push({ name: 'dk, dv of padded keys == 0', actual: padded, expected: new Float32Array(padded.length), tol: { atol: 0 } });
+      if (s.dispatches) checks.push({ name: 'dispatches', actual: [dispatches], expected: [s.dispatches], tol: { atol: 0 } });
+      return checks;
+    },
+  };
+}
+
+// The kinds of shapes of the f32 backward and the f16 forward: length-1 sequences and rows,
+// several heads, head dims 5..128 (5: an odd number of f16 elements in every tensor), holes in
+// the mask, a row with no real key, every tile variant the launcher may pick (CPU defaults, the
+// real-GPU 64/1/1, one row per invocation, odd rq/rk, the subgroup variant), batch chunks
+// (8 + 1 rows: f16 qkv rows of 1440 bytes, as in the f16 forward), tiny and large dout.
+const f16BackwardCases: KernelCase[] = [
+  f16BackwardCase({ B: 1, L: 1, heads: 1, d: 16, qk: 1 }, 91),
+  f16BackwardCase({ B: 3, L: 13, heads: 3, d: 16, lengths: [13, 9, 1], qk: 6 }, 92),
+  f16BackwardCase({ B: 3, L: 5, heads: 2, d: 10, lengths: [5, 4, 2], qk: 1 }, 93),
+  f16BackwardCase({ B: 3, L: 7, heads: 3, d: 5, lengths: [7, 1, 4], qk: 1 }, 94),
+  f16BackwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6 }, 95),
+  f16BackwardCase({ B: 1, L: 40, heads: 1, d: 128, qk: 6 }, 96),
+  f16BackwardCase({ B: 1, L: 9, heads: 2, d: 16, mask: [1, 0, 1, 1, 0, 0, 1, 0, 1], qk: 1 }, 97),
+  f16BackwardCase({ B: 2, L: 7, heads: 2, d: 16, lengths: [7, 0], qk: 1 }, 98),
+  f16BackwardCase({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 20], qk: 6, bwdTiles: { bq: 8, rq: 1, rk: 1 } }, 99),
+  f16BackwardCase({ B: 2, L: 77, heads: 3, d: 32, lengths: [77, 1], qk: 1, bwdTiles: { bq: 64, rq: 1, rk: 1 } }, 100), // real GPUs' default
+  f16BackwardCase({ B: 3, L: 13, heads: 2, d: 10, lengths: [13, 9, 1], qk: 6, bwdTiles: { bq: 4, rq: 5, rk: 3 } }, 101),
+  f16BackwardCase({ B: 2, L: 13, heads: 2, d: 10, lengths: [13, 5], qk: 1, bwdTiles: { bq: 0, rq: 2, rk: 4, subgroup: true } }, 102),
+  f16BackwardCase({ B: 3, L: 33, heads: 3, d: 24, lengths: [33, 9, 1], qk: 1, bwdTiles: { bq: 0, rq: 3, rk: 3, subgroup: true } }, 103),
+  f16BackwardCase({ B: 9, L: 5, heads: 2, d: 24, lengths: [5, 4, 3, 2, 1, 5, 4, 3, 2], qk: 1, maxBinding: 8 * 1440, dispatches: 4 }, 104),
+  f16BackwardCase({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 17], qk: 1, doutScale: 1e-4 }, 105),
+  f16BackwardCase({ B: 2, L: 33, heads: 2, d: 32, lengths: [33, 17], qk: 6, doutScale: 1e3 }, 106),
+];
+
+export const attentionCases: KernelCase[] = [...forwardCases, ...backwardCases, ...gradCases, ...f16Cases, ...f16BackwardCases];

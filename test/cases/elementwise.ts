@@ -25,45 +25,21 @@
 //   region joins of erf (|x| / sqrt 2 = 1 and 3.925) and the far tails.
 
 import type { Gpu } from '../../core/gpu/device.ts';
-import type { Tensor } from '../../core/gpu/tensor.ts';
 import { accumulateForward, addForward, erfForward, geluBackward, geluForward, gluBackward, gluForward } from '../../core/kernels/elementwise.ts';
 import { addRef, erfArrayRef, erfRef, erfcRef, geluBackwardRef, geluRef, geluScalarRef, gluBackwardRef, gluRef } from '../../core/ref/elementwise.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
-import type { Check, KernelCase, Tol } from './types.ts';
+import type { Check, KernelCase } from './types.ts';
+import { ERF_TOL, GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, GLU_TOL, geluInput, gluInput, nanTensor, withBindingLimit } from './elementwise-inputs.ts';
+import { halfBackwardCases } from './elementwise-f16.ts';
+import { castCases } from './cast.ts';
 import { randu } from './util.ts';
 
-export const ERF_TOL: Tol = { atol: 5e-7 };
-export const GELU_TOL: Tol = { atol: 1e-6, rtol: 3e-7 };
-const GLU_TOL: Tol = { atol: 2e-6, rtol: 4e-7 };
-/** gelu'(x) error, for |dout| <= 1 (see the header). */
-export const GELU_GRAD_TOL: Tol = { atol: 3e-7, rtol: 2.4e-7 };
+export { ERF_TOL, GELU_GRAD_TOL, GELU_TOL, nanTensor, withBindingLimit } from './elementwise-inputs.ts';
+
 const U = 2 ** -24;
 
 // ---------------------------------------------------------------- shared helpers
-
-/** A new f32 tensor filled with NaN, so an element the kernel forgets to write fails the check. */
-export function nanTensor(gpu: Gpu, shape: readonly number[]): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return gpu.upload(new Float32Array(n).fill(NaN), shape);
-}
-
-/**
- * Run fn with the device's storage binding limit lowered to `bytes`, so small inputs take the
- * chunked path (Gpu.dispatch enforces the lowered limit too, proving no binding exceeds it).
- * Returns fn's result and how many dispatches it recorded.
- */
-export async function withBindingLimit<T>(gpu: Gpu, bytes: number, fn: () => T | Promise<T>): Promise<{ result: T; dispatches: number }> {
-  const saved = gpu.limits.maxBinding;
-  const before = gpu.stats.dispatches;
-  gpu.limits.maxBinding = bytes;
-  try {
-    const result = await fn();
-    return { result, dispatches: gpu.stats.dispatches - before };
-  } finally {
-    gpu.limits.maxBinding = saved;
-  }
-}
 
 /** n values repeating a random pattern of prime length p (cheap references for huge n). */
 function periodic(n: number, p: number, seed: number, scale: number): { data: Float32Array; pattern: Float32Array } {
@@ -179,14 +155,6 @@ const addCases: KernelCase[] = [1, 255, 257, 65537].map((n) => ({
 
 // ---------------------------------------------------------------- gelu
 
-/** Uniform(-8, 8) plus fixed tail and special points at the front. */
-function geluInput(n: number, seed: number): Float32Array {
-  const x = randu(n, seed, 8);
-  const special = [0, -0.5, 0.5, -1.41421356, 1.41421356, -2.7, -5.55, 5.55, -10, 10, -30, 30, -1e4, 1e4];
-  for (let i = 0; i < Math.min(n, special.length); i++) x[i] = special[i];
-  return x;
-}
-
 const geluCases: KernelCase[] = [1, 7, 1000, 65537].map((n) => ({
   name: `gelu n=${n}`,
   async run(gpu) {
@@ -235,17 +203,6 @@ geluCases.push(
 );
 
 // ---------------------------------------------------------------- glu
-
-/** up in (-2, 2), gate in (-6, 6): swapping the halves changes the result visibly. */
-function gluInput(rows: number, cols: number, seed: number): Float32Array {
-  const up = randu(rows * cols, seed, 2), gate = randu(rows * cols, seed + 1, 6);
-  const ug = new Float32Array(rows * 2 * cols);
-  for (let r = 0; r < rows; r++) {
-    ug.set(up.subarray(r * cols, (r + 1) * cols), r * 2 * cols);
-    ug.set(gate.subarray(r * cols, (r + 1) * cols), r * 2 * cols + cols);
-  }
-  return ug;
-}
 
 async function runGlu(gpu: Gpu, lead: number[], cols: number, seed: number, limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
   const rows = lead.reduce((a, b) => a * b, 1);
@@ -332,9 +289,6 @@ const accumulateCases: KernelCase[] = [
 ];
 
 // ---------------------------------------------------------------- gelu and glu backward
-
-/** Points where gelu' is delicate: its zero, the erf region joins (x = sqrt 2, 5.55), the tails. */
-const GELU_GRAD_POINTS = [0, -0.7517916, 0.7517916, -1.41421356, 1.41421356, -2.5, 2.5, -5.55, 5.55, -8, 8, -14, 14, -30, 30, -1e4, 1e4];
 
 async function runGeluBackward(gpu: Gpu, x: Float32Array, dout: Float32Array, shape: number[], limit?: { bytes: number; dispatches: number }): Promise<Check[]> {
   const tx = gpu.upload(x, shape), tdout = gpu.upload(dout, shape), dx = nanTensor(gpu, shape);
@@ -523,6 +477,8 @@ export const elementwiseCases: KernelCase[] = [
   ...gluBackwardCases,
   ...gradCases,
   ...halfCases,
+  ...halfBackwardCases,
+  ...castCases,
 ];
 
 /** Scalar GELU over a grid, for the test that the tolerance rejects the tanh approximation. */

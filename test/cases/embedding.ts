@@ -11,6 +11,9 @@
 // row list of the case. Accumulating adds the old value: plus rtol u. Exact checks: rows no
 // token maps to (and the pad row of dword) are 0, or keep their old bits when accumulating;
 // a second run gives the same bits (fixed summation order, no atomics).
+// f16 dout (the backward's names ending in ' f16'): dout is rounded to f16 on the host and the
+// reference sums exactly those values; the kernel widens them to f32 exactly and sums into the
+// f32 tables as before, so the tolerance is the f32 one (no f16 store: the gradients are f32).
 // Gradient checks: central differences of a float64 forward (test/gradcheck.ts, rtol 1e-5);
 // the forward reads the pad row as a constant, which is what padding_idx means for autograd.
 
@@ -165,6 +168,8 @@ interface BwdSpec {
   limit?: { bytes: number; dispatches: number };
   /** Only compare rows some token maps to, and count the elements elsewhere that are not 0. */
   sparse?: boolean;
+  /** dout in f16 (the tables stay f32). */
+  half?: boolean;
 }
 
 /** Rows [n] of a table that some token maps to. */
@@ -216,9 +221,13 @@ async function runBackward(gpu: Gpu, s: BwdSpec, seed: number): Promise<Check[]>
   const ids = randIds(B * L, s.idsBelow ?? V, seed);
   if (s.pad !== undefined) ids.set([s.pad, s.pad].slice(0, L), Math.max(0, L - 2));
   const typeIds = s.typeIds ? randIds(B * L, T || 2, seed + 1) : null;
-  const dout = randu(B * L * H, seed + 2);
   const init = s.accumulate ? { word: randu(V * H, seed + 3), pos: randu(P * H, seed + 4), tt: randu(T * H, seed + 5) } : null;
-  const tDout = gpu.upload(dout, [B, L, H]);
+  const dout0 = randu(B * L * H, seed + 2);
+  const { t: tDout, v: dout } = s.half ? uploadHalf(gpu, dout0, [B, L, H]) : { t: gpu.upload(dout0, [B, L, H]), v: dout0 };
+  if (s.half && !hasF16(gpu)) {
+    const tables = [gpu.empty([V, H]), P ? gpu.empty([P, H]) : null, T ? gpu.empty([T, H]) : null];
+    return refusalCheck(() => embeddingBackward(gpu, tables[0]!, tables[1], tables[2], tDout, ids, typeIds, { padTokenId: s.pad ?? null }), [tDout, ...tables.filter((t) => t !== null)]);
+  }
   const run = async () => {
     const mk = (n: number, data: Float32Array | undefined) => (data ? gpu.upload(data, [n, H]) : nanTensor(gpu, [n, H]));
     const dw = mk(V, init?.word), dp = P ? mk(P, init?.pos) : null, dt = T ? mk(T, init?.tt) : null;
@@ -265,6 +274,14 @@ const bwdSpecs: BwdSpec[] = [
   { name: 'BERT chunked under an 8 KiB binding limit', B: 9, L: 16, H: 32, V: 50, P: 16, T: 2, typeIds: true, pad: 0, limit: { bytes: 8192, dispatches: 12 } },
   // GTE-large's table: clearing 31M elements needs the folded grid (> 65535 workgroups of 256)
   { name: 'GTE-large table [30528, 1024], B=2, L=128 (big grid clear)', B: 2, L: 128, H: 1024, V: 30528, T: 1, pad: 0, sparse: true },
+  { name: 'word only, B=L=H=V=1 f16', B: 1, L: 1, H: 1, V: 1, half: true },
+  { name: 'BERT: word (pad 0) + position (P > L) + token_type[tt], odd H f16', B: 2, L: 5, H: 7, V: 11, P: 8, T: 2, typeIds: true, pad: 0, half: true },
+  { name: 'GTE: word + token_type row 0 for every token, no position f16', B: 3, L: 4, H: 129, V: 50, T: 1, pad: 0, half: true },
+  { name: 'long row lists: segments of 4 tokens, then their sums f16', B: 4, L: 33, H: 5, V: 3, P: 40, T: 2, typeIds: true, pad: 2, segment: 4, half: true },
+  { name: 'accumulate into existing gradients f16', B: 3, L: 6, H: 9, V: 12, P: 6, T: 2, typeIds: true, pad: 3, accumulate: true, half: true },
+  // f16 dout rows of 1 KiB: 8 sequences per chunk under 8 KiB, so chunks 8 + 8 + 1; 3 clears,
+  // then one pass per table and chunk (segments of 128 tokens hold any row's list): 3 + 9
+  { name: 'BERT chunked under an 8 KiB binding limit f16', B: 17, L: 16, H: 32, V: 50, P: 16, T: 2, typeIds: true, pad: 0, segment: 128, limit: { bytes: 8192, dispatches: 12 }, half: true },
 ];
 
 const backwardCases: KernelCase[] = bwdSpecs.map((s, i) => ({

@@ -217,6 +217,35 @@ interface BwdSpec extends Spec {
   accumulate?: boolean;
 }
 
+/**
+ * The float64 gradients of a backward spec's inputs (accumulate's initial values added) and the
+ * tolerances above for them.
+ */
+function backwardRef(s: BwdSpec, x: Float32Array, w: Float32Array, dout: Float32Array, init: Float32Array[] | null, wg: number) {
+  const N = s.lead.reduce((a, b) => a * b, 1);
+  const { C } = s;
+  const eps = s.eps ?? 1e-12;
+  const ref = layerNormBackwardRef(dout, x, w, N, C, eps);
+  const { mean: m64, rstd: r64 } = layerNormRef(x, w, new Float32Array(C), N, C, eps);
+  let X = 0;
+  for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) X = Math.max(X, Math.abs((x[r * C + c] - m64[r]) * r64[r]));
+  let G = 0;
+  for (let i = 0; i < N * C; i++) G = Math.max(G, Math.abs(dout[i] * w[i % C]));
+  const D = maxAbs(dout), rs = maxAbs(r64), X2 = X * X;
+  const e = sumErr(C, wg);
+  const Rp = Math.min(s.blockRows ?? 64, N);
+  const ep = 4 * Math.sqrt(Rp + Math.ceil(N / Rp)) * U;
+  const accRtol = init ? U : 0;
+  return {
+    dx: ref.dx,
+    dweight: init ? ref.dweight.map((v, c) => v + init[0][c]) : ref.dweight,
+    dbias: init ? ref.dbias.map((v, c) => v + init[1][c]) : ref.dbias,
+    dxTol: { atol: rs * G * (e * (3 + 5 * X2) + U * (18 + 21 * X2)) } as Tol,
+    dwTol: { atol: N * D * X * (ep + 2 * e + 6 * U), rtol: accRtol } as Tol,
+    dbTol: { atol: N * D * ep, rtol: accRtol } as Tol,
+  };
+}
+
 async function runBackward(gpu: Gpu, s: BwdSpec, seed: number): Promise<Check[]> {
   const N = s.lead.reduce((a, b) => a * b, 1);
   const { C } = s;
@@ -247,23 +276,11 @@ async function runBackward(gpu: Gpu, s: BwdSpec, seed: number): Promise<Check[]>
   const second = await run();
   for (const t of [tx, tw, tb, tdout, out, mean, rstd]) t.release();
 
-  const ref = layerNormBackwardRef(dout, x, w, N, C, eps);
-  const { mean: m64, rstd: r64 } = layerNormRef(x, w, b, N, C, eps);
-  let X = 0;
-  for (let r = 0; r < N; r++) for (let c = 0; c < C; c++) X = Math.max(X, Math.abs((x[r * C + c] - m64[r]) * r64[r]));
-  let G = 0;
-  for (let i = 0; i < N * C; i++) G = Math.max(G, Math.abs(dout[i] * w[i % C]));
-  const D = maxAbs(dout), rs = maxAbs(r64), X2 = X * X;
-  const e = sumErr(C, wg);
-  const Rp = Math.min(s.blockRows ?? 64, N);
-  const ep = 4 * Math.sqrt(Rp + Math.ceil(N / Rp)) * U;
-  const accRtol = init ? U : 0;
-  const expW = init ? ref.dweight.map((v, c) => v + init[0][c]) : ref.dweight;
-  const expB = init ? ref.dbias.map((v, c) => v + init[1][c]) : ref.dbias;
+  const ref = backwardRef(s, x, w, dout, init, wg);
   const checks: Check[] = [
-    { name: 'dx', actual: first.dx, expected: ref.dx, tol: { atol: rs * G * (e * (3 + 5 * X2) + U * (18 + 21 * X2)) } },
-    { name: init ? 'dweight (accumulated)' : 'dweight', actual: first.dw, expected: expW, tol: { atol: N * D * X * (ep + 2 * e + 6 * U), rtol: accRtol } },
-    { name: init ? 'dbias (accumulated)' : 'dbias', actual: first.db, expected: expB, tol: { atol: N * D * ep, rtol: accRtol } },
+    { name: 'dx', actual: first.dx, expected: ref.dx, tol: ref.dxTol },
+    { name: init ? 'dweight (accumulated)' : 'dweight', actual: first.dw, expected: ref.dweight, tol: ref.dwTol },
+    { name: init ? 'dbias (accumulated)' : 'dbias', actual: first.db, expected: ref.dbias, tol: ref.dbTol },
     // exact: fixed-order reductions give the same bits on every run
     { name: 'dx run to run', actual: second.dx, expected: first.dx, tol: { atol: 0 } },
     { name: 'dweight run to run', actual: second.dw, expected: first.dw, tol: { atol: 0 } },
@@ -294,6 +311,97 @@ const bwdSpecs: BwdSpec[] = [
 const backwardCases: KernelCase[] = bwdSpecs.map((s, i) => ({
   name: `backward ${label(s)}${s.blockRows ? ` R=${s.blockRows}` : ''}${s.accumulate ? ' accumulate' : ''}`,
   run: (gpu: Gpu) => runBackward(gpu, s, 600 + 10 * i),
+}));
+
+// ---------------------------------------------------------------- backward, f16
+//
+// dout, x, weight and dx in f16; mean and rstd (from the f16 forward), dweight and dbias f32.
+// The reference is the float64 backward of the f16-rounded inputs (half-io.ts), whose values
+// are exact in f32, so the kernel's error is the f32 model above plus, for dx only, its
+// rounding to f16: halfOutTol(dx tolerance). dweight and dbias are never rounded to f16 and
+// keep their tolerances. Shapes: length-1 rows (dx = 0 exactly), H not a multiple of 4, the
+// f16 offset rows of the forward (30 + U(+-0.5)), the folded grid, row chunks of f16 rows, and
+// the dout of training: tiny, +-(1 + U(+-0.3)) 1e-4 (f16 normals), and up to 1000.
+
+interface HalfBwdSpec extends BwdSpec {
+  /** dout = U(-1, 1) * scale, or 'tiny': +-(1 + U(-0.3, 0.3)) 1e-4. */
+  dout?: number | 'tiny';
+}
+
+async function runBackwardHalf(gpu: Gpu, s: HalfBwdSpec, seed: number): Promise<Check[]> {
+  const N = s.lead.reduce((a, b) => a * b, 1);
+  const { C } = s;
+  const eps = s.eps ?? 1e-12;
+  const shape = [...s.lead, C];
+  const raw = specInputs(s, N, seed);
+  let d: Float32Array;
+  if (s.dout === 'tiny') d = randu(N * C, seed + 3, 0.3).map((v, i) => (i % 2 ? -1 : 1) * (1 + v) * 1e-4);
+  else d = randu(N * C, seed + 3, s.dout ?? 1);
+  const { t: tx, v: x } = uploadHalf(gpu, raw.x, shape);
+  const { t: tw, v: w } = uploadHalf(gpu, raw.w, [C]);
+  const { t: tb } = uploadHalf(gpu, raw.b, [C]);
+  const { t: tdout, v: dout } = uploadHalf(gpu, d, shape);
+  const init = s.accumulate ? [randu(C, seed + 4), randu(C, seed + 5)] : null;
+  const out = gpu.empty(shape, 'f16'), mean = gpu.empty([N]), rstd = gpu.empty([N]);
+  const wg = s.wg ?? rowReduceWg(gpu);
+  const grads = () => ({
+    dx: nanHalf(gpu, shape),
+    dw: init ? gpu.upload(init[0], [C]) : nanTensor(gpu, [C]),
+    db: init ? gpu.upload(init[1], [C]) : nanTensor(gpu, [C]),
+  });
+  const inputs = [tx, tw, tb, tdout, out, mean, rstd];
+  if (!hasF16(gpu)) {
+    const g = grads();
+    return refusalCheck(() => layerNormBackward(gpu, g.dx, g.dw, g.db, tdout, tx, mean, rstd, tw, { wg }), [...inputs, g.dx, g.dw, g.db]);
+  }
+  layerNormForward(gpu, out, mean, rstd, tx, tw, tb, eps, { wg });
+  const run = async () => {
+    const g = grads();
+    const { dispatches } = await withBindingLimit(gpu, s.limit?.bytes ?? gpu.limits.maxBinding, () =>
+      layerNormBackward(gpu, g.dx, g.dw, g.db, tdout, tx, mean, rstd, tw, { wg, blockRows: s.blockRows, accumulate: s.accumulate }),
+    );
+    const r = { dx: await readHalf(gpu, g.dx), dw: await gpu.readF32(g.dw), db: await gpu.readF32(g.db), dispatches };
+    for (const t of [g.dx, g.dw, g.db]) t.release();
+    return r;
+  };
+  const first = await run();
+  const second = await run();
+  for (const t of inputs) t.release();
+  const ref = backwardRef(s, x, w, dout, init, wg);
+  const dxTol = halfOutTol(ref.dxTol);
+  const checks: Check[] = [
+    { name: `dx f16 (atol ${dxTol.atol.toExponential(1)}, rtol 2^-10)`, actual: first.dx, expected: ref.dx, tol: dxTol },
+    { name: init ? 'dweight (accumulated)' : 'dweight', actual: first.dw, expected: ref.dweight, tol: ref.dwTol },
+    { name: init ? 'dbias (accumulated)' : 'dbias', actual: first.db, expected: ref.dbias, tol: ref.dbTol },
+    // exact: fixed-order reductions give the same bits on every run
+    { name: 'dx run to run', actual: second.dx, expected: first.dx, tol: { atol: 0 } },
+    { name: 'dweight run to run', actual: second.dw, expected: first.dw, tol: { atol: 0 } },
+    { name: 'dbias run to run', actual: second.db, expected: first.db, tol: { atol: 0 } },
+  ];
+  if (C === 1) checks.push({ name: 'dx = 0 (rows of one element)', actual: first.dx, expected: new Float32Array(N), tol: { atol: 0 } });
+  if (s.limit) checks.push({ name: 'dispatches', actual: [first.dispatches], expected: [s.limit.dispatches], tol: { atol: 0 } });
+  return checks;
+}
+
+const halfBwdSpecs: HalfBwdSpec[] = [
+  { lead: [1], C: 1 },
+  { lead: [3], C: 1, eps: 1e-5, accumulate: true },
+  { lead: [1], C: 7 },
+  { lead: [5], C: 129, wg: 64, blockRows: 2 },
+  { lead: [2, 3], C: 384, accumulate: true },
+  { lead: [4], C: 1024, wg: 8 },
+  { lead: [4], C: 1024, offset: 30, scale: 0.5 },
+  { lead: [6], C: 96, dout: 'tiny', accumulate: true },
+  { lead: [6], C: 96, dout: 1000 },
+  // 70000 rows: the folded grid; R = 1 is raised to 2 as in the f32 case
+  { lead: [70000], C: 3, blockRows: 1 },
+  // f16 rows of 766 B: 128 + 128 + 44 rows under 128 KiB (as the forward), 2 dispatches each + the reduce
+  { lead: [300], C: 383, limit: { bytes: 131072, dispatches: 7 } },
+];
+
+const halfBackwardCases: KernelCase[] = halfBwdSpecs.map((s, i) => ({
+  name: `backward ${label(s)}${s.blockRows ? ` R=${s.blockRows}` : ''}${s.accumulate ? ' accumulate' : ''}${s.dout !== undefined ? ` dout=${s.dout}` : ''} f16`,
+  run: (gpu: Gpu) => runBackwardHalf(gpu, s, 900 + 10 * i),
 }));
 
 // ---------------------------------------------------------------- gradient checks
@@ -357,4 +465,4 @@ const gradCases: KernelCase[] = gradSpecs.map((s, i) => ({
   run: (gpu: Gpu) => runGradcheck(gpu, s, 800 + 10 * i),
 }));
 
-export const layernormCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...gradCases];
+export const layernormCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...halfBackwardCases, ...gradCases];

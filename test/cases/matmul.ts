@@ -22,6 +22,12 @@
 // dropped k term or a wrong index moves an output by ~0.25. Measured on llvmpipe: largest
 // maxdiff 3.9e-3 (65x129x33, half an ulp at |y| in [8, 16)). Without 'shader-f16' a case checks
 // the refusal instead.
+//
+// f16 operands with an f32 out (names with 'out=f32', and the dense backward's dwt and db):
+// the product of two f16 values (11 significant bits each) is exact in f32, so the only error is
+// the f32 sum itself, bounded simply by its worst case, (n + 3) 2^-24 max(absSum) for n terms
+// (+3: alpha, bias, accumulate; matmulTolF32Out): no f16 rounding, no flush of the result.
+// E.g. K = 129, uniform(-1, 1): 3.2e-5 at max(absSum) ~ 40.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { Tensor } from '../../core/gpu/tensor.ts';
@@ -47,7 +53,7 @@ import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import { refusalCheck } from './half-io.ts';
-import { dtypeErrorsCase, forwardF16Case, matmulTolF16, readBack, upload } from './matmul-f16.ts';
+import { colsumF16Cases, colsumTerms, denseF16Cases, dtypeErrorsCase, forwardF16Case, matmulTolF16, matmulTolF32Out, readBack, upload } from './matmul-f16.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
 
@@ -86,6 +92,8 @@ interface Spec {
   chunks?: number;
   /** f16 a, b, bias and out (see matmulTolF16). */
   f16?: boolean;
+  /** With f16: an f32 out (and bias), unrounded (see matmulTolF32Out). */
+  outF32?: boolean;
 }
 
 function label(s: Spec): string {
@@ -97,6 +105,7 @@ function label(s: Spec): string {
     s.alpha !== undefined && `alpha=${s.alpha}`,
     s.maxBinding && `maxBinding=${s.maxBinding}`,
     s.stage !== undefined && (s.stage ? 'staged' : 'unstaged'),
+    s.outF32 && 'out=f32',
   ].filter(Boolean);
   const lead = s.lead?.length ? `[${s.lead.join(',')}]x` : '';
   const bdesc = s.lead?.length ? (s.batchedB ? ' batched-b' : ' shared-b') : '';
@@ -117,10 +126,11 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const bias = s.bias ? randu(N, seed + 2) : undefined;
   const prev = s.accumulate ? randu(batch * M * N, seed + 3) : undefined;
   const half = !!s.f16;
+  const halfOut = half && !s.outF32; // bias and out have out's dtype
   const ta = upload(gpu, a, aShape, half);
   const tb = upload(gpu, b, bShape, half);
-  const tbias = bias ? upload(gpu, bias, [N], half) : undefined;
-  const out = prev ? upload(gpu, prev, [...lead, M, N], half) : gpu.empty([...lead, M, N], half ? 'f16' : 'f32');
+  const tbias = bias ? upload(gpu, bias, [N], halfOut) : undefined;
+  const out = prev ? upload(gpu, prev, [...lead, M, N], halfOut) : gpu.empty([...lead, M, N], halfOut ? 'f16' : 'f32');
   // Subgroup tiles need 'subgroups' with a fixed size of wgX (8: llvmpipe on AVX2); elsewhere
   // (SwiftShader: 4, or no feature) the case checks CPU_TILE instead.
   const tile = s.tile && !tileSupported(gpu, s.tile) ? CPU_TILE : s.tile;
@@ -136,8 +146,10 @@ async function runSpec(gpu: Gpu, s: Spec, seed: number): Promise<Check[]> {
   const actual = await readBack(gpu, out);
   for (const t of [ta, tb, tbias, out]) t?.release();
   const r = half ? roundHalf : (x: Float32Array) => x;
-  const ref = matmulRef(r(a), r(b), M, K, N, { transA: s.transA, transB: s.transB, bias: bias && r(bias), accumulate: prev, alpha: s.alpha, batch, batchedB: s.batchedB });
-  const checks: Check[] = [{ name: 'out', actual, expected: ref.out, tol: half ? matmulTolF16(K, ref.absSum) : matmulTol(K, ref.absSum) }];
+  const ro = halfOut ? roundHalf : (x: Float32Array) => x;
+  const ref = matmulRef(r(a), r(b), M, K, N, { transA: s.transA, transB: s.transB, bias: bias && ro(bias), accumulate: prev && ro(prev), alpha: s.alpha, batch, batchedB: s.batchedB });
+  const tol = halfOut ? matmulTolF16(K, ref.absSum) : half ? matmulTolF32Out(K, ref.absSum) : matmulTol(K, ref.absSum);
+  const checks: Check[] = [{ name: 'out', actual, expected: ref.out, tol }];
   // exact: proves the chunked path really split the work (and how many pieces); a staged
   // product adds one transpose per transposed operand to every piece
   const staged = (s.transA || s.transB) && (s.stage ?? (!s.tile && stagesTransposed(gpu)));
@@ -287,6 +299,38 @@ function f16Specs(align: number): Spec[] {
   return specs.map((x) => ({ ...x, f16: true }));
 }
 
+// f16 operands with an f32 out (mixed-precision training's dWt += X^T dY): transA and
+// accumulate on the default tiles and every tile variant (unstaged: the TRANS_A kernels), staged
+// and not, batches sharing b, plain and transB products with bias, K split over the binding
+// limit and M split into row chunks (f16 rows of a, f32 rows of out); and transA with an f16
+// out, which needs nothing new from the kernel. Names end in ' f16' like every f16 case.
+function f32OutSpecs(align: number): Spec[] {
+  const tiled = [...VARIANT_TILES, SHARED_ODD].flatMap((tile): Spec[] => [
+    { M: 37, K: 19, N: 53, transA: true, accumulate: true, tile },
+    { M: 68, K: 36, N: 44, transA: true, bias: true, alpha: 0.5, tile },
+  ]);
+  const rowsK = chunkRows([16 * 2, 20 * 2], 2048, align);
+  const rowsM = chunkRows([64 * 4, 24 * 2], 8192, align);
+  const specs: Spec[] = [
+    { M: 1, K: 1, N: 1, transA: true, accumulate: true },
+    { M: 37, K: 19, N: 53, transA: true, accumulate: true },
+    { M: 65, K: 129, N: 33, transA: true },
+    { M: 68, K: 36, N: 44, transA: true, bias: true, accumulate: true, alpha: 0.5 },
+    { M: 37, K: 19, N: 53, bias: true },
+    { M: 68, K: 36, N: 44, transB: true, accumulate: true },
+    { lead: [3], M: 8, K: 20, N: 12, transA: true, accumulate: true },
+    ...[true, false].map((stage): Spec => ({ M: 19, K: 40, N: 24, transA: true, bias: true, accumulate: true, alpha: 2, stage })),
+    ...tiled,
+    { M: 16, K: 300, N: 20, transA: true, accumulate: true, maxBinding: 2048, chunks: Math.ceil(300 / rowsK) },
+    { M: 70, K: 24, N: 64, accumulate: true, maxBinding: 8192, chunks: Math.ceil(70 / rowsM) },
+  ];
+  return [
+    ...specs.map((x) => ({ ...x, f16: true, outF32: true })),
+    { M: 37, K: 19, N: 53, transA: true, f16: true },
+    { M: 68, K: 36, N: 44, transA: true, transB: true, bias: true, f16: true, stage: false },
+  ];
+}
+
 function specCase(s: Spec, i: number): KernelCase {
   return { name: label(s), run: (gpu) => runSpec(gpu, s, 1000 + 7 * i) };
 }
@@ -315,13 +359,6 @@ const linearCase: KernelCase = {
 // 4500 rows of U(-1, 1): atol 4 sqrt(131) u 2250 = 6e-3, where a dropped or doubled row moves a
 // sum by ~0.5. Every sum has a fixed order, so a second run must give the same bits (atol 0).
 // Outputs start as NaN, so an element the kernel skips fails.
-
-/** Most additions on any path of colsum's block-sum tree over R rows (blockRows 64), + 1 for accumulate. */
-function colsumTerms(R: number): number {
-  let n = 1;
-  for (; R > 64; R = Math.ceil(R / 64)) n += 64;
-  return n + R;
-}
 
 interface DenseSpec {
   lead: number[]; // leading dims of x / dy, folded into R rows
@@ -531,5 +568,13 @@ export const matmulCases: KernelCase[] = [
     }),
   ),
   forwardF16Case,
+  ...f32OutSpecs(256).map(
+    (_, j): KernelCase => ({
+      name: label(f32OutSpecs(256)[j]),
+      run: (gpu) => runSpec(gpu, f32OutSpecs(gpu.limits.offsetAlign)[j], 9500 + 7 * j),
+    }),
+  ),
+  ...colsumF16Cases,
+  ...denseF16Cases,
   dtypeErrorsCase,
 ];

@@ -19,6 +19,10 @@
 //   |x| <= n, the error is at most (||dout|| / n) (3e + 23u) (the roundings: n^2, the division,
 //   x s, the subtraction, the final division). Rows under the clamp: dout / 1e-12, one
 //   division, rtol 5u (zero rows included).
+// - cls and mean with an f16 dx (names ending in ' f16'; dout stays f32 as in mixed-precision
+//   training, where it comes from the f32 head): the f32 value above rounded to f16 once,
+//   halfOutTol of the f32 tolerance (one f16 ulp, 2^-24 absolute for subnormal results, which
+//   the tiny-dout cases produce); masked positions and other tokens of cls stay exactly 0.
 // - Gradient checks: central differences of float64 forwards (test/gradcheck.ts, rtol 1e-5),
 //   normal and clamped rows in separate cases (their gradients differ by 1e12 in scale), the
 //   clamped ones with steps of 1e-6 of their values so the clamp stays active.
@@ -43,7 +47,7 @@ import {
 } from '../../core/ref/pooling.ts';
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
-import { hasF16, refusalCheck, uploadHalf } from './half-io.ts';
+import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase } from './types.ts';
 import { randu, rng } from './util.ts';
 
@@ -190,24 +194,47 @@ function maskFor(B: number, L: number, seed: number): Uint32Array {
   return mask;
 }
 
-async function runClsBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit): Promise<Check[]> {
-  const dout = randu(B * H, seed);
-  const tdout = gpu.upload(dout, [B, H]), dx = nanTensor(gpu, [B, L, H]);
-  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => clsPoolBackward(gpu, dx, tdout));
-  const actual = await gpu.readF32(dx);
-  for (const t of [tdout, dx]) t.release();
-  // exact: a copy of dout at l = 0 and zeros elsewhere
-  return [{ name: 'dx', actual, expected: clsPoolBackwardRef(dout, B, L, H), tol: { atol: 0 } }, ...dispatchCheck(limit, dispatches)];
+interface HalfOpts {
+  /** dx in f16 (dout stays f32). */
+  half?: boolean;
+  /** dout ~ Uniform(-scale, scale), default 1. */
+  scale?: number;
 }
 
-async function runMeanBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit): Promise<Check[]> {
-  const dout = randu(B * H, seed);
+/** Elements of dx that must be exactly 0 (want[i] = 0) but are not. */
+function strayNonzeros(actual: ArrayLike<number>, want: ArrayLike<number>): Check {
+  let bad = 0;
+  for (let i = 0; i < actual.length; i++) if (want[i] === 0 && actual[i] !== 0) bad++;
+  return { name: 'elements that must be exactly 0 and are not', actual: [bad], expected: [0], tol: { atol: 0 } };
+}
+
+async function runClsBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit, o: HalfOpts = {}): Promise<Check[]> {
+  const dout = randu(B * H, seed, o.scale ?? 1);
+  const tdout = gpu.upload(dout, [B, H]), dx = o.half ? nanHalf(gpu, [B, L, H]) : nanTensor(gpu, [B, L, H]);
+  const launch = () => clsPoolBackward(gpu, dx, tdout);
+  if (o.half && !hasF16(gpu)) return refusalCheck(launch, [tdout, dx]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = o.half ? await readHalf(gpu, dx) : await gpu.readF32(dx);
+  for (const t of [tdout, dx]) t.release();
+  const expected = clsPoolBackwardRef(dout, B, L, H);
+  // exact: a copy of dout at l = 0 and zeros elsewhere (f16: the copy rounded once)
+  if (o.half) return [{ name: 'dx f16', actual, expected, tol: halfOutTol({ atol: 0 }) }, strayNonzeros(actual, expected), ...dispatchCheck(limit, dispatches)];
+  return [{ name: 'dx', actual, expected, tol: { atol: 0 } }, ...dispatchCheck(limit, dispatches)];
+}
+
+async function runMeanBackward(gpu: Gpu, B: number, L: number, H: number, seed: number, limit?: Limit, o: HalfOpts = {}): Promise<Check[]> {
+  const dout = randu(B * H, seed, o.scale ?? 1);
   const mask = maskFor(B, L, seed + 1);
-  const tdout = gpu.upload(dout, [B, H]), tm = gpu.upload(mask, [B, L]), dx = nanTensor(gpu, [B, L, H]);
-  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, () => meanPoolBackward(gpu, dx, tdout, tm));
-  const actual = await gpu.readF32(dx);
+  const tdout = gpu.upload(dout, [B, H]), tm = gpu.upload(mask, [B, L]), dx = o.half ? nanHalf(gpu, [B, L, H]) : nanTensor(gpu, [B, L, H]);
+  const launch = () => meanPoolBackward(gpu, dx, tdout, tm);
+  if (o.half && !hasF16(gpu)) return refusalCheck(launch, [tdout, tm, dx]);
+  const { dispatches } = await withBindingLimit(gpu, limit?.bytes ?? gpu.limits.maxBinding, launch);
+  const actual = o.half ? await readHalf(gpu, dx) : await gpu.readF32(dx);
   for (const t of [tdout, tm, dx]) t.release();
-  return [{ name: 'dx', actual, expected: meanPoolBackwardRef(dout, mask, B, L, H), tol: { atol: 0, rtol: 6 * U } }, ...dispatchCheck(limit, dispatches)];
+  const expected = meanPoolBackwardRef(dout, mask, B, L, H);
+  const tol = { atol: 0, rtol: 6 * U };
+  if (o.half) return [{ name: 'dx f16', actual, expected, tol: halfOutTol(tol) }, strayNonzeros(actual, expected), ...dispatchCheck(limit, dispatches)];
+  return [{ name: 'dx', actual, expected, tol }, ...dispatchCheck(limit, dispatches)];
 }
 
 /** Rows: random U(-3, 3), then (B > 1) a zero row and (B > 2) a row scaled by 1e-14 (clamped). */
@@ -246,6 +273,24 @@ async function runL2Backward(gpu: Gpu, B: number, H: number, seed: number, opts:
   if (rows(true).length) checks.push({ name: 'dx (clamped rows: dout / 1e-12)', actual: pick(actual, rows(true)), expected: pick(expected, rows(true)), tol: { atol: 0, rtol: 5 * U } });
   return [...checks, ...dispatchCheck(opts.limit, dispatches)];
 }
+
+const halfBackwardCases: KernelCase[] = [
+  { name: 'cls backward [1, 1, 1] f16', run: (gpu) => runClsBackward(gpu, 1, 1, 1, 1940, undefined, { half: true }) },
+  { name: 'cls backward [3, 5, 1] (H = 1) f16', run: (gpu) => runClsBackward(gpu, 3, 5, 1, 1941, undefined, { half: true }) },
+  { name: 'cls backward [4, 7, 129] f16', run: (gpu) => runClsBackward(gpu, 4, 7, 129, 1942, undefined, { half: true }) },
+  { name: 'cls backward [4, 7, 33] tiny dout (1e-4) f16', run: (gpu) => runClsBackward(gpu, 4, 7, 33, 1943, undefined, { half: true, scale: 1e-4 }) },
+  // f16 dx rows of 16 x 16 x 2 = 512 B, f32 dout rows of 64 B: aligned starts need multiples of
+  // 4 rows, 8 dx rows fit 4 KiB: chunks of 8 + 2
+  { name: 'cls backward [10, 16, 16] chunked under a 4 KiB binding limit f16', run: (gpu) => runClsBackward(gpu, 10, 16, 16, 1944, { bytes: 4096, dispatches: 2 }, { half: true }) },
+  { name: 'mean backward [3, 1, 4] (L = 1) f16', run: (gpu) => runMeanBackward(gpu, 3, 1, 4, 1950, undefined, { half: true }) },
+  { name: 'mean backward [6, 9, 1] (H = 1) f16', run: (gpu) => runMeanBackward(gpu, 6, 9, 1, 1951, undefined, { half: true }) },
+  { name: 'mean backward [5, 13, 1000] padded rows f16', run: (gpu) => runMeanBackward(gpu, 5, 13, 1000, 1952, undefined, { half: true }) },
+  { name: 'mean backward [5, 13, 17] tiny dout (1e-4) f16', run: (gpu) => runMeanBackward(gpu, 5, 13, 17, 1953, undefined, { half: true, scale: 1e-4 }) },
+  { name: 'mean backward [5, 13, 17] large dout (3e4) f16', run: (gpu) => runMeanBackward(gpu, 5, 13, 17, 1954, undefined, { half: true, scale: 3e4 }) },
+  // f16 dx rows of 8 x 33 x 2 = 528 B, dout rows of 132 B, mask rows of 32 B: aligned starts
+  // need multiples of 64 rows; 124 dx rows fit 64 KiB: chunks of 64, 64, 22
+  { name: 'mean backward [150, 8, 33] chunked under a 64 KiB binding limit f16', run: (gpu) => runMeanBackward(gpu, 150, 8, 33, 1955, { bytes: 65536, dispatches: 3 }, { half: true }) },
+];
 
 const backwardCases: KernelCase[] = [
   { name: 'cls backward [1, 1, 1]', run: (gpu) => runClsBackward(gpu, 1, 1, 1, 940) },
@@ -344,4 +389,4 @@ const gradCases: KernelCase[] = [
   ),
 ];
 
-export const poolingCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...gradCases];
+export const poolingCases: KernelCase[] = [...forwardCases, ...halfCases, ...backwardCases, ...halfBackwardCases, ...gradCases];

@@ -1,8 +1,8 @@
 // Conformance cases for shaders/rope.wgsl: q and k rotated in place, v untouched, tables longer
 // than the sequence, one-token rows, head dims 16..64, plain and NTK-scaled tables, chunking;
 // then the backward on the same shapes, and gradient checks of the float64 forward. The f16
-// forward (names ending in ' f16') runs on the same shapes, or, on an adapter without
-// 'shader-f16', checks that the launch is refused.
+// forward and backward (names ending in ' f16') run on the same shapes, or, on an adapter
+// without 'shader-f16', check that the launch is refused.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
@@ -131,18 +131,27 @@ const gradShapes: Shape[] = [
 // f16 qkv rows of 1440 bytes, the smallest 256-byte-aligned step, so B = 9 runs as 8 + 1.
 const F16_TOL = { atol: 5e-7, rtol: 2 ** -10 };
 
-function f16Case(s: Shape, seed: number): KernelCase {
+// The backward in place on an f16 dqkv is the same arithmetic on the gradient (two products and
+// a sum in f32, one f16 rounding per element written) against ropeBackwardRef on the rounded
+// input: F16_TOL again, dv bit for bit. Gradients reaching it are small (unscaled loss
+// gradients of ~1e-4, much of it f16 subnormal) or large (~1e3 after loss scaling), so the
+// backward also runs at those scales: the rotation keeps magnitudes, so nothing overflows. The
+// f32 arithmetic term of F16_TOL scales with the values (atol 5e-7 x scale); below 6.1e-5 the
+// results are f16 subnormals, spaced 2^-24 apart, so a scaled case adds that absolute bound of
+// the output rounding (unscaled, it is inside the 5e-7).
+function f16Case(s: Shape, seed: number, dir: 'forward' | 'backward' = 'forward', scale = 1): KernelCase {
+  const fwd = dir === 'forward';
   return {
-    name: `forward ${label(s)} f16`,
+    name: `${dir} ${label(s)}${scale !== 1 ? ` x${scale}` : ''} f16`,
     async run(gpu) {
       const { B, L, heads, d } = s;
       const H = heads * d;
-      const x = randu(B * L * 3 * H, seed);
+      const x = randu(B * L * 3 * H, seed).map((v) => v * scale);
       const tab = ropeTables(d, s.Lmax, s.theta, s.ntk);
       const tq = gpu.upload(toHalf(x), [B, L, 3 * H], 'f16');
       const tc = gpu.upload(tab.cos, [s.Lmax, d]);
       const ts = gpu.upload(tab.sin, [s.Lmax, d]);
-      const launch = () => ropeForward(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
+      const launch = () => (fwd ? ropeForward : ropeBackward)(gpu, tq, tc, ts, heads, { maxBinding: s.maxBinding });
       if (!gpu.features.has('shader-f16')) {
         const checks = refusalCheck(launch);
         for (const t of [tq, tc, ts]) t.release();
@@ -152,10 +161,11 @@ function f16Case(s: Shape, seed: number): KernelCase {
       const actual = fromHalf((await gpu.read(tq)) as Uint16Array);
       for (const t of [tq, tc, ts]) t.release();
       const xh = roundHalf(x);
-      const expected = ropeRef(Float64Array.from(xh), B, L, heads, d, tab.cos, tab.sin);
+      const expected = (fwd ? ropeRef : ropeBackwardRef)(Float64Array.from(xh), B, L, heads, d, tab.cos, tab.sin);
+      const tol = scale === 1 ? F16_TOL : { atol: F16_TOL.atol * scale + 2 ** -24, rtol: F16_TOL.rtol };
       return [
-        { name: 'q, k', actual: pick(actual, B * L, H, false), expected: pick64(expected, B * L, H), tol: F16_TOL },
-        { name: 'v untouched', actual: pick(actual, B * L, H, true), expected: pick(xh, B * L, H, true), tol: { atol: 0 } },
+        { name: fwd ? 'q, k' : 'dq, dk', actual: pick(actual, B * L, H, false), expected: pick64(expected, B * L, H), tol },
+        { name: `${fwd ? 'v' : 'dv'} untouched`, actual: pick(actual, B * L, H, true), expected: pick(xh, B * L, H, true), tol: { atol: 0 } },
       ];
     },
   };
@@ -173,4 +183,7 @@ export const ropeCases: KernelCase[] = [
   ...shapes.map((s, i) => backwardCase(s, 21 + i)),
   ...gradShapes.map((s, i) => gradCase(s, 41 + i)),
   ...shapes.map((s, i) => f16Case(s, 61 + i)),
+  ...shapes.map((s, i) => f16Case(s, 81 + i, 'backward')),
+  f16Case(shapes[3], 91, 'backward', 1e-4),
+  f16Case(shapes[3], 92, 'backward', 1e3),
 ];
