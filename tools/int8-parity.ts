@@ -8,11 +8,15 @@
 // 3. With --onnx-model DIR (a copy of the model folder holding onnx/model.onnx and
 //    onnx/model_quantized.onnx, see tools/q8_onnx.py), embeds the same texts with
 //    transformers.js dtype 'fp32' (a check of the ONNX graph) and 'q8' on each of --devices
-//    (cpu, webgpu), with the model's pooling, and prints their cosines against our f32.
+//    (cpu, webgpu), with the model's pooling, and prints their cosines against our f32. The
+//    ONNX model gets our tokenizer's ids (--peer-tokenizer ours, the default), so the cosine
+//    measures weights and runtime only; --peer-tokenizer transformers.js uses its tokenizer,
+//    which at truncation drops the final [SEP] (256 tokens without it), unlike
+//    sentence-transformers and ours.
 //
 //   node --import tsx tools/int8-parity.ts --model test/models/all-MiniLM-L6-v2 \
 //     [--onnx-model DIR] [--devices cpu,webgpu] [--n 100] [--max-length 256] \
-//     [--ref-cache FILE] [--peers-only]
+//     [--ref-cache FILE] [--peers-only] [--dtypes fp32,q8] [--peer-tokenizer ours|transformers.js]
 //
 // Our f32 run takes minutes on a software driver: --ref-cache keeps its embeddings (raw f32,
 // passages then questions) in FILE and reuses them when FILE exists; --peers-only then skips our
@@ -41,6 +45,8 @@ const { values: a } = parseArgs({
     'batch-size': { type: 'string', default: '16' },
     'ref-cache': { type: 'string' },
     'peers-only': { type: 'boolean', default: false },
+    'peer-tokenizer': { type: 'string', default: 'ours' },
+    dtypes: { type: 'string', default: 'fp32,q8' },
   },
 });
 if (!a.model) throw new Error('--model DIR is required');
@@ -115,6 +121,8 @@ const refModel = await loadEmbeddingModel(gpu, localModelFiles(a.model), a.model
 const dim = refModel.dim;
 const { pooling, normalize } = refModel.settings;
 const prefixes = { passages: refModel.settings.passagePrefix, questions: refModel.settings.queryPrefix };
+const ourIds: Record<string, number[][]> = {};
+for (const [k, texts] of Object.entries(sets)) ourIds[k] = refModel.tokenize(texts, { maxLength, query: k === 'questions' });
 refModel.dispose();
 let ref: Embedded;
 if (cache && existsSync(cache)) {
@@ -148,13 +156,23 @@ type Tokenizer = Awaited<ReturnType<Tjs['AutoTokenizer']['from_pretrained']>>;
 type Model = Awaited<ReturnType<Tjs['AutoModel']['from_pretrained']>>;
 
 /** The sets through a transformers.js model, pooled and normalised as the model folder says. */
-async function embedPeer(tokenizer: Tokenizer, model: Model): Promise<Embedded> {
+async function embedPeer(tjs: Tjs, tokenizer: Tokenizer, model: Model): Promise<Embedded> {
   const out: Embedded = {};
+  // Our ids as the tokenizer's output would hold them: right-padded with 0, mask, zero type ids.
+  const fromOurIds = (ids: number[][]) => {
+    const S = Math.max(...ids.map((r) => r.length));
+    const t = (fill: (r: number[], s: number) => number) =>
+      new tjs.Tensor('int64', BigInt64Array.from({ length: ids.length * S }, (_, i) => BigInt(fill(ids[Math.floor(i / S)], i % S))), [ids.length, S]);
+    return { input_ids: t((r, s) => r[s] ?? 0), attention_mask: t((r, s) => (s < r.length ? 1 : 0)), token_type_ids: t(() => 0) };
+  };
   for (const [k, all] of Object.entries(sets)) {
     const texts = all.map((s) => (prefixes[k as keyof typeof prefixes] ?? '') + s);
     const rows = new Float32Array(texts.length * dim);
     for (let b = 0; b < texts.length; b += batchSize) {
-      const inputs = tokenizer(texts.slice(b, b + batchSize), { padding: true, truncation: true, max_length: maxLength });
+      const inputs =
+        a['peer-tokenizer'] === 'ours'
+          ? fromOurIds(ourIds[k].slice(b, b + batchSize))
+          : tokenizer(texts.slice(b, b + batchSize), { padding: true, truncation: true, max_length: maxLength });
       const { last_hidden_state: h } = await model(inputs);
       const [B, S, D] = h.dims as number[];
       const hd = h.data as Float32Array;
@@ -187,10 +205,11 @@ if (a['onnx-model']) {
   tjs.env.allowRemoteModels = false;
   tjs.env.localModelPath = dirname(resolve(a['onnx-model'])) + '/';
   const name = basename(a['onnx-model']);
+  if (a['peer-tokenizer'] !== 'ours' && a['peer-tokenizer'] !== 'transformers.js') throw new Error(`--peer-tokenizer: ours or transformers.js, got ${a['peer-tokenizer']}`);
   const tokenizer = await tjs.AutoTokenizer.from_pretrained(name);
   for (const device of a.devices!.split(',') as ('cpu' | 'webgpu')[]) {
-    for (const dtype of ['fp32', 'q8'] as const) {
-      const what = `transformers.js ${dtype} (${device})`;
+    for (const dtype of a.dtypes!.split(',') as ('fp32' | 'q8')[]) {
+      const what = `transformers.js ${dtype} (${device}, ${a['peer-tokenizer']} tokenizer)`;
       let model: Model;
       try {
         model = await tjs.AutoModel.from_pretrained(name, { dtype, device });
@@ -200,7 +219,7 @@ if (a['onnx-model']) {
       }
       try {
         const t0 = performance.now();
-        const out = await embedPeer(tokenizer, model);
+        const out = await embedPeer(tjs, tokenizer, model);
         console.log(`${what}: ${sets.passages.length + sets.questions.length} texts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         report(what, ref, out, dim);
       } catch (e) {
