@@ -5,6 +5,11 @@
 // not floats (e.g. position_ids buffers) keep their dtype. A weight that f16 cannot hold
 // (beyond +-65504, or not finite) is refused, naming the tensor: nothing is written then.
 // The folder is written under a temporary name and renamed into place when complete.
+//
+// --dtype int8 stores the Linear (matmul) weights of the architecture table as per-output-channel
+// symmetric int8 with an F32 `<name>_scale` beside each (core/model/quantize.ts), everything else
+// as with f16, and records the scheme under "quantization_config" in config.json. Our loader (CLI
+// and demo) dequantizes it on the host; it is not a format Hugging Face loaders read.
 
 import type { Command } from 'commander';
 import type { TensorToWrite } from '../core/model/safetensors.ts';
@@ -12,13 +17,16 @@ import type { TensorToWrite } from '../core/model/safetensors.ts';
 export interface ExportOptions {
   model: string;
   out: string;
-  dtype: 'f16';
+  dtype: ExportDType;
 }
+
+export type ExportDType = 'f16' | 'int8';
+const DTYPES: readonly ExportDType[] = ['f16', 'int8'];
 
 const WEIGHT_FILES = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
 
 export async function runExport(o: ExportOptions): Promise<{ tensors: number; bytesIn: number; bytesOut: number }> {
-  const [{ cp, mkdir, readdir, rename, rm, stat }, { join, dirname, basename }, { resolveModelDir }, files, weights, st, half] = await Promise.all([
+  const [{ cp, mkdir, readdir, readFile, rename, rm, stat, writeFile }, { join, dirname, basename }, { resolveModelDir }, files, weights, st, half, quant, config] = await Promise.all([
     import('node:fs/promises'),
     import('node:path'),
     import('./command-model.ts'),
@@ -26,11 +34,23 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
     import('../core/model/weights.ts'),
     import('../core/model/safetensors.ts'),
     import('../core/gpu/half.ts'),
+    import('../core/model/quantize.ts'),
+    import('../core/model/config.ts'),
   ]);
   const existing = await readdir(o.out).catch(() => null);
   if (existing && existing.length) throw new Error(`--out ${o.out}: folder exists and is not empty; choose a new folder`);
   const dir = await resolveModelDir(o.model);
-  const ws = await weights.openWeights(files.localModelFiles(dir));
+  const modelFiles = files.localModelFiles(dir);
+  const ws = await weights.openWeights(modelFiles);
+  const already = weights.quantizedTensor(ws);
+  if (already) throw new Error(`${already} is int8 already: export from the original (float) model folder`);
+  // int8: the stored names of the architecture's Linear weights (prefixes resolved by the binder).
+  let int8 = new Set<string>();
+  if (o.dtype === 'int8') {
+    const cfg = await config.loadConfig(modelFiles);
+    const bound = weights.bindWeights(cfg, ws);
+    int8 = new Set(quant.linearWeightNames(cfg).map((n) => bound.params.get(n)!.stored));
+  }
 
   // Convert everything in memory first: a refused tensor leaves nothing on disk.
   const out: Record<string, TensorToWrite> = {};
@@ -39,6 +59,14 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
     bytesIn += info.end - info.start;
     if (info.dtype === 'F32' || info.dtype === 'F16' || info.dtype === 'BF16' || info.dtype === 'F64') {
       const { data, shape } = await st.readTensor(file, name);
+      if (int8.has(name)) {
+        const bad = data.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw new Error(`${file.name}: ${name}: element ${bad} is ${data[bad]}; weights must be finite to quantize`);
+        const { q, scale } = quant.quantizeRows(data, shape[0]);
+        out[name] = { dtype: 'I8', shape, data: q };
+        out[quant.scaleName(name)] = { dtype: 'F32', shape: [shape[0]], data: scale };
+        continue;
+      }
       for (let i = 0; i < data.length; i++) {
         const v = data[i];
         if (!Number.isFinite(v) || Math.abs(v) > 65504) throw new Error(`${file.name}: ${name}: element ${i} is ${v}, which f16 cannot hold; export it as is`);
@@ -59,6 +87,11 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
       if (WEIGHT_FILES.test(entry) || entry.startsWith('.')) continue;
       await cp(join(dir, entry), join(tmp, entry), { recursive: true });
     }
+    if (o.dtype === 'int8') {
+      const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+      cfg.quantization_config = quant.int8QuantizationConfig([...int8]);
+      await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    }
     await files.writeSafetensorsFile(join(tmp, 'model.safetensors'), out, { format: 'pt' });
     if (existing) await rm(target, { recursive: true, force: true }); // the empty folder
     await rename(tmp, target);
@@ -68,20 +101,20 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
   }
   await files.syncDir(dirname(target)).catch(() => {});
   const bytesOut = (await stat(join(target, 'model.safetensors'))).size;
-  return { tensors: ws.tensors.size, bytesIn, bytesOut };
+  return { tensors: Object.keys(out).length, bytesIn, bytesOut };
 }
 
 /** Add `export` to the `aqa` program. */
 export function registerExportCommand(program: Command): void {
   program
     .command('export')
-    .description('write a copy of a model folder with its float weights stored as f16 (half the download; the demo and Hugging Face loaders read it)')
+    .description('write a copy of a model folder with its float weights stored as f16 (half the download; the demo and Hugging Face loaders read it), or its matmul weights as per-channel int8 (the demo and aqa read it)')
     .requiredOption('--model <dir|hub-id>', 'model folder or Hugging Face Hub id')
     .requiredOption('--out <dir>', 'new folder to write (must not exist, or be empty)')
-    .option('--dtype <type>', 'storage type of the float weights: f16', 'f16')
+    .option('--dtype <type>', 'f16: every float weight as f16; int8: Linear weights as per-output-channel symmetric int8 with f32 scales, the rest f16', 'f16')
     .action(async (opts: { model: string; out: string; dtype: string }) => {
-      if (opts.dtype !== 'f16') throw new Error(`--dtype: '${opts.dtype}' is not supported (f16)`);
-      const r = await runExport({ model: opts.model, out: opts.out, dtype: 'f16' });
+      if (!(DTYPES as readonly string[]).includes(opts.dtype)) throw new Error(`--dtype: '${opts.dtype}' is not supported (${DTYPES.join(', ')})`);
+      const r = await runExport({ model: opts.model, out: opts.out, dtype: opts.dtype as ExportDType });
       const mib = (n: number) => (n / 2 ** 20).toFixed(2);
       console.error(`wrote ${opts.out}: ${r.tensors} tensors, ${mib(r.bytesOut)} MiB (was ${mib(r.bytesIn)} MiB of tensor data)`);
     });

@@ -17,7 +17,7 @@ import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGrou
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
-import { withoutWeightPrefix } from '../core/model/weights.ts';
+import { openWeights, quantizedTensor, withoutWeightPrefix } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
@@ -304,8 +304,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
 
   // model: the base, or the checkpoint being resumed
   const baseDir = await resolveModel(o.model_name_or_path);
-  const gpu = await createNodeGpu(o.gpu);
   const modelDir = resumeFrom ?? baseDir;
+  // An int8 export loads (dequantized) for inference, but its rounding is not a base to train from.
+  const int8 = quantizedTensor(await openWeights(localModelFiles(modelDir)));
+  if (int8) throw new Error(`${int8} is int8 (aqa export --dtype int8): training needs the original float weights; train the model it was exported from`);
+  const gpu = await createNodeGpu(o.gpu);
   const model = await loadEmbeddingModel(gpu, localModelFiles(modelDir), o.model_name_or_path);
   const settings: TrainSettings = { ...o.settings };
   const trainer = new Trainer(gpu, model, data.groups, settings);

@@ -8,6 +8,10 @@
 //                 which rank differently): the page's fused top 10 = core/retrieval/fusion.ts's
 //                 z-score fusion of the two CLI result files, fused scores within the bound of
 //                 fusedTolerance(), and each index's score and rank shown on a hit = the CLI's.
+//   exports       the same model written by `aqa export` with f16 and with int8 weights, named
+//                 by ?model=: each loads in the page and answers the first question with the
+//                 CLI's top 10 (as a set, at least 8 of them: the weights' rounding moves scores by
+//                 up to ~1e-3 for int8, which may swap neighbours across the 10th place).
 //   failures      no navigator.gpu -> the WebGPU explanation; no adapter (Chromium without
 //                 --enable-unsafe-webgpu) -> what to check; a missing index -> its URL.
 //
@@ -39,6 +43,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { fuse } from '../core/retrieval/fusion.ts';
 import { type ScoreMap, parseResults, topK } from '../core/retrieval/results.ts';
 import { DemoConfigError, applyParams, configUrl, isHubId, modelUrl, parseDemoConfig } from '../demo/config.ts';
+import { runExport } from '../node/export-command.ts';
 import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
 import { type Answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
 
@@ -143,6 +148,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let cli: Promise<{ runs: Record<number, ScoreMap[]>; ms: Record<number, number> }>;
     let single: Answer[] = [];
     let pair: Answer[] = [];
+    const exported: Partial<Record<'f16' | 'int8', Answer>> = {};
     let noGpuMessage = '';
     let badIndexMessage = '';
     let creditSample = '';
@@ -222,6 +228,15 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       single = await askAll(p1, 'single index');
       creditSample = (await p1.textContent('#credit')) ?? '';
       await p1.close();
+
+      // The model exported with f16 and with int8 weights, loaded by the page from ?model=.
+      for (const dtype of ['f16', 'int8'] as const) {
+        await runExport({ model: MODEL_DIR, out: join(out, 'models', `minilm-${dtype}`), dtype });
+        const pe = await open(`/?index=indexes/minilm-128/export/&model=./models/minilm-${dtype}/`, `export ${dtype}`);
+        await waitReady(pe, 180_000);
+        exported[dtype] = await ask(pe, questions[0].question, 1, 120_000);
+        await pe.close();
+      }
 
       // The same export without a credit in its manifest (another corpus would have none): the
       // footer must not credit the sample's source.
@@ -353,6 +368,18 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       const differ = questions.some((_, i) => topK(runs[LENGTHS[0]][i], TOP).map((e) => e[0]).join() !== topK(runs[LENGTHS[1]][i], TOP).map((e) => e[0]).join());
       assert.ok(differ, `max length ${LENGTHS.join(' and ')} give the same top ${TOP} on every question: fusion is not exercised`);
       console.log(`two indexes: fused top ${TOP} equal on ${ASKED} questions; fused maxdiff ${fusedDiff.toExponential(2)} (tolerance >= ${fusedTolMin.toExponential(2)}), per-index score maxdiff ${scoreDiff.toExponential(2)}`);
+    });
+
+    test('model folders exported with f16 and int8 weights load in the page and answer like the original', async () => {
+      const want = topK((await cli).runs[128][0], TOP).map((w) => w[0]);
+      for (const dtype of ['f16', 'int8'] as const) {
+        const a = exported[dtype];
+        assert.ok(a, `the ${dtype} export was not asked`);
+        assert.equal(a.hits.length, TOP, `${dtype}: ${a.hits.length} hits listed`);
+        const shared = a.hits.filter((h) => want.includes(h.pid)).length;
+        console.log(`${dtype} export: ${shared} of the CLI's top ${TOP} (f32 model) for question 1; top hit ${a.hits[0].pid} (CLI ${want[0]})`);
+        assert.ok(shared >= 8, `${dtype} export: only ${shared} of the CLI's top ${TOP}`);
+      }
     });
 
     test('no WebGPU, no adapter and a missing index each give a message, not a blank page', () => {

@@ -11,7 +11,8 @@
 
 import { architectureOf, layerPrefix } from './architectures.ts';
 import type { EncoderConfig } from './config.ts';
-import { closestNames, expectTensorShape, parseSafetensorsHeader, readTensor, SafetensorsError, type SafetensorsFile, type TensorInfo } from './safetensors.ts';
+import { dequantizeRows, scaleName } from './quantize.ts';
+import { closestNames, expectTensorShape, parseSafetensorsHeader, readTensor, readTensorBytes, SafetensorsError, type SafetensorsFile, type TensorInfo } from './safetensors.ts';
 import { type ModelFiles, readJson } from './source.ts';
 
 export interface ParamSpec {
@@ -130,12 +131,23 @@ export async function openWeights(files: ModelFiles): Promise<WeightSet> {
   return ws;
 }
 
+/**
+ * The first I8 tensor of `ws` (an `aqa export --dtype int8` folder) as 'file: tensor', or null.
+ * Training and re-exporting refuse such a folder: they need the original float weights.
+ */
+export function quantizedTensor(ws: WeightSet): string | null {
+  for (const [name, { file, info }] of ws.tensors) if (info.dtype === 'I8') return `${file.name}: tensor '${name}'`;
+  return null;
+}
+
 export interface BoundParam {
   spec: ParamSpec;
   /** Name in the checkpoint (may carry a prefix or gamma/beta). */
   stored: string;
   file: SafetensorsFile;
   info: TensorInfo;
+  /** For an I8 tensor (an int8 export, quantize.ts): its per-output-channel scale. */
+  scale?: { stored: string; file: SafetensorsFile; info: TensorInfo };
 }
 
 export interface BoundWeights {
@@ -165,6 +177,10 @@ export function bindWeights(cfg: EncoderConfig, ws: WeightSet): BoundWeights {
     }
     const { file, info } = ws.tensors.get(stored)!;
     expectTensorShape(file, stored, spec.shape);
+    if (info.dtype === 'I8') {
+      params.set(spec.name, { spec, stored, file, info, scale: bindScale(ws, stored, spec.shape[0] ?? 1) });
+      continue;
+    }
     if (!FLOAT_DTYPES.has(info.dtype)) throw new SafetensorsError(file.name, stored, `dtype ${info.dtype} is not a float type`);
     params.set(spec.name, { spec, stored, file, info });
   }
@@ -175,21 +191,42 @@ export function bindWeights(cfg: EncoderConfig, ws: WeightSet): BoundWeights {
     const hint = close.length ? `closest: ${close.map((c) => `'${c}'`).join(', ')}` : 'no tensors in checkpoint';
     throw new SafetensorsError(ws.name, first, `missing (also tried ${WEIGHT_PREFIXES.map((p) => `'${p}'`).join('/')} prefixes and gamma/beta; ${hint})${more}`);
   }
-  const used = new Set([...params.values()].map((b) => b.stored));
+  const used = new Set([...params.values()].flatMap((b) => (b.scale ? [b.stored, b.scale.stored] : [b.stored])));
   return { params, missingOptional, unused: [...available].filter((n) => !used.has(n)) };
 }
 
+/** The F32 (or other float) [rows] scale an I8 tensor `stored` is dequantized with. */
+function bindScale(ws: WeightSet, stored: string, rows: number): NonNullable<BoundParam['scale']> {
+  const name = scaleName(stored);
+  const t = ws.tensors.get(name);
+  const weightFile = ws.tensors.get(stored)!.file.name;
+  if (!t) throw new SafetensorsError(weightFile, stored, `is I8 but its per-output-channel scale '${name}' is missing (an int8 export stores both; the file is incomplete or was not written by aqa export)`);
+  if (!FLOAT_DTYPES.has(t.info.dtype)) throw new SafetensorsError(t.file.name, name, `dtype ${t.info.dtype} is not a float type (the scale of I8 '${stored}')`);
+  if (t.info.shape.length !== 1 || t.info.shape[0] !== rows) {
+    throw new SafetensorsError(t.file.name, name, `shape [${t.info.shape.join(', ')}] does not match '${stored}', which has ${rows} output rows: expected [${rows}]`);
+  }
+  return { stored: name, file: t.file, info: t.info };
+}
+
 /**
- * Read one bound parameter as f32 (F16/BF16 checkpoints are converted). A NaN or infinity is
+ * Read one bound parameter as f32 (F16/BF16 checkpoints are converted; I8 is dequantized with
+ * its scale, w = q * scale[o]). A NaN or infinity is
  * refused here, naming the tensor and file: on the GPU it would silently turn every embedding
  * into NaN. One pass over data just read is a few ms next to the read itself.
  */
 export async function readParam(p: BoundParam): Promise<Float32Array> {
-  const data = (await readTensor(p.file, p.stored, { shape: p.spec.shape })).data;
+  const data = p.scale ? await readInt8Param(p, p.scale) : (await readTensor(p.file, p.stored, { shape: p.spec.shape })).data;
   for (let i = 0; i < data.length; i++) {
     const x = data[i];
     // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
     if (x - x !== 0) throw new SafetensorsError(p.file.name, p.stored, `element ${i} is ${x} (the checkpoint is damaged or diverged in training; weights must be finite)`);
   }
   return data;
+}
+
+async function readInt8Param(p: BoundParam, s: NonNullable<BoundParam['scale']>): Promise<Float32Array> {
+  const { bytes } = await readTensorBytes(p.file, p.stored, { shape: p.spec.shape });
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const scale = (await readTensor(s.file, s.stored, { shape: s.info.shape })).data;
+  return dequantizeRows(q, scale);
 }
