@@ -1,11 +1,17 @@
 // `aqa info`: the WebGPU adapters Dawn offers, their features and the limits that matter here,
-// and the one the other commands would select.
+// and the one the other commands would select; with --diagnose, why an adapter is found or not
+// (node/diagnose.ts).
 
 import type { Command } from 'commander';
 import { gpuOptions } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
 
-export async function runInfo(gpu: NodeGpuOptions): Promise<void> {
+export async function runInfo(gpu: NodeGpuOptions, o: { diagnose?: boolean } = {}): Promise<void> {
+  if (o.diagnose) {
+    const { diagnose, formatDiagnosis } = await import('./diagnose.ts');
+    console.log(formatDiagnosis(await diagnose()));
+    return;
+  }
   const [{ NO_ADAPTER_HELP, createNodeGpu, listAdapters }, { fmtBytes }] = await Promise.all([import('./device.ts'), import('../core/gpu/device.ts')]);
   const adapters = await listAdapters(gpu);
   if (!adapters.length) {
@@ -32,5 +38,6 @@ export function registerInfoCommand(program: Command): void {
   program
     .command('info')
     .description('list WebGPU adapters and the limits that matter here')
-    .action(() => runInfo(gpuOptions(program)));
+    .option('--diagnose', 'why an adapter is found or not: Dawn backends, Vulkan ICDs, loader messages, known fixes')
+    .action((o: { diagnose?: boolean }) => runInfo(gpuOptions(program), o));
 }
