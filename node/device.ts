@@ -19,7 +19,7 @@ export interface NodeGpuOptions {
 export const NO_ADAPTER_HELP =
   'No WebGPU adapter found. Install a GPU driver with Vulkan support, or a software one: ' +
   'on Debian 12 `apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (mesa >= 25; bookworm\'s own mesa 22 is rejected by Dawn). ' +
-  'Run `aqa info` to list adapters; choose one with --adapter or AQA_ADAPTER.';
+  'Run `aqa info --diagnose` to see why and the fixes for this machine; `aqa info` lists adapters, --adapter or AQA_ADAPTER chooses one.';
 
 let webgpuModule: Promise<typeof import('webgpu')> | null = null;
 
