@@ -60,6 +60,8 @@ export interface Diagnosis {
   /** The loader's ERROR/WARNING lines from the Vulkan try, deduplicated. */
   loaderLines: string[];
   nvidiaVersion?: string;
+  /** Set for the OpenGL (ES) tries because there is no display (Mesa's EGL needs it then). */
+  surfaceless: boolean;
   fixes: string[];
 }
 
@@ -110,11 +112,13 @@ export function loaderMessages(stderr: string, max = 8): string[] {
   return [...out].slice(0, max);
 }
 
+/** Mesa's EGL needs a platform; without a display only the surfaceless one works. */
+const needsSurfaceless = (env: Env) => !env.DISPLAY && !env.WAYLAND_DISPLAY && !env.EGL_PLATFORM;
+
 async function probeBackend(backend: string, env: Env, timeoutMs: number): Promise<{ result: BackendResult; stderr: string }> {
   const childEnv = { ...env };
   if (backend === 'vulkan') childEnv.VK_LOADER_DEBUG = 'error,warn';
-  // Mesa's EGL needs a platform; without a display only the surfaceless one works.
-  else if (!env.DISPLAY && !env.WAYLAND_DISPLAY && !env.EGL_PLATFORM) childEnv.EGL_PLATFORM = 'surfaceless';
+  else if (needsSurfaceless(env)) childEnv.EGL_PLATFORM = 'surfaceless';
   const r = await runProbe(['adapter', backend], childEnv, timeoutMs);
   if (!r.json) return { result: { backend, error: r.failure }, stderr: r.stderr };
   const result: BackendResult = { backend };
@@ -222,7 +226,10 @@ export function knownFixes(d: Diagnosis, env: Env = process.env, os: OsRelease =
     fixes.push(`glvnd's libEGL.so.1 does not load (NVIDIA's EGL ICD and Dawn's OpenGL ES backend need it): ${installCommand('egl', os)}`);
   }
   const gl = ['opengles', 'opengl'].find((b) => found(b));
-  if (!vulkan && gl) fixes.push(`Vulkan gives no adapter but ${gl === 'opengles' ? 'OpenGL ES' : 'OpenGL'} does: run aqa with --backend ${gl} (or AQA_BACKEND=${gl})`);
+  if (!vulkan && gl) {
+    const egl = d.surfaceless ? 'export EGL_PLATFORM=surfaceless (no display here) and ' : '';
+    fixes.push(`Vulkan gives no adapter but ${gl === 'opengles' ? 'OpenGL ES' : 'OpenGL'} does: ${egl}run aqa with --backend ${gl} (or AQA_BACKEND=${gl})`);
+  }
   return fixes;
 }
 
@@ -247,6 +254,7 @@ export async function diagnose(o: DiagnoseOptions = {}): Promise<Diagnosis> {
     egl,
     loaderLines: loaderMessages(backends[0].stderr),
     nvidiaVersion: nvidiaDriverVersion(),
+    surfaceless: needsSurfaceless(env),
     fixes: [],
   };
   d.fixes = knownFixes(d, env);
@@ -261,7 +269,7 @@ function describeLoad(l: LibraryLoad): string {
 }
 
 export function formatDiagnosis(d: Diagnosis): string {
-  const out: string[] = ['Dawn backends (each tried in a child process):'];
+  const out: string[] = [`Dawn backends (each tried in a child process${d.surfaceless ? '; OpenGL with EGL_PLATFORM=surfaceless, as there is no display' : ''}):`];
   for (const b of d.backends) {
     const what = b.adapter ? `${b.adapter.description || b.adapter.device} (${b.adapter.vendor ? `${b.adapter.vendor}, ` : ''}${b.adapter.featureLevel} feature level)` : b.adapter === null ? 'no adapter (requestAdapter returned null)' : `failed: ${b.error}`;
     out.push(`  ${b.backend.padEnd(9)} ${what}`);

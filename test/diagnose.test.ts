@@ -37,6 +37,7 @@ test('diagnose: an ICD manifest naming a missing library is reported with the fi
   assert.match(r.stdout, /ERROR: .*Failed loading library associated with ICD JSON/);
   // OpenGL ES still finds llvmpipe here: the fallback is offered.
   assert.match(r.stdout, /run aqa with --backend opengles/);
+  if (!process.env.DISPLAY && !process.env.WAYLAND_DISPLAY && !process.env.EGL_PLATFORM) assert.match(r.stdout, /export EGL_PLATFORM=surfaceless \(no display here\) and run aqa/);
 });
 
 test('diagnose: no ICD at all (an empty folder) says so and gives the install command', (t) => {
@@ -114,4 +115,11 @@ test('diagnose: loader messages keep ERROR and WARNING lines once each, not Dawn
     'ERROR: loader_icd_scan: Failed loading library',
     'WARNING: terminator_CreateInstance: Failed to CreateInstance in ICD 0. Skipping ICD.',
   ]);
+});
+
+test('diagnose: a probe that does not answer in time is reported as killed, not waited for', async () => {
+  const d = await diagnose({ timeoutMs: 5 });
+  for (const b of d.backends) assert.equal(b.error, 'no answer within 0.005 s (killed)');
+  assert.equal(d.vulkanLoader.loaded, false);
+  assert.match(formatDiagnosis(d), /^ {2}vulkan +failed: no answer within 0\.005 s \(killed\)$/m);
 });
