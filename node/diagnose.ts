@@ -201,7 +201,12 @@ export function knownFixes(d: Diagnosis, env: Env = process.env, os: OsRelease =
   const vulkan = found('vulkan');
   if (!d.vulkanLoader.loaded) fixes.push(`the Vulkan loader (libvulkan.so.1) does not load: ${installCommand('loader', os)}`);
   const usable = d.icds.filter((m) => m.library);
-  if (!usable.length) fixes.push(`no Vulkan ICD found: ${installCommand('mesa', os)}`);
+  if (!usable.length) {
+    fixes.push(`no Vulkan ICD found: ${installCommand('mesa', os)}`);
+    const name = d.search.override;
+    const defaults = name ? findManifests(icdSearch({ ...env, VK_DRIVER_FILES: undefined, VK_ICD_FILENAMES: undefined })).filter((m) => m.library) : [];
+    if (name && defaults.length) fixes.push(`or use the ICDs the default search finds (${defaults.map((m) => basename(m.path)).join(', ')}): unset ${name}`);
+  }
   for (const m of usable) {
     if (m.load?.notFound && !isNvidiaLibrary(m.library)) {
       const remedy = d.search.override ? `correct it or unset ${d.search.override}` : `reinstall the driver package that installed ${m.path} (dpkg -S ${m.path}), or remove it`;
@@ -211,7 +216,7 @@ export function knownFixes(d: Diagnosis, env: Env = process.env, os: OsRelease =
       const where = m.library && locateLibrary(m.library, env);
       fixes.push(
         dep.startsWith('libnvidia-')
-          ? `${basename(m.library!)} needs ${dep}, which is missing: copy it from the NVIDIA driver ${d.nvidiaVersion ?? ''} beside ${where ? dirname(where) : 'the ICD library'} (in a container: NVIDIA_DRIVER_CAPABILITIES=all)`.replace('  ', ' ')
+          ? `${basename(m.library!)} needs ${dep}, which is missing: copy it from the NVIDIA driver${d.nvidiaVersion ? ` ${d.nvidiaVersion}` : ''} beside ${where ? dirname(where) : 'the ICD library'} (in a container: NVIDIA_DRIVER_CAPABILITIES=all)`
           : `${basename(m.library!)} needs ${dep}, which is missing: install the package that provides ${dep}`,
       );
     }

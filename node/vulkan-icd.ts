@@ -103,21 +103,30 @@ export function findManifests(search: IcdSearch): IcdManifest[] {
   return out;
 }
 
+let ldCache: Map<string, string> | undefined;
+
+/** ldconfig's cache (`ldconfig -p`): library name -> file, this architecture's entries only. */
+function ldconfigCache(): Map<string, string> {
+  if (ldCache) return ldCache;
+  ldCache = new Map();
+  const ldconfig = ['/sbin/ldconfig', '/usr/sbin/ldconfig'].find((f) => existsSync(f));
+  if (!ldconfig) return ldCache;
+  const r = spawnSync(ldconfig, ['-p'], { encoding: 'utf8', timeout: 10_000 });
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^\s*(\S+) \(([^)]*)\) => (\S+)$/.exec(line);
+    if (m && !ldCache.has(m[1]) && (process.arch !== 'x64' || m[2].includes('x86-64'))) ldCache.set(m[1], m[3]);
+  }
+  return ldCache;
+}
+
 /** The file a bare library name resolves to (LD_LIBRARY_PATH, then ldconfig's cache), if found. */
 export function locateLibrary(name: string, env: Env = process.env): string | undefined {
   if (name.includes('/')) return existsSync(name) ? name : undefined;
   for (const dir of list(env.LD_LIBRARY_PATH)) {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
-  for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    if (!existsSync(ldconfig)) continue;
-    const r = spawnSync(ldconfig, ['-p'], { encoding: 'utf8', timeout: 10_000 });
-    for (const line of (r.stdout ?? '').split('\n')) {
-      const m = /^\s*(\S+) \(([^)]*)\) => (\S+)$/.exec(line);
-      if (m && m[1] === name && (process.arch !== 'x64' || m[2].includes('x86-64'))) return m[3];
-    }
-    break;
-  }
+  const cached = ldconfigCache().get(name);
+  if (cached) return cached;
   for (const dir of ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']) {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
