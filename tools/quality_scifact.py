@@ -48,6 +48,7 @@ Choices, and why:
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -94,11 +95,25 @@ def query_text(q, where):
     return ' '.join(raw.split())
 
 
-def read_corpus(data):
+def read_corpus(data, keep=None):
+    """Corpus order; `keep`: a file of pids (one a line) to restrict it to, as `mine --subset` wrote."""
     with open(os.path.join(data, 'pid_to_title_abs.json'), encoding='utf-8') as f:
         corpus = json.load(f)
     pids = list(corpus)
+    if keep:
+        wanted = set(open(keep, encoding='utf-8').read().split())
+        pids = [p for p in pids if p in wanted]
     return pids, [passage_text(corpus[p]) for p in pids]
+
+
+def subset_pids(all_pids, gold, n, seed):
+    """Every gold pid plus seeded random others up to n, in corpus order."""
+    have = set(all_pids)
+    keep = {p for p in gold if p in have}
+    others = [p for p in all_pids if p not in keep]
+    random.Random(seed).shuffle(others)
+    keep.update(others[:max(0, n - len(keep))])
+    return [p for p in all_pids if p in keep]
 
 
 def read_questions(path):
@@ -130,17 +145,16 @@ def encode(model, texts, max_len, label):
     return e.astype(np.float32)
 
 
-def corpus_embeddings(model, model_path, texts, max_len, cache):
+def corpus_embeddings(model, model_path, pids, texts, max_len, cache):
     """The corpus embedding, cached by model folder: `mine` and the base model's `rank` share it."""
-    if cache and os.path.exists(cache):
-        meta = json.load(open(cache + '.json'))
-        if meta == {'model': os.path.abspath(model_path), 'max_len': max_len, 'n': len(texts)}:
-            print(f'corpus embedding from {cache}', flush=True)
-            return np.load(cache)
+    meta = {'model': os.path.abspath(model_path), 'max_len': max_len, 'pids': hashlib.sha1('\n'.join(pids).encode()).hexdigest()}
+    if cache and os.path.exists(cache) and json.load(open(cache + '.json')) == meta:
+        print(f'corpus embedding from {cache}', flush=True)
+        return np.load(cache)
     e = encode(model, texts, max_len, 'corpus')
     if cache:
         np.save(cache, e)
-        json.dump({'model': os.path.abspath(model_path), 'max_len': max_len, 'n': len(texts)}, open(cache + '.json', 'w'))
+        json.dump(meta, open(cache + '.json', 'w'))
     return e
 
 
@@ -155,11 +169,21 @@ def top_k(P, Q, k):
 
 def cmd_mine(a):
     set_threads(a.threads)
-    pids, texts = read_corpus(a.data)
-    row = {p: i for i, p in enumerate(pids)}
     qs = read_questions(os.path.join(a.data, a.questions))
+    if a.train_questions:
+        qs = random.Random(a.seed).sample(qs, a.train_questions)
+    pids, texts = read_corpus(a.data)
+    if a.subset:
+        valid = read_questions(os.path.join(a.data, a.valid_questions))
+        gold = {p for _, g in qs + valid for p in g}
+        keep = subset_pids(pids, gold, a.subset, a.subset_seed)
+        with open(a.corpus_pids, 'w') as f:
+            f.write('\n'.join(keep) + '\n')
+        pids, texts = read_corpus(a.data, a.corpus_pids)
+        print(f'corpus subset: {len(pids)} papers ({len(gold)} gold of the training and validation questions) -> {a.corpus_pids}')
+    row = {p: i for i, p in enumerate(pids)}
     model = load_model(a.model)
-    P = corpus_embeddings(model, a.model, texts, a.passage_max_len, a.cache)
+    P = corpus_embeddings(model, a.model, pids, texts, a.passage_max_len, a.cache)
     Q = encode(model, [q for q, _ in qs], a.query_max_len, 'queries')
     top = top_k(P, Q, TOP)
     rnd = random.Random(a.seed)
@@ -184,9 +208,13 @@ def read_groups(path, limit):
 
 def cmd_train(a):
     import torch
+    import transformers
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    try:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     set_threads(a.threads)
     groups = read_groups(a.groups, a.limit)
@@ -207,7 +235,9 @@ def cmd_train(a):
         num_train_epochs=1,
         per_device_train_batch_size=a.batch,
         learning_rate=a.lr,
-        warmup_ratio=0.1,
+        # Transformers 5 takes the ratio as a float warmup_steps < 1 (warmup_ratio is deprecated);
+        # both become ceil(0.1 * steps) steps, as in core/train/schedule.ts.
+        **({'warmup_steps': 0.1} if int(transformers.__version__.split('.')[0]) >= 5 else {'warmup_ratio': 0.1}),
         lr_scheduler_type='linear',
         weight_decay=0.01,
         max_grad_norm=1.0,
@@ -215,7 +245,7 @@ def cmd_train(a):
         data_seed=a.seed,
         use_cpu=True,
         save_strategy='no',
-        logging_steps=10,
+        logging_steps=1,
         report_to='none',
         dataloader_num_workers=0,
     )
@@ -227,17 +257,19 @@ def cmd_train(a):
     model.max_seq_length = 256  # the folder's original setting; `rank` sets its own lengths
     model.save(a.out)
     steps = trainer.state.global_step
-    json.dump({'seed': a.seed, 'groups': len(groups), 'steps': steps, 'train_minutes': round(minutes, 2), 'torch_threads': torch.get_num_threads()},
-              open(os.path.join(a.out, 'quality_train.json'), 'w'))
+    cfg = model[0].auto_model.config
+    json.dump({'seed': a.seed, 'groups': len(groups), 'steps': steps, 'train_minutes': round(minutes, 2), 'torch_threads': torch.get_num_threads(),
+               'hidden_dropout_prob': cfg.hidden_dropout_prob, 'attention_probs_dropout_prob': cfg.attention_probs_dropout_prob,
+               'log': trainer.state.log_history}, open(os.path.join(a.out, 'quality_train.json'), 'w'), indent=1)
     print(f'MNRL seed {a.seed}: {len(groups)} groups, {steps} steps in {minutes:.1f} min -> {a.out}')
 
 
 def cmd_rank(a):
     set_threads(a.threads)
-    pids, texts = read_corpus(a.data)
+    pids, texts = read_corpus(a.data, a.corpus_pids)
     qs = read_questions(os.path.join(a.data, a.questions))
     model = load_model(a.model)
-    P = corpus_embeddings(model, a.model, texts, a.passage_max_len, a.cache)
+    P = corpus_embeddings(model, a.model, pids, texts, a.passage_max_len, a.cache)
     Q = encode(model, [q for q, _ in qs], a.query_max_len, 'queries')
     top = top_k(P, Q, RESULTS_K)
     out = {'model': a.label or a.model, 'questions': a.questions, 'corpus': len(pids), 'query_max_len': a.query_max_len,
@@ -262,6 +294,11 @@ def main():
     m.add_argument('--passage_max_len', type=int, default=256)
     m.add_argument('--seed', type=int, default=42)
     m.add_argument('--cache', help='.npy file for the corpus embedding (shared with `rank` of the same model)')
+    m.add_argument('--train_questions', type=int, default=0, help='mine for a seeded random N of the questions (0 = all)')
+    m.add_argument('--subset', type=int, default=0, help='corpus of every gold paper (training and validation) + random others up to N (0 = all)')
+    m.add_argument('--subset_seed', type=int, default=1)
+    m.add_argument('--valid_questions', default='qa_valid_flag.txt')
+    m.add_argument('--corpus_pids', help='with --subset: where to write its pids, for `rank --corpus_pids`')
     m.add_argument('--out', required=True)
 
     t = sub.add_parser('train')
@@ -282,6 +319,7 @@ def main():
     r.add_argument('--questions', default='qa_valid_flag.txt')
     r.add_argument('--passage_max_len', type=int, default=256)
     r.add_argument('--cache')
+    r.add_argument('--corpus_pids', help='rank within these pids only (the file `mine --subset` wrote)')
     r.add_argument('--label')
     r.add_argument('--out', required=True)
 
