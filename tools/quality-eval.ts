@@ -49,8 +49,8 @@ async function main(): Promise<void> {
     rows.push({ file, model: r.model, report });
     console.log(`${file} (${r.model})\n  ${formatReport(report)}`);
   }
-  console.log('\n| rankings | official MAP@20 | recall@20 | nDCG@10 |\n| --- | ---: | ---: | ---: |');
-  for (const { file, report: r } of rows) console.log(`| ${file} | ${r.officialMap20.toFixed(4)} | ${r.recall20.toFixed(4)} | ${r.ndcg10.toFixed(4)} |`);
+  console.log('\n| model | official MAP@20 | recall@20 | nDCG@10 |\n| --- | ---: | ---: | ---: |');
+  for (const { model, report: r } of rows) console.log(`| ${model} | ${r.officialMap20.toFixed(4)} | ${r.recall20.toFixed(4)} | ${r.ndcg10.toFixed(4)} |`);
   if (a.json) writeFileSync(a.json, JSON.stringify(rows, null, 1) + '\n');
 }
 
