@@ -27,8 +27,8 @@ Choices, and why:
   and `rank` refuse a question holding a tag or an entity rather than clean it differently).
 - Mining: passages embedded at 256 tokens and queries at 64 (the evaluation's lengths, so the
   base model's corpus embedding is computed once and shared with its evaluation), top 210 by
-  cosine, ranks 10-209 minus the question's gold pids as the pool (the top 10 hold most false
-  negatives: unlabelled papers that do support the claim), 7 negatives drawn from it with a
+  cosine, ranks 10-209 minus the question's gold pids as the pool (the top 10 are the likeliest
+  false negatives: unlabelled papers that do support the claim), 7 negatives drawn from it with a
   seeded random.Random. The query string is stored as is; neither trainer adds a prefix
   (all-MiniLM-L6-v2 has none).
 - MNRL hyperparameters = `aqa train`'s flags in docs/training-quality.md: 1 epoch, lr 2e-5,
