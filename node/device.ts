@@ -104,7 +104,7 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
     // level, which Mesa's EGL offers, runs every kernel too.
     const gl = await findAdapter({ ...o, backend: 'opengles' }).catch(() => null);
     if (gl?.adapter) {
-      process.stderr.write('aqa: no core WebGPU adapter found; using OpenGL ES at the compatibility feature level\n');
+      process.stderr.write('warning: no core WebGPU adapter found; using OpenGL ES at the compatibility feature level\n');
       found = gl;
     }
   }
