@@ -20,7 +20,7 @@ program
   .name('aqa')
   .description('Fine-tune and serve text-embedding models on WebGPU for academic question answering.')
   .option('--adapter <name>', 'WebGPU adapter to use (substring of its name; env AQA_ADAPTER)')
-  .option('--backend <name>', 'Dawn backend: vulkan, opengl, metal, d3d12 (env AQA_BACKEND)')
+  .option('--backend <name>', 'Dawn backend: vulkan, opengles, opengl, metal, d3d12 (env AQA_BACKEND)')
   .showHelpAfterError();
 
 registerInfoCommand(program);

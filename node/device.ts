@@ -11,7 +11,7 @@ import { Gpu, GpuError, type AdapterSummary, requestDevice, summarizeAdapter } f
 export interface NodeGpuOptions {
   /** Substring of the adapter name (Dawn's `adapter=` toggle), e.g. "llvmpipe" or "NVIDIA". */
   adapter?: string;
-  /** Dawn backend: vulkan, opengl, d3d12, metal, ... */
+  /** Dawn backend: vulkan, opengles, opengl, d3d12, metal, ... */
   backend?: string;
   powerPreference?: GPUPowerPreference;
 }
@@ -42,34 +42,74 @@ async function dawn(flags: string[]): Promise<GPU> {
 // Keep the GPU object alive as long as devices made from it are used (Dawn requirement).
 const keepAlive: GPU[] = [];
 
+function backendOf(o: NodeGpuOptions): string | undefined {
+  return o.backend ?? process.env.AQA_BACKEND;
+}
+
+/**
+ * Dawn's OpenGL (ES) backends offer only the compatibility feature level (no core adapter
+ * exists there), so asking them for the default 'core' returns nothing.
+ */
+function isGlBackend(backend: string | undefined): boolean {
+  return backend === 'opengles' || backend === 'opengl';
+}
+
+function adapterRequest(o: NodeGpuOptions, ask: GPURequestAdapterOptions): GPURequestAdapterOptions {
+  if (!isGlBackend(backendOf(o))) return ask;
+  return { ...ask, featureLevel: 'compatibility' };
+}
+
 function flagsFor(o: NodeGpuOptions): string[] {
   const flags: string[] = [];
   // An explicit '' means "no filter", even when AQA_ADAPTER is set.
   const adapter = o.adapter !== undefined ? o.adapter : process.env.AQA_ADAPTER;
-  const backend = o.backend ?? process.env.AQA_BACKEND;
+  const backend = backendOf(o);
   if (adapter) flags.push(`adapter=${adapter}`);
   if (backend) flags.push(`backend=${backend}`);
+  // Without a display, Mesa's EGL must be told to run surfaceless or it finds no GL driver.
+  if (isGlBackend(backend) && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) process.env.EGL_PLATFORM ??= 'surfaceless';
   // Dawn hides 'shader-f16' on NVIDIA's Vulkan driver unless asked (a toggle off by default);
   // the f16 kernels need it. Elsewhere the toggle changes nothing.
   flags.push('enable-dawn-features=vulkan_enable_f16_on_nvidia');
   return flags;
 }
 
-export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
+/** The adapter for `o` and the GPU object it came from; null when Dawn offers none. */
+async function findAdapter(o: NodeGpuOptions): Promise<{ gpu: GPU; adapter: GPUAdapter | null }> {
   let gpu: GPU;
   try {
     gpu = await dawn(flagsFor(o));
   } catch (e) {
     throw new GpuError(`could not start Dawn: ${(e as Error).message}`);
   }
-  let adapter: GPUAdapter | null = null;
   try {
-    adapter = await gpu.requestAdapter({ powerPreference: o.powerPreference ?? 'high-performance' });
+    const ask = adapterRequest(o, { powerPreference: o.powerPreference ?? 'high-performance' });
+    return { gpu, adapter: await gpu.requestAdapter(ask) };
   } catch (e) {
     const name = o.adapter ?? process.env.AQA_ADAPTER;
     throw new GpuError(name ? `no adapter matches '${name}': ${(e as Error).message}` : `${NO_ADAPTER_HELP} (${(e as Error).message})`);
   }
-  if (!adapter) throw new GpuError(NO_ADAPTER_HELP);
+}
+
+export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
+  let found: { gpu: GPU; adapter: GPUAdapter | null } | null = null;
+  let failure: unknown = null;
+  try {
+    found = await findAdapter(o);
+  } catch (e) {
+    failure = e;
+  }
+  if (!found?.adapter && !backendOf(o)) {
+    // No core-level adapter (e.g. no Vulkan driver): OpenGL ES at the compatibility feature
+    // level, which Mesa's EGL offers, runs every kernel too.
+    const gl = await findAdapter({ ...o, backend: 'opengles' }).catch(() => null);
+    if (gl?.adapter) {
+      process.stderr.write('warning: no core WebGPU adapter found; using OpenGL ES at the compatibility feature level\n');
+      found = gl;
+    }
+  }
+  if (!found?.adapter) throw failure ?? new GpuError(NO_ADAPTER_HELP);
+  const { gpu, adapter } = found;
   keepAlive.push(gpu);
   const device = await requestDevice(adapter);
   const result = new Gpu(device, summarizeAdapter(adapter));
@@ -79,8 +119,18 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
   return result;
 }
 
-/** Every adapter Dawn offers for the two power preferences and the fallback, deduplicated. */
+/**
+ * Every adapter Dawn offers for the two power preferences and the fallback, deduplicated; as in
+ * createNodeGpu, OpenGL ES's compatibility-level adapters when no backend was named and there
+ * is no core-level one.
+ */
 export async function listAdapters(o: NodeGpuOptions = {}): Promise<AdapterSummary[]> {
+  const found = await adaptersOf(o);
+  if (found.length || backendOf(o)) return found;
+  return adaptersOf({ ...o, backend: 'opengles' });
+}
+
+async function adaptersOf(o: NodeGpuOptions): Promise<AdapterSummary[]> {
   const gpu = await dawn(flagsFor(o));
   const seen = new Map<string, AdapterSummary>();
   const asks: GPURequestAdapterOptions[] = [
@@ -90,7 +140,7 @@ export async function listAdapters(o: NodeGpuOptions = {}): Promise<AdapterSumma
   ];
   for (const ask of asks) {
     try {
-      const a = await gpu.requestAdapter(ask);
+      const a = await gpu.requestAdapter(adapterRequest(o, ask));
       if (!a) continue;
       const s = summarizeAdapter(a);
       seen.set(`${s.vendor}|${s.architecture}|${s.device}|${s.description}`, s);

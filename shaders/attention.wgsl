@@ -369,22 +369,26 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) 
   var acc: array<array<vec4f, D4>, RQ>; // sum_j ds_ij k_j
   var lse2: array<f32, RQ>; // lse * log2(e)
   var delta: array<f32, RQ>;
+  // dout's staging has one row per r, unlike q's: with a single array reused by every r, Mesa's
+  // OpenGL ES compiler (llvmpipe, Mesa 25; Dawn's compatibility level) read g[0] from the
+  // staging array after the last row had overwritten it whenever RQ = 2 and D4 >= 2 (dq of each
+  // invocation's first row came out with the last row's dout). Same values, same arithmetic.
+  var sdo: array<array<vec4f, D4>, RQ>;
   for (var r = 0u; r < RQ; r++) {
     // Rows past L compute a duplicate of row L-1 and are not stored.
     let row = min(row0 + r * BQ, L - 1u);
     let qAt = (tok0 + row) * stride + h * D;
     let oAt = (tok0 + row) * H + h * D;
     var sq: array<vec4f, D4>; // staging (see "Compile time" above)
-    var sdo: array<vec4f, D4>;
     var dd = vec4f(0.0);
     for (var c = 0u; c < bparams.d4; c++) {
       sq[c] = bwd_qkv4(qAt, c);
-      sdo[c] = bwd_dout4(oAt, c);
-      dd += sdo[c] * bwd_out4(oAt, c);
+      sdo[r][c] = bwd_dout4(oAt, c);
+      dd += sdo[r][c] * bwd_out4(oAt, c);
     }
     for (var c = 0u; c < D4; c++) {
       q[r][c] = sq[c] * bparams.scaleLog2e;
-      g[r][c] = sdo[c];
+      g[r][c] = sdo[r][c];
       acc[r][c] = vec4f(0.0);
     }
     delta[r] = hsum(dd);

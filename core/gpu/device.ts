@@ -70,7 +70,11 @@ export function summarizeAdapter(adapter: GPUAdapter, info?: GPUAdapterInfo): Ad
   };
 }
 
-/** Ask for the adapter's real limits (defaults are far lower) and the optional features we use. */
+/**
+ * Ask for the adapter's real limits (defaults are far lower, and lower still at the
+ * compatibility feature level: 128 invocations per workgroup, 16 KiB of workgroup storage and
+ * of uniform buffer) and the optional features we use.
+ */
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const want: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
   const requiredFeatures = want.filter((f) => adapter.features.has(f));
@@ -83,6 +87,7 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxUniformBufferBindingSize: l.maxUniformBufferBindingSize,
   };
   return adapter.requestDevice({ requiredFeatures, requiredLimits });
 }

@@ -304,6 +304,9 @@ const backwardCases: KernelCase[] = [
   backwardCase({ B: 2, L: 130, heads: 1, d: 24, lengths: [100, 130], qk: 1, bwdTiles: { bq: 16, rq: 3, rk: 5 } }, 46),
   backwardCase({ B: 3, L: 13, heads: 2, d: 10, lengths: [13, 9, 1], qk: 6, bwdTiles: { bq: 4, rq: 5, rk: 3 } }, 47),
   backwardCase({ B: 2, L: 13, heads: 3, d: 8, lengths: [13, 6], qk: 1, bwdTiles: { bq: 8, rq: 8, rk: 4 } }, 48),
+  // Two query rows per invocation, two vec4s per head row: Mesa's OpenGL ES compiler gave the
+  // first row the second row's dout (see backward_dq's staging); the smallest such shape.
+  backwardCase({ B: 1, L: 2, heads: 1, d: 8, qk: 1, bwdTiles: { bq: 1, rq: 2, rk: 1 } }, 55),
   backwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 1, bwdTiles: { bq: 8, rq: 2, rk: 2 } }, 49),
   backwardCase({ B: 2, L: 130, heads: 2, d: 64, lengths: [130, 77], qk: 6, bwdTiles: { bq: 0, rq: 2, rk: 2, subgroup: true } }, 50),
   backwardCase({ B: 3, L: 33, heads: 3, d: 24, lengths: [33, 9, 1], qk: 1, bwdTiles: { bq: 0, rq: 3, rk: 3, subgroup: true } }, 51),
