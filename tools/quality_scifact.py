@@ -12,7 +12,7 @@ Three steps, each a subcommand, all on PyTorch CPU with sentence-transformers:
          sentence-transformers as they are), rank by cosine and write the top 200 pids per
          question as JSON. tools/quality-eval.ts scores that JSON with core/eval/metrics.ts.
 
-  PY=/work/venv-st/bin/python; D=/work/shared/data/scifact-aqa; M=test/models/all-MiniLM-L6-v2
+  PY=.venv-st/bin/python; D=../shared/data/scifact-aqa; M=test/models/all-MiniLM-L6-v2
   $PY tools/quality_scifact.py mine  --model $M --data $D --out q/groups.jsonl
   $PY tools/quality_scifact.py train --model $M --groups q/groups.jsonl --seed 42 --out q/mnrl-42
   $PY tools/quality_scifact.py rank  --model q/mnrl-42 --data $D --out q/rank-mnrl-42.json
