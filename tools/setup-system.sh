@@ -27,7 +27,13 @@ have_backports_mesa() {
   dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo
 }
 
-if have_backports_mesa && [ -x /usr/bin/chromium ]; then
+# The OpenGL ES conformance run (test/compat.test.ts) needs Mesa's EGL; test/diagnose.test.ts
+# builds a stand-in driver library with cc.
+have_egl_and_cc() {
+  dpkg-query -W -f='${Status}' libegl-mesa0 2>/dev/null | grep -q "ok installed" && command -v cc >/dev/null
+}
+
+if have_backports_mesa && have_egl_and_cc && [ -x /usr/bin/chromium ]; then
   echo "system packages: already installed"
   exit 0
 fi
@@ -44,5 +50,6 @@ SRC
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt_update
-$SUDO "${APT[@]}" install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1
+$SUDO "${APT[@]}" install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1 libegl-mesa0 libegl1
+$SUDO "${APT[@]}" install -y -q --no-install-recommends gcc libc6-dev
 $SUDO "${APT[@]}" install -y -q --no-install-recommends chromium
