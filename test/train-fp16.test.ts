@@ -3,7 +3,7 @@
 // exact resume with the scaler's state. Without 'shader-f16' the refusal is what is tested.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Gpu } from '../core/gpu/device.ts';
@@ -19,20 +19,11 @@ import { Trainer } from '../core/train/trainer.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
 import { DEFAULT_SETTINGS, trainCommand } from '../node/train-run.ts';
 import { tempDir, testGpu } from './helpers.ts';
+import { groupsFile } from './train-groups.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
-const WORDS = ['protein', 'folding', 'graph', 'neural', 'network', 'quantum', 'energy', 'cell', 'gene', 'signal', 'theory', 'data'];
 
-function phrase(i: number, n: number): string {
-  return Array.from({ length: n }, (_, j) => WORDS[(i * 5 + j * 3) % WORDS.length]).join(' ');
-}
 
-function groupsFile(dir: string, n: number): string {
-  const path = join(dir, 'train.jsonl');
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ query: `what about ${phrase(i, 3)}?`, pos: [phrase(i, 9)], neg: [1, 2, 3, 4].map((k) => phrase(i + 7 * k, 8)) }));
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
 
 /** A copy of an f32 encoder's weights, each converted on the host (to f16, or rounded to f16 and kept f32). */
 async function copyOf(gpu: Gpu, enc: Encoder, dtype: 'f16' | 'rounded'): Promise<Encoder> {
@@ -44,7 +35,16 @@ async function copyOf(gpu: Gpu, enc: Encoder, dtype: 'f16' | 'rounded'): Promise
   return new Encoder(gpu, enc.config, w, { halfCopy: dtype === 'f16' });
 }
 
-const hasF16 = async () => (await testGpu()).features.has('shader-f16');
+const FP16_REFUSAL = /^Error: --fp16: this adapter has no 'shader-f16'; train without --fp16$/;
+
+/** On an adapter without shader-f16 the fp16 tests check the refusal instead: true when they did. */
+async function refusedWithoutF16(gpu: Gpu): Promise<boolean> {
+  if (gpu.features.has('shader-f16')) return false;
+  const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), 'tiny');
+  assert.throws(() => new Trainer(gpu, model, [{ query: 'q', pos: ['p'], neg: ['n'] }], { ...DEFAULT_SETTINGS, fp16: true }), FP16_REFUSAL);
+  model.dispose();
+  return true;
+}
 
 /** Token id lists of the given lengths, ids drawn from [5, vocab) (seeded). */
 function tokens(lengths: number[], vocab: number, seed: number): number[][] {
@@ -72,7 +72,7 @@ for (const [name, dir, pooling, groupSize] of [
 ] as const) {
   test(`fp16: one step's gradients within tolerance of the f32 step (${name})`, async (t) => {
     const gpu = await testGpu();
-    if (!gpu.features.has('shader-f16')) return t.skip('no shader-f16 (the refusal is tested below)');
+    if (await refusedWithoutF16(gpu)) return;
     const enc = await loadEncoder(gpu, localModelFiles(dir));
     const rounded = await copyOf(gpu, enc, 'rounded');
     const half = await copyOf(gpu, enc, 'f16');
@@ -119,14 +119,12 @@ test('fp16 without shader-f16: the trainer refuses in one line', async () => {
   const gpu = await testGpu();
   const bare = new Gpu(gpu.device, gpu.adapter);
   bare.features.delete('shader-f16');
-  const model = await loadEmbeddingModel(bare, localModelFiles(TINY), 'tiny');
-  assert.throws(() => new Trainer(bare, model, [{ query: 'q', pos: ['p'], neg: ['n'] }], { ...DEFAULT_SETTINGS, fp16: true }), /^Error: --fp16: this adapter has no 'shader-f16'; train without --fp16$/);
-  model.dispose();
+  assert.ok(await refusedWithoutF16(bare));
   bare.trim();
 });
 
 test('fp16 training: overflow skips the update and halves the scale, good steps grow it, checkpoints are f32, and a resume is exact', async (t) => {
-  if (!(await hasF16())) return t.skip('no shader-f16');
+  if (await refusedWithoutF16(await testGpu())) return;
   const dir = tempDir({ after }, 'train-fp16');
   const data = groupsFile(dir, 12); // 6 micro-batches per epoch, 2 epochs = 12 steps
   // A first scale far too large (the first steps overflow), and growth after 2 good steps.

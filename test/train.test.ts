@@ -18,26 +18,16 @@ import { addTrainOptions, settingsFromFlags } from '../node/train-settings.ts';
 import { SETTINGS_OPTIONS, validateSettings } from '../core/train/options.ts';
 import { Command } from 'commander';
 import { tempDir, testGpu, runAqa } from './helpers.ts';
+import { groupsFile, phrase } from './train-groups.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
-const WORDS = ['protein', 'folding', 'graph', 'neural', 'network', 'quantum', 'energy', 'cell', 'gene', 'signal', 'theory', 'data'];
 
 // Removed after the test that made it (or, made after an await, after the file's tests).
 function tmp(): string {
   return tempDir({ after }, 'train');
 }
 
-function phrase(i: number, n: number): string {
-  return Array.from({ length: n }, (_, j) => WORDS[(i * 5 + j * 3) % WORDS.length]).join(' ');
-}
 
-/** n groups with 1 positive and 4 negatives each, as a FlagEmbedding JSONL file. */
-function groupsFile(dir: string, n: number): string {
-  const path = join(dir, 'train.jsonl');
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ query: `what about ${phrase(i, 3)}?`, pos: [phrase(i, 9)], neg: [1, 2, 3, 4].map((k) => phrase(i + 7 * k, 8)) }));
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
 
 // With hidden dropout, so the exact-resume test also covers its masks.
 const settings = { ...DEFAULT_SETTINGS, learningRate: 1e-3, queriesPerStep: 2, trainGroupSize: 3, numTrainEpochs: 2, queryMaxLen: 12, passageMaxLen: 16, warmupRatio: 0.2, hiddenDropout: 0.1 };
