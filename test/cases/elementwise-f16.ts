@@ -19,7 +19,7 @@
 import type { Gpu } from '../../core/gpu/device.ts';
 import { accumulateForward, geluBackward, gluBackward } from '../../core/kernels/elementwise.ts';
 import { addRef, geluBackwardRef, gluBackwardRef } from '../../core/ref/elementwise.ts';
-import { GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, geluInput, gluInput, withBindingLimit } from './elementwise-inputs.ts';
+import { GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, geluInput, gluInput, withBindingLimit, gluHalf } from './elementwise-inputs.ts';
 import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase } from './types.ts';
 import { randu } from './util.ts';
@@ -80,11 +80,7 @@ async function runGluBackwardHalf(gpu: Gpu, lead: number[], cols: number, seed: 
   const actual = await readHalf(gpu, dug);
   for (const t of [tug, tdout, dug]) t.release();
   const expected = gluBackwardRef(dout, ug, cols);
-  const half = (a: ArrayLike<number>, gate: boolean) => {
-    const h = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) h[r * cols + c] = a[r * 2 * cols + (gate ? cols : 0) + c];
-    return h;
-  };
+  const half = (a: ArrayLike<number>, gate: boolean) => gluHalf(a, rows, cols, gate);
   const D = maxAbs(dout);
   return [
     { name: 'd up f16', actual: half(actual, false), expected: half(expected, false), tol: halfOutTol({ atol: GELU_TOL.atol * D, rtol: (GELU_TOL.rtol ?? 0) + U }) },

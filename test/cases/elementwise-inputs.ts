@@ -57,3 +57,10 @@ export function gluInput(rows: number, cols: number, seed: number): Float32Array
 
 /** Points where gelu' is delicate: its zero, the erf region joins (x = sqrt 2, 5.55), the tails. */
 export const GELU_GRAD_POINTS = [0, -0.7517916, 0.7517916, -1.41421356, 1.41421356, -2.5, 2.5, -5.55, 5.55, -8, 8, -14, 14, -30, 30, -1e4, 1e4];
+
+/** The up (gate = false) or gate (true) columns of a [rows, 2 * cols] GEGLU operand, as [rows, cols]. */
+export function gluHalf(a: ArrayLike<number>, rows: number, cols: number, gate: boolean): Float64Array {
+  const h = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) h[r * cols + c] = a[r * 2 * cols + (gate ? cols : 0) + c];
+  return h;
+}

@@ -30,7 +30,7 @@ import { addRef, erfArrayRef, erfRef, erfcRef, geluBackwardRef, geluRef, geluSca
 import { gradChecks, projection } from '../gradcheck.ts';
 import { halfOutTol, hasF16, nanHalf, readHalf, refusalCheck, uploadHalf } from './half-io.ts';
 import type { Check, KernelCase } from './types.ts';
-import { ERF_TOL, GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, GLU_TOL, geluInput, gluInput, nanTensor, withBindingLimit } from './elementwise-inputs.ts';
+import { ERF_TOL, GELU_GRAD_POINTS, GELU_GRAD_TOL, GELU_TOL, GLU_TOL, geluInput, gluInput, nanTensor, withBindingLimit, gluHalf } from './elementwise-inputs.ts';
 import { halfBackwardCases } from './elementwise-f16.ts';
 import { castCases } from './cast.ts';
 import { randu } from './util.ts';
@@ -337,11 +337,7 @@ async function runGluBackward(gpu: Gpu, lead: number[], cols: number, seed: numb
   const actual = await gpu.readF32(dug);
   for (const t of [tug, tdout, dug]) t.release();
   const expected = gluBackwardRef(dout, ug, cols);
-  const half = (a: ArrayLike<number>, gate: boolean) => {
-    const h = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) h[r * cols + c] = a[r * 2 * cols + (gate ? cols : 0) + c];
-    return h;
-  };
+  const half = (a: ArrayLike<number>, gate: boolean) => gluHalf(a, rows, cols, gate);
   const checks: Check[] = [
     { name: 'd up', actual: half(actual, false), expected: half(expected, false), tol: { atol: GELU_TOL.atol, rtol: (GELU_TOL.rtol ?? 0) + U } },
     { name: 'd gate', actual: half(actual, true), expected: half(expected, true), tol: { atol: 2 * GELU_GRAD_TOL.atol, rtol: (GELU_GRAD_TOL.rtol ?? 0) + U } },
