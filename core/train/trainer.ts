@@ -239,8 +239,8 @@ export class Trainer {
         temperature: s.temperature,
         pooling: this.model.settings.pooling,
         miniBatch: s.gradCacheMiniBatch > 0 ? s.gradCacheMiniBatch : Infinity,
-        // The loss scale is a power of two, so the f32 path (scale 1) is unchanged.
-        scale: half ? lossScale / batches.length : 1 / batches.length,
+        // Scaled by the loss scale (1 in f32, a power of two with fp16: exact either way).
+        scale: lossScale / batches.length,
         padId: this.model.padId,
         recompute: s.gradientCheckpointing,
         // Masks are a pure function of (seed, update, micro-batch): a resumed run draws the same.
