@@ -4,10 +4,13 @@
 import type { Command } from 'commander';
 import type { NodeGpuOptions } from './device.ts';
 
-/** The program-wide --adapter / --backend (device.ts falls back to AQA_ADAPTER / AQA_BACKEND). */
+/**
+ * The program-wide --adapter / --backend (device.ts falls back to AQA_ADAPTER / AQA_BACKEND)
+ * and --experimental.
+ */
 export function gpuOptions(program: Command): NodeGpuOptions {
-  const o = program.opts<{ adapter?: string; backend?: string }>();
-  return { adapter: o.adapter, backend: o.backend };
+  const o = program.opts<{ adapter?: string; backend?: string; experimental?: boolean }>();
+  return { adapter: o.adapter, backend: o.backend, ...(o.experimental ? { experimental: true } : {}) };
 }
 
 /** Commander parser for options that take an integer >= 1. */

@@ -21,6 +21,7 @@ program
   .description('Fine-tune and serve text-embedding models on WebGPU for academic question answering.')
   .option('--adapter <name>', 'WebGPU adapter to use (substring of its name; env AQA_ADAPTER)')
   .option('--backend <name>', 'Dawn backend: vulkan, opengles, opengl, metal, d3d12 (env AQA_BACKEND)')
+  .option('--experimental', "Dawn's experimental features: allow_unsafe_apis and subgroup-matrix matmul where the adapter offers it")
   .showHelpAfterError();
 
 registerInfoCommand(program);

@@ -14,7 +14,15 @@ export interface NodeGpuOptions {
   /** Dawn backend: vulkan, opengles, opengl, d3d12, metal, ... */
   backend?: string;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Dawn's experimental features (--experimental): allow_unsafe_apis, and the device gets
+   * 'chromium-experimental-subgroup-matrix' where the adapter offers it.
+   */
+  experimental?: boolean;
 }
+
+/** Features only requested under --experimental (Dawn lists them only with allow_unsafe_apis). */
+const EXPERIMENTAL_FEATURES = ['chromium-experimental-subgroup-matrix'];
 
 export const NO_ADAPTER_HELP =
   'No WebGPU adapter found. Install a GPU driver with Vulkan support, or a software one: ' +
@@ -70,7 +78,9 @@ function flagsFor(o: NodeGpuOptions): string[] {
   if (isGlBackend(backend) && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) process.env.EGL_PLATFORM ??= 'surfaceless';
   // Dawn hides 'shader-f16' on NVIDIA's Vulkan driver unless asked (a toggle off by default);
   // the f16 kernels need it. Elsewhere the toggle changes nothing.
-  flags.push('enable-dawn-features=vulkan_enable_f16_on_nvidia');
+  const toggles = ['vulkan_enable_f16_on_nvidia'];
+  if (o.experimental) toggles.push('allow_unsafe_apis');
+  flags.push(`enable-dawn-features=${toggles.join(',')}`);
   return flags;
 }
 
@@ -111,7 +121,7 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
   if (!found?.adapter) throw failure ?? new GpuError(NO_ADAPTER_HELP);
   const { gpu, adapter } = found;
   keepAlive.push(gpu);
-  const device = await requestDevice(adapter);
+  const device = await requestDevice(adapter, o.experimental ? EXPERIMENTAL_FEATURES : []);
   const result = new Gpu(device, summarizeAdapter(adapter));
   // Keep Dawn's completion pump from spinning a core the driver's workers need (dawn-pump.ts).
   const pace = pumpPaceFor(isCpuAdapter(result));

@@ -1,10 +1,12 @@
 // `aqa info`: the WebGPU adapters Dawn offers, their features and the limits that matter here,
-// and the one the other commands would select; with --diagnose, why an adapter is found or not
+// and the one the other commands would select (with --experimental, its subgroup-matrix
+// configs); with --diagnose, why an adapter is found or not
 // (node/diagnose.ts).
 
 import type { Command } from 'commander';
 import { gpuOptions } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import type { Gpu } from '../core/gpu/device.ts';
 
 export async function runInfo(gpu: NodeGpuOptions, o: { diagnose?: boolean } = {}): Promise<void> {
   if (o.diagnose) {
@@ -31,7 +33,15 @@ export async function runInfo(gpu: NodeGpuOptions, o: { diagnose?: boolean } = {
   }
   const selected = await createNodeGpu(gpu);
   console.log(`selected: ${selected.name}`);
+  console.log(`subgroup matrix: ${await subgroupMatrixLine(selected, !!gpu.experimental)}`);
   selected.destroy();
+}
+
+/** Dawn lists the feature only with allow_unsafe_apis, so without --experimental it is just off. */
+async function subgroupMatrixLine(gpu: Gpu, experimental: boolean): Promise<string> {
+  if (!experimental) return 'off (--experimental asks Dawn for it)';
+  const { formatSubgroupMatrixSupport, subgroupMatrixSupport } = await import('../core/kernels/matmul-subgroup-matrix.ts');
+  return formatSubgroupMatrixSupport(subgroupMatrixSupport(gpu));
 }
 
 export function registerInfoCommand(program: Command): void {

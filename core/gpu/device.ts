@@ -73,10 +73,10 @@ export function summarizeAdapter(adapter: GPUAdapter, info?: GPUAdapterInfo): Ad
 /**
  * Ask for the adapter's real limits (defaults are far lower, and lower still at the
  * compatibility feature level: 128 invocations per workgroup, 16 KiB of workgroup storage and
- * of uniform buffer) and the optional features we use.
+ * of uniform buffer) and the optional features we use, plus `extraFeatures` where offered.
  */
-export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
-  const want: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
+export async function requestDevice(adapter: GPUAdapter, extraFeatures: readonly string[] = []): Promise<GPUDevice> {
+  const want = ['shader-f16', 'timestamp-query', 'subgroups', ...extraFeatures] as GPUFeatureName[];
   const requiredFeatures = want.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
   const requiredLimits: Record<string, number> = {
