@@ -46,9 +46,8 @@
 // bias and out f16 too unless OUT_F32), TRANS_A, TRANS_B, BIAS, ACCUMULATE, EMULATED +
 // BLOCK_SLOTS (ceil(SM * SN / smallest subgroup size)).
 
-#if !EMULATED
+// Kept in EMULATED too: Tint knows the rule without the extension, so that compile checks it.
 diagnostic(off, chromium.subgroup_matrix_uniformity);
-#endif
 enable subgroups;
 #if !EMULATED
 enable chromium_experimental_subgroup_matrix;
