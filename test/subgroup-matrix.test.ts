@@ -38,7 +38,7 @@ import {
   subgroupMatrixCandidate,
   subgroupMatrixPlan,
   subgroupMatrixSupport,
-  usableConfig,
+  runnableConfig,
 } from '../core/kernels/matmul-subgroup-matrix.ts';
 import { matmulRef } from '../core/ref/matmul.ts';
 import { createNodeGpu } from '../node/device.ts';
@@ -102,7 +102,7 @@ test('subgroup matrix: the kernel against float64 where the adapter offers it; a
     if (gpu.adapter.features.includes(SUBGROUP_MATRIX_FEATURE)) {
       assert.ok(s.ok, `the adapter offers ${SUBGROUP_MATRIX_FEATURE} but support says: ${s.ok ? '' : s.reason}`);
       assert.ok(line.stdout.includes(`subgroup matrix: ${formatSubgroupMatrixSupport(s)}`), line.stdout);
-      const usable = s.configs.filter((c) => usableConfig(c) && (c.componentType !== 'f16' || gpu.features.has('shader-f16')));
+      const usable = s.configs.filter((c) => runnableConfig(gpu, c));
       assert.ok(usable.length > 0);
       for (const config of usable) {
         for (const shape of SHAPES) await check(gpu, shape, config, {}, 11);
@@ -181,7 +181,8 @@ function variants(): Record<string, number | boolean>[] {
     const sets: Record<string, boolean>[] = [{}, { TRANS_A: true, TRANS_B: true, BIAS: true, ACCUMULATE: true }, { F16: true, BIAS: true }, { F16: true, OUT_F32: true, ACCUMULATE: true }];
     for (const flags of sets) {
       for (const EMULATED of [false, true]) {
-        all.push({ SM: config.M, SN: config.N, SK: config.K, SG_M: 2, SG_N: 2, PM: 1, PN: 2, BK: 32, WG: 128, CT_F16: config.componentType === 'f16', EMULATED, BLOCK_SLOTS: 8, ...flags });
+        const slots: Record<string, number> = EMULATED ? { BLOCK_SLOTS: 8 } : {}; // as the launcher: only the emulated variant has it
+        all.push({ SM: config.M, SN: config.N, SK: config.K, SG_M: 2, SG_N: 2, PM: 1, PN: 2, BK: 32, WG: 128, CT_F16: config.componentType === 'f16', EMULATED, ...slots, ...flags });
       }
     }
   }
@@ -212,4 +213,45 @@ test('subgroup matrix: the shader preprocesses and its uniforms parse in every v
   if (!gpu.features.has(SUBGROUP_MATRIX_FEATURE)) {
     assert.deepEqual(await compile(preprocess(src, d)), ["error: extension 'chromium_experimental_subgroup_matrix' is not allowed in the current environment"]);
   }
+});
+
+/** A stand-in Gpu with the adapter facts the selection reads (no device behind it). */
+function fakeGpu(configs: SubgroupMatrixConfig[], o: { f16?: boolean; sgMax?: number; invocations?: number; storage?: number } = {}): Gpu {
+  const features = new Set(['subgroups', SUBGROUP_MATRIX_FEATURE, ...(o.f16 === false ? [] : ['shader-f16'])]);
+  return {
+    features,
+    adapter: { features: [...features] },
+    device: { adapterInfo: { subgroupMatrixConfigs: configs, subgroupMinSize: 16, subgroupMaxSize: o.sgMax ?? 32 } },
+    limits: { maxInvocations: o.invocations ?? 256, maxWorkgroupStorage: o.storage ?? 16384 },
+  } as unknown as Gpu;
+}
+
+const cfg = (componentType: string, resultComponentType: string, M: number, N: number, K: number): SubgroupMatrixConfig => ({ componentType, resultComponentType, M, N, K });
+
+test('subgroup matrix: the config and tile chosen from what adapters list', () => {
+  // NVIDIA-like: f16 only (f16 or f32 results) and 8-bit integers.
+  const nv = fakeGpu([cfg('f16', 'f16', 16, 16, 16), cfg('f16', 'f32', 16, 16, 16), cfg('u8', 'u32', 16, 16, 32), cfg('i8', 'i32', 16, 16, 32)]);
+  assert.equal(subgroupMatrixCandidate(nv, 'f32')?.name, 'subgroup-matrix f16->f32 16x16x16');
+  assert.equal(subgroupMatrixCandidate(nv, 'f16')?.name, 'subgroup-matrix f16->f32 16x16x16');
+  assert.equal(formatSubgroupMatrixSupport(subgroupMatrixSupport(nv)), 'f16->f16 16x16x16, f16->f32 16x16x16, u8->u32 16x16x32, i8->i32 16x16x32');
+  // Apple-like: f32 operands keep f32 components.
+  const apple = fakeGpu([cfg('f16', 'f16', 8, 8, 8), cfg('f16', 'f32', 8, 8, 8), cfg('f32', 'f32', 8, 8, 8)]);
+  assert.equal(subgroupMatrixCandidate(apple, 'f32')?.config.componentType, 'f32');
+  assert.equal(subgroupMatrixCandidate(apple, 'f16')?.config.componentType, 'f16');
+  // Nothing usable, with the reason.
+  assert.deepEqual(subgroupMatrixSupport(fakeGpu([cfg('i8', 'i32', 16, 16, 32)])), { ok: false, reason: 'no config with f32 or f16 components and an f32 result (adapter has i8->i32 16x16x32)' });
+  assert.match((subgroupMatrixSupport(fakeGpu([cfg('f16', 'f32', 16, 16, 16)], { f16: false })) as { reason: string }).reason, /^its f16 configs need shader-f16/);
+  assert.equal(subgroupMatrixCandidate(fakeGpu([], {})), null);
+  assert.deepEqual(subgroupMatrixSupport(fakeGpu([])), { ok: false, reason: 'the adapter lists no subgroup matrix configs' });
+
+  // Tiles: 2x2 subgroups of the largest size, 32x32 outputs, 32 deep.
+  const p = subgroupMatrixPlan(nv, cfg('f16', 'f32', 16, 16, 16));
+  assert.deepEqual([p.sgM, p.sgN, p.pm, p.pn, p.bk, p.wg, p.bm, p.bn], [2, 2, 1, 1, 32, 128, 32, 32]);
+  const q = subgroupMatrixPlan(nv, cfg('f16', 'f32', 8, 16, 16));
+  assert.deepEqual([q.pm, q.pn, q.bm, q.bn, q.bk], [2, 1, 32, 32, 32]);
+  // 64-wide subgroups under a 128-invocation limit: two subgroups; 8 KiB of workgroup memory: k depth halves.
+  const r = subgroupMatrixPlan(fakeGpu([], { sgMax: 64, invocations: 128, storage: 8192 }), cfg('f32', 'f32', 8, 8, 8));
+  assert.deepEqual([r.sgM, r.sgN, r.wg, r.bm, r.bn, r.bk], [2, 1, 128, 32, 32, 16]);
+  assert.ok((r.bm * r.bk + r.bk * r.bn) * 4 + r.bm * r.bn * 4 <= 8192);
+  assert.throws(() => subgroupMatrixPlan(fakeGpu([], { sgMax: 128, invocations: 64 }), cfg('f32', 'f32', 8, 8, 8)), /one subgroup of 128 invocations is over this device's 64/);
 });

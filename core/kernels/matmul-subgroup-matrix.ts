@@ -37,6 +37,11 @@ export function usableConfig(c: SubgroupMatrixConfig): boolean {
   return (c.componentType === 'f32' || c.componentType === 'f16') && c.resultComponentType === 'f32';
 }
 
+/** f16 components need 'shader-f16' for the f16 workgroup arrays. */
+export function runnableConfig(gpu: Gpu, c: SubgroupMatrixConfig): boolean {
+  return usableConfig(c) && (c.componentType !== 'f16' || gpu.features.has('shader-f16'));
+}
+
 /** The adapter's configs. They are WebIDL objects: spreading one gives {}, so name the fields. */
 function adapterConfigs(gpu: Gpu): SubgroupMatrixConfig[] {
   const info = gpu.device.adapterInfo as unknown as { subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> } | undefined;
@@ -67,8 +72,9 @@ export function subgroupMatrixSupport(gpu: Gpu): SubgroupMatrixSupport {
   if (!gpu.features.has('subgroups') || !subgroupSizes(gpu).max) return { ok: false, reason: `${SUBGROUP_MATRIX_FEATURE} needs 'subgroups', which this device lacks` };
   const configs = adapterConfigs(gpu);
   if (!configs.length) return { ok: false, reason: 'the adapter lists no subgroup matrix configs' };
-  const usable = configs.filter((c) => usableConfig(c) && (c.componentType !== 'f16' || gpu.features.has('shader-f16')));
-  if (!usable.length) return { ok: false, reason: `no config with f32 or f16 components and an f32 result (adapter has ${configs.map(formatConfig).join(', ')})` };
+  const kinds = configs.filter(usableConfig);
+  if (!kinds.length) return { ok: false, reason: `no config with f32 or f16 components and an f32 result (adapter has ${configs.map(formatConfig).join(', ')})` };
+  if (!kinds.some((c) => runnableConfig(gpu, c))) return { ok: false, reason: `its f16 configs need shader-f16, which this device lacks (adapter has ${configs.map(formatConfig).join(', ')})` };
   return { ok: true, configs };
 }
 
@@ -90,7 +96,7 @@ export function formatSubgroupMatrixSupport(s: SubgroupMatrixSupport): string {
 export function pickConfig(gpu: Gpu, dtype: 'f32' | 'f16'): SubgroupMatrixConfig | null {
   const s = subgroupMatrixSupport(gpu);
   if (!s.ok) return null;
-  const usable = s.configs.filter((c) => usableConfig(c) && (c.componentType !== 'f16' || gpu.features.has('shader-f16')));
+  const usable = s.configs.filter((c) => runnableConfig(gpu, c));
   const rank = (c: SubgroupMatrixConfig) => (c.componentType === dtype ? 1 : 0) * 1e9 + c.M * c.N * c.K;
   return usable.sort((x, y) => rank(y) - rank(x))[0] ?? null;
 }
