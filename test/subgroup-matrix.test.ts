@@ -131,6 +131,9 @@ test('subgroup matrix: without --experimental the feature is not requested and t
   assert.equal(s.ok, false);
   assert.equal(subgroupMatrixCandidate(gpu), null);
   assert.equal(subgroupMatrixCandidate(gpu, 'f16'), null);
+  const info = runAqa(['info']);
+  assert.equal(info.code, 0, info.stderr);
+  assert.ok(info.stdout.endsWith('\nsubgroup matrix: off (--experimental asks Dawn for it)\n'), info.stdout);
 });
 
 /** Config shapes real adapters list (Apple; NVIDIA and AMD; Intel). */
