@@ -40,7 +40,8 @@ function reason() {
   const vk = /vkCreateInstance failed with (VK_[A-Z_]+)/.exec(stderr);
   if (vk) parts.push(`vkCreateInstance: ${vk[1]}`);
   const loader = stderr.split('\n').find((l) => /^ERROR(?: \| [A-Z]+)*:/.test(l.trim()));
-  if (loader) parts.push(`loader: ${squeeze(loader.replace(/^\s*ERROR(?: \| [A-Z]+)*:/, ''))}`);
+  // Library paths shortened to their file names: the line says which library, $OUT/route<n>.err where.
+  if (loader) parts.push(`loader: ${squeeze(loader.replace(/^\s*ERROR(?: \| [A-Z]+)*:/, '')).replace(/\/\S*\/(lib[^\s/]+)/g, '$1')}`);
   if (!parts.length) {
     const aqa = stderr.split('\n').reverse().find((l) => l.startsWith('aqa: ') || /error/i.test(l));
     // aqa's no-adapter message is several sentences of advice: its first says what happened.
