@@ -30,10 +30,12 @@ done
 K=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/gpu-bench-out}
 mkdir -p "$OUT" || exit 1
-rm -f "$OUT/routes.txt" "$OUT/steps.tsv" "$OUT"/ours-*.json "$OUT"/torch-*.json
+# A run's files are its own (the summary reads them all).
+rm -f "$OUT"/{log,routes,steps,machine,bench-route,summary,diagnose,vulkaninfo,eglinfo,nvidia-smi,strace-vulkaninfo}.{txt,tsv} \
+  "$OUT"/route[123].{txt,err} "$OUT"/ours-*.json "$OUT"/torch-*.json
 T=$(mktemp -d "${TMPDIR:-/tmp}/aqa-gpu-bench.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-exec > >(tee -a "$OUT/log.txt") 2>&1
+exec > >(tee "$OUT/log.txt") 2>&1
 export XDG_RUNTIME_DIR=$T/xdg && mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 
 # ------------------------------------------------------------------ the CLI, Node, the debs
