@@ -24,7 +24,8 @@ xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$out/node_modules/w
 for f in tokenizer.json tokenizer_config.json special_tokens_map.json vocab.txt; do
   cp "test/models/all-MiniLM-L6-v2/$f" "$out/tokenizer/"
 done
-cp tools/bench_torch.py node/diagnose-probe.mjs tools/gpu-bench/*.sh tools/gpu-bench/*.mjs "$out/"
+cp tools/bench_torch.py node/diagnose-probe.mjs "$out/"
+cp tools/gpu-bench/{run.sh,routes.sh,kit-prefix.sh,route-line.mjs,summary.mjs} "$out/"
 
 # Debian (bookworm, amd64) packages for diagnosing a driver, unpacked by run.sh with dpkg -x into
 # a private prefix and used only where the machine lacks them: vulkaninfo (vulkan-tools), glvnd's
