@@ -135,20 +135,21 @@ SIZES=1024,2048,4096
 SHAPES=32x128,32x256,256x256
 TRAIN_SHAPE=16x10,64/512
 # AQA_KIT_QUICK=1: tiny shapes, to try the kit itself on a software adapter.
-if [ -n "${AQA_KIT_QUICK:-}" ]; then SIZES=128 SHAPES=4x16 TRAIN_SHAPE=2x2,8/16; fi
+QUICK=()
+if [ -n "${AQA_KIT_QUICK:-}" ]; then SIZES=128 SHAPES=4x16 TRAIN_SHAPE=2x2,8/16 QUICK=(--quick); fi
 # AQA_KIT_MODEL: an existing model folder instead of a random-weight MiniLM from bench_torch.py.
 M=${AQA_KIT_MODEL:-$T/models/minilm}
 [ -z "${AQA_KIT_MODEL:-}" ] && step 90 'make model (MiniLM shape, random weights)' py make-model --shape minilm --tokenizer "$TOKENIZER" --out "$M"
 if [ -n "$use" ]; then
   # Tuning first, so that the benches use its winners (`aqa tune` may not exist in this build).
   step 90 'aqa tune' aqa tune --model "$M" --json "$OUT/ours-tune.json"
-  step 80 'ours matmul' aqa bench matmul --sizes "$SIZES" --precision "$PREC" --json "$OUT/ours-matmul.json"
+  step 80 'ours matmul' aqa bench matmul "${QUICK[@]}" --sizes "$SIZES" --precision "$PREC" --json "$OUT/ours-matmul.json"
 fi
 step 40 'pytorch matmul' py matmul --sizes "$SIZES" --dtype "${PREC//f/fp}" --json "$OUT/torch-matmul.json"
-[ -n "$use" ] && step 70 'ours embed' aqa bench embed --model "$M" --peers '' --shapes "$SHAPES" --precision "$PREC" --json "$OUT/ours-embed.json"
+[ -n "$use" ] && step 70 'ours embed' aqa bench embed "${QUICK[@]}" --model "$M" --peers '' --shapes "$SHAPES" --precision "$PREC" --json "$OUT/ours-embed.json"
 step 40 'pytorch embed fp32' py embed --model "$M" --shapes "$SHAPES" --json "$OUT/torch-embed-fp32.json"
 [[ $PREC == *f16 ]] && step 40 'pytorch embed fp16' py embed --model "$M" --shapes "$SHAPES" --dtype fp16 --json "$OUT/torch-embed-fp16.json"
-[ -n "$use" ] && step 90 'ours train' aqa bench train --model "$M" --shape "$TRAIN_SHAPE" --grad-cache 0 --precision "$PREC" --json "$OUT/ours-train.json"
+[ -n "$use" ] && step 90 'ours train' aqa bench train "${QUICK[@]}" --model "$M" --shape "$TRAIN_SHAPE" --grad-cache 0 --precision "$PREC" --json "$OUT/ours-train.json"
 step 45 'pytorch train fp32' py train --model "$M" --shape "$TRAIN_SHAPE" --json "$OUT/torch-train-fp32.json"
 [[ $PREC == *f16 ]] && step 45 'pytorch train fp16' py train --model "$M" --shape "$TRAIN_SHAPE" --dtype fp16 --json "$OUT/torch-train-fp16.json"
 echo

@@ -38,9 +38,9 @@ const ours = json('ours-matmul.json') ?? json('ours-embed.json') ?? json('ours-t
 lines.push(text('bench-route.txt') ? `benches on ${text('bench-route.txt').trim()}${ours?.adapter ? `: ${ours.adapter}` : ''}` : 'our benches: not run (no hardware adapter)');
 
 const tune = steps.get('aqa tune');
+const tuneAbsent = /unknown command 'tune'/.test(text('log.txt'));
 if (tune !== undefined) {
-  const log = text('log.txt');
-  const absent = /unknown command 'tune'/.test(log);
+  const absent = tuneAbsent;
   lines.push(`tune: ${absent ? 'not in this build' : tune === '0' ? `done${existsSync(join(out, 'ours-tune.json')) ? ' (ours-tune.json)' : ''}` : why('aqa tune')}`);
 }
 
@@ -84,5 +84,5 @@ for (const precision of ['f32', 'f16']) {
   const t = torch ? `PyTorch ${fmt(torch.tokensPerSec)} tokens/s (step ${fmt(torch.stepMs)} ms)` : `PyTorch ${why(`pytorch train ${precision === 'f16' ? 'fp16' : 'fp32'}`)}`;
   lines.push(`train ${precision} ${shape}: ${o} | ${t}${ratio(mine?.tokensPerSec, torch?.tokensPerSec)}`);
 }
-for (const [label, rc] of steps) if (rc !== '0') lines.push(`step '${label}': ${why(label)}`);
+for (const [label, rc] of steps) if (rc !== '0' && !(label === 'aqa tune' && tuneAbsent)) lines.push(`step '${label}': ${why(label)}`);
 console.log(lines.join('\n'));
