@@ -124,7 +124,7 @@ if [ -n "$use" ]; then
   set -a
   . "$T/route$use.env"
   set +a
-  echo "benches run on route $use (${ROUTE_NAMES[$use]}): $(cat "$T/route$use.env" | tr '\n' ';' | sed 's/;$//')"
+  echo "benches run on route $use (${ROUTE_NAMES[$use]}): $(tr '\n' ';' < "$T/route$use.env" | sed 's/;$//')"
   echo "route $use ${ROUTE_NAMES[$use]}" > "$OUT/bench-route.txt"
 else
   echo "no route found a hardware adapter: our benches are skipped (AQA_KIT_SOFTWARE=1 runs them on a software one); the PyTorch baseline still runs"
