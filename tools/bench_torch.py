@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""PyTorch baseline for `aqa bench embed` / `aqa bench matmul` on the same GPU.
+"""PyTorch baseline for `aqa bench embed` / `aqa bench matmul` / `aqa bench train` on the same GPU.
 
 Run beside our benchmarks, with the same model folder and the same shapes, so the two tables
 can be read side by side (DESIGN.md section 7):
 
   python3 tools/bench_torch.py make-model --shape minilm --tokenizer test/models/all-MiniLM-L6-v2 --out /tmp/m
   python3 tools/bench_torch.py embed --model /tmp/m --shapes 32x128,32x256 [--dtype fp32|bf16|fp16] [--json out.json]
-  python3 tools/bench_torch.py matmul --sizes 1024,2048,4096 [--json out.json]
+  python3 tools/bench_torch.py matmul --sizes 1024,2048,4096 [--dtype fp32,fp16] [--json out.json]
+  python3 tools/bench_torch.py train --model /tmp/m --shape 16x10,64/512 [--dtype fp32|fp16] [--json out.json]
 
 make-model writes a BertModel with random weights (seeded) in Hugging Face layout plus the
 given tokenizer files: a real checkpoint's speed does not depend on its weights, and the
@@ -16,7 +17,16 @@ snowflake-arctic-embed-l, `bge-small` = bge-small-en-v1.5).
 embed times what a user's call does, like ours: tokenize the batch, run the encoder, CLS
 pooling, L2 normalise, copy the embeddings to the host. Texts are the same synthetic ones as
 node/bench/embed.ts (benchTexts), which tokenize to exactly the requested length. fp32 runs
-with TF32 disabled, to compare like with like against our f32 kernels.
+with TF32 disabled, to compare like with like against our f32 kernels; fp16 matmuls sum in
+fp32 (no reduced-precision reduction), as our f16 kernels do.
+
+train times one optimizer update as node/bench/train.ts does with GradCache off (`aqa bench
+train --shape QxG,QLEN/PLEN --grad-cache 0`): Q queries and Q * G passages of synthetic token
+ids of exactly those lengths, the model's pooling (CLS or mean) and L2 normalise, FlagEmbedding's
+InfoNCE loss over all passages of the step (temperature 0.02, target of query i is passage
+i * G), backward, global gradient-norm clipping at 1.0, AdamW (weight decay 0.01, not on
+biases and LayerNorm weights), dropout off, the loss read back to the host. fp16 is mixed
+precision like our --fp16: autocast to fp16 with fp32 master weights and a loss scaler.
 """
 
 import argparse
@@ -115,14 +125,84 @@ def embed(a):
 
 def matmul(a):
     torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
     rows = []
-    for n in [int(x) for x in a.sizes.split(',') if x]:
-        x = torch.rand(n, n, device=DEVICE)
-        y = torch.rand(n, n, device=DEVICE)
-        iters = max(3, round(4e9 / (2 * n ** 3)))
-        s = timed(lambda: [x @ y for _ in range(iters)], 3) / iters
-        rows.append({'impl': f'pytorch {torch.__version__} cuBLAS f32 (no TF32)', 'op': 'a@b', 'n': n, 'iters': iters, 'ms': s * 1e3, 'gflops': 2 * n ** 3 / s / 1e9})
+    for name in [x for x in a.dtype.split(',') if x]:
+        dtype = {'fp32': torch.float32, 'fp16': torch.float16}[name]
+        label = 'f32 (no TF32)' if name == 'fp32' else 'f16 (fp32 sums)'
+        for n in [int(x) for x in a.sizes.split(',') if x]:
+            x = torch.rand(n, n, device=DEVICE, dtype=dtype)
+            y = torch.rand(n, n, device=DEVICE, dtype=dtype)
+            iters = max(3, round(4e9 / (2 * n ** 3)))
+            s = timed(lambda: [x @ y for _ in range(iters)], 3) / iters
+            rows.append({'impl': f'pytorch {torch.__version__} cuBLAS {label}', 'op': 'a@b', 'precision': name.replace('fp', 'f'), 'n': n, 'iters': iters,
+                         'ms': s * 1e3, 'gflops': 2 * n ** 3 / s / 1e9})
     report(rows, a.json, 'matmul')
+
+
+def parse_train_shape(s):
+    """'16x10,64/512' -> (queries 16, group 10, query length 64, passage length 512), as `aqa bench train --shape`."""
+    group, lengths = s.split(',')
+    q, g = (int(x) for x in group.split('x'))
+    qlen, plen = (int(x) for x in lengths.split('/'))
+    return q, g, qlen, plen
+
+
+def synthetic_ids(n, length, vocab, gen):
+    """[CLS] + random ids + [SEP] of exactly `length` tokens, no padding (as node/bench/train.ts)."""
+    body = torch.randint(1000, vocab, (n, length - 2), generator=gen)
+    return torch.cat([torch.full((n, 1), 101), body, torch.full((n, 1), 102)], dim=1)
+
+
+def train(a):
+    from transformers import BertModel
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    q, g, qlen, plen = parse_train_shape(a.shape)
+    model = BertModel.from_pretrained(a.model, add_pooling_layer=False, attn_implementation=a.attn,
+                                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).to(DEVICE).train()
+    pooling_cfg = Path(a.model) / '1_Pooling' / 'config.json'
+    mean_pooling = pooling_cfg.exists() and json.loads(pooling_cfg.read_text()).get('pooling_mode_mean_tokens', False)
+    decay = [p for n, p in model.named_parameters() if not (n.endswith('bias') or 'LayerNorm' in n)]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith('bias') or 'LayerNorm' in n]
+    # A tiny learning rate, as ours: the weights (and so the speed) stay as they are.
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}],
+                            lr=1e-9, betas=(0.9, 0.999), eps=1e-8)
+    fp16 = a.dtype == 'fp16'
+    # torch.amp.GradScaler from PyTorch 2.3; torch.cuda.amp.GradScaler before.
+    scaler = (torch.amp.GradScaler(DEVICE, init_scale=65536.0, enabled=fp16) if hasattr(torch.amp, 'GradScaler')
+              else torch.cuda.amp.GradScaler(init_scale=65536.0, enabled=fp16))
+    gen = torch.Generator().manual_seed(0)
+    vocab = model.config.vocab_size
+    qi = synthetic_ids(q, qlen, vocab, gen).to(DEVICE)
+    pi = synthetic_ids(q * g, plen, vocab, gen).to(DEVICE)
+    qm, pm = torch.ones_like(qi), torch.ones_like(pi)
+    target = torch.arange(q, device=DEVICE) * g
+
+    def embed(ids, mask):
+        h = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True) if mean_pooling else h[:, 0]
+        return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(DEVICE, dtype=torch.float16, enabled=fp16):
+            scores = embed(qi, qm) @ embed(pi, pm).T / 0.02
+        loss = torch.nn.functional.cross_entropy(scores.float(), target)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        return loss.item()
+
+    s = timed(step, a.runs)
+    tokens = q * qlen + q * g * plen
+    rows = [{'impl': f'pytorch {torch.__version__} {a.dtype} {a.attn} AdamW', 'device': torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu',
+             'precision': a.dtype.replace('fp', 'f'), 'shape': f'{q} x {g}, {qlen}/{plen}', 'tokens': tokens, 'runs': a.runs,
+             'stepMs': s * 1e3, 'tokensPerSec': tokens / s}]
+    report(rows, a.json, 'train')
 
 
 def report(rows, path, what):
@@ -150,12 +230,20 @@ def main():
     e.add_argument('--json')
     mm = sub.add_parser('matmul')
     mm.add_argument('--sizes', default='1024,2048,4096')
+    mm.add_argument('--dtype', default='fp32', help='comma-separated: fp32, fp16')
     mm.add_argument('--json')
+    t = sub.add_parser('train')
+    t.add_argument('--model', required=True)
+    t.add_argument('--shape', default='4x4,32/128', help='QUERIESxGROUP,QUERY_LEN/PASSAGE_LEN, as `aqa bench train --shape`')
+    t.add_argument('--dtype', default='fp32', choices=['fp32', 'fp16'])
+    t.add_argument('--attn', default='sdpa', choices=['sdpa', 'eager'])
+    t.add_argument('--runs', type=int, default=3)
+    t.add_argument('--json')
     p.add_argument('--device', default='cuda', help='torch device (cpu only to try the script)')
     a = p.parse_args()
     global DEVICE
     DEVICE = a.device
-    {'make-model': make_model, 'embed': embed, 'matmul': matmul}[a.cmd](a)
+    {'make-model': make_model, 'embed': embed, 'matmul': matmul, 'train': train}[a.cmd](a)
 
 
 if __name__ == '__main__':
