@@ -11,23 +11,13 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Gpu } from '../core/gpu/device.ts';
-import { createNodeGpu } from '../node/device.ts';
 import { allCases } from './cases/index.ts';
 import { evaluate } from './cases/types.ts';
-import { runAqa } from './helpers.ts';
-
-/**
- * The GL device, made once. Mesa's EGL (libegl-mesa0, installed by tools/setup-system.sh) gives
- * one on every machine the suite supports, so its absence is a failure, not a skip.
- */
-const gl: Promise<Gpu> = createNodeGpu({ backend: 'opengles', adapter: '' }).catch((e: Error) => {
-  throw new Error(`no OpenGL ES adapter at the compatibility feature level (install Mesa's EGL: tools/setup-system.sh): ${e.message.split('\n')[0]}`);
-});
+import { glTestGpu, runAqa } from './helpers.ts';
 
 for (const [family, cases] of Object.entries(allCases)) {
   test(`compat (OpenGL ES): ${family}, ${cases.length} cases`, async () => {
-    const gpu = await gl;
+    const gpu = await glTestGpu();
     const failures: string[] = [];
     for (const kc of cases) {
       try {
@@ -47,7 +37,7 @@ for (const [family, cases] of Object.entries(allCases)) {
 }
 
 test('compat: without a core-level adapter, the CLI falls back to OpenGL ES and says so', async () => {
-  await gl;
+  await glTestGpu();
   // A Vulkan loader that finds no driver stands for a machine without one.
   const r = runAqa(['info'], { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json', AQA_BACKEND: '', AQA_ADAPTER: '' });
   assert.equal(r.code, 0, r.stderr);
