@@ -66,33 +66,39 @@ export const bertForward: GpuCheck = {
   },
 };
 
-export const minilmForward: GpuCheck = {
-  name: 'all-MiniLM-L6-v2 embeddings match sentence-transformers on 81 texts (max length 256 and 128)',
-  async run(gpu: Gpu) {
-    assert.ok(existsSync(`${MINILM_DIR}/model.safetensors`), `${MINILM_DIR} is missing: run bash tools/fetch-test-models.sh`);
-    const model = await loadEmbeddingModel(gpu, localModelFiles(MINILM_DIR), 'sentence-transformers/all-MiniLM-L6-v2');
-    assert.equal(model.settings.pooling, 'mean');
-    assert.equal(model.settings.maxLength, 256);
-    const texts = readFileSync('test/fixtures/minilm/texts.jsonl', 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => (JSON.parse(l) as { text: string }).text);
-    const g = await golden('test/fixtures/minilm/golden.safetensors');
-    const D = model.dim;
-    for (const [maxLength, name] of [
-      [256, 'embeddings'],
-      [128, 'embeddings_128'],
-    ] as const) {
-      const ours = await model.embed(texts, { maxLength, batchSize: 16 });
-      const ref = await f32(g, name);
-      const { cos: worstCos, row: worstAt } = minRowCosine(ours, ref, D);
-      if (process.env.AQA_TEST_VERBOSE) console.log(`  ${name}: min cosine ${worstCos.toFixed(9)} (text ${worstAt})`);
-      assert.ok(worstCos >= 0.99999, `${name}: text ${worstAt} has cosine ${worstCos} to the reference (< 0.99999)`);
-      assertClose(name, ours, ref, { atol: 1e-5 });
-    }
-    model.dispose();
-  },
-};
+type MinilmPass = readonly [maxLength: number, golden: 'embeddings' | 'embeddings_128'];
+const MINILM_PASSES: readonly MinilmPass[] = [
+  [256, 'embeddings'],
+  [128, 'embeddings_128'],
+];
+
+/** all-MiniLM-L6-v2 on every text of test/fixtures/minilm at the given max lengths (the default: 256 and 128). */
+export function minilmForward(passes: readonly MinilmPass[] = MINILM_PASSES): GpuCheck {
+  return {
+    name: `all-MiniLM-L6-v2 embeddings match sentence-transformers on 81 texts (max length ${passes.map(([l]) => l).join(' and ')})`,
+    async run(gpu: Gpu) {
+      assert.ok(existsSync(`${MINILM_DIR}/model.safetensors`), `${MINILM_DIR} is missing: run bash tools/fetch-test-models.sh`);
+      const model = await loadEmbeddingModel(gpu, localModelFiles(MINILM_DIR), 'sentence-transformers/all-MiniLM-L6-v2');
+      assert.equal(model.settings.pooling, 'mean');
+      assert.equal(model.settings.maxLength, 256);
+      const texts = readFileSync('test/fixtures/minilm/texts.jsonl', 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { text: string }).text);
+      const g = await golden('test/fixtures/minilm/golden.safetensors');
+      const D = model.dim;
+      for (const [maxLength, name] of passes) {
+        const ours = await model.embed(texts, { maxLength, batchSize: 16 });
+        const ref = await f32(g, name);
+        const { cos: worstCos, row: worstAt } = minRowCosine(ours, ref, D);
+        if (process.env.AQA_TEST_VERBOSE) console.log(`  ${name}: min cosine ${worstCos.toFixed(9)} (text ${worstAt})`);
+        assert.ok(worstCos >= 0.99999, `${name}: text ${worstAt} has cosine ${worstCos} to the reference (< 0.99999)`);
+        assertClose(name, ours, ref, { atol: 1e-5 });
+      }
+      model.dispose();
+    },
+  };
+}
 
 /** Every forward-parity check, in the order test/model.test.ts runs them. */
-export const forwardParity: GpuCheck[] = [gteForward, bertForward, minilmForward];
+export const forwardParity: GpuCheck[] = [gteForward, bertForward, minilmForward()];
