@@ -10,6 +10,11 @@
 // the architecture, mean pooling and every shorter length; the 128 pass adds only the
 // tokenizer's truncation, which is host code and runs on Vulkan and in Chromium. The tiny
 // fixtures (BERT CLS + mean pooling, GTE, all four gradient checks) cost ~2 s together.
+//
+// 2-core llvmpipe, CPU time (user + sys; wall time on that shared machine was 2-3x more under
+// load averages of 9-14): 1 min 20 s with Mesa's shader cache warm, 2 min 20 s cold
+// (MESA_SHADER_CACHE_DISABLE=true), the extra minute building the pipelines through GLSL.
+// Both MiniLM passes took 2 min 15 s warm.
 
 import { glTestGpu, registerGpuChecks } from './helpers.ts';
 import { gradParity } from './grad-parity.ts';

@@ -2,7 +2,9 @@
 // compatibility feature level: the third platform beside Dawn/Vulkan and Chromium, and the one
 // a machine without a Vulkan driver falls back to. Lower default limits, no subgroups, no
 // shader-f16 (the f16 cases then check their one-line refusal) and a different shader compiler
-// (WGSL -> GLSL) than Vulkan's SPIR-V path.
+// (WGSL -> GLSL) than Vulkan's SPIR-V path. The whole-model forward parity and gradient
+// checks run on the same device in test/compat-model.test.ts (1 min 20 s of CPU warm, 2 min
+// 20 s cold).
 //
 // One test per family; every case runs even after another fails, and the test reports each
 // failing case with its first bad element. 2-core llvmpipe: 1 min 50 s with Mesa's shader
