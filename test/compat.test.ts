@@ -2,7 +2,9 @@
 // compatibility feature level: the third platform beside Dawn/Vulkan and Chromium, and the one
 // a machine without a Vulkan driver falls back to. Lower default limits, no subgroups, no
 // shader-f16 (the f16 cases then check their one-line refusal) and a different shader compiler
-// (WGSL -> GLSL) than Vulkan's SPIR-V path.
+// (WGSL -> GLSL) than Vulkan's SPIR-V path. The whole-model forward parity and gradient
+// checks run on the same device in test/compat-model.test.ts (1 min 20 s of CPU warm, 2 min
+// 20 s cold).
 //
 // One test per family; every case runs even after another fails, and the test reports each
 // failing case with its first bad element. 2-core llvmpipe: 1 min 50 s with Mesa's shader
@@ -11,23 +13,13 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Gpu } from '../core/gpu/device.ts';
-import { createNodeGpu } from '../node/device.ts';
 import { allCases } from './cases/index.ts';
 import { evaluate } from './cases/types.ts';
-import { runAqa } from './helpers.ts';
-
-/**
- * The GL device, made once. Mesa's EGL (libegl-mesa0, installed by tools/setup-system.sh) gives
- * one on every machine the suite supports, so its absence is a failure, not a skip.
- */
-const gl: Promise<Gpu> = createNodeGpu({ backend: 'opengles', adapter: '' }).catch((e: Error) => {
-  throw new Error(`no OpenGL ES adapter at the compatibility feature level (install Mesa's EGL: tools/setup-system.sh): ${e.message.split('\n')[0]}`);
-});
+import { glTestGpu, runAqa } from './helpers.ts';
 
 for (const [family, cases] of Object.entries(allCases)) {
   test(`compat (OpenGL ES): ${family}, ${cases.length} cases`, async () => {
-    const gpu = await gl;
+    const gpu = await glTestGpu();
     const failures: string[] = [];
     for (const kc of cases) {
       try {
@@ -47,7 +39,7 @@ for (const [family, cases] of Object.entries(allCases)) {
 }
 
 test('compat: without a core-level adapter, the CLI falls back to OpenGL ES and says so', async () => {
-  await gl;
+  await glTestGpu();
   // A Vulkan loader that finds no driver stands for a machine without one.
   const r = runAqa(['info'], { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json', AQA_BACKEND: '', AQA_ADAPTER: '' });
   assert.equal(r.code, 0, r.stderr);

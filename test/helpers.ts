@@ -20,6 +20,31 @@ export function testGpu(): Promise<Gpu> {
   return gpuPromise;
 }
 
+let glPromise: Promise<Gpu> | null = null;
+
+/**
+ * The process-wide OpenGL ES test GPU: Dawn's GL backend at the compatibility feature level.
+ * Mesa's EGL (libegl-mesa0, installed by tools/setup-system.sh) gives one on every machine the
+ * suite supports, so its absence is a failure, not a skip.
+ */
+export function glTestGpu(): Promise<Gpu> {
+  glPromise ??= createNodeGpu({ backend: 'opengles', adapter: '' }).catch((e: Error) => {
+    throw new Error(`no OpenGL ES adapter at the compatibility feature level (install Mesa's EGL: tools/setup-system.sh): ${e.message.split('\n')[0]}`);
+  });
+  return glPromise;
+}
+
+/** A named check that runs on whichever Gpu it is given, so one check serves several devices. */
+export interface GpuCheck {
+  name: string;
+  run(gpu: Gpu): Promise<void>;
+}
+
+/** One node:test per check, on the Gpu `device` gives; `prefix` goes before each name. */
+export function registerGpuChecks(checks: GpuCheck[], device: () => Promise<Gpu>, prefix = ''): void {
+  for (const c of checks) test(`${prefix}${c.name}`, async () => c.run(await device()));
+}
+
 /**
  * A fresh `aqa-<prefix>-*` folder in the system temp folder, removed when the test `t` ends
  * (its TestContext), whether it passed or failed (a full run used to leave ~40 folders, ~100 MB, behind).
