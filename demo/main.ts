@@ -205,7 +205,9 @@ function render(r: SearchReply, n: number, askedAt: number): void {
   const how = `${r.ranking}: ${r.fused ? `${r.runs.join(' + ')} fused by ${r.fused}` : r.runs[0]}`;
   summary.textContent = r.hits.length
     ? `Top ${r.hits.length} of ${shown} papers (${how}) in ${ms(r.ms.total)}: embedding ${ms(r.ms.embed)}, search ${ms(r.ms.search)}.`
-    : 'Nothing to search for: the question is empty after cleaning.';
+    : r.query
+      ? 'No paper shares a word with the question (lexical ranking matches words only).'
+      : 'Nothing to search for: the question is empty after cleaning.';
   if (firstResult && r.hits.length) {
     firstResult = false;
     // performance.now() counts from navigation start: this is the time to the first answer.
