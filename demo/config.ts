@@ -23,6 +23,7 @@
 import type { Precision } from '../core/model/load.ts';
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
 import { isHubId, isObject, parseJsonObject } from '../core/util/fields.ts';
+import { WEAK_BELOW } from './cues.ts';
 import { RANKINGS, type Ranking } from './ranking.ts';
 
 export { isHubId };
@@ -50,6 +51,8 @@ export interface DemoConfig {
   corpus: string | null;
   /** How the papers are ranked at first (the page's switch changes it). */
   ranking: Ranking;
+  /** A best dense score under this marks the answer a weak match (config "weakBelow"; null: never). */
+  weakBelow: number | null;
 }
 
 const DEFAULT_CONFIG_URL = 'indexes/demo.json';
@@ -154,7 +157,11 @@ export function parseDemoConfig(text: string, fileUrl: string): DemoConfig {
   const precision = v.precision === undefined ? 'f32' : parsePrecision(v.precision, fileUrl);
   if (v.corpus !== undefined && (typeof v.corpus !== 'string' || !v.corpus)) throw new DemoConfigError(`${fileUrl}: corpus: expected the URL of the AQA corpus JSON`);
   const corpus = typeof v.corpus === 'string' ? resolveFile(v.corpus, fileUrl, `${fileUrl}: corpus`) : null;
-  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples, precision, corpus, ranking: corpus ? 'hybrid' : 'dense' };
+  if (v.weakBelow !== undefined && v.weakBelow !== null && (typeof v.weakBelow !== 'number' || !Number.isFinite(v.weakBelow))) {
+    throw new DemoConfigError(`${fileUrl}: weakBelow: expected a number (the best dense score under which a match is weak) or null, got ${JSON.stringify(v.weakBelow)}`);
+  }
+  const weakBelow = v.weakBelow === undefined ? WEAK_BELOW : (v.weakBelow as number | null);
+  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples, precision, corpus, ranking: corpus ? 'hybrid' : 'dense', weakBelow };
 }
 
 /** Where the config comes from: ?config=, else the default next to the page; null when ?index= replaces it. */
@@ -170,7 +177,7 @@ const list = (s: string | null) => (s ?? '').split(',').map((x) => x.trim()).fil
  * indexes). ?index= needs ?model= unless `defaultModel` is given.
  */
 export function applyParams(base: DemoConfig | null, params: URLSearchParams, pageUrl: string, defaultModel?: string): DemoConfig {
-  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [], precision: 'f32', corpus: null, ranking: 'dense' };
+  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [], precision: 'f32', corpus: null, ranking: 'dense', weakBelow: WEAK_BELOW };
   const idx = list(params.get('index'));
   const models = list(params.get('model'));
   if (idx.length) {

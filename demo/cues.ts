@@ -44,6 +44,17 @@ export function highlight(text: string, terms: ReadonlySet<string>): Segment[] {
   return out;
 }
 
+/**
+ * The best dense score (all-MiniLM-L6-v2 cosine, 128 tokens) under which the page marks an
+ * answer as a weak match. Chosen from the sample's questions: see demo/README.md, "Weak match".
+ */
+export const WEAK_BELOW = 0.4;
+
+/** True when the nearest paper is too far for the answer to be trusted (no dense score: never). */
+export function isWeak(best: number | null, below: number | null): boolean {
+  return best !== null && below !== null && best < below;
+}
+
 const DOI = /^10\.\d{4,9}\/\S+$/;
 const DOI_PREFIX = /^(?:https?:\/\/(?:dx\.)?doi\.org\/|doi:\s*)/i;
 

@@ -11,7 +11,7 @@
 import * as Comlink from 'comlink';
 import { NO_WEBGPU_HELP } from '../browser/device.ts';
 import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './config.ts';
-import { barState, queryTerms } from './cues.ts';
+import { barState, isWeak, queryTerms } from './cues.ts';
 import { RANKINGS, type Ranking } from './ranking.ts';
 import { renderHit } from './render.ts';
 import type { DemoInfo, DemoSearchApi, LoadStep, SearchReply } from './worker.ts';
@@ -36,6 +36,7 @@ const results = $<HTMLOListElement>('results');
 const about = $<HTMLElement>('about');
 const credit = $<HTMLElement>('credit');
 const examples = $<HTMLDetailsElement>('examples');
+const weak = $<HTMLElement>('weak');
 const rankingBox = $<HTMLFieldSetElement>('ranking');
 /** Phones get the example questions folded (demo/style.css uses the same width). */
 const phone = matchMedia('(max-width: 480px)');
@@ -208,6 +209,13 @@ function render(r: SearchReply, n: number, askedAt: number): void {
     : r.query
       ? 'No paper shares a word with the question (lexical ranking matches words only).'
       : 'Nothing to search for: the question is empty after cleaning.';
+  // The nearest paper is far: say so above the list, which still shows the closest ones.
+  const isWeakMatch = r.hits.length > 0 && isWeak(r.best, config!.weakBelow);
+  results.dataset.weak = String(isWeakMatch);
+  weak.hidden = !isWeakMatch;
+  weak.textContent = isWeakMatch
+    ? `Weak match: the closest paper scores ${r.best!.toFixed(2)} (${r.runs[0]}), under ${config!.weakBelow}. The index may hold no paper on this question.`
+    : '';
   if (firstResult && r.hits.length) {
     firstResult = false;
     // performance.now() counts from navigation start: this is the time to the first answer.

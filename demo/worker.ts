@@ -86,6 +86,8 @@ export interface SearchReply {
   runs: string[];
   /** Fusion method, or null with one run. */
   fused: FusionMethod | null;
+  /** The first index's best score (a cosine for normalised models): how close the nearest paper is. Null under lexical ranking. */
+  best: number | null;
   ms: { embed: number; search: number; total: number };
 }
 
@@ -239,7 +241,7 @@ class DemoSearch {
     if (ranking !== 'dense' && !this.bm25) throw new Error(`${ranking} ranking needs a corpus for BM25, and none was loaded`);
     const t0 = performance.now();
     const query = queryText({ question });
-    if (!query) return { query, hits: [], ranking, runs: [], fused: null, ms: { embed: 0, search: 0, total: 0 } };
+    if (!query) return { query, hits: [], ranking, runs: [], fused: null, best: null, ms: { embed: 0, search: 0, total: 0 } };
     let embedMs = 0;
     let retrieveMs = 0;
     // Embed once per model, whichever indexes share it: a model's first retrieve() embeds the
@@ -284,7 +286,8 @@ class DemoSearch {
       const p = this.passageOf(pid);
       return { rank: i + 1, pid, title: p.title, snippet: p.snippet, score, models: ranked.map((r) => r.get(pid) ?? null), link: this.links.get(pid) ?? null };
     });
-    return { query, hits, ranking, runs, fused, ms: { embed: embedMs, search: searchMs, total: performance.now() - t0 } };
+    const best = ranking !== 'lexical' && maps[0].size ? Math.max(...maps[0].values()) : null;
+    return { query, hits, ranking, runs, fused, best, ms: { embed: embedMs, search: searchMs, total: performance.now() - t0 } };
   }
 
   /** Title and snippet from the first index that holds the paper (indexes may cover other corpora), else the corpus. */

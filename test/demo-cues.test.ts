@@ -11,7 +11,7 @@ import { parseCorpus } from '../core/data/corpus.ts';
 import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { fuse } from '../core/retrieval/fusion.ts';
 import { DemoConfigError, applyParams, parseDemoConfig } from '../demo/config.ts';
-import { barState, corpusLinks, highlight, paperLink, queryTerms } from '../demo/cues.ts';
+import { WEAK_BELOW, barState, corpusLinks, highlight, isWeak, paperLink, queryTerms } from '../demo/cues.ts';
 import { combineRuns, lexicalIndex, lexicalRun } from '../demo/ranking.ts';
 import { readPassages } from '../node/data.ts';
 
@@ -52,6 +52,13 @@ describe('demo cues', () => {
     assert.equal(corpusLinks('{not json').size, 0);
     // The AQA format carries no link: the sample has none, and the corpus parser ignores the fields.
     assert.equal(corpusLinks(readFileSync(CORPUS, 'utf8')).size, 0);
+  });
+
+  test('weak match: under the threshold only, never without a dense score or a threshold', () => {
+    assert.equal(isWeak(0.39, WEAK_BELOW), true);
+    assert.equal(isWeak(WEAK_BELOW, WEAK_BELOW), false);
+    assert.equal(isWeak(null, WEAK_BELOW), false, 'lexical ranking has no dense score');
+    assert.equal(isWeak(0.1, null), false, 'the config turned the mark off');
   });
 
   test('the progress bar is never full before the total is known', () => {
@@ -100,5 +107,8 @@ describe('demo ranking', () => {
     assert.equal(applyParams(bare, p('corpus=c.json'), page).ranking, 'hybrid');
     assert.throws(() => applyParams(withCorpus, p('ranking=bm25'), page), DemoConfigError);
     assert.throws(() => parseDemoConfig('{"indexes":[{"index":"a/","model":"./m/"}],"corpus":3}', file), /corpus: expected the URL/);
+    assert.equal(bare.weakBelow, WEAK_BELOW);
+    assert.equal(parseDemoConfig('{"indexes":[{"index":"a/","model":"./m/"}],"weakBelow":null}', file).weakBelow, null);
+    assert.throws(() => parseDemoConfig('{"indexes":[{"index":"a/","model":"./m/"}],"weakBelow":"low"}', file), /weakBelow: expected a number/);
   });
 });

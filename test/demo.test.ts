@@ -54,7 +54,7 @@ import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { fuse } from '../core/retrieval/fusion.ts';
 import { type ScoreMap, parseResults, topK } from '../core/retrieval/results.ts';
 import { DemoConfigError, applyParams, configUrl, isHubId, modelUrl, parseDemoConfig } from '../demo/config.ts';
-import { queryTerms } from '../demo/cues.ts';
+import { WEAK_BELOW, queryTerms } from '../demo/cues.ts';
 import { readPassages, writeResults } from '../node/data.ts';
 import { runExport } from '../node/export-command.ts';
 import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
@@ -472,6 +472,17 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       assert.equal(dimmed?.busy, 'true', 'the results are not marked busy while the next question runs');
       assert.ok(Number(dimmed?.opacity) < 1, `the old results are not dimmed (opacity ${dimmed?.opacity})`);
       assert.deepEqual(examplesOpen, { desktop: true, phone: false }, 'the examples are open on a desktop and folded on a phone');
+    });
+
+    test(`weak match: marked exactly when the best minilm-128 score is under ${WEAK_BELOW}`, async () => {
+      const { runs } = await cli;
+      const best = runs[128].map((m) => Math.max(...m.values()));
+      assert.deepEqual(
+        hybrid.map((a) => a.weak),
+        best.map((b) => b < WEAK_BELOW),
+        `best scores ${best.map((b) => b.toFixed(4)).join(', ')}: the page's weak marks differ`,
+      );
+      assert.ok(best.some((b) => b < WEAK_BELOW) && best.some((b) => b >= WEAK_BELOW), 'the questions asked do not exercise both sides of the threshold');
     });
 
     test('model folders exported with f16 and int8 weights load in the page and answer like the original', async () => {

@@ -21,6 +21,8 @@ export interface Answer {
   summary: string;
   /** The ranking the list was made with (dense, lexical, hybrid). */
   ranking: string;
+  /** The page marked the answer a weak match. */
+  weak: boolean;
 }
 
 /** Waits until the page leaves 'loading'; throws with the page's own message if it shows an error. */
@@ -65,6 +67,7 @@ export async function answer(page: Page, seq: number, timeoutMs: number): Promis
       pageMs: Number(results.dataset.pageMs),
       summary: document.getElementById('summary')?.textContent ?? '',
       ranking: results.dataset.ranking ?? '',
+      weak: results.dataset.weak === 'true' && !document.getElementById('weak')!.hidden,
     };
   });
 }
