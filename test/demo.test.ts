@@ -17,6 +17,8 @@
 //                 and snippets; the list is dimmed (aria-busy) while the next question runs.
 //   lexical       the ranking switch turned to lexical on the dense page: top 10 = the BM25
 //                 run's, scores within SCORE_ATOL (the same float64 code on both sides).
+//   weak match    the note shows on exactly the hybrid answers whose CLI best minilm-128 score
+//                 is under demo/cues.ts WEAK_BELOW (the asked questions fall on both sides).
 //   exports       the same model written by `aqa export` with f16 and with int8 weights, named
 //                 by ?model=: each loads in the page and answers the first question with the
 //                 CLI's top 10 (as a set, at least 8 of them: the weights' rounding moves scores by
