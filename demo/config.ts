@@ -7,17 +7,24 @@
 //      tools/build-demo-index.sh), whose relative URLs are resolved against its own URL:
 //        { "indexes": [{ "name": "minilm-128", "index": "minilm-128/export/",
 //                        "model": "../models/all-MiniLM-L6-v2/" }],
-//          "fusion": { "method": "zscore", "weights": [1, 1] }, "examples": ["..."] }
+//          "fusion": { "method": "zscore", "weights": [1, 1] }, "examples": ["..."],
+//          "corpus": "corpus.json" }
+//      "corpus" (optional) is the AQA corpus JSON the indexes were built from: with it the page
+//      also ranks by BM25 (lexical) and by dense + BM25 fused (hybrid, the default).
 //   2. page parameters: ?config=URL, ?index=a/,b/ (export folders, relative to the page),
 //      ?model=m (one model for every index) or ?model=m1,m2 (one per index), ?fusion=zscore,
 //      ?show=10 (results listed), ?precision=f16 (the models' weights and activations in f16:
-//      half the weight memory; f32 with a notice where the adapter lacks shader-f16).
+//      half the weight memory; f32 with a notice where the adapter lacks shader-f16),
+//      ?corpus=URL (the corpus for BM25), ?ranking=dense|lexical|hybrid (default hybrid when
+//      there is a corpus, else dense).
 // A model is a URL of a folder (model.safetensors, tokenizer.json, ...) or a Hugging Face Hub
 // id (`owner/name`), fetched from huggingface.co's resolve/main/ URLs (Range requests and CORS).
 
 import type { Precision } from '../core/model/load.ts';
 import { FUSION_METHODS, type FusionMethod } from '../core/retrieval/fusion.ts';
 import { isHubId, isObject, parseJsonObject } from '../core/util/fields.ts';
+import { WEAK_BELOW } from './cues.ts';
+import { RANKINGS, type Ranking } from './ranking.ts';
 
 export { isHubId };
 
@@ -40,6 +47,12 @@ export interface DemoConfig {
   examples: string[];
   /** What the query models run in (the config's "precision", or ?precision=; default f32). */
   precision: Precision;
+  /** Absolute URL of the AQA corpus JSON for BM25, or null (dense ranking only). */
+  corpus: string | null;
+  /** How the papers are ranked at first (the page's switch changes it). */
+  ranking: Ranking;
+  /** A best dense score under this marks the answer a weak match (config "weakBelow"; null: never). */
+  weakBelow: number | null;
 }
 
 const DEFAULT_CONFIG_URL = 'indexes/demo.json';
@@ -90,6 +103,24 @@ function parseMethod(v: unknown, where: string): FusionMethod {
   return v as FusionMethod;
 }
 
+function parseRanking(v: string, corpus: string | null): Ranking {
+  if (!RANKINGS.includes(v as Ranking)) throw new DemoConfigError(`?ranking=: must be one of ${RANKINGS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (v !== 'dense' && !corpus) throw new DemoConfigError(`?ranking=${v} needs the corpus for BM25: "corpus" in the config, or ?corpus=`);
+  return v as Ranking;
+}
+
+/** A file URL (not a folder) resolved against `base`; http(s) only. */
+function resolveFile(u: string, base: string, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(u, base);
+  } catch {
+    throw new DemoConfigError(`${where}: '${u}' is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DemoConfigError(`${where}: '${u}': only http(s) URLs can be fetched`);
+  return url.href;
+}
+
 function parsePrecision(v: unknown, where: string): Precision {
   if (v !== 'f32' && v !== 'f16') throw new DemoConfigError(`${where}: precision must be "f32" or "f16", got ${JSON.stringify(v)}`);
   return v;
@@ -124,7 +155,13 @@ export function parseDemoConfig(text: string, fileUrl: string): DemoConfig {
   }
   const examples = Array.isArray(v.examples) ? v.examples.filter((x): x is string => typeof x === 'string' && x.trim() !== '') : [];
   const precision = v.precision === undefined ? 'f32' : parsePrecision(v.precision, fileUrl);
-  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples, precision };
+  if (v.corpus !== undefined && (typeof v.corpus !== 'string' || !v.corpus)) throw new DemoConfigError(`${fileUrl}: corpus: expected the URL of the AQA corpus JSON`);
+  const corpus = typeof v.corpus === 'string' ? resolveFile(v.corpus, fileUrl, `${fileUrl}: corpus`) : null;
+  if (v.weakBelow !== undefined && v.weakBelow !== null && (typeof v.weakBelow !== 'number' || !Number.isFinite(v.weakBelow))) {
+    throw new DemoConfigError(`${fileUrl}: weakBelow: expected a number (the best dense score under which a match is weak) or null, got ${JSON.stringify(v.weakBelow)}`);
+  }
+  const weakBelow = v.weakBelow === undefined ? WEAK_BELOW : (v.weakBelow as number | null);
+  return { indexes, fusion, show: v.show === undefined ? DEFAULT_SHOW : parseShow(v.show, fileUrl), examples, precision, corpus, ranking: corpus ? 'hybrid' : 'dense', weakBelow };
 }
 
 /** Where the config comes from: ?config=, else the default next to the page; null when ?index= replaces it. */
@@ -140,7 +177,7 @@ const list = (s: string | null) => (s ?? '').split(',').map((x) => x.trim()).fil
  * indexes). ?index= needs ?model= unless `defaultModel` is given.
  */
 export function applyParams(base: DemoConfig | null, params: URLSearchParams, pageUrl: string, defaultModel?: string): DemoConfig {
-  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [], precision: 'f32' };
+  const cfg: DemoConfig = base ? { ...base, indexes: [...base.indexes], fusion: { ...base.fusion } } : { indexes: [], fusion: { method: 'zscore' }, show: DEFAULT_SHOW, examples: [], precision: 'f32', corpus: null, ranking: 'dense', weakBelow: WEAK_BELOW };
   const idx = list(params.get('index'));
   const models = list(params.get('model'));
   if (idx.length) {
@@ -163,5 +200,9 @@ export function applyParams(base: DemoConfig | null, params: URLSearchParams, pa
   if (show) cfg.show = parseShow(show, '?show=');
   const precision = params.get('precision');
   if (precision) cfg.precision = parsePrecision(precision, '?precision=');
+  const corpus = params.get('corpus');
+  if (corpus) cfg.corpus = resolveFile(corpus, pageUrl, '?corpus=');
+  const ranking = params.get('ranking');
+  cfg.ranking = ranking ? parseRanking(ranking, cfg.corpus) : cfg.corpus ? 'hybrid' : 'dense';
   return cfg;
 }

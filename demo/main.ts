@@ -5,12 +5,16 @@
 // Page state for people and for the end-to-end test (test/demo.test.ts), on <body data-state>:
 // loading -> ready -> searching -> ready ..., or error. Each rendered result list carries
 // data-seq (which question it answers) and data-ms (worker time); each hit carries data-pid and
-// data-score (full precision), and per index data-model / data-score / data-rank.
+// data-score (full precision), and per run data-model / data-score / data-rank. While a question
+// runs, the previous list stays, dimmed, with aria-busy="true".
 
 import * as Comlink from 'comlink';
 import { NO_WEBGPU_HELP } from '../browser/device.ts';
 import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './config.ts';
-import type { DemoInfo, DemoSearchApi, Hit, LoadStep, SearchReply } from './worker.ts';
+import { barState, isWeak, queryTerms } from './cues.ts';
+import { RANKINGS, type Ranking } from './ranking.ts';
+import { renderHit } from './render.ts';
+import type { DemoInfo, DemoSearchApi, LoadStep, SearchReply } from './worker.ts';
 
 /** Served next to the page by demo/vite.config.ts (dev) and copied into the build. */
 const DEFAULT_MODEL = 'models/all-MiniLM-L6-v2/';
@@ -31,13 +35,20 @@ const summary = $<HTMLElement>('summary');
 const results = $<HTMLOListElement>('results');
 const about = $<HTMLElement>('about');
 const credit = $<HTMLElement>('credit');
-const examples = $<HTMLElement>('examples');
+const examples = $<HTMLDetailsElement>('examples');
+const weak = $<HTMLElement>('weak');
+const rankingBox = $<HTMLFieldSetElement>('ranking');
+/** Phones get the example questions folded (demo/style.css uses the same width). */
+const phone = matchMedia('(max-width: 480px)');
 
 let api: Comlink.Remote<DemoSearchApi> | null = null;
 let config: DemoConfig | null = null;
 let seq = 0;
 let shown = 0;
 let firstResult = true;
+let ranking: Ranking = 'dense';
+/** The last question answered, asked again when the ranking switch changes. */
+let lastQuestion = '';
 
 function setState(s: 'loading' | 'ready' | 'searching' | 'error'): void {
   document.body.dataset.state = s;
@@ -78,15 +89,25 @@ function onStep(s: LoadStep): void {
   const [kind, ...rest] = s.what.split(' ');
   const name = rest.join(' ');
   const label =
-    kind === 'device' ? 'Opening the GPU' : kind === 'model' ? `Loading model ${shortName(name)}` : kind === 'index' ? `Loading index ${name}` : `Loading titles and abstracts (${name})`;
-  if (s.total > 0) {
-    bar.max = s.total;
-    bar.value = s.loaded;
-    status.textContent = `${label}: ${mb(s.loaded)} of ${mb(s.total)}`;
+    kind === 'device'
+      ? 'Opening the GPU'
+      : kind === 'model'
+        ? `Loading model ${shortName(name)}`
+        : kind === 'index'
+          ? `Loading index ${name}`
+          : kind === 'corpus'
+            ? 'Loading the corpus for BM25'
+            : kind === 'bm25'
+              ? `Indexing ${name} papers for BM25`
+              : `Loading titles and abstracts (${name})`;
+  const b = barState(s);
+  if (b) {
+    bar.max = b.max;
+    bar.value = b.value;
   } else {
-    bar.removeAttribute('value'); // indeterminate
-    status.textContent = `${label}...`;
+    bar.removeAttribute('value'); // indeterminate: the end is not known
   }
+  status.textContent = s.total > 0 ? `${label}: ${mb(s.loaded)}${s.partial ? '' : ` of ${mb(s.total)}`}` : `${label}...`;
 }
 
 async function loadConfig(): Promise<DemoConfig> {
@@ -116,13 +137,15 @@ function ready(info: DemoInfo): void {
   button.disabled = false;
   input.placeholder = config?.examples[0] ? `e.g. ${config.examples[0]}` : 'Type a question and press Enter';
   const idx = info.indexes.map((x) => `${x.name} (${x.count.toLocaleString('en')} papers, ${x.dim}-d ${x.dtype}${x.gpuDtype !== x.dtype ? ` as ${x.gpuDtype}` : ''}, passages up to ${x.maxLength} tokens${x.precision !== 'f32' ? `, model in ${x.precision}` : ''})`);
-  const fusion = info.indexes.length > 1 ? `; scores fused by ${config?.fusion.method}` : '';
-  about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.${info.notices.map((n) => ` Note: ${n}.`).join('')}`;
+  const fusion = info.indexes.length > 1 || info.corpus ? `; scores fused by ${config?.fusion.method}` : '';
+  const bm25 = info.corpus ? `; BM25 over ${info.corpus.count.toLocaleString('en')} papers${info.corpus.links ? ` (${info.corpus.links.toLocaleString('en')} with a link)` : ''}` : '';
+  about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${bm25}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.${info.notices.map((n) => ` Note: ${n}.`).join('')}`;
   // The papers' source comes from the indexes themselves (aqa index --credit), so another corpus
   // is never credited to the sample's.
   const credits = [...new Set(info.indexes.map((x) => x.credit).filter((c) => c !== null))];
   credit.textContent = credits.length ? `Papers: ${credits.join('; ')}.` : 'Papers: the index does not say where they come from.';
   document.body.dataset.loadMs = String(Math.round(info.ms));
+  setupRanking(info.corpus !== null);
   setState('ready');
   input.focus();
 }
@@ -145,73 +168,54 @@ function renderExamples(list: string[]): void {
     }),
   );
   examples.hidden = list.length === 0;
+  foldExamples();
+  phone.addEventListener('change', foldExamples);
 }
 
-function scoreText(x: number, fused: boolean): string {
-  return fused ? x.toFixed(3) : x.toFixed(4);
+/** Open on wide screens; folded to one line on phones, where three long claims fill the screen. */
+function foldExamples(): void {
+  examples.open = !phone.matches;
 }
 
-function renderHit(h: Hit, names: string[], fused: boolean): HTMLLIElement {
-  const li = document.createElement('li');
-  li.className = 'hit';
-  li.dataset.pid = h.pid;
-  li.dataset.score = String(h.score);
-
-  const head = document.createElement('div');
-  head.className = 'hit-head';
-  const rank = document.createElement('span');
-  rank.className = 'rank';
-  rank.textContent = String(h.rank);
-  rank.setAttribute('aria-hidden', 'true'); // the <ol> already numbers items for screen readers
-  const title = document.createElement('h2');
-  title.className = 'title';
-  title.textContent = h.title || `(untitled paper ${h.pid})`;
-  head.append(rank, title);
-
-  const snippet = document.createElement('p');
-  snippet.className = 'snippet';
-  snippet.textContent = h.snippet;
-
-  const meta = document.createElement('p');
-  meta.className = 'meta';
-  const score = document.createElement('span');
-  score.className = 'score';
-  score.textContent = `${fused ? 'fused' : 'score'} ${scoreText(h.score, fused)}`;
-  meta.append(score);
-  if (fused) {
-    h.models.forEach((m, i) => {
-      const s = document.createElement('span');
-      s.className = 'model-score';
-      s.dataset.model = names[i];
-      if (m) {
-        s.dataset.score = String(m.score);
-        s.dataset.rank = String(m.rank);
-        s.textContent = `${names[i]} ${m.score.toFixed(4)} (#${m.rank})`;
-      } else {
-        s.textContent = `${names[i]}: not in its top list`;
-      }
-      meta.append(s);
+/** The dense / lexical / hybrid switch: lexical and hybrid need the corpus. Mirrors ?ranking=. */
+function setupRanking(hasCorpus: boolean): void {
+  ranking = config!.ranking;
+  for (const r of rankingBox.querySelectorAll<HTMLInputElement>('input[name=ranking]')) {
+    r.checked = r.value === ranking;
+    r.disabled = r.value !== 'dense' && !hasCorpus;
+    r.addEventListener('change', () => {
+      if (!r.checked || !RANKINGS.includes(r.value as Ranking)) return;
+      ranking = r.value as Ranking;
+      const url = new URL(location.href);
+      url.searchParams.set('ranking', ranking);
+      history.replaceState(null, '', url);
+      if (lastQuestion && !input.disabled) void ask(lastQuestion);
     });
   }
-  const pid = document.createElement('span');
-  pid.className = 'pid';
-  pid.textContent = `pid ${h.pid}`;
-  meta.append(pid);
-
-  li.append(head, snippet, meta);
-  return li;
+  rankingBox.hidden = !hasCorpus;
 }
 
 function render(r: SearchReply, n: number, askedAt: number): void {
-  const names = config!.indexes.map((s) => s.name);
-  results.replaceChildren(...r.hits.map((h) => renderHit(h, names, r.fused !== null)));
+  const terms = queryTerms(r.query);
+  results.replaceChildren(...r.hits.map((h) => renderHit(h, r.runs, r.fused !== null, terms)));
+  results.removeAttribute('aria-busy');
   results.dataset.seq = String(n);
+  results.dataset.ranking = r.ranking;
   results.dataset.ms = String(r.ms.total);
   results.dataset.pageMs = String(performance.now() - askedAt);
-  const how = r.fused ? `${names.length} indexes fused by ${r.fused}` : names[0];
+  const how = `${r.ranking}: ${r.fused ? `${r.runs.join(' + ')} fused by ${r.fused}` : r.runs[0]}`;
   summary.textContent = r.hits.length
     ? `Top ${r.hits.length} of ${shown} papers (${how}) in ${ms(r.ms.total)}: embedding ${ms(r.ms.embed)}, search ${ms(r.ms.search)}.`
-    : 'Nothing to search for: the question is empty after cleaning.';
+    : r.query
+      ? 'No paper shares a word with the question (lexical ranking matches words only).'
+      : 'Nothing to search for: the question is empty after cleaning.';
+  // The nearest paper is far: say so above the list, which still shows the closest ones.
+  const isWeakMatch = r.hits.length > 0 && isWeak(r.best, config!.weakBelow);
+  results.dataset.weak = String(isWeakMatch);
+  weak.hidden = !isWeakMatch;
+  weak.textContent = isWeakMatch
+    ? `Weak match: the closest paper scores ${r.best!.toFixed(2)} (${r.runs[0]}), under ${config!.weakBelow}. The index may hold no paper on this question.`
+    : '';
   if (firstResult && r.hits.length) {
     firstResult = false;
     // performance.now() counts from navigation start: this is the time to the first answer.
@@ -219,16 +223,19 @@ function render(r: SearchReply, n: number, askedAt: number): void {
   }
 }
 
-async function ask(): Promise<void> {
-  const text = input.value.trim();
+async function ask(question?: string): Promise<void> {
+  const text = (question ?? input.value).trim();
   if (!api || !config || !text) return;
   const n = ++seq;
   const askedAt = performance.now();
   setState('searching');
   summary.textContent = 'Searching...';
+  // The previous answer stays in view, dimmed (demo/style.css), until the new one replaces it.
+  if (results.childElementCount) results.setAttribute('aria-busy', 'true');
   try {
-    const r = await api.search(text, config.show);
+    const r = await api.search(text, config.show, ranking);
     if (n !== seq) return; // a newer question was asked meanwhile
+    lastQuestion = text;
     render(r, n, askedAt);
     setState('ready');
   } catch (e) {

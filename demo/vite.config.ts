@@ -5,7 +5,7 @@
 //
 // The page fetches two kinds of data next to itself:
 //   /models/<folder>/  the model (default test/models/all-MiniLM-L6-v2; AQA_DEMO_MODEL)
-//   /indexes/          demo.json and the exported indexes (out/demo-index; AQA_DEMO_INDEX_DIR),
+//   /indexes/          demo.json, the exported indexes and corpus.json (out/demo-index; AQA_DEMO_INDEX_DIR),
 //                      from bash tools/build-demo-index.sh
 // The dev server serves them from where they are, answering HTTP Range requests (the loader
 // reads safetensors tensor by tensor); the build copies them into the output so any static
@@ -88,6 +88,8 @@ function demoData(): Plugin {
       const dest = join(outDir, 'indexes');
       mkdirSync(dest, { recursive: true });
       cpSync(join(indexDir, 'demo.json'), join(dest, 'demo.json'));
+      // The corpus demo.json names for BM25 (lexical and hybrid ranking).
+      if (existsSync(join(indexDir, 'corpus.json'))) cpSync(join(indexDir, 'corpus.json'), join(dest, 'corpus.json'));
       for (const name of readdirSync(indexDir)) {
         const exp = join(indexDir, name, 'export');
         if (existsSync(join(exp, 'manifest.json'))) cpSync(exp, join(dest, name, 'export'), { recursive: true });

@@ -8,6 +8,10 @@
 // query prefix; each index returns its top RESULTS_K (200) by dot product; ranks
 // follow core/retrieval/results.ts (score desc, then pid). With two or more indexes the lists
 // are fused by core/retrieval/fusion.ts (z-score sum by default, the pipeline's choice).
+//
+// With a corpus (demo.json "corpus", ?corpus=) the worker also builds the pipeline's BM25 over
+// it (demo/ranking.ts) and each question is ranked dense, lexical (BM25 alone) or hybrid (every
+// dense run and BM25 fused in one go, as `aqa fuse --method zscore` of their result files).
 
 import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../browser/device.ts';
@@ -17,22 +21,28 @@ import type { Gpu } from '../core/gpu/device.ts';
 import { TOPK_MAX_K } from '../core/kernels/topk.ts';
 import type { ModelFiles } from '../core/model/source.ts';
 import { type EmbeddingModel, type LoadModelOptions, loadEmbeddingModel } from '../core/retrieval/embed.ts';
-import { type FusionMethod, fuse } from '../core/retrieval/fusion.ts';
-import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, parseExportManifest, parseExportPassages } from '../core/retrieval/index-format.ts';
+import { parseCorpus } from '../core/data/corpus.ts';
+import type { Bm25Index } from '../core/retrieval/bm25.ts';
+import type { FusionMethod } from '../core/retrieval/fusion.ts';
+import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, parseExportManifest, parseExportPassages, snippet } from '../core/retrieval/index-format.ts';
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
 import { type QueryEmbedder, retrieve } from '../core/retrieval/retrieve.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
 import type { DemoConfig, DemoIndexSpec } from './config.ts';
+import { corpusLinks } from './cues.ts';
+import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
 
 /** Bytes per ranged read of a vector file: 8 MiB = 10,922 rows of 384 f16, a progress step each. */
 const READ_BYTES = 8 * 2 ** 20;
 
 export interface LoadStep {
-  /** What is loading: 'device', 'model <url>', 'index <name>', 'passages <name>', 'gpu <name>'. */
+  /** What is loading: 'device', 'model <url>', 'index <name>', 'passages <name>', 'corpus <url>', 'bm25 <count>'. */
   what: string;
   /** Bytes so far and expected for this step (0 / 0 when unknown). */
   loaded: number;
   total: number;
+  /** The total counts only the files seen so far (more may follow), so it is not the step's end. */
+  partial?: boolean;
 }
 
 export interface DemoInfo {
@@ -41,7 +51,9 @@ export interface DemoInfo {
   indexes: { name: string; model: string; precision: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number; credit: string | null }[];
   /** One-line notices for the page (f16 asked for on an adapter without shader-f16). */
   notices: string[];
-  /** Bytes fetched for models and indexes. */
+  /** The corpus BM25 ranks (lexical and hybrid), or null: dense only. */
+  corpus: { url: string; count: number; links: number } | null;
+  /** Bytes fetched for models, indexes and the corpus. */
   bytes: number;
   ms: number;
 }
@@ -57,18 +69,25 @@ export interface Hit {
   pid: string;
   title: string;
   snippet: string;
-  /** The fused score with two or more indexes, else the index's score (cosine for normalised models). */
+  /** The fused score with two or more runs, else the run's score (cosine for normalised models, BM25 alone). */
   score: number;
-  /** Per index (config order): its score and rank, or null when the paper is not in its top list. */
+  /** Per run (SearchReply.runs): its score and rank, or null when the paper is not in its top list. */
   models: (ModelScore | null)[];
+  /** The paper's DOI or URL where the corpus has one. */
+  link: string | null;
 }
 
 export interface SearchReply {
   /** The text that was embedded (after cleaning). */
   query: string;
   hits: Hit[];
-  /** Fusion method, or null with one index. */
+  ranking: Ranking;
+  /** The runs ranked, in order: the indexes' names (dense, hybrid), then 'bm25' (lexical, hybrid). */
+  runs: string[];
+  /** Fusion method, or null with one run. */
   fused: FusionMethod | null;
+  /** The first index's best score (a cosine for normalised models): how close the nearest paper is. Null under lexical ranking. */
+  best: number | null;
   ms: { embed: number; search: number; total: number };
 }
 
@@ -92,6 +111,10 @@ class DemoSearch {
   private gpu: Gpu | null = null;
   private indexes: LoadedIndex[] = [];
   private fusion: DemoConfig['fusion'] = { method: 'zscore' };
+  private bm25: Bm25Index | null = null;
+  /** The corpus's papers, for titles of BM25 hits that no index lists. */
+  private papers = new Map<string, { title: string; abstract: string }>();
+  private links = new Map<string, string>();
   /** One GPU at a time: a question asked while another runs waits its turn. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -135,6 +158,12 @@ class DemoSearch {
       onStep({ what, loaded: text.length, total: text.length });
       this.indexes.push({ spec, manifest, model, gpuIndex, passages, pids: passages.map((p) => p.pid), rows: new Map(passages.map((p, r) => [p.pid, r])), k: Math.min(RESULTS_K, TOPK_MAX_K, manifest.count) });
     }
+    let corpus: DemoInfo['corpus'] = null;
+    if (cfg.corpus) {
+      corpus = await this.loadCorpus(cfg.corpus, onStep, (n) => (bytes += n));
+      const missing = this.indexes[0].pids.filter((p) => !this.papers.has(p)).length;
+      if (missing) notices.add(`${missing} of the ${this.indexes[0].pids.length} papers of ${this.indexes[0].spec.name} are not in the corpus ${cfg.corpus}, so BM25 cannot find them`);
+    }
     return {
       adapter: gpu.name,
       features: [...gpu.features].sort(),
@@ -150,9 +179,30 @@ class DemoSearch {
         credit: x.manifest.credit ?? null,
       })),
       notices: [...notices],
+      corpus,
       bytes,
       ms: performance.now() - t0,
     };
+  }
+
+  /** The corpus text -> the pipeline's BM25 index, the papers and their links. */
+  private async loadCorpus(url: string, onStep: OnStep, count: (n: number) => void): Promise<NonNullable<DemoInfo['corpus']>> {
+    onStep({ what: `corpus ${url}`, loaded: 0, total: 0 });
+    const res = await fetch(url);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new Error(`${url}: not found (HTTP 404): the corpus for BM25 (demo.json "corpus" or ?corpus=)`);
+    }
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    const text = await res.text();
+    count(text.length);
+    onStep({ what: `corpus ${url}`, loaded: text.length, total: text.length });
+    const { papers } = parseCorpus(text, url);
+    onStep({ what: `bm25 ${papers.size}`, loaded: 0, total: 0 });
+    this.papers = papers;
+    this.bm25 = lexicalIndex(papers);
+    this.links = corpusLinks(text);
+    return { url, count: papers.size, links: this.links.size };
   }
 
   private async loadModel(gpu: Gpu, url: string, name: string, onStep: OnStep, count: (n: number) => void, opts: LoadModelOptions): Promise<EmbeddingModel> {
@@ -165,7 +215,7 @@ class DemoSearch {
         loaded += p.loaded;
         total += p.total;
       }
-      onStep({ what, loaded, total });
+      onStep({ what, loaded, total, partial: true });
     };
     const files: ModelFiles = fetchModelFiles(url, {
       onProgress: (file, loaded, total) => {
@@ -179,18 +229,19 @@ class DemoSearch {
     return loadEmbeddingModel(gpu, files, name, undefined, opts);
   }
 
-  /** The top `show` papers for one question, with every index's score for each. */
-  search(question: string, show: number): Promise<SearchReply> {
-    const run = this.queue.then(() => this.searchNow(question, show));
+  /** The top `show` papers for one question, with every run's score for each. */
+  search(question: string, show: number, ranking: Ranking = 'dense'): Promise<SearchReply> {
+    const run = this.queue.then(() => this.searchNow(question, show, ranking));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async searchNow(question: string, show: number): Promise<SearchReply> {
+  private async searchNow(question: string, show: number, ranking: Ranking): Promise<SearchReply> {
     if (!this.indexes.length) throw new Error('the search is not loaded yet');
+    if (ranking !== 'dense' && !this.bm25) throw new Error(`${ranking} ranking needs a corpus for BM25, and none was loaded`);
     const t0 = performance.now();
     const query = queryText({ question });
-    if (!query) return { query, hits: [], fused: null, ms: { embed: 0, search: 0, total: 0 } };
+    if (!query) return { query, hits: [], ranking, runs: [], fused: null, best: null, ms: { embed: 0, search: 0, total: 0 } };
     let embedMs = 0;
     let retrieveMs = 0;
     // Embed once per model, whichever indexes share it: a model's first retrieve() embeds the
@@ -210,33 +261,43 @@ class DemoSearch {
       };
     };
     const maps: ScoreMap[] = [];
-    for (const x of this.indexes) {
+    const runs: string[] = [];
+    for (const x of ranking === 'lexical' ? [] : this.indexes) {
       let embedder = embedders.get(x.model);
       if (!embedder) embedders.set(x.model, (embedder = embedOnce(x.model)));
       const ts = performance.now();
       const r = await retrieve(embedder, x.gpuIndex, x.pids, [{ question }], { k: x.k });
       retrieveMs += performance.now() - ts;
       maps.push(new Map(r.pids[0].map((pid, j) => [pid, r.scores[0][j]])));
+      runs.push(x.spec.name);
+    }
+    if (ranking !== 'dense') {
+      const ts = performance.now();
+      maps.push(lexicalRun(this.bm25!, question));
+      runs.push(LEXICAL_RUN);
+      retrieveMs += performance.now() - ts;
     }
     const searchMs = retrieveMs - embedMs;
     // Per index: pid -> (score, rank) in the CLI's rank order.
     const ranked = maps.map((m) => new Map(topK(m).map(([pid, score], i) => [pid, { score, rank: i + 1 }])));
-    const fused = this.indexes.length > 1 ? this.fusion.method : null;
-    const final = fused ? fuse(maps, { method: fused, weights: this.fusion.weights }) : maps[0];
+    const fused = maps.length > 1 ? this.fusion.method : null;
+    const final = combineRuns(maps, ranking, this.fusion.method, this.fusion.weights);
     const hits = topK(final, show).map(([pid, score], i): Hit => {
       const p = this.passageOf(pid);
-      return { rank: i + 1, pid, title: p?.title ?? '', snippet: p?.snippet ?? '', score, models: ranked.map((r) => r.get(pid) ?? null) };
+      return { rank: i + 1, pid, title: p.title, snippet: p.snippet, score, models: ranked.map((r) => r.get(pid) ?? null), link: this.links.get(pid) ?? null };
     });
-    return { query, hits, fused, ms: { embed: embedMs, search: searchMs, total: performance.now() - t0 } };
+    const best = ranking !== 'lexical' && maps[0].size ? Math.max(...maps[0].values()) : null;
+    return { query, hits, ranking, runs, fused, best, ms: { embed: embedMs, search: searchMs, total: performance.now() - t0 } };
   }
 
-  /** Title and snippet from the first index that holds the paper (indexes may cover other corpora). */
-  private passageOf(pid: string): ExportPassage | undefined {
+  /** Title and snippet from the first index that holds the paper (indexes may cover other corpora), else the corpus. */
+  private passageOf(pid: string): { title: string; snippet: string } {
     for (const x of this.indexes) {
       const r = x.rows.get(pid);
       if (r !== undefined) return x.passages[r];
     }
-    return undefined;
+    const p = this.papers.get(pid);
+    return { title: p?.title.trim() ?? '', snippet: p ? snippet(p.abstract) : '' };
   }
 
   /** Resolves with a message when the GPU device is lost (driver reset, tab in the background too long). */

@@ -42,6 +42,9 @@ test('build-demo-index: a second build with unchanged inputs is a no-op; a chang
   const before = snapshot();
   assert.ok(before.has(join(dir, 'build.stamp')) && before.has(join(dir, 'minilm-16/export/manifest.json')), [...before.keys()].join('\n'));
   assert.equal(parseExportManifest(readFileSync(join(dir, 'minilm-16/export/manifest.json'), 'utf8')).credit, undefined, 'no credit unless given');
+  // The page's BM25 reads the corpus demo.json names: a copy of the one the indexes were built from.
+  assert.equal(JSON.parse(readFileSync(join(dir, 'demo.json'), 'utf8')).corpus, 'corpus.json');
+  assert.equal(readFileSync(join(dir, 'corpus.json'), 'utf8'), readFileSync('test/fixtures/index/corpus.json', 'utf8'));
 
   const t0 = performance.now();
   const second = build();

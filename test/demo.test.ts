@@ -5,9 +5,20 @@
 //   single index  (?index=indexes/minilm-128/export/): the page's top 10 = the CLI's top 10 in
 //                 the same order, every score within SCORE_ATOL of the CLI's.
 //   two indexes   (the default demo.json: the same MiniLM exported at max length 128 and 32,
-//                 which rank differently): the page's fused top 10 = core/retrieval/fusion.ts's
-//                 z-score fusion of the two CLI result files, fused scores within the bound of
-//                 fusedTolerance(), and each index's score and rank shown on a hit = the CLI's.
+//                 which rank differently), ?ranking=dense: the page's fused top 10 =
+//                 core/retrieval/fusion.ts's z-score fusion of the two CLI result files, fused
+//                 scores within the bound of fusedTolerance(), and each index's score and rank
+//                 shown on a hit = the CLI's.
+//   hybrid        the default page (demo.json names the corpus, so hybrid ranking): top 10 =
+//                 `aqa fuse --method zscore` of the two `aqa search` result files and the BM25
+//                 run, the latter made as the pipeline's search stage makes it (node/data.ts
+//                 readPassages + core Bm25Index with the pipeline's k1 and b); ids and order
+//                 equal, fused scores within SCORE_ATOL. Question terms are marked in the titles
+//                 and snippets; the list is dimmed (aria-busy) while the next question runs.
+//   lexical       the ranking switch turned to lexical on the dense page: top 10 = the BM25
+//                 run's, scores within SCORE_ATOL (the same float64 code on both sides).
+//   weak match    the note shows on exactly the hybrid answers whose CLI best minilm-128 score
+//                 is under demo/cues.ts WEAK_BELOW (the asked questions fall on both sides).
 //   exports       the same model written by `aqa export` with f16 and with int8 weights, named
 //                 by ?model=: each loads in the page and answers the first question with the
 //                 CLI's top 10 (as a set, at least 8 of them: the weights' rounding moves scores by
@@ -40,12 +51,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
+import { queryText } from '../core/data/clean.ts';
+import { Bm25Index } from '../core/retrieval/bm25.ts';
 import { fuse } from '../core/retrieval/fusion.ts';
 import { type ScoreMap, parseResults, topK } from '../core/retrieval/results.ts';
 import { DemoConfigError, applyParams, configUrl, isHubId, modelUrl, parseDemoConfig } from '../demo/config.ts';
+import { WEAK_BELOW, queryTerms } from '../demo/cues.ts';
+import { readPassages, writeResults } from '../node/data.ts';
 import { runExport } from '../node/export-command.ts';
 import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
-import { type Answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
+import { type Answer, answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
 
 const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
 const CORPUS = 'demo/data/pipeline/corpus.json';
@@ -111,7 +126,7 @@ describe('demo config', () => {
 
   test('the page writes corpus text with textContent only', () => {
     // Titles and abstracts are data: an HTML sink in the page code would let a paper inject markup.
-    for (const f of ['demo/main.ts', 'demo/worker.ts']) {
+    for (const f of ['demo/main.ts', 'demo/worker.ts', 'demo/render.ts']) {
       const src = readFileSync(f, 'utf8');
       assert.doesNotMatch(src, /\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write/, `${f} uses an HTML sink`);
     }
@@ -145,9 +160,18 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let context: BrowserContext | null = null;
     const pageErrors: string[] = [];
     const log: string[] = [];
-    let cli: Promise<{ runs: Record<number, ScoreMap[]>; ms: Record<number, number> }>;
+    let cli: Promise<{ runs: Record<number, ScoreMap[]>; bm25: ScoreMap[]; hybrid: ScoreMap[]; ms: Record<number, number> }>;
     let single: Answer[] = [];
     let pair: Answer[] = [];
+    let hybrid: Answer[] = [];
+    let lexical: Answer[] = [];
+    /** The hybrid answer the switch gave after lexical (the last question again). */
+    let switched: Answer | null = null;
+    let switchedUrl = '';
+    /** The marked words in titles and snippets of the last hybrid answer. */
+    let lastMarks: string[] = [];
+    let dimmed: { busy: string | null; opacity: string } | null = null;
+    let examplesOpen: { desktop: boolean; phone: boolean } | null = null;
     const exported: Partial<Record<'f16' | 'int8', Answer>> = {};
     let noGpuMessage = '';
     let badIndexMessage = '';
@@ -180,7 +204,17 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
           runs[L] = parseResults(readFileSync(res, 'utf8'), res);
           took[L] = r.ms;
         }
-        return { runs, ms: took };
+        // The BM25 run as the pipeline's search stage writes it (node/pipeline/stages.ts), then
+        // the CLI's fusion of the three result files.
+        const { passages } = await readPassages(CORPUS);
+        const index = Bm25Index.build(passages.pids, passages.texts, { k1: 0.9, b: 0.4 });
+        const bm25File = join(tmp, 'results-bm25.jsonl');
+        await writeResults(bm25File, questions.map((q) => new Map(index.search(queryText(q), 200))));
+        const bm25 = parseResults(readFileSync(bm25File, 'utf8'), bm25File);
+        const fusedFile = join(tmp, 'results-hybrid.jsonl');
+        const results = [...LENGTHS.map((L) => join(tmp, `results-${L}.jsonl`)), bm25File];
+        expectOk('aqa fuse', await runCommand(process.execPath, ['node/bin.mjs', 'fuse', '--method', FUSION, '--results', ...results, '--out', fusedFile], 120_000));
+        return { runs, bm25, hybrid: parseResults(readFileSync(fusedFile, 'utf8'), fusedFile), ms: took };
       })();
       cli.catch(() => undefined); // reported by the tests that await it
 
@@ -249,19 +283,44 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       creditNone = (await p0.textContent('#credit')) ?? '';
       await p0.close();
 
-      // The default config: both exports, fused.
-      const p2 = await open('/', 'fused');
-      pair = await askAll(p2, 'two indexes');
-      mkdirSync(ARTIFACTS, { recursive: true });
-      await p2.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true });
-      styled = await p2.evaluate(() => getComputedStyle(document.querySelector('main')!).maxWidth !== 'none');
-      await p2.click('h1');
-      await p2.keyboard.press('/');
-      slashFocuses = await p2.evaluate(() => document.activeElement?.id === 'q');
-      await p2.setViewportSize({ width: 390, height: 844 });
-      phoneOverflow = await p2.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      await p2.screenshot({ path: join(ARTIFACTS, 'demo-phone.png') });
+      // Both exports, fused, dense only; then the switch turned to lexical, which asks the last
+      // question again, and the first ones typed anew.
+      const p2 = await open('/?ranking=dense', 'dense');
+      pair = await askAll(p2, 'two indexes, dense');
+      await p2.check('input[name=ranking][value=lexical]');
+      lexical[ASKED - 1] = await answer(p2, ASKED + 1, 120_000);
+      for (let i = 0; i < ASKED - 1; i++) lexical[i] = await ask(p2, questions[i].question, ASKED + 2 + i, 120_000);
       await p2.close();
+
+      // The default page: demo.json names the corpus, so hybrid.
+      const ph = await open('/', 'hybrid');
+      hybrid = await askAll(ph, 'hybrid');
+      lastMarks = await ph.evaluate(() => [...document.querySelectorAll('#results .title mark, #results .snippet mark')].map((m) => m.textContent ?? ''));
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await ph.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true });
+      styled = await ph.evaluate(() => getComputedStyle(document.querySelector('main')!).maxWidth !== 'none');
+      // Submitting runs ask() up to its first await at once: the old list must be dimmed by then.
+      dimmed = await ph.evaluate(() => {
+        (document.getElementById('ask') as HTMLFormElement).requestSubmit();
+        const r = document.getElementById('results')!;
+        return { busy: r.getAttribute('aria-busy'), opacity: getComputedStyle(r).opacity };
+      });
+      await answer(ph, ASKED + 1, 120_000);
+      // The switch: lexical, then back to hybrid; each asks the last question again.
+      await ph.check('input[name=ranking][value=lexical]');
+      await answer(ph, ASKED + 2, 120_000);
+      await ph.check('input[name=ranking][value=hybrid]');
+      switched = await answer(ph, ASKED + 3, 120_000);
+      switchedUrl = ph.url();
+      await ph.click('h1');
+      await ph.keyboard.press('/');
+      slashFocuses = await ph.evaluate(() => document.activeElement?.id === 'q');
+      const desktopOpen = await ph.evaluate(() => (document.getElementById('examples') as HTMLDetailsElement).open);
+      await ph.setViewportSize({ width: 390, height: 844 });
+      phoneOverflow = await ph.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      examplesOpen = { desktop: desktopOpen, phone: await ph.evaluate(() => (document.getElementById('examples') as HTMLDetailsElement).open) };
+      await ph.screenshot({ path: join(ARTIFACTS, 'demo-phone.png') });
+      await ph.close();
 
       // No WebGPU on the page: hide navigator.gpu before the page's script runs.
       const p3 = await context.newPage();
@@ -308,7 +367,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
         console.log(`${t.page}: model + index loaded in ${ms(t.loadMs)}; first result ${ms(t.firstResultMs)} after navigation (page open to last answer ${ms(t.openMs)})`);
       }
       const per = (a: Answer[]) => a.map((x) => `${ms(x.pageMs)} (worker ${ms(x.workerMs)})`).join(', ');
-      console.log(`per question, Enter to rendered list: single index ${per(single)}; two indexes ${per(pair)}`);
+      console.log(`per question, Enter to rendered list: single index ${per(single)}; two indexes ${per(pair)}; hybrid ${per(hybrid)}; lexical ${per(lexical)}`);
       console.log(`aqa search (${ASKED} questions, each a fresh process): ${LENGTHS.map((L) => `max length ${L} ${ms(c.ms[L])}`).join(', ')}`);
       console.log(`load average (1, 5, 15 min) after the run: ${load}`);
       assert.deepEqual(pageErrors, [], `the demo pages reported errors:\n${pageErrors.join('\n')}`);
@@ -368,6 +427,64 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       const differ = questions.some((_, i) => topK(runs[LENGTHS[0]][i], TOP).map((e) => e[0]).join() !== topK(runs[LENGTHS[1]][i], TOP).map((e) => e[0]).join());
       assert.ok(differ, `max length ${LENGTHS.join(' and ')} give the same top ${TOP} on every question: fusion is not exercised`);
       console.log(`two indexes: fused top ${TOP} equal on ${ASKED} questions; fused maxdiff ${fusedDiff.toExponential(2)} (tolerance >= ${fusedTolMin.toExponential(2)}), per-index score maxdiff ${scoreDiff.toExponential(2)}`);
+    });
+
+    test(`hybrid (the default): top ${TOP} equals aqa fuse --method ${FUSION} of the two aqa search runs and the BM25 run`, async () => {
+      const c = await cli;
+      let maxdiff = 0;
+      for (const [i, a] of hybrid.entries()) {
+        const want = topK(c.hybrid[i], TOP);
+        assert.equal(a.ranking, 'hybrid', 'the default page ranks hybrid');
+        assert.deepEqual(a.hits.map((h) => h.pid), want.map((w) => w[0]), `question ${i + 1} (${questions[i].question}): the hybrid ranking differs from aqa fuse`);
+        for (const [j, h] of a.hits.entries()) {
+          const d = Math.abs(h.score - want[j][1]);
+          maxdiff = Math.max(maxdiff, d);
+          assert.ok(d <= SCORE_ATOL, `question ${i + 1}, rank ${j + 1} (pid ${h.pid}): fused ${h.score} on the page, ${want[j][1]} from aqa fuse`);
+          assert.deepEqual(h.models.map((m) => m.model), [...LENGTHS.map((L) => `minilm-${L}`), 'bm25'], 'each hit shows both indexes and BM25');
+        }
+      }
+      // BM25 must change the ranking, or this would not test the hybrid at all.
+      const differ = questions.some((_, i) => topK(c.hybrid[i], TOP).map((e) => e[0]).join() !== topK(fuse(LENGTHS.map((L) => c.runs[L][i]), { method: FUSION }), TOP).map((e) => e[0]).join());
+      assert.ok(differ, `hybrid and dense give the same top ${TOP} on every question: BM25 is not exercised`);
+      assert.deepEqual(switched?.hits.map((h) => h.pid), hybrid[ASKED - 1].hits.map((h) => h.pid), 'the switch back to hybrid gives the hybrid answer');
+      assert.match(switchedUrl, /[?&]ranking=hybrid(&|$)/, 'the switch writes ?ranking= into the URL');
+      console.log(`hybrid: top ${TOP} equal to aqa fuse on ${ASKED} questions; fused score maxdiff ${maxdiff.toExponential(2)} (atol ${SCORE_ATOL})`);
+    });
+
+    test(`lexical: top ${TOP} equals the pipeline's BM25 run`, async () => {
+      const { bm25 } = await cli;
+      let maxdiff = 0;
+      for (const [i, a] of lexical.entries()) {
+        const want = topK(bm25[i], TOP);
+        assert.equal(a.ranking, 'lexical');
+        assert.deepEqual(a.hits.map((h) => h.pid), want.map((w) => w[0]), `question ${i + 1} (${questions[i].question}): the lexical ranking differs from BM25`);
+        for (const [j, h] of a.hits.entries()) {
+          maxdiff = Math.max(maxdiff, Math.abs(h.score - want[j][1]));
+          assert.ok(Math.abs(h.score - want[j][1]) <= SCORE_ATOL, `question ${i + 1}, rank ${j + 1}: BM25 ${h.score} on the page, ${want[j][1]} in the run`);
+        }
+      }
+      console.log(`lexical: top ${TOP} equal to the BM25 run on ${ASKED} questions; score maxdiff ${maxdiff.toExponential(2)}`);
+    });
+
+    test('result cues: question terms marked, the old list dimmed while the next question runs, examples folded on phones', () => {
+      const terms = queryTerms(questions[ASKED - 1].question);
+      const m = lastMarks;
+      assert.ok(m.length > 0, 'no question term is marked in the titles and snippets');
+      for (const w of m) assert.ok(terms.has(w.toLowerCase()), `"${w}" is marked but is not a term of the question`);
+      assert.equal(dimmed?.busy, 'true', 'the results are not marked busy while the next question runs');
+      assert.ok(Number(dimmed?.opacity) < 1, `the old results are not dimmed (opacity ${dimmed?.opacity})`);
+      assert.deepEqual(examplesOpen, { desktop: true, phone: false }, 'the examples are open on a desktop and folded on a phone');
+    });
+
+    test(`weak match: marked exactly when the best minilm-128 score is under ${WEAK_BELOW}`, async () => {
+      const { runs } = await cli;
+      const best = runs[128].map((m) => Math.max(...m.values()));
+      assert.deepEqual(
+        hybrid.map((a) => a.weak),
+        best.map((b) => b < WEAK_BELOW),
+        `best scores ${best.map((b) => b.toFixed(4)).join(', ')}: the page's weak marks differ`,
+      );
+      assert.ok(best.some((b) => b < WEAK_BELOW) && best.some((b) => b >= WEAK_BELOW), 'the questions asked do not exercise both sides of the threshold');
     });
 
     test('model folders exported with f16 and int8 weights load in the page and answer like the original', async () => {

@@ -13,6 +13,7 @@
 #   out/demo-index/minilm-L/index/    the on-disk index (aqa search reads it)
 #   out/demo-index/minilm-L/export/   the browser export (manifest.json, vectors-*.f16, passages.json)
 #   out/demo-index/demo.json          the demo config: which exports to search, with which model
+#   out/demo-index/corpus.json        a copy of the corpus, for the page's BM25
 #
 # One build serves `npm run demo`, `npm run demo:build` and test/demo.test.ts: a stamp
 # (out/demo-index/build.stamp) records a digest of every input (the model folder's files, the
@@ -84,7 +85,7 @@ inputs_digest() {
 stamp="$out/build.stamp"
 digest=$(inputs_digest)
 built_all() {
-  [ -f "$out/demo.json" ] || return 1
+  [ -f "$out/demo.json" ] && [ -f "$out/corpus.json" ] || return 1
   for len in "${lengths[@]}"; do [ -f "$out/minilm-$len/export/manifest.json" ] || return 1; done
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && built_all; then
@@ -119,6 +120,10 @@ for len in "${lengths[@]}"; do
   entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
 done
 
+# The corpus itself, for the page's BM25 (lexical and hybrid ranking).
+cp "$corpus" "$out/corpus.json.tmp"
+mv "$out/corpus.json.tmp" "$out/corpus.json"
+
 # Paths in demo.json are relative to demo.json itself (served as /indexes/demo.json; the model
 # as /models/<folder>/). Written last, through a rename, so a reader never sees half of it.
 {
@@ -131,6 +136,7 @@ done
   done
   echo '  ],'
   echo '  "fusion": { "method": "zscore" },'
+  echo '  "corpus": "corpus.json",'
   echo "  \"examples\": $examples"
   echo '}'
 } >"$out/demo.json.tmp"

@@ -19,6 +19,10 @@ export interface Answer {
   workerMs: number;
   pageMs: number;
   summary: string;
+  /** The ranking the list was made with (dense, lexical, hybrid). */
+  ranking: string;
+  /** The page marked the answer a weak match. */
+  weak: boolean;
 }
 
 /** Waits until the page leaves 'loading'; throws with the page's own message if it shows an error. */
@@ -32,6 +36,11 @@ export async function waitReady(page: Page, timeoutMs: number): Promise<void> {
 export async function ask(page: Page, question: string, seq: number, timeoutMs: number): Promise<Answer> {
   await page.fill('#q', question);
   await page.press('#q', 'Enter');
+  return answer(page, seq, timeoutMs);
+}
+
+/** Wait for answer number `seq` (asked by ask(), an example button or the ranking switch) and read it. */
+export async function answer(page: Page, seq: number, timeoutMs: number): Promise<Answer> {
   await page.waitForFunction(
     (n) => document.body.dataset.state === 'error' || (document.getElementById('results')?.dataset.seq === String(n) && document.body.dataset.state === 'ready'),
     seq,
@@ -52,7 +61,14 @@ export async function ask(page: Page, question: string, seq: number, timeoutMs: 
         rank: s.dataset.rank === undefined ? null : Number(s.dataset.rank),
       })),
     }));
-    return { hits, workerMs: Number(results.dataset.ms), pageMs: Number(results.dataset.pageMs), summary: document.getElementById('summary')?.textContent ?? '' };
+    return {
+      hits,
+      workerMs: Number(results.dataset.ms),
+      pageMs: Number(results.dataset.pageMs),
+      summary: document.getElementById('summary')?.textContent ?? '',
+      ranking: results.dataset.ranking ?? '',
+      weak: results.dataset.weak === 'true' && !document.getElementById('weak')!.hidden,
+    };
   });
 }
 
