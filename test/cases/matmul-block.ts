@@ -5,9 +5,11 @@
 // workgroup and more than one k step in every direction; every layout, the epilogue, batches,
 // chunks of M and of K, and the f16 combinations.
 
-import { BLOCK_TILE_128, BLOCK_TILE_64, type MatmulTile } from '../../core/kernels/matmul.ts';
+import type { Gpu } from '../../core/gpu/device.ts';
+import { BLOCK_TILE_128, BLOCK_TILE_64, CPU_TILE, GPU_TILE, type MatmulTile, matmul, tileFits, tileSupported } from '../../core/kernels/matmul.ts';
 import { chunkRows } from '../../core/gpu/launch.ts';
 import type { Spec } from './matmul.ts';
+import type { Check, KernelCase } from './types.ts';
 
 /**
  * Block tile with wgX != wgY, tm != tn and bk 12 (three vec4 quads along k per staged row):
@@ -68,3 +70,40 @@ export function blockSpecs(align: number): Spec[] {
   }
   return BLOCK_TILES.flatMap((tile) => [...f32Specs(tile, align), ...f16Specs(tile, align)]);
 }
+
+/**
+ * tileFits against compatibility-level limits (128 invocations, 128 per dimension, 16 KiB of
+ * workgroup memory, as Dawn's OpenGL ES backend reports at that level) and lower ones, and on
+ * this device: tileSupported agrees with tileFits, and a tile that does not fit is a one-line
+ * error naming the limit, not a pipeline failure.
+ */
+export const tileFitsCase: KernelCase = {
+  name: 'tileFits: block tiles against compatibility-level and lower workgroup limits',
+  async run(gpu) {
+    const limited = (invocations: number, sizeX: number, sizeY: number, storage: number) => ({
+      limits: { ...gpu.limits, maxInvocations: invocations, maxWorkgroupStorage: storage },
+      device: { limits: { maxComputeWorkgroupSizeX: sizeX, maxComputeWorkgroupSizeY: sizeY } } as Gpu['device'],
+    });
+    const compat = limited(128, 128, 128, 16384);
+    const fits = (g: Parameters<typeof tileFits>[0], ts: MatmulTile[]) => ts.map((t) => Number(tileFits(g, t)));
+    const checks: Check[] = [
+      { name: 'compat: BLOCK_TILE_64, BLOCK_TILE_128, GPU_TILE, CPU_TILE', actual: fits(compat, [BLOCK_TILE_64, BLOCK_TILE_128, GPU_TILE, CPU_TILE]), expected: [1, 0, 0, 1], tol: { atol: 0 } },
+      // BLOCK_TILE_64 stages 64 x 8 words of each operand: 4096 bytes
+      { name: 'BLOCK_TILE_64 at 4096 / 4095 bytes of workgroup memory', actual: [...fits(limited(256, 256, 256, 4096), [BLOCK_TILE_64]), ...fits(limited(256, 256, 256, 4095), [BLOCK_TILE_64])], expected: [1, 0], tol: { atol: 0 } },
+      { name: 'BLOCK_ODD (4 x 8) at workgroup size x 4 / y 4', actual: [...fits(limited(256, 4, 256, 16384), [BLOCK_ODD]), ...fits(limited(256, 256, 4, 16384), [BLOCK_ODD])], expected: [1, 0], tol: { atol: 0 } },
+      { name: 'this device: tileSupported = tileFits for the block tiles', actual: BLOCK_TILES.map((t) => Number(tileSupported(gpu, t))), expected: fits(gpu, BLOCK_TILES), tol: { atol: 0 } },
+    ];
+    const big: MatmulTile = { ...BLOCK_TILE_128, wgX: 64, wgY: 64 }; // over every adapter known (1,024 at most)
+    const a = gpu.empty([4, 4]), b = gpu.empty([4, 4]), out = gpu.empty([4, 4]);
+    let message = '';
+    try {
+      matmul(gpu, out, a, b, { tile: big });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    for (const t of [a, b, out]) t.release();
+    const ok = /^matmul: tile .*: 4096 invocations, over \d+$/.test(message) || (tileFits(gpu, big) && message === '');
+    checks.push({ name: `4096 invocations: ${message || 'ran'}`, actual: [Number(ok)], expected: [1], tol: { atol: 0 } });
+    return checks;
+  },
+};

@@ -53,7 +53,7 @@ import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import { refusalCheck } from './half-io.ts';
-import { blockSpecs } from './matmul-block.ts';
+import { blockSpecs, tileFitsCase } from './matmul-block.ts';
 import { colsumF16Cases, colsumTerms, denseF16Cases, dtypeErrorsCase, forwardF16Case, matmulTolF16, matmulTolF32Out, readBack, upload } from './matmul-f16.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
@@ -579,6 +579,7 @@ export const matmulCases: KernelCase[] = [
   ...blockSpecs(256).map(
     (_, j): KernelCase => ({ name: label(blockSpecs(256)[j]), run: (gpu) => runSpec(gpu, blockSpecs(gpu.limits.offsetAlign)[j], 9800 + 7 * j) }),
   ),
+  tileFitsCase,
   ...colsumF16Cases,
   ...denseF16Cases,
   dtypeErrorsCase,
