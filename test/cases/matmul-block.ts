@@ -4,6 +4,11 @@
 // scalar staging loads), multiples of 4 with ragged tile edges (vec4 loads), more than one
 // workgroup and more than one k step in every direction; every layout, the epilogue, batches,
 // chunks of M and of K, and the f16 combinations.
+//
+// Every tile runs the same shader text with other constants, and each pipeline costs compile
+// time (SwiftShader in Chromium, 2 cores under load ~11: 0.7 s a case at 4x8 invocations, 1.6 s
+// at 8x8, 2.2 s at 16x16), so the whole grid runs on the small BLOCK_ODD and the shipped tiles
+// get a sample that reaches each staging path, layout and epilogue once at their sizes.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { BLOCK_TILE_128, BLOCK_TILE_64, CPU_TILE, GPU_TILE, type MatmulTile, matmul, tileFits, tileSupported } from '../../core/kernels/matmul.ts';
@@ -21,7 +26,7 @@ export const BLOCK_TILES = [BLOCK_TILE_64, BLOCK_TILE_128, BLOCK_ODD];
 
 const layouts: Partial<Spec>[] = [{}, { transA: true }, { transB: true }, { transA: true, transB: true }];
 
-/** f32 specs: every layout on the awkward shapes, then the epilogue, batches and chunks. */
+/** f32 specs (the whole grid): every layout on the awkward shapes, then the epilogue, batches and chunks. */
 function f32Specs(tile: MatmulTile, align: number): Spec[] {
   const shapes: Spec[] = [
     { M: 1, K: 1, N: 1 },
@@ -63,12 +68,41 @@ function f16Specs(tile: MatmulTile, align: number): Spec[] {
   return [...half.map((s) => ({ ...s, f16: true })), ...f32Out.map((s) => ({ ...s, f16: true, outF32: true }))].map((s) => ({ ...s, tile }));
 }
 
+/**
+ * The sample for the shipped tiles: scalar staging (65x67x33, 130x129x17, 1x1x1) in the plain
+ * and the doubly transposed layout, vec4 staging (multiples of 4) in each layout, exact tile
+ * multiples, the epilogue, a batch, chunks of M and of K, and both f16 combinations.
+ */
+function sampleSpecs(tile: MatmulTile, align: number): Spec[] {
+  const rowsM = chunkRows([64 * 4, 24 * 4], 8192, align);
+  const rowsK = chunkRows([16 * 4, 20 * 4], 4096, align);
+  const specs: Spec[] = [
+    { M: 1, K: 1, N: 1 },
+    { M: 65, K: 67, N: 33 },
+    { M: 130, K: 129, N: 17, bias: true, accumulate: true, alpha: -0.37 },
+    { M: 65, K: 67, N: 33, transA: true, transB: true, bias: true, accumulate: true },
+    { M: 68, K: 36, N: 44, transB: true, bias: true, accumulate: true, alpha: 0.5 },
+    { M: 128, K: 64, N: 128, bias: true },
+    { lead: [4], M: 12, K: 16, N: 12, batchedB: true, transB: true, alpha: 0.125 },
+    { M: 70, K: 24, N: 64, bias: true, accumulate: true, alpha: 0.75, maxBinding: 8192, chunks: Math.ceil(70 / rowsM) },
+    { M: 16, K: 300, N: 20, transA: true, bias: true, accumulate: true, maxBinding: 4096, chunks: Math.ceil(300 / rowsK) },
+    { M: 65, K: 67, N: 33, f16: true },
+    { M: 68, K: 36, N: 44, transA: true, bias: true, alpha: 0.5, f16: true, outF32: true },
+  ];
+  return specs.map((s) => ({ ...s, tile }));
+}
+
 /** Every block case; the chunk specs depend on gpu.limits.offsetAlign (build them when run). */
 export function blockSpecs(align: number): Spec[] {
-  for (const s of [...f32Specs(BLOCK_ODD, align), ...f16Specs(BLOCK_ODD, align)]) {
+  const specs = [
+    ...f32Specs(BLOCK_ODD, align),
+    ...f16Specs(BLOCK_ODD, align),
+    ...[BLOCK_TILE_64, BLOCK_TILE_128].flatMap((tile) => sampleSpecs(tile, align)),
+  ];
+  for (const s of specs) {
     if (s.chunks !== undefined && !(s.chunks >= 2)) throw new Error(`block case M=${s.M} K=${s.K} N=${s.N} would not chunk at ${align}-byte alignment`);
   }
-  return BLOCK_TILES.flatMap((tile) => [...f32Specs(tile, align), ...f16Specs(tile, align)]);
+  return specs;
 }
 
 /**
