@@ -6,9 +6,10 @@
 // chunks of M and of K, and the f16 combinations.
 //
 // Every tile runs the same shader text with other constants, and each pipeline costs compile
-// time (SwiftShader in Chromium, 2 cores under load ~11: 0.7 s a case at 4x8 invocations, 1.6 s
-// at 8x8, 2.2 s at 16x16), so the whole grid runs on the small BLOCK_ODD and the shipped tiles
-// get a sample that reaches each staging path, layout and epilogue once at their sizes.
+// and run time (SwiftShader in Chromium, 2 cores under load ~11: 0.7-0.9 s a case at 4x8
+// invocations, 1.6-1.7 s at 8x8, 2.2-3.8 s at 16x16, whose 256 invocations it runs slowly
+// across barriers), so the whole grid runs on the small BLOCK_ODD and the shipped tiles get a
+// sample that reaches each staging path, layout and epilogue at their sizes.
 
 import type { Gpu } from '../../core/gpu/device.ts';
 import { BLOCK_TILE_128, BLOCK_TILE_64, CPU_TILE, GPU_TILE, type MatmulTile, matmul, tileFits, tileSupported } from '../../core/kernels/matmul.ts';
@@ -70,25 +71,29 @@ function f16Specs(tile: MatmulTile, align: number): Spec[] {
 
 /**
  * The sample for the shipped tiles: scalar staging (65x67x33, 130x129x17, 1x1x1) in the plain
- * and the doubly transposed layout, vec4 staging (multiples of 4) in each layout, exact tile
- * multiples, the epilogue, a batch, chunks of M and of K, and both f16 combinations.
+ * and the doubly transposed layout, vec4 staging (multiples of 4), the epilogue, chunks of M,
+ * and f16; BLOCK_TILE_64 also exact tile multiples, a batch, chunks of K and the f32 out.
  */
 function sampleSpecs(tile: MatmulTile, align: number): Spec[] {
   const rowsM = chunkRows([64 * 4, 24 * 4], 8192, align);
   const rowsK = chunkRows([16 * 4, 20 * 4], 4096, align);
   const specs: Spec[] = [
-    { M: 1, K: 1, N: 1 },
-    { M: 65, K: 67, N: 33 },
     { M: 130, K: 129, N: 17, bias: true, accumulate: true, alpha: -0.37 },
     { M: 65, K: 67, N: 33, transA: true, transB: true, bias: true, accumulate: true },
     { M: 68, K: 36, N: 44, transB: true, bias: true, accumulate: true, alpha: 0.5 },
-    { M: 128, K: 64, N: 128, bias: true },
-    { lead: [4], M: 12, K: 16, N: 12, batchedB: true, transB: true, alpha: 0.125 },
     { M: 70, K: 24, N: 64, bias: true, accumulate: true, alpha: 0.75, maxBinding: 8192, chunks: Math.ceil(70 / rowsM) },
-    { M: 16, K: 300, N: 20, transA: true, bias: true, accumulate: true, maxBinding: 4096, chunks: Math.ceil(300 / rowsK) },
     { M: 65, K: 67, N: 33, f16: true },
-    { M: 68, K: 36, N: 44, transA: true, bias: true, alpha: 0.5, f16: true, outF32: true },
   ];
+  if (tile === BLOCK_TILE_64) {
+    specs.push(
+      { M: 1, K: 1, N: 1 },
+      { M: 65, K: 67, N: 33 },
+      { M: 128, K: 64, N: 128, bias: true },
+      { lead: [4], M: 12, K: 16, N: 12, batchedB: true, transB: true, alpha: 0.125 },
+      { M: 16, K: 300, N: 20, transA: true, bias: true, accumulate: true, maxBinding: 4096, chunks: Math.ceil(300 / rowsK) },
+      { M: 68, K: 36, N: 44, transA: true, bias: true, alpha: 0.5, f16: true, outF32: true },
+    );
+  }
   return specs.map((s) => ({ ...s, tile }));
 }
 
