@@ -4,7 +4,7 @@
 //   op(b) is [K, N]: b stored [K, N], or [N, K] with TRANS_B
 //   batch index = workgroup z; element strides between batch items are uniforms (0 = shared b).
 //
-// One entry point, `forward`, in three variants; core/kernels/matmul.ts picks one per adapter.
+// One entry point, `forward`, in four variants; core/kernels/matmul.ts picks one per adapter.
 // Every invocation computes a TM x TN block of out; out-of-range rows and columns are clamped
 // on load (reads stay in bounds, the results are dropped at the store), so the k loop has no
 // branches.
@@ -24,18 +24,23 @@
 //   invocations read neighbouring shared words (no bank conflicts) and global loads coalesce.
 //   BM = WG_Y*TM, BN = WG_X*TN; with 16x16 invocations, 4x4 each, BK 16: 2 * 16 * 64 * 4 B = 8 KiB
 //   of the 16 KiB WebGPU guarantees.
+// * BLOCK (with SHARED): 2D block tiling after the published GPU SGEMM designs (BLOCK_TILE_64 in
+//   core/kernels/matmul-tiles.ts): op(a) staged transposed, [BK][BM], beside op(b) as [BK][BN],
+//   both as vec4 words, so each k costs TM/4 + TN/4 vec4 reads of workgroup memory for TM*TN
+//   FMAs; invocation (x, y) owns vec4 rows i*WG_Y + y and columns q*WG_X + x of the block. The
+//   staging loads vec4s along the stored contiguous axis where VEC_A / VEC_B (that axis a
+//   multiple of 4: a quad is wholly in or out of range), else four guarded scalars.
 //
-// Defines: WG_X, WG_Y, TM, TN (multiples of 4 outside SHARED), SHARED + BK, SUBGROUP (WG_X is
-// the subgroup size), UNROLLED (TM = TN = 8), TRANS_A, TRANS_B, VEC_A, VEC_B, BIAS, ACCUMULATE.
+// Defines: WG_X, WG_Y, TM, TN (multiples of 4 outside SHARED and with BLOCK), SHARED + BK, BLOCK,
+// SUBGROUP (WG_X is the subgroup size), UNROLLED (TM = TN = 8), TRANS_A, TRANS_B, VEC_A, VEC_B,
+// BIAS, ACCUMULATE.
 // F16: a and b hold f16 (storage type `act`; needs 'shader-f16'); every load converts to f32 and
 // the sums and the epilogue are f32. bias and out hold f16 too (one rounding at the store), or,
 // with OUT_F32 as well, f32 (storage type `out_t`): no rounding of the result, for the
 // backward's parameter gradients (dW = X^T dY accumulated into an f32 gradient).
 // Sizes are uniforms. The backward of a product needs no entry of its own: dA and dB are
-// products too (core/kernels/matmul.ts shows the calls). The bias gradient is `colsum`, at the
-// end of this file, compiled alone with the COLSUM define (the matmul part needs its defines).
+// products too (core/kernels/matmul.ts shows the calls). The bias gradient is shaders/colsum.wgsl.
 
-#if !COLSUM
 #if SUBGROUP
 enable subgroups;
 #endif
@@ -261,6 +266,90 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < cols; j++) {
       let n = n0 + j;
       store(cBase + (m0 + i) * params.N + n, n, res[(i >> 2u) * 2u + (j >> 2u)][i & 3u][j & 3u]);
+    }
+  }
+}
+#elif BLOCK
+// ---------------------------------------------------------------- 2D block tiling (GPU-class)
+const BM4 = {{WG_Y}}u * TM / 4u; // vec4 words across a staged row of op(a)
+const BN4 = {{WG_X}}u * TN / 4u;
+const TN4 = TN / 4u;
+const BK = {{BK}}u;
+const BK4 = BK / 4u;
+const THREADS = {{WG_X}}u * {{WG_Y}}u;
+var<workgroup> tileA: array<vec4<f32>, BK * BM4>; // op(a)[m, k] at [k * BM4 + m / 4][m % 4]
+var<workgroup> tileB: array<vec4<f32>, BK * BN4>; // op(b)[k, n] at [k * BN4 + n / 4][n % 4]
+
+// Stored elements e .. e+3 of a (b): the first `valid` (0 or 4 with VEC_A, e % 4 == 0 then),
+// the rest 0.
+#if VEC_A
+fn quadA(e: u32, valid: u32) -> vec4<f32> { if (valid > 0u) { return a4(e >> 2u); } return vec4<f32>(); }
+#else
+fn quadA(e: u32, valid: u32) -> vec4<f32> { var v = vec4<f32>(); for (var c = 0u; c < valid; c++) { v[c] = loadA(e + c); } return v; }
+#endif
+#if VEC_B
+fn quadB(e: u32, valid: u32) -> vec4<f32> { if (valid > 0u) { return b4(e >> 2u); } return vec4<f32>(); }
+#else
+fn quadB(e: u32, valid: u32) -> vec4<f32> { var v = vec4<f32>(); for (var c = 0u; c < valid; c++) { v[c] = loadB(e + c); } return v; }
+#endif
+// How many of the four elements from i on are below n; 0 when the quad's row is out (!ok).
+fn inRange(ok: bool, i: u32, n: u32) -> u32 { return select(0u, min(4u, n - min(i, n)), ok); }
+
+@compute @workgroup_size({{WG_X}}, {{WG_Y}}, 1)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+           @builtin(local_invocation_index) li: u32) {
+  let M = params.M; let N = params.N; let K = params.K;
+  let wm = wid.y * BM4 * 4u; let wn = wid.x * BN4 * 4u;
+  let aBase = wid.z * params.strideA; let bBase = wid.z * params.strideB;
+  var acc: array<vec4<f32>, TM * TN4>; // acc[i * TN4 + q]: row i, vec4 column q of this invocation
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+    for (var t = li; t < BK * BM4; t += THREADS) {
+#if TRANS_A
+      let gk = k0 + t / BM4; // a stored [K, M]: a quad along m is one staged word
+      let gm = wm + (t % BM4) * 4u;
+      tileA[t] = quadA(aBase + gk * M + gm, inRange(gk < K, gm, M));
+#else
+      let m = t / BK4; // a stored [M, K]: a quad along k goes to four staged rows
+      let kk = (t % BK4) * 4u;
+      let v = quadA(aBase + (wm + m) * K + k0 + kk, inRange(wm + m < M, k0 + kk, K));
+      for (var c = 0u; c < 4u; c++) { tileA[(kk + c) * BM4 + m / 4u][m % 4u] = v[c]; }
+#endif
+    }
+    for (var t = li; t < BK * BN4; t += THREADS) {
+#if TRANS_B
+      let n = t / BK4; // b stored [N, K]: along k, to four staged rows
+      let kk = (t % BK4) * 4u;
+      let v = quadB(bBase + (wn + n) * K + k0 + kk, inRange(wn + n < N, k0 + kk, K));
+      for (var c = 0u; c < 4u; c++) { tileB[(kk + c) * BN4 + n / 4u][n % 4u] = v[c]; }
+#else
+      let gk = k0 + t / BN4; // b stored [K, N]: along n, one staged word
+      let gn = wn + (t % BN4) * 4u;
+      tileB[t] = quadB(bBase + gk * N + gn, inRange(gk < K, gn, N));
+#endif
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var bv: array<vec4<f32>, TN4>;
+      for (var q = 0u; q < TN4; q++) { bv[q] = tileB[kk * BN4 + q * {{WG_X}}u + lid.x]; }
+      for (var i4 = 0u; i4 < TM / 4u; i4++) {
+        let av = tileA[kk * BM4 + i4 * {{WG_Y}}u + lid.y];
+        for (var r = 0u; r < 4u; r++) {
+          let i = i4 * 4u + r;
+          for (var q = 0u; q < TN4; q++) { acc[i * TN4 + q] = fma(vec4<f32>(av[r]), bv[q], acc[i * TN4 + q]); }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  var res = acc; // dynamically indexed below (see Params.tm)
+  let cBase = wid.z * params.strideC;
+  for (var i = 0u; i < params.tm; i++) {
+    let m = wm + ((i >> 2u) * {{WG_Y}}u + lid.y) * 4u + (i & 3u); // increases with i
+    if (m >= M) { break; }
+    for (var j = 0u; j < params.tn; j++) {
+      let n = wn + ((j >> 2u) * {{WG_X}}u + lid.x) * 4u + (j & 3u);
+      if (n < N) { store(cBase + m * N + n, n, res[i * TN4 + (j >> 2u)][j & 3u]); }
     }
   }
 }
@@ -505,47 +594,5 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
       store(cBase + (m0 + i) * N + n, n, res[i * TN4 + (j >> 2u)][j & 3u]);
     }
   }
-}
-#endif
-
-#else
-// ---------------------------------------------------------------- colsum (bias gradient)
-//
-// dst[outRow + block, c] (+ dst if ACCUMULATE) = sum of src[r, c] over the block's rows, in row
-// order. Workgroups [ceil(C / WG), blocks]: each thread owns one column of one block of
-// blockRows rows, and neighbouring threads read neighbouring columns of a row. The launcher
-// runs it twice (block sums into a scratch [blocks, C], then those sums in block order into
-// the result), so every value is a sum in a fixed order: no atomics, same bits every run.
-// Defines: WG, ACCUMULATE; F16: src holds f16 (storage type `act`), widened on load; dst and the
-// sums stay f32 (the bias gradient of f16 activations).
-
-#float act
-
-struct ColsumParams {
-  rows: u32, // rows of src in this dispatch
-  C: u32, // columns
-  blockRows: u32, // rows summed by one thread
-  outRow: u32, // row of dst that block 0 of this dispatch writes
-}
-@group(0) @binding(0) var<uniform> cs_params: ColsumParams;
-@group(0) @binding(1) var<storage, read_write> cs_dst: array<f32>; // [outRow + blocks, C]
-@group(0) @binding(2) var<storage, read> cs_src: array<act>; // [rows, C]
-
-@compute @workgroup_size({{WG}})
-fn colsum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let C = cs_params.C;
-  let c = wid.x * {{WG}}u + lid.x;
-  if (c >= C) { return; }
-  let r0 = wid.y * cs_params.blockRows;
-  let r1 = min(r0 + cs_params.blockRows, cs_params.rows);
-  var s = 0.0;
-  for (var r = r0; r < r1; r++) {
-    s += f32(cs_src[r * C + c]);
-  }
-  let o = (cs_params.outRow + wid.y) * C + c;
-#if ACCUMULATE
-  s += cs_dst[o];
-#endif
-  cs_dst[o] = s;
 }
 #endif

@@ -1,5 +1,5 @@
-// Launchers for shaders/matmul.wgsl: shape checks, batching, tile/variant choice, and chunking
-// of work larger than one storage binding.
+// Launchers for shaders/matmul.wgsl and shaders/colsum.wgsl: shape checks, batching, tile and
+// variant choice, and chunking of work larger than one storage binding.
 //
 // matmul(gpu, out, a, b, o)                out = alpha * op(a) @ op(b) (+ bias) (+ out)
 // linear(gpu, out, x, w, b)                out = x @ w^T + b, w stored [out, in] as in Hugging Face Linear
@@ -22,64 +22,20 @@
 // combinations: all f32; a, b, out (and bias) f16 (the f16 forward: one rounding to f16 at the
 // store); a, b f16 with an f32 out (mixed-precision training's parameter gradients, e.g.
 // dWt += X^T dY, unrounded). Loads convert to f32 and sums and the epilogue are f32 in every
-// case; every tile variant (unrolled, subgroup, vec4, shared), transA, transB and the staged
+// case; every tile variant (unrolled, subgroup, vec4, shared, block), transA, transB and the staged
 // transposes work the same way. colsum sums an f16 x into an f32 out, and denseBackward takes
 // f16 dy, x, wt with an f16 dx and f32 dwt, db.
 
 import { type Gpu, f32 } from '../gpu/device.ts';
 import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
-import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
+import { isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows, expectDtype, forEachRowChunk } from '../gpu/launch.ts';
 import { transpose } from './transpose.ts';
+import { CPU_TILE, GPU_TILE, type MatmulTile, SUBGROUP_TILE, SUBGROUP_TILE_TRANS_B, checkTile, tileSupported } from './matmul-tiles.ts';
 
-/**
- * Tile shape of one launch. Every invocation computes tm x tn outputs; a workgroup of
- * wgX x wgY invocations covers (wgY*tm) x (wgX*tn) of out. Three variants:
- * shared-memory tiles (`shared`), register tiles with loops over the tile (the default variant,
- * optionally `subgroup`), and a fixed 8x8 register tile written out without loops (`unrolled`).
- */
-export interface MatmulTile {
-  wgX: number;
-  wgY: number;
-  tm: number;
-  tn: number;
-  /** Stage bk-deep tiles in workgroup memory (fast on real GPUs, slow on CPU drivers). */
-  shared: boolean;
-  /** k depth of the shared-memory tiles (shared only). Default 16. */
-  bk?: number;
-  /**
-   * Share loads of a across a subgroup with subgroupShuffle (register variant). Needs the
-   * 'subgroups' feature and a fixed subgroup size equal to wgX; tm a multiple of wgX.
-   */
-  subgroup?: boolean;
-  /** The loop-free 8x8 variant (tm = tn = 8), for compilers that do not unroll loops. */
-  unrolled?: boolean;
-}
+// The tile shapes and their checks live in matmul-tiles.ts; re-exported so callers import one module.
+export * from './matmul-tiles.ts';
 
-// Tile numbers below: llvmpipe, 2 shared cores, so compare ratios; GFLOP/s by GPU timestamps
-// at N=1024 and GFLOP/(worker-s), flops per CPU second of the driver's worker threads (times 2),
-// at N=512 unless said otherwise. How they were taken, why loads per FMA decide the speed there,
-// and the variants tried and not kept: docs/matmul-notes.md.
-
-/**
- * No shared memory, no subgroups: for CPU drivers without a usable subgroup size, e.g.
- * SwiftShader, whose compiler keeps loop-indexed arrays in memory: the looped 8x8 ran 0.26,
- * this one 2.5 GFLOP/(worker-s) there; on llvmpipe it runs 7-9 vs 4.5-6.5 for looped 8x8/8x16.
- */
-export const CPU_TILE: MatmulTile = { wgX: 8, wgY: 8, tm: 8, tn: 8, shared: false, unrolled: true };
-/**
- * llvmpipe (8-wide subgroups): the 16 rows of a an invocation needs are loaded once per
- * subgroup (two rows per lane) and handed around with subgroupShuffle, which llvmpipe compiles
- * to a register permute: 23-32 GFLOP/(worker-s) at N=512, 13.8 GFLOP/s at N=1024 under load,
- * vs 7-9 for CPU_TILE. wgY 4 beat 1 and 8 (11.6 and 7.7 GFLOP/s).
- */
-export const SUBGROUP_TILE: MatmulTile = { wgX: 8, wgY: 4, tm: 16, tn: 8, shared: false, subgroup: true };
-/**
- * The same for transB (b stored [N, K], e.g. Linear weights): each lane then reads tn rows of b
- * in different cache lines and holds them across the k step; 32x4 ran 25 GFLOP/(worker-s)
- * against 18 for 16x8 (16x4: 22).
- */
-export const SUBGROUP_TILE_TRANS_B: MatmulTile = { wgX: 8, wgY: 4, tm: 32, tn: 4, shared: false, subgroup: true };
 /**
  * Whether matmul copies transposed operands into the plain layout by default: on CPU drivers
  * (isCpuAdapter). Measured on llvmpipe at the backward shapes of all-MiniLM-L6-v2 (2,176 rows,
@@ -91,14 +47,6 @@ export const SUBGROUP_TILE_TRANS_B: MatmulTile = { wgX: 8, wgY: 4, tm: 32, tn: 4
  */
 export function stagesTransposed(gpu: Gpu): boolean {
   return isCpuAdapter(gpu);
-}
-
-/** Shared-memory tiles for real GPUs: 16x16 invocations, 4x4 outputs each, 64x64x16 tiles (8 KiB). */
-export const GPU_TILE: MatmulTile = { wgX: 16, wgY: 16, tm: 4, tn: 4, shared: true, bk: 16 };
-
-/** Whether `tile` can run on this device (subgroup tiles need a matching fixed subgroup size). */
-export function tileSupported(gpu: Gpu, tile: MatmulTile): boolean {
-  return !tile.subgroup || (fixedSubgroupSize(gpu) === tile.wgX && tile.tm % tile.wgX === 0);
 }
 
 /**
@@ -142,8 +90,6 @@ export interface MatmulOptions {
    */
   maxBinding?: number;
 }
-
-const F32 = 4;
 
 /** Shapes as [d0, d1, ...] for messages. */
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -360,10 +306,10 @@ export function colsum(gpu: Gpu, out: Tensor /* [C] */, x: Tensor /* [..., C] */
   const x2 = x.reshape([rows, C]);
   const dispatch = (dst: Tensor, src: Tensor, count: number, blockRows: number, outRow: number, blocks: number, accumulate: boolean) =>
     gpu.dispatch({
-      kernel: 'matmul',
+      kernel: 'colsum',
       entry: 'colsum',
-      // f32 keeps its pipeline keys; the block sums of an f16 x are f32, so only its first pass is F16
-      defines: { COLSUM: true, WG: COLSUM_WG, ACCUMULATE: accumulate, ...(src.dtype === 'f16' ? { F16: true } : {}) },
+      // the block sums of an f16 x are f32, so only its first pass is F16
+      defines: { WG: COLSUM_WG, ACCUMULATE: accumulate, ...(src.dtype === 'f16' ? { F16: true } : {}) },
       bindings: [dst, src],
       uniforms: { rows: count, C, blockRows, outRow },
       workgroups: [colGroups, blocks],
@@ -461,28 +407,6 @@ function matmul2d(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, p: Plan): void {
   }
 }
 
-function checkTile(gpu: Gpu, t: MatmulTile): void {
-  const bad = (why: string) => new Error(`matmul: tile ${JSON.stringify(t)}: ${why}`);
-  for (const k of ['wgX', 'wgY', 'tm', 'tn'] as const) {
-    if (!Number.isInteger(t[k]) || t[k] < 1) throw bad(`${k} must be a positive integer`);
-  }
-  if (t.wgX * t.wgY > gpu.limits.maxInvocations) throw bad(`${t.wgX * t.wgY} invocations, over ${gpu.limits.maxInvocations}`);
-  if (t.shared) {
-    const bk = t.bk ?? 16;
-    const bytes = bk * (t.wgY * t.tm + t.wgX * t.tn) * F32;
-    if (bytes > gpu.limits.maxWorkgroupStorage) throw bad(`${bytes} bytes of shared tiles, over ${gpu.limits.maxWorkgroupStorage}`);
-  } else if (t.tm % 4 || t.tn % 4) {
-    throw bad('tm and tn must be multiples of 4 without shared memory (vec4 accumulators)');
-  }
-  if (t.unrolled && (t.tm !== 8 || t.tn !== 8 || t.shared || t.subgroup)) throw bad('unrolled is the 8x8 register variant: tm = tn = 8, no shared, no subgroup');
-  if (t.subgroup) {
-    if (t.shared) throw bad('subgroup applies to the register variant only (shared: false)');
-    const sg = fixedSubgroupSize(gpu);
-    if (sg !== t.wgX) throw bad(`needs a fixed subgroup size equal to wgX; this device has ${sg ? sg : "no fixed size (or no 'subgroups' feature)"}`);
-    if (t.tm % t.wgX) throw bad('tm must be a multiple of wgX (rows of a are spread over the subgroup)');
-  }
-}
-
 /** Dispatch one (possibly batched) product whose operands all fit one binding each. */
 function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bShared: boolean, p: Plan): void {
   const { M, N, K, transA, transB, tile } = p;
@@ -502,9 +426,11 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
   // vec4 loads need every vec4 to start at a multiple of 4 elements along the loaded axis:
   // a along k ([M, K], K % 4) or along m ([K, M], M % 4); b along n ([K, N]) or k ([N, K]).
   // Binding offsets are multiples of 16 bytes (offsetAlign >= 16), so the views start aligned
-  // (a vec4 is 16 bytes in f32, 8 in f16).
-  const vecA = !tile.shared && (transA ? M % 4 === 0 && !tile.subgroup : K % 4 === 0);
-  const vecB = !tile.shared && (transB ? K % 4 === 0 : N % 4 === 0);
+  // (a vec4 is 16 bytes in f32, 8 in f16). The plain shared variant loads scalars; the block
+  // variant loads vec4s where this allows and four guarded scalars elsewhere.
+  const vec = !tile.shared || !!tile.block;
+  const vecA = vec && (transA ? M % 4 === 0 && !tile.subgroup : K % 4 === 0);
+  const vecB = vec && (transB ? K % 4 === 0 : N % 4 === 0);
   gpu.dispatch({
     kernel: 'matmul',
     entry: 'forward',
@@ -516,6 +442,7 @@ function launch(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, batch: number, bSha
       SHARED: tile.shared,
       SUBGROUP: !!tile.subgroup,
       UNROLLED: !!tile.unrolled,
+      ...(tile.block ? { BLOCK: true } : {}), // the other variants keep their pipeline keys
       BK: tile.shared ? (tile.bk ?? 16) : 0,
       TRANS_A: transA,
       TRANS_B: transB,

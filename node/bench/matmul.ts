@@ -31,7 +31,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
 import { isCpuAdapter } from '../../core/gpu/adapter.ts';
-import { CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul } from '../../core/kernels/matmul.ts';
+import { BLOCK_TILE_128, BLOCK_TILE_64, CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul, tileSupported } from '../../core/kernels/matmul.ts';
 import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
 import { randu } from '../../core/util/random.ts';
@@ -116,14 +116,18 @@ export const matmulColumns = [
 ];
 
 export function tileName(t: MatmulTile): string {
-  const kind = t.shared ? `shared bk${t.bk ?? 16}` : t.subgroup ? 'subgroup' : t.unrolled ? 'unrolled' : 'register';
+  const kind = t.block ? `block bk${t.bk ?? 16}` : t.shared ? `shared bk${t.bk ?? 16}` : t.subgroup ? 'subgroup' : t.unrolled ? 'unrolled' : 'register';
   return `${kind} ${t.wgX}x${t.wgY} wg, ${t.tm}x${t.tn}/inv`;
 }
 
-/** The default tile (null: chosen per call by the launcher) plus alternatives worth comparing. */
+/**
+ * The default tile (null: chosen per call by the launcher) plus alternatives worth comparing,
+ * the 2D block tiles among them where they fit the adapter's workgroup limits.
+ */
 export function benchTiles(gpu: Gpu): Record<string, MatmulTile | null> {
-  if (isCpuAdapter(gpu)) return { default: null, unrolled: CPU_TILE, shared: GPU_TILE };
-  return { default: null, 'shared 8x8': { wgX: 16, wgY: 16, tm: 8, tn: 8, shared: true, bk: 8 }, unrolled: CPU_TILE };
+  const block = Object.entries({ 'block 64': BLOCK_TILE_64, 'block 128': BLOCK_TILE_128 }).filter(([, t]) => tileSupported(gpu, t));
+  if (isCpuAdapter(gpu)) return { default: null, unrolled: CPU_TILE, shared: GPU_TILE, ...Object.fromEntries(block) };
+  return { default: null, 'shared 8x8': { wgX: 16, wgY: 16, tm: 8, tn: 8, shared: true, bk: 8 }, unrolled: CPU_TILE, ...Object.fromEntries(block) };
 }
 
 const flopsOf = (n: number) => 2 * n * n * n;

@@ -53,6 +53,7 @@ import { colsumRef, denseBackwardRef, denseRef64, matmulRef, transposeRef } from
 import { gradChecks, projection } from '../gradcheck.ts';
 import { nanTensor, withBindingLimit } from './elementwise.ts';
 import { refusalCheck } from './half-io.ts';
+import { blockSpecs, tileFitsCase } from './matmul-block.ts';
 import { colsumF16Cases, colsumTerms, denseF16Cases, dtypeErrorsCase, forwardF16Case, matmulTolF16, matmulTolF32Out, readBack, upload } from './matmul-f16.ts';
 import type { Check, KernelCase, Tol } from './types.ts';
 import { randu } from './util.ts';
@@ -71,7 +72,7 @@ export function matmulTol(K: number, absSum: ArrayLike<number>): Tol {
 }
 
 
-interface Spec {
+export interface Spec {
   /** Leading dims of a/out (batch), [] for a plain 2-D product. */
   lead?: number[];
   M: number;
@@ -109,8 +110,8 @@ function label(s: Spec): string {
   ].filter(Boolean);
   const lead = s.lead?.length ? `[${s.lead.join(',')}]x` : '';
   const bdesc = s.lead?.length ? (s.batchedB ? ' batched-b' : ' shared-b') : '';
-  const kind = (t: MatmulTile) => (t.shared ? 'shared' : t.subgroup ? 'subgroup' : t.unrolled ? 'unrolled' : 'reg');
-  const t = s.tile ? ` tile=${kind(s.tile)}${s.tile.wgX}x${s.tile.wgY}/${s.tile.tm}x${s.tile.tn}` : ' tile=default';
+  const kind = (t: MatmulTile) => (t.block ? 'block' : t.shared ? 'shared' : t.subgroup ? 'subgroup' : t.unrolled ? 'unrolled' : 'reg');
+  const t = s.tile ? ` tile=${kind(s.tile)}${s.tile.wgX}x${s.tile.wgY}/${s.tile.tm}x${s.tile.tn}${s.tile.block ? `/bk${s.tile.bk ?? 16}` : ''}` : ' tile=default';
   return `${lead}${s.M}x${s.K}x${s.N}${bdesc}${flags.length ? ' ' + flags.join(' ') : ''}${t}${s.f16 ? ' f16' : ''}`;
 }
 
@@ -574,6 +575,11 @@ export const matmulCases: KernelCase[] = [
       run: (gpu) => runSpec(gpu, f32OutSpecs(gpu.limits.offsetAlign)[j], 9500 + 7 * j),
     }),
   ),
+  // 2D block tiles (test/cases/matmul-block.ts); the chunk specs depend on the alignment, as above
+  ...blockSpecs(256).map(
+    (_, j): KernelCase => ({ name: label(blockSpecs(256)[j]), run: (gpu) => runSpec(gpu, blockSpecs(gpu.limits.offsetAlign)[j], 9800 + 7 * j) }),
+  ),
+  tileFitsCase,
   ...colsumF16Cases,
   ...denseF16Cases,
   dtypeErrorsCase,
