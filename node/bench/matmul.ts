@@ -1,6 +1,8 @@
 // Matmul benchmark: GFLOP/s of out[N,N] = a[N,N] @ b[N,N] for a few tile shapes, in f32 and
 // (with 'shader-f16') f16 storage with f32 sums, rows side by side from the same run, and of
 // onnxruntime-node's CPU MatMul (f32) on the same sizes when it can be imported.
+// With the global --experimental on an adapter offering subgroup matrices, the subgroup-matrix
+// kernel (core/kernels/matmul-subgroup-matrix.ts) gets rows too, with the same float64 check.
 //
 //   node --import tsx node/bench/matmul.ts [--sizes 256,512,1024] [--iters 20] [--reps 3]
 //        [--precision f32,f16] [--tiles '{"name": {"wgX": 8, "wgY": 4, "tm": 16, "tn": 8, "shared": false}}']
@@ -34,6 +36,8 @@ import { isCpuAdapter } from '../../core/gpu/adapter.ts';
 import { BLOCK_TILE_128, BLOCK_TILE_64, CPU_TILE, GPU_TILE, type MatmulTile, defaultMatmulTile, matmul, tileSupported } from '../../core/kernels/matmul.ts';
 import { fromHalf, roundHalf, toHalf } from '../../core/gpu/half.ts';
 import { matmulRef } from '../../core/ref/matmul.ts';
+import { type SubgroupMatrixCandidate, subgroupMatrixCandidate } from '../../core/kernels/matmul-subgroup-matrix.ts';
+import type { Tensor } from '../../core/gpu/tensor.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
 
@@ -156,17 +160,22 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
       return { precision, a: up(ah), b: up(bh), out: gpu.empty([n, n], precision) };
     });
     const runs = operands.flatMap((t) => {
-      const r = Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false, t }));
+      const r: { name: string; tile: MatmulTile | null; transB: boolean; t: typeof t; sgm?: SubgroupMatrixCandidate }[] =
+        Object.entries(tiles).map(([name, tile]) => ({ name, tile, transB: false, t }));
       if (opts.transB ?? true) r.push({ name: 'default', tile: null, transB: true, t });
+      // With --experimental on an adapter with subgroup matrices: that kernel too, checked like the rest.
+      const sgm = subgroupMatrixCandidate(gpu, t.precision);
+      if (sgm) r.push({ name: sgm.name, tile: null, transB: false, t, sgm });
       return r;
     });
     const measured = runs.map((r) => {
       const o = { tile: r.tile ?? defaultMatmulTile(gpu, { transB: r.transB }), transB: r.transB };
-      return { ...r, o, maxdiff: undefined as number | undefined, wall: [] as number[], gpu: [] as number[], worker: [] as number[] };
+      const run = (out: Tensor, a: Tensor, b: Tensor) => (r.sgm ? r.sgm.run(gpu, out, a, b) : matmul(gpu, out, a, b, o));
+      return { ...r, o, run, maxdiff: undefined as number | undefined, wall: [] as number[], gpu: [] as number[], worker: [] as number[] };
     });
     for (const m of measured) {
       const { a, b, out, precision } = m.t;
-      matmul(gpu, out, a, b, m.o); // warm-up: compiles the pipeline
+      m.run(out, a, b); // warm-up: compiles the pipeline
       await gpu.sync();
       if (n === smallest) {
         // a fast wrong kernel is no result: compare with the float64 reference once
@@ -181,7 +190,7 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
       for (const m of measured) {
         const { a, b, out } = m.t;
         const record = () => {
-          for (let i = 0; i < iters; i++) matmul(gpu, out, a, b, m.o);
+          for (let i = 0; i < iters; i++) m.run(out, a, b);
         };
         const t = await timeWork(gpu, record);
         m.wall.push(t.wallMs / iters);
@@ -198,7 +207,7 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
         impl: 'webgpu',
         op: m.transB ? 'a@b^T' : 'a@b',
         precision: m.t.precision,
-        tile: `${m.name}: ${tileName(m.o.tile)}`,
+        tile: m.sgm ? m.name : `${m.name}: ${tileName(m.o.tile)}`,
         n,
         iters,
         reps,

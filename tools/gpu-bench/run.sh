@@ -143,7 +143,10 @@ M=${AQA_KIT_MODEL:-$T/models/minilm}
 if [ -n "$use" ]; then
   # Tuning first, so that the benches use its winners (`aqa tune` may not exist in this build).
   step 90 'aqa tune' aqa tune --model "$M" --json "$OUT/ours-tune.json"
-  step 80 'ours matmul' aqa bench matmul "${QUICK[@]}" --sizes "$SIZES" --precision "$PREC" --json "$OUT/ours-matmul.json"
+  # --experimental: where the adapter offers subgroup matrices, that kernel gets rows too (and
+  # its maxdiff against float64, the only check of it a machine without such an adapter cannot run).
+  step 20 'subgroup matrix' bash -c "aqa --experimental info | grep '^subgroup matrix'"
+  step 80 'ours matmul' aqa --experimental bench matmul "${QUICK[@]}" --sizes "$SIZES" --precision "$PREC" --json "$OUT/ours-matmul.json"
 fi
 step 40 'pytorch matmul' py matmul --sizes "$SIZES" --dtype "${PREC//f/fp}" --json "$OUT/torch-matmul.json"
 [ -n "$use" ] && step 70 'ours embed' aqa bench embed "${QUICK[@]}" --model "$M" --peers '' --shapes "$SHAPES" --precision "$PREC" --json "$OUT/ours-embed.json"
