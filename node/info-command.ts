@@ -1,6 +1,6 @@
 // `aqa info`: the WebGPU adapters Dawn offers, their features and the limits that matter here,
 // and the one the other commands would select; with --diagnose, why an adapter is found or not
-// (node/diagnose.ts).
+// (node/diagnose.ts); and whether `aqa tune`'s winners are in use (node/tuning-cache.ts).
 
 import type { Command } from 'commander';
 import { gpuOptions } from './cli-options.ts';
@@ -31,6 +31,8 @@ export async function runInfo(gpu: NodeGpuOptions, o: { diagnose?: boolean } = {
   }
   const selected = await createNodeGpu(gpu);
   console.log(`selected: ${selected.name}`);
+  const { describeTuning } = await import('./tuning-cache.ts');
+  console.log(`tuning: ${describeTuning(selected)}`);
   selected.destroy();
 }
 
