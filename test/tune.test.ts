@@ -12,7 +12,7 @@ import { type MatmulTile, CPU_TILE, defaultMatmulTile, matmul, stagesTransposed 
 import { fromHalf, roundHalf, toHalf } from '../core/gpu/half.ts';
 import { attentionBackwardRef, attentionRef } from '../core/ref/attention.ts';
 import { matmulRef } from '../core/ref/matmul.ts';
-import { attentionBackwardCandidates, attentionCandidates, matmulCandidates, matmulDtypes } from '../core/tune/candidates.ts';
+import { MATMUL_TILES, attentionBackwardCandidates, attentionCandidates, matmulCandidates, matmulDtypes } from '../core/tune/candidates.ts';
 import { encoderShapes } from '../core/tune/shapes.ts';
 import { emptyTable, matmulKey, attentionKey, setTuning } from '../core/tune/table.ts';
 import { type TuningResult, tune } from '../core/tune/tuner.ts';
@@ -111,17 +111,30 @@ test('tune: the winner is the argmin of the measured medians (real timer, tiny e
   assert.ok(r.table.matmul['a@b f32'] && r.table.attention['d8 L16'] && r.table.attentionBackward['d8 L16']);
 });
 
-test('tune: with an injected timer a known-fastest candidate wins, and a wrong output is discarded', async () => {
+test('tune: with an injected timer a known-fastest candidate wins, and one that fails to run is discarded with a note', async () => {
   const gpu = await testGpu();
+  // a tile the launcher refuses (tm not a multiple of 4): the tuner must note it and go on
+  const broken: MatmulTile = { wgX: 8, wgY: 8, tm: 3, tn: 4, shared: false };
+  (MATMUL_TILES as MatmulTile[]).push(broken);
   const names = matmulCandidates(gpu, 'a@b').map((c) => c.name);
+  (MATMUL_TILES as MatmulTile[]).pop();
+  names.pop();
   const fast = names[names.length - 1]; // not the default: the pick must follow the timer
   const timer: Timer = async (record, what) => {
     record();
     await gpu.sync();
     return what.candidate === fast ? 1 : 5 + names.indexOf(what.candidate);
   };
-  const r = await tune(gpu, tinyShapes(), { reps: 3, timer, kinds: ['matmul'], dtypes: ['f32'], targetMs: 1, maxIters: 1 });
+  (MATMUL_TILES as MatmulTile[]).push(broken);
+  let r: TuningResult;
+  try {
+    r = await tune(gpu, tinyShapes(), { reps: 3, timer, kinds: ['matmul'], dtypes: ['f32'], targetMs: 1, maxIters: 1 });
+  } finally {
+    (MATMUL_TILES as MatmulTile[]).pop();
+  }
   assert.equal(r.ops[0].winner, fast);
+  const bad = r.ops[0].candidates.find((c) => c.name === 'register 8x8x3x4');
+  assert.ok(bad && !bad.ok && /failed at .*tm and tn must be multiples of 4/.test(bad.note ?? ''), JSON.stringify(bad));
   assertPicksArgmin(r);
   assert.deepEqual(r.table.matmul['a@b f32'].tile, matmulCandidates(gpu, 'a@b').find((c) => c.name === fast)!.tile);
 });
@@ -163,4 +176,92 @@ test('tune: a tuned table changes the defaults; without one they are the built-i
   assert.deepEqual(defaultMatmulTile(gpu), builtIn.nn);
   assert.deepEqual(attentionTiles(gpu, 100, 32), att);
   assert.deepEqual(attentionBackwardTiles(gpu, 100, 32), bwd);
+});
+
+// ---------------------------------------------------------------- the command and its cache file
+
+/** stderr lines starting with "warning:" (progress lines and Dawn's own messages are not counted). */
+const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('warning:'));
+
+test('aqa tune on tiny-bert writes the file; aqa info then uses it, and ignores a stale or corrupt one with one warning', async (t) => {
+  const dir = tempDir(t, 'tune');
+  const env = { AQA_TUNING_DIR: dir, AQA_TUNING: 'on' };
+  const json = join(dir, 'run.json');
+  const r = runAqa(['tune', '--model', 'test/fixtures/tiny-bert', '--batch', '2', '--max-length', '16', '--reps', '1', '--precision', 'f32', '--json', json], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^op\s+shape\s+candidate\s+median ms\s+GFLOP\/s\s+verdict\s+winner$/m);
+  for (const op of ['matmul a@b f32', 'matmul a@b^T f32', 'matmul a^T@b f32', 'attention d8 L16', 'attention backward d8 L16']) {
+    const winners = r.stdout.split('\n').filter((l) => l.startsWith(`${op} `) && l.endsWith('*'));
+    assert.equal(winners.length, 1, `${op}: one winner row in\n${r.stdout}`);
+  }
+  const files = readdirSync(dir).filter((f) => f !== 'run.json');
+  assert.equal(files.length, 1, `one tuning file, got ${files.join(', ')}`);
+  const file = join(dir, files[0]);
+  assert.match(r.stdout, new RegExp(`wrote ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const stored = JSON.parse(readFileSync(file, 'utf8'));
+  const gpu = await testGpu();
+  assert.equal(stored.driver, gpu.adapter.description);
+  assert.equal(stored.aqa, JSON.parse(readFileSync('package.json', 'utf8')).version);
+  assert.deepEqual(Object.keys(stored.table.matmul), ['a@b f32', 'a@b^T f32', 'a^T@b f32']);
+  assert.deepEqual(Object.keys(stored.table.attention), ['d8 L16']);
+  // the JSON record's winners are the argmin of its medians, and the file holds those winners
+  const run = JSON.parse(readFileSync(json, 'utf8')).result as TuningResult;
+  assertPicksArgmin(run);
+  assert.deepEqual(stored.table, run.table);
+
+  const info = runAqa(['info'], env);
+  assert.equal(info.code, 0, info.stderr);
+  assert.ok(info.stdout.includes(`tuning: in use, from ${file}`), info.stdout);
+  assert.deepEqual(warnings(info.stderr), []);
+  const off = runAqa(['info'], { ...env, AQA_TUNING: 'off' });
+  assert.match(off.stdout, /tuning: off \(AQA_TUNING=off\), built-in defaults/);
+
+  writeFileSync(file, JSON.stringify({ ...stored, driver: 'llvmpipe: Mesa 24.0.0 (LLVM 14)' }));
+  const stale = runAqa(['info'], env);
+  assert.equal(stale.code, 0, stale.stderr);
+  assert.deepEqual(warnings(stale.stderr), [
+    `warning: tuning for ${gpu.adapter.device} was made with driver 'llvmpipe: Mesa 24.0.0 (LLVM 14)'; this is '${gpu.adapter.description}': using defaults; rerun aqa tune`,
+  ]);
+  assert.match(stale.stdout, /tuning: ignored, built-in defaults: .* was made with driver/);
+
+  writeFileSync(file, '{"driver": "x", "table": {"matmul": {"a@b f32": {"tile": {"wgX": -1}}}}}');
+  const corrupt = runAqa(['info'], env);
+  assert.equal(corrupt.code, 0, corrupt.stderr);
+  const w = warnings(corrupt.stderr);
+  assert.equal(w.length, 1, corrupt.stderr);
+  assert.ok(w[0].startsWith(`warning: ignoring the tuning file ${file}: table: matmul.a@b f32.tile.wgX is -1, expected an integer >= 1`), w[0]);
+});
+
+test('aqa embed runs with the tuned table (non-default winners) and gives the same embeddings', async (t) => {
+  const dir = tempDir(t, 'tune-embed');
+  const texts = join(dir, 'texts.txt');
+  writeFileSync(texts, 'a short text\nanother, somewhat longer text about attention and tuning\n');
+  const embed = (env: Record<string, string>, out: string) =>
+    runAqa(['embed', '--model', 'test/fixtures/tiny-bert', '--input', texts, '--out', join(dir, out)], { AQA_TUNING_DIR: dir, ...env });
+  const base = embed({ AQA_TUNING: 'off' }, 'base.npy');
+  assert.equal(base.code, 0, base.stderr);
+  // a table whose every entry differs from the built-in choice on this adapter
+  const gpu = await testGpu();
+  const table = emptyTable();
+  table.matmul[matmulKey('a@b', 'f32')] = { tile: { wgX: 4, wgY: 4, tm: 4, tn: 4, shared: false }, stage: false };
+  for (const L of [8, 16, 32]) table.attention[attentionKey(8, L)] = { bq: 4, rq: 3, bk: 5 };
+  const { saveTuning, loadTuning } = await import('../node/tuning-cache.ts');
+  const saved = process.env.AQA_TUNING_DIR;
+  process.env.AQA_TUNING_DIR = dir;
+  try {
+    loadTuning(gpu, undefined, () => {}); // records the backend the CLI will use for its key
+    await saveTuning(gpu, { timer: 'test', reps: 1, shapes: 'test', table });
+  } finally {
+    if (saved === undefined) delete process.env.AQA_TUNING_DIR;
+    else process.env.AQA_TUNING_DIR = saved;
+    setTuning(gpu, null);
+  }
+  const tuned = embed({ AQA_TUNING: 'on' }, 'tuned.npy');
+  assert.equal(tuned.code, 0, tuned.stderr);
+  assert.deepEqual(warnings(tuned.stderr).filter((l) => /tuning/.test(l)), [], 'the tuning file is taken as it is');
+  const { readNpy } = await import('../node/npy.ts');
+  const [a, b] = [await readNpy(join(dir, 'base.npy')), await readNpy(join(dir, 'tuned.npy'))];
+  assert.deepEqual(b.shape, a.shape);
+  // other tiles sum in another order: f32 rounding differences only
+  assertClose('tuned vs default embeddings', b.data, a.data, { atol: 1e-5 });
 });
