@@ -4,7 +4,7 @@
 // cache file is written, used by later commands, and ignored when stale or corrupt.
 
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { attentionBackward, attentionForward, attentionBackwardTiles, attentionTiles } from '../core/kernels/attention.ts';
@@ -19,6 +19,7 @@ import { type TuningResult, tune } from '../core/tune/tuner.ts';
 import type { Timer } from '../core/tune/timer.ts';
 import { matmulTol } from './cases/matmul.ts';
 import { matmulTolF16, matmulTolF32Out } from './cases/matmul-f16.ts';
+import { CHROMIUM_HELP, chromiumExecutable, runInChromium } from './browser/runner.ts';
 import { assertClose, randu, runAqa, tempDir, testGpu } from './helpers.ts';
 
 const OPS = ['a@b', 'a@b^T', 'a^T@b'] as const;
@@ -264,4 +265,17 @@ test('aqa embed runs with the tuned table (non-default winners) and gives the sa
   assert.deepEqual(b.shape, a.shape);
   // other tiles sum in another order: f32 rounding differences only
   assertClose('tuned vs default embeddings', b.data, a.data, { atol: 1e-5 });
+});
+
+// SwiftShader in Chromium (as test/browser.test.ts: AQA_SKIP_BROWSER=1 skips, no Chromium fails).
+test('chromium: the tuner picks the measured fastest on the page adapter', { skip: process.env.AQA_SKIP_BROWSER === '1' && 'AQA_SKIP_BROWSER=1' }, async () => {
+  const exe = chromiumExecutable();
+  assert.ok(existsSync(exe), `no Chromium at ${exe}. ${CHROMIUM_HELP}`);
+  const run = await runInChromium<TuningResult>('test/browser/tune.ts', Number(process.env.AQA_BROWSER_TIMEOUT_MS) || 180_000);
+  assert.deepEqual(run.errors, [], `the page reported errors:\n${run.errors.join('\n')}`);
+  const r = run.value;
+  console.log(`chromium ${run.browserVersion}, ${r.adapter}: ${r.ops.map((o) => `${o.kind} ${o.key} -> ${o.winner}`).join('; ')}`);
+  assert.deepEqual(r.ops.map((o) => `${o.kind} ${o.key}`), ['matmul a@b f32', 'attention d8 L16']);
+  for (const op of r.ops) for (const c of op.candidates) assert.ok(c.ok, `${op.kind} ${op.key} ${c.name} was discarded in Chromium: ${c.note}`);
+  assertPicksArgmin(r);
 });
