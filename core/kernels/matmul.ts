@@ -89,6 +89,7 @@ export const SUBGROUP_TILE_TRANS_B: MatmulTile = { wgX: 8, wgY: 4, tm: 32, tn: 4
  * step (`aqa bench train --quick --profile`, GPU timestamps) the transposed products took
  * 10.1 s, staged 8.4 s plus 0.29 s of copies. Real GPUs keep the transposed variants: their shared-memory tiles read
  * either layout coalesced.
+ * A tuning table on the Gpu decides first where it has the product kind and dtype.
  */
 export function stagesTransposed(gpu: Gpu, o: MatmulKind = {}): boolean {
   const tuned = tunedMatmul(gpu, !!o.transA, !!o.transB, o.dtype ?? 'f32');
@@ -108,6 +109,8 @@ export function tileSupported(gpu: Gpu, tile: MatmulTile): boolean {
  * The tile matmul uses when none is given: shared-memory tiles on real GPUs; on CPU drivers
  * the subgroup tiles where the subgroup size is 8 (llvmpipe on AVX2), else CPU_TILE.
  * SwiftShader's subgroups are 4 wide and the subgroup variant ran 6x slower than CPU_TILE there.
+ * A tuning table on the Gpu (`aqa tune`, core/tune/table.ts) comes first, for the product kind,
+ * dtype and staging it was measured with.
  */
 export function defaultMatmulTile(gpu: Gpu, o: MatmulKind & { staged?: boolean } = {}): MatmulTile {
   const tuned = tunedMatmul(gpu, !!o.transA, !!o.transB, o.dtype ?? 'f32');
