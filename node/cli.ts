@@ -14,6 +14,7 @@ import { registerMineCommand } from './mine-command.ts';
 import { registerPipelineCommand } from './pipeline-command.ts';
 import { registerSearchCommand } from './search-command.ts';
 import { registerTrainCommand } from './train-command.ts';
+import { registerTuneCommand } from './tune-command.ts';
 
 const program = new Command();
 program
@@ -34,6 +35,7 @@ registerFuseCommand(program);
 registerPipelineCommand(program);
 registerExportCommand(program);
 registerBenchCommand(program);
+registerTuneCommand(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(0),

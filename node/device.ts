@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCpuAdapter } from '../core/gpu/adapter.ts';
 import { pacePump, pumpPaceFor } from './dawn-pump.ts';
+import { loadTuning } from './tuning-cache.ts';
 import { Gpu, GpuError, type AdapterSummary, requestDevice, summarizeAdapter } from '../core/gpu/device.ts';
 
 export interface NodeGpuOptions {
@@ -104,6 +105,7 @@ async function findAdapter(o: NodeGpuOptions): Promise<{ gpu: GPU; adapter: GPUA
 export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
   let found: { gpu: GPU; adapter: GPUAdapter | null } | null = null;
   let failure: unknown = null;
+  let backend = backendOf(o);
   try {
     found = await findAdapter(o);
   } catch (e) {
@@ -116,6 +118,7 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
     if (gl?.adapter) {
       process.stderr.write('warning: no core WebGPU adapter found; using OpenGL ES at the compatibility feature level\n');
       found = gl;
+      backend = 'opengles';
     }
   }
   if (!found?.adapter) throw failure ?? new GpuError(NO_ADAPTER_HELP);
@@ -126,6 +129,8 @@ export async function createNodeGpu(o: NodeGpuOptions = {}): Promise<Gpu> {
   // Keep Dawn's completion pump from spinning a core the driver's workers need (dawn-pump.ts).
   const pace = pumpPaceFor(isCpuAdapter(result));
   if (pace) pacePump(pace);
+  // The winners of `aqa tune` for this adapter and driver, if any (node/tuning-cache.ts).
+  loadTuning(result, backend);
   return result;
 }
 

@@ -1,7 +1,7 @@
 // `aqa info`: the WebGPU adapters Dawn offers, their features and the limits that matter here,
 // and the one the other commands would select (with --experimental, its subgroup-matrix
-// configs); with --diagnose, why an adapter is found or not
-// (node/diagnose.ts).
+// configs); with --diagnose, why an adapter is found or not (node/diagnose.ts); and whether
+// `aqa tune`'s winners are in use (node/tuning-cache.ts).
 
 import type { Command } from 'commander';
 import { gpuOptions } from './cli-options.ts';
@@ -33,6 +33,8 @@ export async function runInfo(gpu: NodeGpuOptions, o: { diagnose?: boolean } = {
   }
   const selected = await createNodeGpu(gpu);
   console.log(`selected: ${selected.name}`);
+  const { describeTuning } = await import('./tuning-cache.ts');
+  console.log(`tuning: ${describeTuning(selected)}`);
   console.log(`subgroup matrix: ${await subgroupMatrixLine(selected, !!gpu.experimental)}`);
   selected.destroy();
 }

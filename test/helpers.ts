@@ -12,6 +12,10 @@ import { type Check, type KernelCase, evaluate } from './cases/types.ts';
 
 export { rng, randu } from './cases/util.ts';
 
+// Tests check the built-in kernel defaults: a tuning file from `aqa tune` on this machine must
+// not change them (test/tune.test.ts turns it on for its own commands).
+process.env.AQA_TUNING ??= 'off';
+
 let gpuPromise: Promise<Gpu> | null = null;
 
 /** The process-wide test GPU (Dawn; llvmpipe on CI). */

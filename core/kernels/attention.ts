@@ -6,6 +6,7 @@ import { f32 } from '../gpu/device.ts';
 import { type DType, type Tensor, bytesPerElement, expectShape } from '../gpu/tensor.ts';
 import { fixedSubgroupSize, isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows } from '../gpu/launch.ts';
+import { tunedAttention, tunedAttentionBackward } from '../tune/table.ts';
 
 /** Largest head dim: q and the output accumulators of an invocation's rows are private arrays. */
 export const MAX_HEAD_DIM = 128;
@@ -45,6 +46,8 @@ export interface AttentionTiles {
  * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
  */
 export function attentionTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionTiles {
+  const tuned = tunedAttention(gpu, headDim, seqLen); // what `aqa tune` measured fastest
+  if (tuned) return tuned;
   if (!isCpuAdapter(gpu)) return { bq: 64, rq: 1, bk: 16 };
   const byDim = headDim <= 16 ? 8 : headDim <= 64 ? 4 : 2;
   const byLen = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(seqLen / 8))));
@@ -129,6 +132,8 @@ export interface AttentionBackwardTiles {
  * Real GPUs: one row per invocation, 64-wide workgroups (not measured: no GPU in CI).
  */
 export function attentionBackwardTiles(gpu: Gpu, seqLen: number, headDim: number): AttentionBackwardTiles {
+  const tuned = tunedAttentionBackward(gpu, headDim, seqLen); // what `aqa tune` measured fastest
+  if (tuned) return tuned;
   if (!isCpuAdapter(gpu)) return { bq: 64, rq: 1, rk: 1 };
   const byLen = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(seqLen / 8))));
   const rq = headDim <= 16 ? 8 : headDim <= 32 ? 4 : headDim <= 64 ? 2 : 1;

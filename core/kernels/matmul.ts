@@ -32,6 +32,7 @@ import { isCpuAdapter } from '../gpu/adapter.ts';
 import { chunkRows, expectDtype, forEachRowChunk } from '../gpu/launch.ts';
 import { transpose } from './transpose.ts';
 import { CPU_TILE, GPU_TILE, type MatmulTile, SUBGROUP_TILE, SUBGROUP_TILE_TRANS_B, checkTile, tileSupported } from './matmul-tiles.ts';
+import { tunedMatmul } from '../tune/table.ts';
 
 // The tile shapes and their checks live in matmul-tiles.ts; re-exported so callers import one module.
 export * from './matmul-tiles.ts';
@@ -44,8 +45,11 @@ export * from './matmul-tiles.ts';
  * step (`aqa bench train --quick --profile`, GPU timestamps) the transposed products took
  * 10.1 s, staged 8.4 s plus 0.29 s of copies. Real GPUs keep the transposed variants: their shared-memory tiles read
  * either layout coalesced.
+ * A tuning table on the Gpu decides first where it has the product kind and dtype.
  */
-export function stagesTransposed(gpu: Gpu): boolean {
+export function stagesTransposed(gpu: Gpu, o: MatmulKind = {}): boolean {
+  const tuned = tunedMatmul(gpu, !!o.transA, !!o.transB, o.dtype ?? 'f32');
+  if (tuned) return tuned.stage;
   return isCpuAdapter(gpu);
 }
 
@@ -53,8 +57,12 @@ export function stagesTransposed(gpu: Gpu): boolean {
  * The tile matmul uses when none is given: shared-memory tiles on real GPUs; on CPU drivers
  * the subgroup tiles where the subgroup size is 8 (llvmpipe on AVX2), else CPU_TILE.
  * SwiftShader's subgroups are 4 wide and the subgroup variant ran 6x slower than CPU_TILE there.
+ * A tuning table on the Gpu (`aqa tune`, core/tune/table.ts) comes first, for the product kind,
+ * dtype and staging it was measured with.
  */
-export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): MatmulTile {
+export function defaultMatmulTile(gpu: Gpu, o: MatmulKind & { staged?: boolean } = {}): MatmulTile {
+  const tuned = tunedMatmul(gpu, !!o.transA, !!o.transB, o.dtype ?? 'f32');
+  if (tuned && tuned.stage === !!o.staged) return tuned.tile; // what `aqa tune` measured fastest
   let d = defaults.get(gpu);
   if (!d) {
     const cpu = isCpuAdapter(gpu);
@@ -62,7 +70,18 @@ export function defaultMatmulTile(gpu: Gpu, o: { transB?: boolean } = {}): Matmu
     d = { nn: pick(SUBGROUP_TILE), nt: pick(SUBGROUP_TILE_TRANS_B) };
     defaults.set(gpu, d);
   }
-  return o.transB ? d.nt : d.nn;
+  return o.transB && !o.staged ? d.nt : d.nn;
+}
+
+/**
+ * Which product a default is chosen for (the tuning table's key, core/tune/table.ts); staged:
+ * the transposed operands are copied into the plain layout first, so the plain kernel runs.
+ */
+export interface MatmulKind {
+  transA?: boolean;
+  transB?: boolean;
+  /** Operand dtype; default f32. */
+  dtype?: DType;
 }
 const defaults = new WeakMap<Gpu, { nn: MatmulTile; nt: MatmulTile }>();
 
@@ -142,8 +161,9 @@ export function matmul(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, o: MatmulOpt
   }
   if (out.size === 0) return;
 
-  const stage = (transA || transB) && (o.stageTransposed ?? (o.tile === undefined && stagesTransposed(gpu)));
-  const tile = o.tile ?? defaultMatmulTile(gpu, { transB: transB && !stage });
+  const kind = { transA, transB, dtype };
+  const stage = (transA || transB) && (o.stageTransposed ?? (o.tile === undefined && stagesTransposed(gpu, kind)));
+  const tile = o.tile ?? defaultMatmulTile(gpu, { ...kind, staged: stage });
   checkTile(gpu, tile);
   const maxBinding = Math.min(o.maxBinding ?? Infinity, gpu.limits.maxBinding);
   const batch = prod(lead);
