@@ -32,7 +32,6 @@ import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
 import { buildLibrary, type EmbedProgress, sha256Hex } from './library/build.ts';
-import { parseLibrary } from './library/parse.ts';
 import { type ModelIdentity, type StoredLibrary, currentKey, forgetLibraries, libraryKey, loadLibrary, saveLibrary, setCurrentKey } from './library/store.ts';
 
 /** Bytes per ranged read of a vector file: 8 MiB = 10,922 rows of 384 f16, a progress step each. */
@@ -304,6 +303,8 @@ class DemoSearch {
         await setCurrentKey(key).catch(() => undefined);
       } else {
         onProgress({ phase: 'parse', done: 0, total: 0, etaS: null });
+        // Loaded on first use: the BibTeX parser is most of the worker's code, and most visits never drop a file.
+        const { parseLibrary } = await import('./library/parse.ts');
         const lib = parseLibrary(name, new TextDecoder().decode(bytes));
         if (lib.duplicates) notes.push(`${lib.duplicates} entries repeat an id already seen and were left out`);
         if (lib.noAbstract) notes.push(`${lib.noAbstract} papers have no abstract and are searched by title alone`);

@@ -10,7 +10,7 @@
 import { buildPassages } from '../../core/data/passages.ts';
 import { type EmbeddingModel, firstNonFiniteRow } from '../../core/retrieval/embed.ts';
 import { EXPORT_FORMAT, EXPORT_VERSION, type ExportManifest, type ExportPassage, encodeVectors, exportFileName, snippet } from '../../core/retrieval/index-format.ts';
-import { type LibraryPaper, toCorpusJson } from './parse.ts';
+import { type LibraryPaper, toCorpusJson } from './papers.ts';
 
 /** The batch size `aqa index` uses by default. */
 const BATCH_SIZE = 32;

@@ -16,16 +16,12 @@
 
 import { parse as parseBibtex } from '@retorquere/bibtex-parser';
 import { parseCorpus } from '../../core/data/corpus.ts';
+import type { LibraryPaper } from './papers.ts';
+
+export { type LibraryPaper, toCorpusJson } from './papers.ts';
 
 export type LibraryFormat = 'bibtex' | 'csl-json' | 'aqa-json' | 'aqa-jsonl';
 
-export interface LibraryPaper {
-  pid: string;
-  title: string;
-  abstract: string;
-  doi?: string;
-  url?: string;
-}
 
 export interface Library {
   format: LibraryFormat;
@@ -74,13 +70,6 @@ export function parseLibrary(name: string, text: string): Library {
   else readCorpusJson(name, text, acc);
   if (!acc.papers.length) throw new LibraryError(`${name}: no papers found`);
   return { format, papers: acc.papers, duplicates: acc.duplicates, noAbstract: acc.noAbstract };
-}
-
-/** The papers as an AQA corpus JSON text (what the CLI's aqa index --corpus reads). */
-export function toCorpusJson(papers: readonly LibraryPaper[]): string {
-  const o: Record<string, { title: string; abstract: string; doi?: string; url?: string }> = {};
-  for (const p of papers) o[p.pid] = { title: p.title, abstract: p.abstract, ...(p.doi ? { doi: p.doi } : {}), ...(p.url ? { url: p.url } : {}) };
-  return JSON.stringify(o);
 }
 
 class Accumulator {
