@@ -14,7 +14,7 @@ import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './conf
 import { barState, isWeak, queryTerms } from './cues.ts';
 import { RANKINGS, type Ranking } from './ranking.ts';
 import { renderHit } from './render.ts';
-import type { DemoInfo, DemoSearchApi, LoadStep, SearchReply } from './worker.ts';
+import type { DemoInfo, DemoSearchApi, ExportedFile, LibraryInfo, LibraryProgress, LoadStep, SearchReply } from './worker.ts';
 
 /** Served next to the page by demo/vite.config.ts (dev) and copied into the build. */
 const DEFAULT_MODEL = 'models/all-MiniLM-L6-v2/';
@@ -38,6 +38,12 @@ const credit = $<HTMLElement>('credit');
 const examples = $<HTMLDetailsElement>('examples');
 const weak = $<HTMLElement>('weak');
 const rankingBox = $<HTMLFieldSetElement>('ranking');
+const librarySection = $<HTMLElement>('library');
+const libraryFile = $<HTMLInputElement>('library-file');
+const libraryBar = $<HTMLProgressElement>('library-bar');
+const libraryStatus = $<HTMLElement>('library-status');
+const libraryExport = $<HTMLButtonElement>('library-export');
+const libraryForget = $<HTMLButtonElement>('library-forget');
 /** Phones get the example questions folded (demo/style.css uses the same width). */
 const phone = matchMedia('(max-width: 480px)');
 
@@ -49,6 +55,10 @@ let firstResult = true;
 let ranking: Ranking = 'dense';
 /** The last question answered, asked again when the ranking switch changes. */
 let lastQuestion = '';
+/** What the demo's own indexes hold, for when a library is forgotten. */
+let demoInfo: DemoInfo | null = null;
+/** A library of one's own papers is being searched instead of the demo's indexes. */
+let libraryOpen = false;
 
 function setState(s: 'loading' | 'ready' | 'searching' | 'error'): void {
   document.body.dataset.state = s;
@@ -146,6 +156,7 @@ function ready(info: DemoInfo): void {
   credit.textContent = credits.length ? `Papers: ${credits.join('; ')}.` : 'Papers: the index does not say where they come from.';
   document.body.dataset.loadMs = String(Math.round(info.ms));
   setupRanking(info.corpus !== null);
+  librarySection.hidden = false;
   setState('ready');
   input.focus();
 }
@@ -181,16 +192,27 @@ function foldExamples(): void {
 function setupRanking(hasCorpus: boolean): void {
   ranking = config!.ranking;
   for (const r of rankingBox.querySelectorAll<HTMLInputElement>('input[name=ranking]')) {
-    r.checked = r.value === ranking;
-    r.disabled = r.value !== 'dense' && !hasCorpus;
     r.addEventListener('change', () => {
       if (!r.checked || !RANKINGS.includes(r.value as Ranking)) return;
       ranking = r.value as Ranking;
-      const url = new URL(location.href);
-      url.searchParams.set('ranking', ranking);
-      history.replaceState(null, '', url);
+      // A library's corpus is not the page's: ?ranking=hybrid without one would not load.
+      if (!libraryOpen) {
+        const url = new URL(location.href);
+        url.searchParams.set('ranking', ranking);
+        history.replaceState(null, '', url);
+      }
       if (lastQuestion && !input.disabled) void ask(lastQuestion);
     });
+  }
+  rankingChoices(hasCorpus);
+}
+
+/** Which rankings can be chosen now (a library always has its corpus). */
+function rankingChoices(hasCorpus: boolean): void {
+  if (!hasCorpus) ranking = 'dense';
+  for (const r of rankingBox.querySelectorAll<HTMLInputElement>('input[name=ranking]')) {
+    r.checked = r.value === ranking;
+    r.disabled = r.value !== 'dense' && !hasCorpus;
   }
   rankingBox.hidden = !hasCorpus;
 }
@@ -259,6 +281,114 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+// ---- Search your own papers (demo/library/, the worker's openLibrary) ----
+
+function onLibraryProgress(p: LibraryProgress): void {
+  libraryBar.hidden = false;
+  if (p.phase === 'embed' && p.total > 0) {
+    libraryBar.max = p.total;
+    libraryBar.value = p.done;
+    const eta = p.etaS === null ? '' : p.done < p.total ? `, about ${ms(p.etaS * 1000)} left` : '';
+    libraryStatus.textContent = `Embedding papers on the GPU: ${p.done.toLocaleString('en')} of ${p.total.toLocaleString('en')}${eta}`;
+  } else {
+    libraryBar.removeAttribute('value'); // indeterminate: no count yet
+    libraryStatus.textContent = { open: "Looking for this file in this browser's storage...", parse: 'Reading the file...', embed: 'Embedding papers on the GPU...', store: "Keeping the index in this browser's storage..." }[p.phase];
+  }
+}
+
+function libraryReady(info: LibraryInfo): void {
+  libraryOpen = true;
+  shown = info.count;
+  const n = info.count.toLocaleString('en');
+  const how = info.fromStorage
+    ? `Loaded ${n} papers from this browser's storage (${info.file}).`
+    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${(info.count / Math.max(info.embedS, 1e-3)).toFixed(1)} papers/s, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
+  libraryStatus.textContent = `${how} Questions now search these papers.${info.notes.map((x) => ` Note: ${x}.`).join('')}`;
+  libraryBar.hidden = true;
+  libraryExport.hidden = false;
+  libraryForget.hidden = false;
+  credit.textContent = `Papers: your file ${info.file}.`;
+  document.body.dataset.library = 'ready';
+  document.body.dataset.libraryCount = String(info.count);
+  document.body.dataset.librarySource = info.fromStorage ? 'storage' : 'built';
+  rankingChoices(true);
+  results.replaceChildren();
+  summary.textContent = '';
+  weak.hidden = true;
+}
+
+async function openLibraryFile(file: File): Promise<void> {
+  if (!api || document.body.dataset.state !== 'ready') return;
+  document.body.dataset.library = 'building';
+  input.disabled = true;
+  button.disabled = true;
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    libraryReady(await api.openLibrary(file.name, Comlink.transfer(bytes, [bytes.buffer]), Comlink.proxy(onLibraryProgress)));
+  } catch (e) {
+    libraryBar.hidden = true;
+    libraryStatus.textContent = errorText(e);
+    document.body.dataset.library = 'error';
+  } finally {
+    input.disabled = false;
+    button.disabled = false;
+  }
+}
+
+/** Each file of the export downloaded as it is named, to be put in one folder and served with ?index=. */
+function download(files: ExportedFile[]): void {
+  for (const f of files) {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([f.data as BlobPart]));
+    a.download = f.name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+}
+
+libraryFile.addEventListener('change', () => {
+  const f = libraryFile.files?.[0];
+  libraryFile.value = '';
+  if (f) void openLibraryFile(f);
+});
+librarySection.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  librarySection.classList.add('drag');
+});
+librarySection.addEventListener('dragleave', () => librarySection.classList.remove('drag'));
+librarySection.addEventListener('drop', (e) => {
+  e.preventDefault();
+  librarySection.classList.remove('drag');
+  const f = e.dataTransfer?.files[0];
+  if (f) void openLibraryFile(f);
+});
+libraryExport.addEventListener('click', () => {
+  api?.exportLibrary().then(download, (e: unknown) => (libraryStatus.textContent = errorText(e)));
+});
+libraryForget.addEventListener('click', async () => {
+  if (!api) return;
+  try {
+    await api.forgetLibrary();
+  } catch (e) {
+    libraryStatus.textContent = errorText(e);
+    return;
+  }
+  libraryOpen = false;
+  shown = demoInfo?.indexes[0]?.count ?? 0;
+  libraryStatus.textContent = "Forgot the papers kept in this browser's storage; questions search the demo's index again.";
+  libraryExport.hidden = true;
+  libraryForget.hidden = true;
+  document.body.dataset.library = 'none';
+  delete document.body.dataset.libraryCount;
+  if (demoInfo) {
+    rankingChoices(demoInfo.corpus !== null);
+    const credits = [...new Set(demoInfo.indexes.map((x) => x.credit).filter((c) => c !== null))];
+    credit.textContent = credits.length ? `Papers: ${credits.join('; ')}.` : 'Papers: the index does not say where they come from.';
+  }
+  results.replaceChildren();
+  summary.textContent = '';
+});
+
 async function start(): Promise<void> {
   // navigator.gpu is checked here as well as in the worker: a page without it gets the
   // explanation at once instead of after the worker has started.
@@ -279,8 +409,13 @@ async function start(): Promise<void> {
   api = Comlink.wrap<DemoSearchApi>(worker);
   try {
     const info = await api.init(config, Comlink.proxy(onStep));
+    demoInfo = info;
     shown = info.indexes[0]?.count ?? 0;
+    status.textContent = "Looking for papers kept in this browser's storage...";
+    const stored = await api.restoreLibrary().catch(() => null);
     ready(info);
+    if (stored) libraryReady(stored);
+    else document.body.dataset.library = 'none';
     api.lost().then(showError, () => undefined);
   } catch (e) {
     showError(errorText(e));

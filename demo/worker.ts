@@ -31,6 +31,8 @@ import { GpuIndex } from '../core/retrieval/search.ts';
 import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
+import { buildLibrary, type EmbedProgress, sha256Hex } from './library/build.ts';
+import { type ModelIdentity, type StoredLibrary, currentKey, forgetLibraries, libraryKey, loadLibrary, saveLibrary, setCurrentKey } from './library/store.ts';
 
 /** Bytes per ranged read of a vector file: 8 MiB = 10,922 rows of 384 f16, a progress step each. */
 const READ_BYTES = 8 * 2 ** 20;
@@ -107,6 +109,31 @@ interface LoadedIndex {
 
 type OnStep = (s: LoadStep) => void;
 
+/** Building or opening one's own papers: what runs now, and how far it is. */
+export interface LibraryProgress extends EmbedProgress {
+  phase: 'open' | 'parse' | 'embed' | 'store';
+}
+
+export interface LibraryInfo {
+  file: string;
+  format: string;
+  count: number;
+  /** Found in this browser's storage (OPFS) rather than embedded now. */
+  fromStorage: boolean;
+  /** Seconds the embedding took (when it was built, for a stored one). */
+  embedS: number;
+  maxLength: number;
+  links: number;
+  /** One-line notes: duplicates dropped, papers without an abstract, storage refused. */
+  notes: string[];
+}
+
+/** A file the page may offer for download: the export, as aqa index --export writes it. */
+export interface ExportedFile {
+  name: string;
+  data: Uint8Array | string;
+}
+
 class DemoSearch {
   private gpu: Gpu | null = null;
   private indexes: LoadedIndex[] = [];
@@ -117,6 +144,9 @@ class DemoSearch {
   private links = new Map<string, string>();
   /** One GPU at a time: a question asked while another runs waits its turn. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The demo's own indexes and corpus while a library replaces them (forget brings them back). */
+  private demo: { indexes: LoadedIndex[]; bm25: Bm25Index | null; papers: Map<string, { title: string; abstract: string }>; links: Map<string, string> } | null = null;
+  private library: StoredLibrary | null = null;
 
   async init(cfg: DemoConfig, onStep: OnStep): Promise<DemoInfo> {
     const t0 = performance.now();
@@ -231,9 +261,119 @@ class DemoSearch {
 
   /** The top `show` papers for one question, with every run's score for each. */
   search(question: string, show: number, ranking: Ranking = 'dense'): Promise<SearchReply> {
-    const run = this.queue.then(() => this.searchNow(question, show, ranking));
+    return this.exclusive(() => this.searchNow(question, show, ranking));
+  }
+
+  /** One GPU task at a time, in the order asked. */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  // ---- one's own papers (demo/library/) ----
+
+  /** The demo's first index: its model and max length embed the library. */
+  private base(): LoadedIndex {
+    const x = (this.demo?.indexes ?? this.indexes)[0];
+    if (!x) throw new Error('the search is not loaded yet');
+    return x;
+  }
+
+  private identity(x: LoadedIndex): ModelIdentity {
+    const s = x.model.settings;
+    return { model: x.spec.model, maxLength: x.manifest.model.maxLength, precision: x.model.precision, passagePrefix: s.passagePrefix, pooling: s.pooling, normalize: s.normalize };
+  }
+
+  /**
+   * A picked or dropped file: found in this browser's storage when the same file was embedded
+   * by the same model before, else parsed, embedded on the GPU and stored. From then on every
+   * question searches it (dense by the library's vectors, lexical by BM25 over its papers).
+   */
+  openLibrary(name: string, bytes: Uint8Array, onProgress: (p: LibraryProgress) => void): Promise<LibraryInfo> {
+    return this.exclusive(async () => {
+      const base = this.base();
+      const identity = this.identity(base);
+      onProgress({ phase: 'open', done: 0, total: 0, etaS: null });
+      const key = await libraryKey(await sha256Hex(bytes), identity);
+      const notes: string[] = [];
+      let stored = await loadLibrary(key).catch(() => null);
+      const fromStorage = stored !== null;
+      if (stored) {
+        await setCurrentKey(key).catch(() => undefined);
+      } else {
+        onProgress({ phase: 'parse', done: 0, total: 0, etaS: null });
+        // Loaded on first use: the BibTeX parser is most of the worker's code, and most visits never drop a file.
+        const { parseLibrary } = await import('./library/parse.ts');
+        const lib = parseLibrary(name, new TextDecoder().decode(bytes));
+        if (lib.duplicates) notes.push(`${lib.duplicates} entries repeat an id already seen and were left out`);
+        if (lib.noAbstract) notes.push(`${lib.noAbstract} papers have no abstract and are searched by title alone`);
+        const t0 = performance.now();
+        const built = await buildLibrary(base.model, base.manifest.model.name, lib.papers, identity.maxLength, (p) => onProgress({ phase: 'embed', ...p }));
+        const meta = { file: name, format: lib.format, count: lib.papers.length, embedS: (performance.now() - t0) / 1000, identity, created: new Date().toISOString() };
+        stored = { key, meta, ...built };
+        onProgress({ phase: 'store', done: 0, total: 0, etaS: null });
+        try {
+          await saveLibrary(key, built, meta);
+        } catch (e) {
+          notes.push(`not kept in this browser's storage (${(e as Error).message}), so a reload embeds it again`);
+        }
+      }
+      return this.useLibrary(stored, base, fromStorage, notes);
+    });
+  }
+
+  /** The library opened last in this browser, when the same model and settings made it; else null. */
+  restoreLibrary(): Promise<LibraryInfo | null> {
+    return this.exclusive(async () => {
+      const base = this.base();
+      const key = await currentKey().catch(() => null);
+      const stored = key ? await loadLibrary(key).catch(() => null) : null;
+      if (!stored || JSON.stringify(stored.meta.identity) !== JSON.stringify(this.identity(base))) return null;
+      return this.useLibrary(stored, base, true, []);
+    });
+  }
+
+  private async useLibrary(stored: StoredLibrary, base: LoadedIndex, fromStorage: boolean, notes: string[]): Promise<LibraryInfo> {
+    const m = stored.manifest;
+    const gpu = this.gpu!;
+    const dtype = gpu.features.has('shader-f16') && m.dim % 4 === 0 ? 'f16' : 'f32';
+    const gpuIndex = await GpuIndex.upload(gpu, decodeVectors(stored.vectors, m.dtype), m.dim, { dtype, rows: m.count });
+    if (this.library) this.indexes[0].gpuIndex.release();
+    this.demo ??= { indexes: this.indexes, bm25: this.bm25, papers: this.papers, links: this.links };
+    const spec = { name: 'library', index: `opfs:aqa-library/${stored.key}/`, model: base.spec.model };
+    const pids = stored.passages.map((p) => p.pid);
+    this.indexes = [{ spec, manifest: m, model: base.model, gpuIndex, passages: stored.passages, pids, rows: new Map(pids.map((p, r) => [p, r])), k: Math.min(RESULTS_K, TOPK_MAX_K, m.count) }];
+    this.papers = parseCorpus(stored.corpus, 'corpus.json').papers;
+    this.bm25 = lexicalIndex(this.papers);
+    this.links = corpusLinks(stored.corpus);
+    this.library = stored;
+    const meta = stored.meta;
+    return { file: meta.file, format: meta.format, count: m.count, fromStorage, embedS: meta.embedS, maxLength: m.model.maxLength, links: this.links.size, notes };
+  }
+
+  /** The open library as the files of a browser export (manifest.json, vectors, passages.json) plus corpus.json. */
+  async exportLibrary(): Promise<ExportedFile[]> {
+    const lib = this.library;
+    if (!lib) throw new Error('no library is open');
+    return [
+      { name: 'manifest.json', data: `${JSON.stringify(lib.manifest, null, 2)}\n` },
+      { name: lib.manifest.files[0].file, data: lib.vectors },
+      { name: lib.manifest.passages, data: `${JSON.stringify(lib.passages)}\n` },
+      { name: 'corpus.json', data: lib.corpus },
+    ];
+  }
+
+  /** Clear every stored library and search the demo's own indexes again. */
+  forgetLibrary(): Promise<void> {
+    return this.exclusive(async () => {
+      await forgetLibraries();
+      if (!this.library || !this.demo) return;
+      this.indexes[0].gpuIndex.release();
+      ({ indexes: this.indexes, bm25: this.bm25, papers: this.papers, links: this.links } = this.demo);
+      this.demo = null;
+      this.library = null;
+    });
   }
 
   private async searchNow(question: string, show: number, ranking: Ranking): Promise<SearchReply> {
