@@ -1,12 +1,13 @@
 // The encoder of encoder.ts as an ONNX graph (opset 17): the same math, op for op, with the
-// weights as f32 initializers. Inputs input_ids and attention_mask (and token_type_ids where a
-// BERT model has a token-type table), int64 [batch_size, sequence_length]; outputs
+// weights as f32 initializers. Inputs input_ids and attention_mask (and token_type_ids where the
+// checkpoint has a token-type table; our embed feeds zeros), int64 [batch_size, sequence_length]; outputs
 // last_hidden_state [batch_size, sequence_length, H] and sentence_embedding [batch_size, H],
 // pooled (CLS row or masked mean) and L2-normalised as the model's sentence-transformers files
 // say, which is what `aqa embed` returns.
 //
 // BERT (post-LN):  x = LN(word[ids] + pos[0..L) + type[tt])
-// GTE v1.5:        x = LN(word[ids] + type[0]); RoPE (NTK) on q and k; GEGLU MLP
+// GTE v1.5:        x = LN(word[ids] + type[tt]) (type only if it has the table); RoPE (NTK)
+//                  on q and k; GEGLU MLP
 // per layer:       h = LN(x + O(attn(q, k, v))), out = LN(h + down(act(up h)))
 // Attention masks padded keys with the most negative f32 added to their scores (Hugging Face's
 // extended attention mask), so their softmax weight is exactly 0, as in our kernel.
@@ -17,7 +18,7 @@
 // separate matrices, so the graph needs no Split on activations.
 
 import { ropeTables } from '../../kernels/rope.ts';
-import { architectureOf, layerPrefix } from '../architectures.ts';
+import { layerPrefix } from '../architectures.ts';
 import type { EncoderConfig } from '../config.ts';
 import type { HeadOptions } from '../pooling.ts';
 import { transpose } from '../params.ts';
@@ -46,10 +47,8 @@ export function buildEncoderModel(cfg: EncoderConfig, tensor: TensorSource, o: E
     if (!t) throw new Error(`ONNX export: tensor '${name}' is not in the checkpoint`);
     return t;
   };
-  const arch = architectureOf(cfg);
-  const gte = arch.mlp === 'geglu';
+  const gte = cfg.arch === 'gte';
   const typeTable = tensor('embeddings.token_type_embeddings.weight');
-  const typeInput = !gte && typeTable !== null;
 
   const ids = 'input_ids';
   const maskI = 'attention_mask';
@@ -64,13 +63,8 @@ export function buildEncoderModel(cfg: EncoderConfig, tensor: TensorSource, o: E
     x = g.op1('Add', [x, rows]);
   }
   if (typeTable) {
-    if (typeInput) {
-      const type = g.weight('embeddings.token_type_embeddings.weight', typeTable, [cfg.typeVocabSize, H]);
-      x = g.op1('Add', [x, g.op1('Gather', [type, 'token_type_ids'], { axis: 0 })]);
-    } else {
-      // GTE adds row 0 to every token (it is never given token types).
-      x = g.op1('Add', [x, g.weight('embeddings.token_type_embeddings.row0', typeTable.slice(0, H), [H])]);
-    }
+    const type = g.weight('embeddings.token_type_embeddings.weight', typeTable, [cfg.typeVocabSize, H]);
+    x = g.op1('Add', [x, g.op1('Gather', [type, 'token_type_ids'], { axis: 0 })]);
   }
   const layerNorm = (input: string, prefix: string) =>
     g.op1('LayerNormalization', [input, g.weight(`${prefix}.weight`, need(`${prefix}.weight`), [H]), g.weight(`${prefix}.bias`, need(`${prefix}.bias`), [H])], { axis: -1, epsilon: { float: cfg.layerNormEps } });
@@ -169,7 +163,7 @@ export function buildEncoderModel(cfg: EncoderConfig, tensor: TensorSource, o: E
 
   const dims = ['batch_size', 'sequence_length'];
   const inputs = [valueInfo(ids, DataType.INT64, dims), valueInfo(maskI, DataType.INT64, dims)];
-  if (typeInput) inputs.push(valueInfo('token_type_ids', DataType.INT64, dims));
+  if (typeTable) inputs.push(valueInfo('token_type_ids', DataType.INT64, dims));
   const outputs = [valueInfo('last_hidden_state', DataType.FLOAT, [...dims, H]), valueInfo('sentence_embedding', DataType.FLOAT, ['batch_size', H])];
   return {
     ir_version: IR_VERSION,
