@@ -1,7 +1,6 @@
 // `aqa export --format onnx`: a model folder (a Hub model, or an `aqa train` output folder) as
 // <out>/onnx/model.onnx (core/model/onnx/) beside copies of its config, tokenizer and
-// sentence-transformers files, the layout transformers.js and onnxruntime loaders expect. The
-// safetensors weights are not copied: the graph holds them. Like the safetensors export, the
+// sentence-transformers files, the layout transformers.js and onnxruntime loaders expect. Like the safetensors export, the
 // folder is written under a temporary name and renamed into place when complete.
 
 export interface OnnxExportOptions {
@@ -9,7 +8,9 @@ export interface OnnxExportOptions {
   out: string;
 }
 
-const WEIGHT_FILES = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
+// Not copied: weights (the graph holds them), and what `aqa train` writes beside its final model
+// (checkpoints with optimizer state, the training log and state).
+const SKIPPED = /\.safetensors$|^model\.safetensors\.index\.json$|^checkpoint-\d+$|^train_log\.jsonl$|^trainer_state\.json$|^onnx$/;
 
 export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: number; params: number; pooling: string; normalize: boolean }> {
   const [{ cp, mkdir, readdir, rename, rm }, { join, dirname, basename }, { resolveModelDir }, files, { exportOnnx }] = await Promise.all([
@@ -30,7 +31,7 @@ export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: numb
   await mkdir(join(tmp, 'onnx'), { recursive: true });
   try {
     for (const entry of await readdir(dir)) {
-      if (WEIGHT_FILES.test(entry) || entry.startsWith('.') || entry === 'onnx') continue;
+      if (SKIPPED.test(entry) || entry.startsWith('.')) continue;
       await cp(join(dir, entry), join(tmp, entry), { recursive: true });
     }
     await files.writeFileAtomic(join(tmp, 'onnx', 'model.onnx'), r.bytes);
