@@ -204,7 +204,7 @@ test('aqa export --format onnx of an aqa train output folder: same embeddings, n
   const rows = ['graph neural networks', 'protein folding', 'citation of preprints', 'vitamin D and fractures'].map((q, i) => ({ query: q, pos: [`a paper about ${q}`], neg: [`paper ${i} on something else`] }));
   writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const trained = join(dir, 'out');
-  let r = runAqa(['train', '--model_name_or_path', TINY, '--train_data', data, '--output_dir', trained, '--per_device_train_batch_size', '2', '--train_group_size', '2', '--learning_rate', '1e-3', '--max_steps', '2', '--save_steps', '1']);
+  let r = runAqa(['train', '--model_name_or_path', TINY, '--train_data', data, '--output_dir', trained, '--per_device_train_batch_size', '2', '--train_group_size', '2', '--learning_rate', '5e-3', '--max_steps', '2', '--save_steps', '1']);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(readdirSync(trained).some((f) => f.startsWith('checkpoint-')), 'expected checkpoints beside the final model');
   const out = join(dir, 'onnx');
@@ -226,6 +226,7 @@ test('aqa export --format onnx of an aqa train output folder: same embeddings, n
   const base = await exportOnnx(localModelFiles(TINY), TINY);
   const sb = await ort.InferenceSession.create(base.bytes);
   const before = await embedIds(sb, ids, 32);
-  assert.ok(minRowCosine(before, onnx, 32).cos < 0.9999, 'training changed nothing: the test would not see a wrong folder');
+  const moved = minRowCosine(before, onnx, 32).cos;
+  assert.ok(moved < MIN_COS, `training changed nothing (cosine ${moved} to the base model): the test would not see a wrong folder`);
   await Promise.all([s.release(), sb.release()]);
 });
