@@ -7,7 +7,9 @@
 //    and the first 200 AQA validation questions as `aqa search` embeds them), min cosine
 //    >= 0.99999, and sentence-transformers' embeddings of the 81 fixture texts (same bound);
 //  - transformers.js loading the exported folder (feature-extraction, mean pooling, normalised)
-//    and giving the same embeddings.
+//    and giving the same embeddings, on the texts its tokenizer encodes as ours does;
+//  - an `aqa train` output folder (tiny-bert, two steps): the export of the fine-tuned model
+//    gives our embeddings of it, and no checkpoint or training file is copied.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
