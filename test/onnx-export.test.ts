@@ -10,6 +10,8 @@
 //    and giving the same embeddings, on the texts its tokenizer encodes as ours does;
 //  - an `aqa train` output folder (tiny-bert, two steps): the export of the fine-tuned model
 //    gives our embeddings of it, and no checkpoint or training file is copied.
+//  - onnxruntime-web's WebAssembly backend (what a page without WebGPU runs) on the tiny-bert and
+//    gte-dev graphs, against onnxruntime-node and the references.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -231,4 +233,26 @@ test('aqa export --format onnx of an aqa train output folder: same embeddings, n
   const moved = minRowCosine(before, onnx, 32).cos;
   assert.ok(moved < MIN_COS, `training changed nothing (cosine ${moved} to the base model): the test would not see a wrong folder`);
   await Promise.all([s.release(), sb.release()]);
+});
+
+test("onnxruntime-web's WebAssembly backend runs the BERT and GTE graphs as onnxruntime-node does", async () => {
+  // The page's fallback without WebGPU runs this backend; Node runs the same .wasm.
+  const ortw = await import('onnxruntime-web');
+  ortw.env.wasm.numThreads = 1;
+  for (const dir of [TINY, GTE]) {
+    const r = await exportOnnx(localModelFiles(dir), dir);
+    const g = await golden(`${dir}/golden.safetensors`);
+    const ids = await readInt64Tensor(g, 'input_ids');
+    const mask = await readInt64Tensor(g, 'attention_mask');
+    const [B, L] = ids.shape;
+    const w = await ortw.InferenceSession.create(r.bytes, { executionProviders: ['wasm'] });
+    const feeds: Record<string, InstanceType<typeof ortw.Tensor>> = { input_ids: new ortw.Tensor('int64', ids.data, [B, L]), attention_mask: new ortw.Tensor('int64', mask.data, [B, L]) };
+    if (w.inputNames.includes('token_type_ids')) feeds.token_type_ids = new ortw.Tensor('int64', new BigInt64Array(B * L), [B, L]);
+    const wasm = (await w.run(feeds)).sentence_embedding.data as Float32Array;
+    const n = await ort.InferenceSession.create(r.bytes);
+    const native = await runBatch(n, ids.data, mask.data, B, L);
+    assertClose(`${dir}: sentence_embedding, wasm vs native`, wasm, native.emb, { atol: 1e-6 });
+    assertClose(`${dir}: sentence_embedding, wasm vs reference`, wasm, (await readTensor(g, `${r.pooling}_normalized`)).data, { atol: 2e-6 });
+    await Promise.all([w.release(), n.release()]);
+  }
 });
