@@ -13,7 +13,7 @@ export interface OnnxExportOptions {
 const SKIPPED = /\.safetensors$|^model\.safetensors\.index\.json$|^checkpoint-\d+$|^train_log\.jsonl$|^trainer_state\.json$|^onnx$/;
 
 export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: number; params: number; pooling: string; normalize: boolean }> {
-  const [{ cp, mkdir, readdir, rename, rm }, { join, dirname, basename }, { resolveModelDir }, files, { exportOnnx }] = await Promise.all([
+  const [{ cp, mkdir, readdir, readFile, rename, rm }, { join, dirname, basename }, { resolveModelDir }, files, { exportOnnx }] = await Promise.all([
     import('node:fs/promises'),
     import('node:path'),
     import('../command-model.ts'),
@@ -23,7 +23,8 @@ export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: numb
   const existing = await readdir(o.out).catch(() => null);
   if (existing && existing.length) throw new Error(`--out ${o.out}: folder exists and is not empty; choose a new folder`);
   const dir = await resolveModelDir(o.model);
-  const r = await exportOnnx(files.localModelFiles(dir), o.model, { name: 'aqa-webgpu', version: '0.1.0' });
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const r = await exportOnnx(files.localModelFiles(dir), o.model, { name: pkg.name, version: pkg.version });
 
   const target = join(o.out);
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);

@@ -15,7 +15,7 @@
 // Opset 17 has LayerNormalization (ONNX Runtime's CPU and WebAssembly providers both run it);
 // GELU is written with Erf (exact GELU, as BERT's and GTE's "gelu"). Linear weights are stored
 // [in, out] for MatMul; BERT's query/key/value and GTE's packed qkv_proj / up_gate_proj become
-// separate matrices, so the graph needs no Split on activations.
+// separate matrices, so the projections need no Split (RoPE's rotate_half has the only one).
 
 import { ropeTables } from '../../kernels/rope.ts';
 import { layerPrefix } from '../architectures.ts';
