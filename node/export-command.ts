@@ -104,18 +104,30 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
   return { tensors: Object.keys(out).length, bytesIn, bytesOut };
 }
 
+export type ExportFormat = 'safetensors' | 'onnx';
+const FORMATS: readonly ExportFormat[] = ['safetensors', 'onnx'];
+
 /** Add `export` to the `aqa` program. */
 export function registerExportCommand(program: Command): void {
   program
     .command('export')
-    .description('write a copy of a model folder with its float weights stored as f16 (half the download; the demo and Hugging Face loaders read it), or its matmul weights as per-channel int8 (the demo and aqa read it)')
+    .description('write a copy of a model folder with its float weights stored as f16 (half the download; the demo and Hugging Face loaders read it), or its matmul weights as per-channel int8 (the demo and aqa read it); or, with --format onnx, as an ONNX graph (onnx/model.onnx) for onnxruntime and transformers.js')
     .requiredOption('--model <dir|hub-id>', 'model folder or Hugging Face Hub id')
     .requiredOption('--out <dir>', 'new folder to write (must not exist, or be empty)')
-    .option('--dtype <type>', 'f16: every float weight as f16; int8: Linear weights as per-output-channel symmetric int8 with f32 scales, the rest f16', 'f16')
-    .action(async (opts: { model: string; out: string; dtype: string }) => {
+    .option('--format <format>', 'safetensors: the weights at --dtype; onnx: onnx/model.onnx (f32 weights, outputs last_hidden_state and the pooled, normalised sentence_embedding) beside the tokenizer and config files', 'safetensors')
+    .option('--dtype <type>', 'safetensors only. f16: every float weight as f16; int8: Linear weights as per-output-channel symmetric int8 with f32 scales, the rest f16', 'f16')
+    .action(async (opts: { model: string; out: string; dtype: string; format: string }, cmd: Command) => {
+      if (!(FORMATS as readonly string[]).includes(opts.format)) throw new Error(`--format: '${opts.format}' is not supported (${FORMATS.join(', ')})`);
+      const mib = (n: number) => (n / 2 ** 20).toFixed(2);
+      if (opts.format === 'onnx') {
+        if (cmd.getOptionValueSource('dtype') !== 'default') throw new Error('--dtype applies to --format safetensors only; the ONNX graph stores f32 weights');
+        const { runOnnxExport } = await import('./onnx/export.ts');
+        const r = await runOnnxExport({ model: opts.model, out: opts.out });
+        console.error(`wrote ${opts.out}/onnx/model.onnx: ${r.params} parameters, ${mib(r.bytes)} MiB, ${r.pooling} pooling${r.normalize ? ', normalised' : ''}`);
+        return;
+      }
       if (!(DTYPES as readonly string[]).includes(opts.dtype)) throw new Error(`--dtype: '${opts.dtype}' is not supported (${DTYPES.join(', ')})`);
       const r = await runExport({ model: opts.model, out: opts.out, dtype: opts.dtype as ExportDType });
-      const mib = (n: number) => (n / 2 ** 20).toFixed(2);
       console.error(`wrote ${opts.out}: ${r.tensors} tensors, ${mib(r.bytesOut)} MiB (was ${mib(r.bytesIn)} MiB of tensor data)`);
     });
 }
