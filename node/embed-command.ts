@@ -11,6 +11,7 @@ import { type Command, Option } from 'commander';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
 import type { NpyDType } from './npy.ts';
+import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 
 export interface EmbedCommandOptions {
@@ -24,6 +25,8 @@ export interface EmbedCommandOptions {
   dtype: NpyDType;
   /** Storage type the model runs in (default f32). */
   precision?: PrecisionChoice;
+  /** webgpu (default) or onnx: the folder's onnx/model.onnx on onnxruntime-node's CPU provider. */
+  engine?: 'webgpu' | 'onnx';
   gpu: NodeGpuOptions;
 }
 
@@ -105,9 +108,7 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
   ]);
   await prepareOutputFolder(o.out, '--out');
   const dir = await resolveModelDir(o.model);
-  const gpu = await createNodeGpu(o.gpu);
-  console.error(`adapter: ${gpu.name}`);
-  const model = await loadModel(gpu, dir, o.model, o.precision ?? 'f32');
+  const { model, adapter, release } = await loadEmbedModel(o, dir, createNodeGpu, loadModel);
   const s = model.settings;
   const maxLength = o.maxLength ?? s.maxLength;
   console.error(
@@ -148,13 +149,33 @@ export async function runEmbed(o: EmbedCommandOptions): Promise<void> {
     count: texts.length,
     tokens,
     seconds: Number(secs.toFixed(3)),
-    adapter: gpu.name,
+    adapter,
     created: new Date().toISOString(),
   };
   await writeFileAtomic(`${o.out.replace(/\.npy$/, '')}.json`, JSON.stringify(sidecar, null, 2) + '\n');
   console.error(`wrote ${o.out} [${texts.length}, ${model.dim}] ${o.dtype} in ${secs.toFixed(1)} s (${Math.round(tokens / secs)} tokens/s)`);
   model.dispose();
-  gpu.destroy();
+  release();
+}
+
+/** The model on the engine asked for, the adapter name to record, and what frees them. */
+async function loadEmbedModel(
+  o: EmbedCommandOptions,
+  dir: string,
+  createNodeGpu: typeof import('./device.ts').createNodeGpu,
+  loadModel: typeof import('./command-model.ts').loadModel,
+) {
+  const engine = await import('./onnx/engine.ts');
+  if (o.engine === 'onnx') {
+    if (o.precision === 'f16') console.error('warning: --engine onnx runs in f32; --precision f16 is ignored');
+    console.error(`engine: ${engine.ONNX_ADAPTER_NAME}`);
+    return { model: await engine.loadOnnxModel(dir, o.model), adapter: engine.ONNX_ADAPTER_NAME, release: () => {} };
+  }
+  const gpu = await createNodeGpu(o.gpu);
+  console.error(`adapter: ${gpu.name}`);
+  engine.noteCpuAdapter(gpu);
+  const model = await loadModel(gpu, dir, o.model, o.precision ?? 'f32');
+  return { model, adapter: gpu.name, release: () => gpu.destroy() };
 }
 
 export function registerEmbedCommand(program: Command): void {
@@ -170,6 +191,7 @@ export function registerEmbedCommand(program: Command): void {
     .option('--batch-size <n>', 'texts per GPU batch', positiveInt, 32)
     .addOption(new Option('--dtype <t>', 'output dtype').choices(['f32', 'f16']).default('f32'))
     .addOption(precisionOption())
+    .addOption(engineOption())
     .action(async (opts) => {
       await runEmbed({ ...opts, gpu: gpuOptions(program) });
     });
