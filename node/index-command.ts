@@ -12,6 +12,7 @@ import type { Gpu } from '../core/gpu/device.ts';
 import type { VectorDType } from '../core/retrieval/index-format.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import type { Progress } from './progress.ts';
 
@@ -32,6 +33,8 @@ export interface IndexCommandOptions {
   /** Source and licences of the corpus, written into the export for the demo page to show. */
   credit?: string;
   force: boolean;
+  /** webgpu (default) or onnx (onnx/model.onnx on the CPU; f32). */
+  engine?: 'webgpu' | 'onnx';
   gpu: NodeGpuOptions;
 }
 
@@ -57,6 +60,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     if (gpu) return gpu;
     const g = await device.createNodeGpu(o.gpu);
     info(`adapter: ${g.name}`);
+    (await import('./onnx/engine.ts')).noteCpuAdapter(g);
     return (gpu = g);
   };
   try {
@@ -64,6 +68,11 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     // adapter first (an f16 index built in f32 would be mislabelled); f32 needs no GPU until a
     // shard is missing.
     let precision: PrecisionChoice = o.precision ?? 'f32';
+    const onnx = o.engine === 'onnx';
+    if (onnx && precision === 'f16') {
+      warn('--engine onnx runs in f32; --precision f16 is ignored');
+      precision = 'f32';
+    }
     if (precision === 'f16') {
       const d = devicePrecision(await openGpu(), 'f16');
       if (d.warning) warn(d.warning);
@@ -79,7 +88,10 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       shardSize: o.shardSize,
       force: o.force,
       log: info,
-      loadModel: async () => loadModel(await openGpu(), m.dir, m.name, precision),
+      // Both engines give the same vectors within 1e-5 (test/engine-onnx.test.ts), far below f16
+      // rounding, so the engine is not part of the index identity: either engine resumes or
+      // searches an index the other built.
+      loadModel: async () => (onnx ? (await import('./onnx/engine.ts')).loadOnnxModel(m.dir, m.name) : loadModel(await openGpu(), m.dir, m.name, precision)),
       onProgress: (p) => {
         bar ??= progress({ label: 'indexing', unit: 'passages', total: p.total, start: p.done - p.embedded });
         bar.update(p.done, `shard ${p.shard + 1}/${p.shards}`);
@@ -129,6 +141,7 @@ export function registerIndexCommand(program: Command): void {
     .option('--export <dir>', 'also write the browser format (vectors, manifest.json, passages.json) to this folder')
     .option('--credit <text>', "with --export: where the corpus comes from and its licences, shown on the demo page")
     .option('--force', 'rebuild an index that was built with another model or settings', false)
+    .addOption(engineOption())
     .action(async (opts) => {
       await runIndex({ ...opts, gpu: gpuOptions(program) });
     });

@@ -92,12 +92,12 @@ export function checkK(what: string, k: number): void {
   if (k > TOPK_MAX_K) throw new IndexError(`${what}: ${k} is more than the ${TOPK_MAX_K} results a search can return`);
 }
 
-export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number, precision: Precision = 'f32') {
+export async function embedAndSearch(gpu: Gpu, index: OpenIndex, desc: ModelDescription, questions: AqaQuestion[], k: number, batchSize: number, precision: Precision = 'f32', engine: 'webgpu' | 'onnx' = 'webgpu') {
   const t0 = performance.now();
   const gindex = await uploadIndex(gpu, index);
   info(`index on the GPU: ${gindex.rows} x ${gindex.dim} ${gindex.dtype} (${fmtBytes(gindex.bytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   try {
-    const model = await loadModel(gpu, desc.dir, desc.name, precision);
+    const model = engine === 'onnx' ? await (await import('./onnx/engine.ts')).loadOnnxModel(desc.dir, desc.name) : await loadModel(gpu, desc.dir, desc.name, precision);
     try {
       const bar = progress({ label: 'queries', unit: 'queries', total: questions.length });
       const t1 = performance.now();

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { ScoreMap } from '../core/retrieval/results.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 
 export interface SearchCommandOptions {
@@ -20,6 +21,8 @@ export interface SearchCommandOptions {
   precision?: PrecisionChoice;
   /** Results shown per question with their titles (default: 3 for the first 10 questions on a terminal, none otherwise). */
   show?: number;
+  /** Query embedding: webgpu (default) or onnx (onnx/model.onnx on the CPU); the top-k search stays on the GPU. */
+  engine?: 'webgpu' | 'onnx';
   gpu: NodeGpuOptions;
 }
 
@@ -46,7 +49,7 @@ export async function runSearch(o: SearchCommandOptions): Promise<void> {
   const gpu = await device.createNodeGpu(o.gpu);
   try {
     info(`adapter: ${gpu.name}`);
-    const r = await q.embedAndSearch(gpu, index, desc, questions, o.k, o.batchSize, precision);
+    const r = await q.embedAndSearch(gpu, index, desc, questions, o.k, o.batchSize, precision, o.engine);
     const maps: ScoreMap[] = r.pids.map((pids, i) => new Map(pids.map((p, j) => [p, r.scores[i][j]])));
     await data.writeResults(o.out, maps, o.k);
     info(`wrote top ${Math.min(o.k, index.pids.length)} for ${questions.length} questions to ${o.out}`);
@@ -80,6 +83,7 @@ export function registerSearchCommand(program: Command): void {
     .option('--max-length <n>', "max tokens per query (default: the model's)", positiveInt)
     .option('--batch-size <n>', 'queries per GPU batch', positiveInt, 32)
     .addOption(precisionOption("the index's"))
+    .addOption(engineOption())
     .option('--show <n>', `print the top n papers of every question with their titles (on a terminal: ${TERMINAL_ROWS} for the first ${TERMINAL_QUESTIONS} questions)`, positiveInt)
     .action(async (opts) => {
       await runSearch({ ...opts, gpu: gpuOptions(program) });
