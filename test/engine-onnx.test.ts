@@ -3,7 +3,7 @@
 // engine on a CPU driver names the faster choice once.
 
 import assert from 'node:assert/strict';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { readNpy } from '../node/npy.ts';
@@ -57,4 +57,36 @@ test('aqa embed --engine onnx matches the WebGPU engine; the CPU-driver note; th
   // A folder without the export: one line naming it and the command that makes it.
   const bare = resolve(TINY);
   assertOneLineError(runAqa(['embed', '--model', bare, '--input', input, '--out', join(d, 'x.npy'), '--engine', 'onnx']), `${bare} has no onnx/model.onnx: run aqa export --format onnx --model ${bare} --out <dir2>`);
+});
+
+test('an index built with --engine onnx is searched with either engine; index names the faster engine on a CPU driver', (t) => {
+  const d = tempDir(t, 'engine-onnx-index');
+  const model = join(d, 'model');
+  cpSync(TINY, model, { recursive: true });
+  const ex = runAqa(['export', '--format', 'onnx', '--model', TINY, '--out', join(d, 'exported')]);
+  assert.equal(ex.code, 0, ex.stderr);
+  cpSync(join(d, 'exported', 'onnx'), join(model, 'onnx'), { recursive: true });
+  const corpus = 'test/fixtures/index/corpus.json';
+  const questions = 'test/fixtures/index/questions.jsonl';
+
+  const built = runAqa(['index', '--engine', 'onnx', '--model', model, '--corpus', corpus, '--out', join(d, 'idx'), '--shard-size', '16']);
+  assert.equal(built.code, 0, built.stderr);
+  assert.doesNotMatch(built.stderr, /^note: /m);
+  // The WebGPU engine takes the index as its own: nothing to rebuild.
+  const again = runAqa(['index', '--model', model, '--corpus', corpus, '--out', join(d, 'idx'), '--shard-size', '16']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /up to date/);
+
+  const top = (engine: string) => {
+    const r = runAqa(['search', '--engine', engine, '--index', join(d, 'idx'), '--questions', questions, '--out', join(d, `${engine}.jsonl`), '--k', '5']);
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(join(d, `${engine}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => Object.keys(JSON.parse(l)));
+  };
+  // Scores differ in the last float bits at most; the rankings are the same.
+  assert.deepEqual(top('onnx'), top('webgpu'));
+
+  const fresh = runAqa(['index', '--model', model, '--corpus', corpus, '--out', join(d, 'idx2'), '--shard-size', '16']);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  const adapter = /^adapter: (.+)$/m.exec(fresh.stderr)?.[1] ?? '';
+  assert.equal([...fresh.stderr.matchAll(NOTE)].length, /llvmpipe|lavapipe|swiftshader/i.test(adapter) ? 1 : 0, fresh.stderr);
 });
