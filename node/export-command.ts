@@ -26,7 +26,7 @@ const DTYPES: readonly ExportDType[] = ['f16', 'int8'];
 const WEIGHT_FILES = /^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$/;
 
 export async function runExport(o: ExportOptions): Promise<{ tensors: number; bytesIn: number; bytesOut: number }> {
-  const [{ cp, mkdir, readdir, readFile, rename, rm, stat, writeFile }, { join, dirname, basename }, { resolveModelDir }, files, weights, st, half, quant, config] = await Promise.all([
+  const [{ readdir, readFile, stat, writeFile }, { join }, { resolveModelDir }, files, weights, st, half, quant, config] = await Promise.all([
     import('node:fs/promises'),
     import('node:path'),
     import('./command-model.ts'),
@@ -78,29 +78,15 @@ export async function runExport(o: ExportOptions): Promise<{ tensors: number; by
     }
   }
 
-  const target = join(o.out);
-  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  try {
-    for (const entry of await readdir(dir)) {
-      if (WEIGHT_FILES.test(entry) || entry.startsWith('.')) continue;
-      await cp(join(dir, entry), join(tmp, entry), { recursive: true });
-    }
+  await files.writeModelFolderAtomic(dir, o.out, WEIGHT_FILES, async (tmp) => {
     if (o.dtype === 'int8') {
       const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
       cfg.quantization_config = quant.int8QuantizationConfig([...int8]);
       await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     }
     await files.writeSafetensorsFile(join(tmp, 'model.safetensors'), out, { format: 'pt' });
-    if (existing) await rm(target, { recursive: true, force: true }); // the empty folder
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  await files.syncDir(dirname(target)).catch(() => {});
-  const bytesOut = (await stat(join(target, 'model.safetensors'))).size;
+  });
+  const bytesOut = (await stat(join(o.out, 'model.safetensors'))).size;
   return { tensors: Object.keys(out).length, bytesIn, bytesOut };
 }
 

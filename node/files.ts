@@ -4,7 +4,7 @@
 // rename), so a crash leaves either the old file or the new one, never half of one.
 
 import { randomBytes } from 'node:crypto';
-import { access, constants, type FileHandle, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { access, constants, cp, type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { safetensorsLayout, type TensorToWrite } from '../core/model/safetensors.ts';
 import { type ByteSource, checkRange, type ModelFiles } from '../core/model/source.ts';
@@ -151,4 +151,29 @@ export async function syncDir(dir: string): Promise<void> {
 export async function writeSafetensorsFile(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
   const layout = safetensorsLayout(tensors, metadata, path);
   await writeFileAtomic(path, [layout.header, ...layout.parts.map((p) => p.bytes)]);
+}
+
+/**
+ * Writes a model folder as a whole: a copy of `from`'s files (those `skip` does not match, and
+ * no dot files) plus what `fill` writes, under a temporary name beside `target`, renamed into
+ * place when complete, so a crash never leaves a half-written folder. `target` must not exist
+ * or be empty (the caller checks that first, with its own message).
+ */
+export async function writeModelFolderAtomic(from: string, target: string, skip: RegExp, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const entry of await readdir(from)) {
+      if (skip.test(entry) || entry.startsWith('.')) continue;
+      await cp(join(from, entry), join(tmp, entry), { recursive: true });
+    }
+    await fill(tmp);
+    await rm(target, { recursive: true, force: true }); // the empty folder, if any
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  await syncDir(dirname(target)).catch(() => {});
 }

@@ -13,7 +13,7 @@ export interface OnnxExportOptions {
 const SKIPPED = /\.safetensors$|^model\.safetensors\.index\.json$|^checkpoint-\d+$|^train_log\.jsonl$|^trainer_state\.json$|^onnx$/;
 
 export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: number; params: number; pooling: string; normalize: boolean }> {
-  const [{ cp, mkdir, readdir, readFile, rename, rm }, { join, dirname, basename }, { resolveModelDir }, files, { exportOnnx }] = await Promise.all([
+  const [{ mkdir, readdir, readFile }, { join }, { resolveModelDir }, files, { exportOnnx }] = await Promise.all([
     import('node:fs/promises'),
     import('node:path'),
     import('../command-model.ts'),
@@ -26,22 +26,9 @@ export async function runOnnxExport(o: OnnxExportOptions): Promise<{ bytes: numb
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
   const r = await exportOnnx(files.localModelFiles(dir), o.model, { name: pkg.name, version: pkg.version });
 
-  const target = join(o.out);
-  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(join(tmp, 'onnx'), { recursive: true });
-  try {
-    for (const entry of await readdir(dir)) {
-      if (SKIPPED.test(entry) || entry.startsWith('.')) continue;
-      await cp(join(dir, entry), join(tmp, entry), { recursive: true });
-    }
+  await files.writeModelFolderAtomic(dir, o.out, SKIPPED, async (tmp) => {
+    await mkdir(join(tmp, 'onnx'), { recursive: true });
     await files.writeFileAtomic(join(tmp, 'onnx', 'model.onnx'), r.bytes);
-    if (existing) await rm(target, { recursive: true, force: true }); // the empty folder
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  await files.syncDir(dirname(target)).catch(() => {});
+  });
   return { bytes: r.bytes.length, params: r.params, pooling: r.pooling, normalize: r.normalize };
 }
