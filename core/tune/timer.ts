@@ -21,26 +21,35 @@ export function timerKind(gpu: Gpu): 'gpu timestamps' | 'wall clock' {
 
 /** The timer for this Gpu (see the top of this file). */
 export function defaultTimer(gpu: Gpu): Timer {
-  return gpu.features.has('timestamp-query') ? (record) => timestamped(gpu, record) : (record) => wall(gpu, record);
+  return async (record) => {
+    const t = await timeSubmission(gpu, record);
+    return t.gpuMs ?? t.wallMs;
+  };
 }
 
-async function wall(gpu: Gpu, record: () => void): Promise<number> {
-  await gpu.sync();
-  const t0 = performance.now();
-  record();
-  await gpu.sync();
-  return performance.now() - t0;
+export interface SubmissionTiming {
+  /** Wall ms from recording the work to the end of the sync that waits for it. */
+  wallMs: number;
+  /** GPU ms between timestamps written right before and after the work; null without 'timestamp-query' or when the clock gave end <= begin. */
+  gpuMs: number | null;
 }
 
-async function timestamped(gpu: Gpu, record: () => void): Promise<number> {
+/**
+ * Times the work `record` records in one submission: empty compute passes that only write a
+ * timestamp go right before and after it (with 'timestamp-query'), and the wall clock is read
+ * around the recording and the sync. `around` runs right before the clock starts and right
+ * after it stops (the matmul bench reads the driver's CPU time there).
+ */
+export async function timeSubmission(gpu: Gpu, record: () => void, around: { start?(): void; stop?(): void } = {}): Promise<SubmissionTiming> {
+  const stamps = gpu.features.has('timestamp-query');
   const dev = gpu.device;
-  const qs = dev.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolved = dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const qs = stamps ? dev.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolved = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+  const read = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
   try {
     await gpu.sync();
-    // empty passes that only write a timestamp, submitted before and after the work
     const mark = (index: 0 | 1) => {
+      if (!qs || !resolved || !read) return;
       const enc = dev.createCommandEncoder();
       const ts: GPUComputePassTimestampWrites = index === 0 ? { querySet: qs, beginningOfPassWriteIndex: 0 } : { querySet: qs, endOfPassWriteIndex: 1 };
       enc.beginComputePass({ timestampWrites: ts }).end();
@@ -50,6 +59,7 @@ async function timestamped(gpu: Gpu, record: () => void): Promise<number> {
       }
       dev.queue.submit([enc.finish()]);
     };
+    around.start?.();
     const t0 = performance.now();
     mark(0);
     record();
@@ -57,15 +67,17 @@ async function timestamped(gpu: Gpu, record: () => void): Promise<number> {
     mark(1);
     await gpu.sync();
     const wallMs = performance.now() - t0;
+    around.stop?.();
+    if (!read) return { wallMs, gpuMs: null };
     await read.mapAsync(GPUMapMode.READ);
     const [s0, s1] = new BigUint64Array(read.getMappedRange());
     read.unmap();
-    // a clock that wraps or runs per core gives end <= begin: fall back to the wall time then
-    return s1 > s0 ? Number(s1 - s0) / 1e6 : wallMs;
+    // a clock that wraps or runs per core gives end <= begin
+    return { wallMs, gpuMs: s1 > s0 ? Number(s1 - s0) / 1e6 : null };
   } finally {
-    qs.destroy();
-    resolved.destroy();
-    read.destroy();
+    qs?.destroy();
+    resolved?.destroy();
+    read?.destroy();
   }
 }
 

@@ -40,6 +40,7 @@ import { type SubgroupMatrixCandidate, subgroupMatrixCandidate } from '../../cor
 import type { Tensor } from '../../core/gpu/tensor.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
+import { type SubmissionTiming, median, timeSubmission } from '../../core/tune/timer.ts';
 
 export interface MatmulBenchOptions {
   /** Square sizes N (M = N = K). Default [256, 512, 1024]. */
@@ -228,12 +229,6 @@ export async function benchMatmul(gpu: Gpu, opts: MatmulBenchOptions = {}): Prom
   return rows;
 }
 
-function median(v: readonly number[]): number {
-  const s = [...v].sort((x, y) => x - y);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}
-
 /** Threads a CPU driver runs compute on: llvmpipe's LP_NUM_THREADS, default one per CPU. */
 function driverWorkers(): number {
   const env = Number(process.env.LP_NUM_THREADS);
@@ -264,60 +259,16 @@ function driverCpuSeconds(): number | null {
   return ns / 1e9;
 }
 
-interface Timing {
-  /** Wall ms from recording the work to the end of the sync that waits for it. */
-  wallMs: number;
-  /** GPU ms between timestamps written right before and after the work; null without 'timestamp-query'. */
-  gpuMs: number | null;
+interface Timing extends SubmissionTiming {
   /** Driver-thread CPU seconds over the same window (see driverCpuSeconds); null if unknown. */
   cpuS: number | null;
 }
 
-/**
- * Times the work `record` records, all three ways over one submission: empty compute passes
- * with timestamp writes go right before and after it (with 'timestamp-query'), and the wall
- * clock and driver CPU time are read around the recording and the sync.
- */
+/** Times the work `record` records three ways over one submission: wall, GPU timestamps, driver CPU time. */
 async function timeWork(gpu: Gpu, record: () => void): Promise<Timing> {
-  const stamps = gpu.features.has('timestamp-query');
-  const dev = gpu.device;
-  const qs = stamps ? dev.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolve = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
-  const read = stamps ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
-  try {
-    await gpu.sync();
-    const mark = (index: 0 | 1) => {
-      if (!qs || !resolve || !read) return;
-      const enc = dev.createCommandEncoder();
-      const ts: GPUComputePassTimestampWrites = index === 0 ? { querySet: qs, beginningOfPassWriteIndex: 0 } : { querySet: qs, endOfPassWriteIndex: 1 };
-      enc.beginComputePass({ timestampWrites: ts }).end();
-      if (index === 1) {
-        enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-        enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
-      }
-      dev.queue.submit([enc.finish()]);
-    };
-    const cpu0 = driverCpuSeconds();
-    const t0 = performance.now();
-    mark(0);
-    record();
-    gpu.flush();
-    mark(1);
-    await gpu.sync();
-    const wallMs = performance.now() - t0;
-    const cpu1 = driverCpuSeconds();
-    const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
-    if (!read) return { wallMs, gpuMs: null, cpuS };
-    await read.mapAsync(GPUMapMode.READ);
-    const [s0, s1] = new BigUint64Array(read.getMappedRange());
-    read.unmap();
-    const gpuMs = Number(s1 - s0) / 1e6;
-    return { wallMs, gpuMs: gpuMs > 0 ? gpuMs : null, cpuS };
-  } finally {
-    qs?.destroy();
-    resolve?.destroy();
-    read?.destroy();
-  }
+  let cpu0: number | null = null, cpu1: number | null = null;
+  const t = await timeSubmission(gpu, record, { start: () => (cpu0 = driverCpuSeconds()), stop: () => (cpu1 = driverCpuSeconds()) });
+  return { ...t, cpuS: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null };
 }
 
 // ------------------------------------------------------------------ onnxruntime-node baseline
