@@ -318,6 +318,9 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       const desktopOpen = await ph.evaluate(() => (document.getElementById('examples') as HTMLDetailsElement).open);
       await ph.setViewportSize({ width: 390, height: 844 });
       phoneOverflow = await ph.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      // The media query's change event arrives with the next frame after the resize, not at once:
+      // wait up to 5 s for the fold, then read the state (a page that never folds still fails).
+      await ph.waitForFunction(() => !(document.getElementById('examples') as HTMLDetailsElement).open, null, { timeout: 5_000 }).catch(() => undefined);
       examplesOpen = { desktop: desktopOpen, phone: await ph.evaluate(() => (document.getElementById('examples') as HTMLDetailsElement).open) };
       await ph.screenshot({ path: join(ARTIFACTS, 'demo-phone.png') });
       await ph.close();
