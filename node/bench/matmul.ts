@@ -41,6 +41,8 @@ import type { Tensor } from '../../core/gpu/tensor.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
 import { type SubmissionTiming, median, timeSubmission } from '../../core/tune/timer.ts';
+import { GraphBuilder, valueInfo } from '../../core/model/onnx/builder.ts';
+import { DataType, encodeModel } from '../../core/model/onnx/proto.ts';
 
 export interface MatmulBenchOptions {
   /** Square sizes N (M = N = K). Default [256, 512, 1024]. */
@@ -273,54 +275,19 @@ async function timeWork(gpu: Gpu, record: () => void): Promise<Timing> {
 
 // ------------------------------------------------------------------ onnxruntime-node baseline
 
-/** Protobuf writer for the few ONNX fields a one-node model needs. */
-class Pb {
-  private bytes: number[] = [];
-  private varint(v: number): void {
-    while (v > 0x7f) {
-      this.bytes.push((v & 0x7f) | 0x80);
-      v = Math.floor(v / 128);
-    }
-    this.bytes.push(v);
-  }
-  int(field: number, v: number): this {
-    this.varint(field << 3);
-    this.varint(v);
-    return this;
-  }
-  bytesField(field: number, data: Uint8Array | number[]): this {
-    this.varint((field << 3) | 2);
-    this.varint(data.length);
-    for (const x of data) this.bytes.push(x);
-    return this;
-  }
-  str(field: number, s: string): this {
-    return this.bytesField(field, [...new TextEncoder().encode(s)]);
-  }
-  msg(field: number, m: Pb): this {
-    return this.bytesField(field, m.bytes);
-  }
-  done(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
-
-/** ModelProto with one MatMul node C[m,n] = A[m,k] @ B[k,n], f32, opset 13. */
+/** ModelProto with one MatMul node C[m,n] = A[m,k] @ B[k,n], f32, opset 13 (the export's own builder). */
 export function onnxMatmulModel(m: number, k: number, n: number): Uint8Array {
-  const valueInfo = (name: string, dims: number[]) => {
-    const shape = new Pb();
-    for (const d of dims) shape.msg(1, new Pb().int(1, d)); // TensorShapeProto.dim { dim_value }
-    const tensorType = new Pb().int(1, 1).msg(2, shape); // elem_type FLOAT, shape
-    return new Pb().str(1, name).msg(2, new Pb().msg(1, tensorType)); // ValueInfoProto { name, type { tensor_type } }
-  };
-  const node = new Pb().str(1, 'A').str(1, 'B').str(2, 'C').str(3, 'matmul').str(4, 'MatMul');
-  const graph = new Pb().msg(1, node).str(2, 'matmul').msg(11, valueInfo('A', [m, k])).msg(11, valueInfo('B', [k, n])).msg(12, valueInfo('C', [m, n]));
-  return new Pb()
-    .int(1, 8) // ir_version
-    .str(2, 'aqa-bench') // producer_name
-    .msg(7, graph)
-    .msg(8, new Pb().str(1, '').int(2, 13)) // opset_import { domain "", version 13 }
-    .done();
+  const g = new GraphBuilder();
+  g.op('MatMul', ['A', 'B']);
+  g.nameLast('C');
+  const io = (name: string, dims: number[]) => valueInfo(name, DataType.FLOAT, dims);
+  return encodeModel({
+    ir_version: 8,
+    producer_name: 'aqa-bench',
+    producer_version: '',
+    opset_import: [{ domain: '', version: 13 }],
+    graph: g.graph('matmul', [io('A', [m, k]), io('B', [k, n])], [io('C', [m, n])]),
+  });
 }
 
 async function benchOnnx(n: number, iters: number, reps: number): Promise<MatmulBenchRow> {
