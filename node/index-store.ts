@@ -38,10 +38,10 @@ import {
   type IndexPart,
   identityDiff,
   INDEX_FORMAT,
-  partShards,
   INDEX_VERSION,
   parseIndexManifest,
   parsePids,
+  partShards,
   type ShardEntry,
   shardCount,
   shardFileName,
@@ -322,7 +322,8 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     const [firstShard, endShard] = partShards(o.part.index, o.part.of, total);
     part = { index: o.part.index, of: o.part.of, firstShard, endShard };
   }
-  const [first, end] = part ? [part.firstShard, part.endShard] : [0, total];
+  // The shards this directory holds: all, or the part's.
+  const [shardFrom, shardTo] = part ? [part.firstShard, part.endShard] : [0, total];
   const partName = (p?: IndexPart) => (p ? `${p.index}/${p.of}` : 'whole');
   let shards: ShardEntry[] = [];
   let created = new Date().toISOString();
@@ -350,13 +351,13 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     corpus: { file: resolve(o.corpus), bytes: corpusStat.size },
     ...(part ? { part } : {}),
     shards,
-    complete: shards.length === end - first,
+    complete: shards.length === shardTo - shardFrom,
     created,
     updated: new Date().toISOString(),
   };
   const writeManifest = async () => {
     manifest.updated = new Date().toISOString();
-    manifest.complete = manifest.shards.length === end - first;
+    manifest.complete = manifest.shards.length === shardTo - shardFrom;
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   };
   const kept = shards.length;
@@ -364,16 +365,16 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
   // so its content cannot change, and a damaged copy is repaired.
   await writeFileAtomic(join(o.out, 'pids.json'), JSON.stringify(passages.pids));
   await writeManifest();
-  if (kept) log(`${o.out}: ${kept} of ${end - first} shards ${part ? `of part ${partName(part)} ` : ''}already built`);
-  // Progress counts the rows this directory holds: all of them, or the part's.
-  const [rowsFrom] = shardRange(first, count, shardSize);
-  const rowsTo = end > first ? shardRange(end - 1, count, shardSize)[1] : rowsFrom;
+  if (kept) log(`${o.out}: ${kept} of ${shardTo - shardFrom} shards ${part ? `of part ${partName(part)} ` : ''}already built`);
+  // Progress counts the rows this directory holds.
+  const [rowsFrom] = shardRange(shardFrom, count, shardSize);
+  const rowsTo = shardTo > shardFrom ? shardRange(shardTo - 1, count, shardSize)[1] : rowsFrom;
 
   const t0 = performance.now();
   let embedded = 0;
   let built = 0;
   let model: PassageEmbedder | null = null;
-  for (let i = first + kept; i < end; i++) {
+  for (let i = shardFrom + kept; i < shardTo; i++) {
     if (o.stopAfterShards !== undefined && built >= o.stopAfterShards) break;
     model ??= await o.loadModel();
     if (model.dim !== m.dim) throw new IndexError(`${m.name}: the loaded model has dim ${model.dim}, its config says ${m.dim}`);
