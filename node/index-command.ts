@@ -15,6 +15,7 @@ import type { NodeGpuOptions } from './device.ts';
 import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import type { Progress } from './progress.ts';
+import { parseShardSpec, resolveShard, type ShardSpec } from './shard-option.ts';
 
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
 export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
@@ -33,6 +34,8 @@ export interface IndexCommandOptions {
   /** Source and licences of the corpus, written into the export for the demo page to show. */
   credit?: string;
   force: boolean;
+  /** Build only part i of n (node/shard-option.ts). */
+  shard?: ShardSpec;
   /** webgpu (default) or onnx (onnx/model.onnx on the CPU; f32). */
   engine?: 'webgpu' | 'onnx';
   gpu: NodeGpuOptions;
@@ -47,6 +50,8 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     import('./progress.ts'),
     import('../core/retrieval/embed.ts'),
   ]);
+  const part = o.shard && resolveShard(o.shard, process.env, warn);
+  if (part && o.export) throw new Error(`--export needs the whole index: merge the parts (aqa index merge <dirs...> --out <dir> --export ${o.export})`);
   const dir = await resolveModelDir(o.model);
   const m = await store.describeModel(dir, o.model, o.maxLength);
   const s = m.settings;
@@ -87,6 +92,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       batchSize: o.batchSize,
       shardSize: o.shardSize,
       force: o.force,
+      part,
       log: info,
       // Both engines give the same vectors within 1e-5 (test/engine-onnx.test.ts), far below f16
       // rounding, so the engine is not part of the index identity: either engine resumes or
@@ -108,11 +114,13 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     if (st.duplicates) warn(`${o.corpus}: ${st.duplicates} duplicate pid(s); the first entry of each is indexed`);
     if (st.empty) warn(`${o.corpus}: ${st.empty} paper(s) with no title and no abstract (indexed as empty passages)`);
     const id = r.manifest.identity;
-    const total = format.shardCount(id.count, id.shardSize);
+    const p = r.manifest.part;
+    const total = p ? p.endShard - p.firstShard : format.shardCount(id.count, id.shardSize);
+    if (p) info(`part ${p.index} of ${p.of}: shards [${p.firstShard}, ${p.endShard}) of ${format.shardCount(id.count, id.shardSize)}`);
     if (r.built) {
       info(`indexed ${r.embedded} passages in ${r.seconds.toFixed(1)} s (${rate(r.embedded, r.seconds)} passages/s); ${r.kept + r.built}/${total} shards in ${o.out}`);
     } else {
-      info(`${o.out}: up to date (${total} shards, ${id.count} passages)`);
+      info(`${o.out}: up to date (${total} shards, ${p ? `part ${p.index} of ${p.of} of ` : ''}${id.count} passages)`);
     }
     if (o.export) {
       const idx = await store.openIndex(o.out);
@@ -127,12 +135,13 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
 }
 
 export function registerIndexCommand(program: Command): void {
-  program
+  const index = program
     .command('index')
     .description('embed a corpus into an on-disk index (shards; an interrupted build resumes where it stopped)')
-    .requiredOption('--model <dir|hub-id>', 'local model folder or Hugging Face Hub id')
-    .requiredOption('--corpus <file>', 'AQA corpus JSON {pid: {title, abstract}} (pid_to_title_abs*.json)')
-    .requiredOption('--out <dir>', 'index directory (manifest.json, pids.json, shard-NNNNN.f16)')
+    // Required, but checked in the action: commander would demand them of `index merge` too.
+    .option('--model <dir|hub-id>', 'local model folder or Hugging Face Hub id (required)')
+    .option('--corpus <file>', 'AQA corpus JSON {pid: {title, abstract}} (pid_to_title_abs*.json) (required)')
+    .option('--out <dir>', 'index directory (manifest.json, pids.json, shard-NNNNN.f16) (required)')
     .addOption(new Option('--dtype <t>', 'stored vector type').choices(['f16', 'f32']).default('f16'))
     .addOption(precisionOption())
     .option('--max-length <n>', "max tokens per passage (default: the model's)", positiveInt)
@@ -141,8 +150,30 @@ export function registerIndexCommand(program: Command): void {
     .option('--export <dir>', 'also write the browser format (vectors, manifest.json, passages.json) to this folder')
     .option('--credit <text>', "with --export: where the corpus comes from and its licences, shown on the demo page")
     .option('--force', 'rebuild an index that was built with another model or settings', false)
+    .option('--shard <i/n>', 'build part i of n (0 <= i < n) for a multi-machine build: whole shard files by position; auto/n takes i from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); join the parts with aqa index merge', parseShardSpec)
     .addOption(engineOption())
     .action(async (opts) => {
+      for (const k of ['model', 'corpus', 'out']) if (!opts[k]) throw new Error(`--${k} is required (see aqa index --help)`);
       await runIndex({ ...opts, gpu: gpuOptions(program) });
     });
+  // Commander gives the options anywhere after `index` to `index` itself, so merge's --out,
+  // --export, --corpus and --credit are the ones declared above, read with optsWithGlobals().
+  index
+    .command('merge')
+    .description('join the parts of aqa index --shard i/n into one index, byte for byte what one machine builds')
+    .usage('<dirs...> --out <dir> [--export <dir> [--corpus <file>] [--credit <text>]]')
+    .argument('<dirs...>', 'the part directories (one per part, any order)')
+    .addHelpText('after', MERGE_HELP)
+    .action(async (dirs: string[], _opts, cmd: Command) => {
+      const { out, export: exp, corpus, credit } = cmd.optsWithGlobals<{ out?: string; export?: string; corpus?: string; credit?: string }>();
+      if (!out) throw new Error('index merge: --out <dir> is required (the merged index directory)');
+      await (await import('./index-merge.ts')).runIndexMerge(dirs, { out, export: exp, corpus, credit });
+    });
 }
+
+const MERGE_HELP = `
+Options:
+  --out <dir>      the merged index directory (must not exist, or be empty)
+  --export <dir>   also write the browser format, as aqa index --export does
+  --corpus <file>  with --export: the corpus for titles and snippets (default: the file the parts recorded)
+  --credit <text>  with --export: where the corpus comes from and its licences`;

@@ -8,6 +8,8 @@
 //      sha256 (a damaged one is rebuilt from there on);
 //   3. pids.json, then for each missing shard: embed its passages (length-sorted batches inside
 //      the shard), write the file atomically, and only then rewrite the manifest listing it.
+// A part of a multi-machine build (--shard i/n, `part`) does the same for its range of shards
+// only; node/index-merge.ts joins the parts.
 // The model is loaded only when a shard is actually missing, so a finished index with --export,
 // or a refused one, never pays the model load.
 
@@ -33,11 +35,13 @@ import {
   exportFileName,
   type IndexIdentity,
   type IndexManifest,
+  type IndexPart,
   identityDiff,
   INDEX_FORMAT,
   INDEX_VERSION,
   parseIndexManifest,
   parsePids,
+  partShards,
   type ShardEntry,
   shardCount,
   shardFileName,
@@ -187,6 +191,8 @@ export interface BuildIndexOptions {
   precision?: Precision;
   batchSize?: number;
   shardSize?: number;
+  /** Build only part `index` of `of` (whole shard files by position; index-format.ts). */
+  part?: { index: number; of: number };
   /** Remove an index with another identity instead of refusing it. */
   force?: boolean;
   /** Stop (as if killed) after this many shards are written by this run: for crash tests. */
@@ -230,7 +236,7 @@ async function removeFiles(dir: string, which: (name: string) => boolean): Promi
   return n;
 }
 
-async function readManifestFile(path: string): Promise<IndexManifest | null> {
+export async function readManifestFile(path: string): Promise<IndexManifest | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -310,10 +316,20 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     if (!o.force) throw new IndexError(`${(e as Error).message}; use --force to replace this index`);
     old = null;
   }
+  const total = shardCount(count, shardSize);
+  let part: IndexPart | undefined;
+  if (o.part) {
+    const [firstShard, endShard] = partShards(o.part.index, o.part.of, total);
+    part = { index: o.part.index, of: o.part.of, firstShard, endShard };
+  }
+  // The shards this directory holds: all, or the part's.
+  const [shardFrom, shardTo] = part ? [part.firstShard, part.endShard] : [0, total];
+  const partName = (p?: IndexPart) => (p ? `${p.index}/${p.of}` : 'whole');
   let shards: ShardEntry[] = [];
   let created = new Date().toISOString();
   if (old) {
     const diff = identityDiff(old.identity, identity);
+    if (partName(old.part) !== partName(part)) diff.push(`part: ${partName(old.part)} vs ${partName(part)}`);
     if (diff.length && !o.force) {
       throw new IndexError(`${o.out}: holds an index built with other settings (${diff.join('; ')}); use --force to rebuild it, or another --out`);
     }
@@ -327,21 +343,21 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
   if (!shards.length) await removeFiles(o.out, (n) => isIndexFile(n) && n !== 'manifest.json');
   else await removeFiles(o.out, isTempFile); // leftovers of a write a crash interrupted
 
-  const total = shardCount(count, shardSize);
   const manifest: IndexManifest = {
     format: INDEX_FORMAT,
     version: INDEX_VERSION,
     identity,
     model: { name: m.name, dir: m.dir, arch: m.arch, queryPrefix: m.settings.queryPrefix, weightsHashMethod: WEIGHTS_HASH_METHOD },
     corpus: { file: resolve(o.corpus), bytes: corpusStat.size },
+    ...(part ? { part } : {}),
     shards,
-    complete: shards.length === total,
+    complete: shards.length === shardTo - shardFrom,
     created,
     updated: new Date().toISOString(),
   };
   const writeManifest = async () => {
     manifest.updated = new Date().toISOString();
-    manifest.complete = manifest.shards.length === total;
+    manifest.complete = manifest.shards.length === shardTo - shardFrom;
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   };
   const kept = shards.length;
@@ -349,13 +365,16 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
   // so its content cannot change, and a damaged copy is repaired.
   await writeFileAtomic(join(o.out, 'pids.json'), JSON.stringify(passages.pids));
   await writeManifest();
-  if (kept) log(`${o.out}: ${kept} of ${total} shards already built`);
+  if (kept) log(`${o.out}: ${kept} of ${shardTo - shardFrom} shards ${part ? `of part ${partName(part)} ` : ''}already built`);
+  // Progress counts the rows this directory holds.
+  const [rowsFrom] = shardRange(shardFrom, count, shardSize);
+  const rowsTo = shardTo > shardFrom ? shardRange(shardTo - 1, count, shardSize)[1] : rowsFrom;
 
   const t0 = performance.now();
   let embedded = 0;
   let built = 0;
   let model: PassageEmbedder | null = null;
-  for (let i = kept; i < total; i++) {
+  for (let i = shardFrom + kept; i < shardTo; i++) {
     if (o.stopAfterShards !== undefined && built >= o.stopAfterShards) break;
     model ??= await o.loadModel();
     if (model.dim !== m.dim) throw new IndexError(`${m.name}: the loaded model has dim ${model.dim}, its config says ${m.dim}`);
@@ -366,7 +385,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     const vectors = await model.embed(passages.texts.slice(start, end), {
       batchSize,
       maxLength: m.maxLength,
-      onProgress: (p) => o.onProgress?.({ done: start + p.done, total: count, embedded: before + p.done, shard: i, shards: total }),
+      onProgress: (p) => o.onProgress?.({ done: start - rowsFrom + p.done, total: rowsTo - rowsFrom, embedded: before + p.done, shard: i, shards: total }),
     });
     const bad = firstNonFiniteRow(vectors, m.dim);
     if (bad >= 0) {
@@ -400,6 +419,7 @@ export async function openIndex(dir: string, opts: { allowIncomplete?: boolean }
   if (!st?.isDirectory()) throw new IndexError(`${dir}: no such index directory (build one with aqa index --out ${dir})`);
   const manifest = await readManifestFile(join(dir, 'manifest.json'));
   if (!manifest) throw new IndexError(`${dir}: not an index (no manifest.json); build one with aqa index --out ${dir}`);
+  if (manifest.part) throw new IndexError(`${dir}: part ${manifest.part.index} of ${manifest.part.of} of a multi-machine build, not a whole index; join the parts with aqa index merge <dirs...> --out <dir>`);
   if (!manifest.complete && !opts.allowIncomplete) {
     const total = shardCount(manifest.identity.count, manifest.identity.shardSize);
     throw new IndexError(`${dir}: unfinished index (${manifest.shards.length} of ${total} shards); run the same aqa index command again to finish it`);

@@ -24,6 +24,12 @@
 //     maxChars (passage cut), precision (what the encoder ran in: f32, or f16 weights and
 //     activations; absent in indexes written before it existed, which were f32), dtype, dim,
 //     shardSize, corpus sha256 and count.
+//   part (only in a part of a multi-machine build, aqa index --shard i/n): {index, of,
+//                     firstShard, endShard}: this directory holds shards [firstShard, endShard)
+//                     = [floor(index*S/of), floor((index+1)*S/of)) of the S shards of the whole
+//                     index, with their whole-index names and rows; shards then lists a prefix
+//                     of that range and complete means the range is done. pids.json is the
+//                     whole corpus's. aqa index merge joins the parts into an index without part.
 //   A build into a directory whose manifest has another identity is refused (or, with --force,
 //   the old files are removed and it starts over); the same identity resumes after the last
 //   listed shard.
@@ -89,6 +95,14 @@ export interface ShardEntry {
   batchSize: number;
 }
 
+/** Which part of a multi-machine build a directory holds (see the file comment). */
+export interface IndexPart {
+  index: number;
+  of: number;
+  firstShard: number;
+  endShard: number;
+}
+
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;
   version: number;
@@ -103,7 +117,9 @@ export interface IndexManifest {
     weightsHashMethod: string;
   };
   corpus: { file: string; bytes: number };
-  /** Finished shards in row order (a prefix of all shards). */
+  /** Present only in a part of a multi-machine build. */
+  part?: IndexPart;
+  /** Finished shards in row order (a prefix of all shards, or of the part's). */
   shards: ShardEntry[];
   /** All shards are listed. */
   complete: boolean;
@@ -159,6 +175,11 @@ export function exportFileName(i: number, dtype: VectorDType): string {
 /** Number of shards for `count` rows. */
 export function shardCount(count: number, shardSize: number): number {
   return Math.ceil(count / shardSize);
+}
+
+/** Shards [first, end) of part i of n: whole shard files by position, so parts meet exactly. */
+export function partShards(i: number, n: number, shards: number): [number, number] {
+  return [Math.floor((i * shards) / n), Math.floor(((i + 1) * shards) / n)];
 }
 
 /** Row range [start, end) of shard i. */
@@ -267,12 +288,13 @@ function sha(f: Fields, name: string): string {
   return s;
 }
 
-/** Check the shard list: consecutive row ranges from 0, the expected names and sizes. */
-function checkShards(file: string, shards: ShardEntry[], id: IndexIdentity): void {
+/** Check the shard list: consecutive row ranges from shard `first` (0 but in a part), the expected names and sizes. */
+function checkShards(file: string, shards: ShardEntry[], id: IndexIdentity, first: number): void {
   const rowBytes = id.dim * bytesPerValue(id.dtype);
-  shards.forEach((s, i) => {
+  shards.forEach((s, j) => {
+    const i = first + j;
     const [start, end] = shardRange(i, id.count, id.shardSize);
-    const where = `${file}: shards[${i}]`;
+    const where = `${file}: shards[${j}]`;
     if (s.file !== shardFileName(i, id.dtype)) throw new IndexFormatError(`${where}.file: expected ${shardFileName(i, id.dtype)}, got ${JSON.stringify(s.file)}`);
     if (s.start !== start || s.rows !== end - start) throw new IndexFormatError(`${where}: rows [${s.start}, ${s.start + s.rows}) but shard ${i} must hold [${start}, ${end})`);
     if (s.bytes !== s.rows * rowBytes) throw new IndexFormatError(`${where}.bytes: ${s.bytes}, expected ${s.rows} x ${rowBytes}`);
@@ -314,16 +336,26 @@ export function parseIndexManifest(text: string, file = 'manifest.json'): IndexM
     batchSize: s.number('batchSize', 'posInt'),
   }));
   const total = shardCount(identity.count, identity.shardSize);
-  if (shards.length > total) f.failAt('shards', `${shards.length} listed, but ${identity.count} rows make ${total}`);
-  checkShards(file, shards, identity);
+  let part: IndexPart | undefined;
+  if (f.has('part')) {
+    const p = f.object('part');
+    part = { index: p.number('index', 'nonNegInt'), of: p.number('of', 'posInt'), firstShard: p.number('firstShard', 'nonNegInt'), endShard: p.number('endShard', 'nonNegInt') };
+    if (part.index >= part.of) p.failAt('index', `${part.index} but parts are numbered 0 to ${part.of - 1}`);
+    const [a, b] = partShards(part.index, part.of, total);
+    if (part.firstShard !== a || part.endShard !== b) f.failAt('part', `shards [${part.firstShard}, ${part.endShard}) but part ${part.index} of ${part.of} of ${total} shards is [${a}, ${b})`);
+  }
+  const [first, end] = part ? [part.firstShard, part.endShard] : [0, total];
+  if (shards.length > end - first) f.failAt('shards', `${shards.length} listed, but ${part ? `part ${part.index} of ${part.of} holds` : `${identity.count} rows make`} ${end - first}`);
+  checkShards(file, shards, identity, first);
   const complete = f.bool('complete');
-  if (complete !== (shards.length === total)) f.failAt('complete', `${complete} but ${shards.length} of ${total} shards are listed`);
+  if (complete !== (shards.length === end - first)) f.failAt('complete', `${complete} but ${shards.length} of ${end - first} shards are listed`);
   return {
     format: INDEX_FORMAT,
     version,
     identity,
     model: { name: m.string('name'), dir: m.string('dir'), arch: m.string('arch'), queryPrefix: m.string('queryPrefix'), weightsHashMethod: m.string('weightsHashMethod') },
     corpus: { file: c.string('file'), bytes: c.number('bytes', 'nonNegInt') },
+    ...(part ? { part } : {}),
     shards,
     complete,
     created: f.string('created'),
