@@ -285,11 +285,15 @@ document.addEventListener('keydown', (e) => {
 
 function onLibraryProgress(p: LibraryProgress): void {
   libraryBar.hidden = false;
-  if (p.phase === 'embed' && p.total > 0) {
+  if (p.phase === 'embed' && p.done === 0 && p.etaS === null && p.reused) {
+    libraryBar.removeAttribute('value');
+    libraryStatus.textContent = `${p.reused.toLocaleString('en')} reused from this browser's storage, ${p.total.toLocaleString('en')} to embed...`;
+  } else if (p.phase === 'embed' && p.total > 0) {
     libraryBar.max = p.total;
     libraryBar.value = p.done;
     const eta = p.etaS === null ? '' : p.done < p.total ? `, about ${ms(p.etaS * 1000)} left` : '';
-    libraryStatus.textContent = `Embedding papers on the GPU: ${p.done.toLocaleString('en')} of ${p.total.toLocaleString('en')}${eta}`;
+    const reused = p.reused ? ` (${p.reused.toLocaleString('en')} reused)` : '';
+    libraryStatus.textContent = `Embedding papers on the GPU: ${p.done.toLocaleString('en')} of ${p.total.toLocaleString('en')}${eta}${reused}`;
   } else {
     libraryBar.removeAttribute('value'); // indeterminate: no count yet
     libraryStatus.textContent = { open: "Looking for this file in this browser's storage...", parse: 'Reading the file...', embed: 'Embedding papers on the GPU...', store: "Keeping the index in this browser's storage..." }[p.phase];
@@ -302,7 +306,7 @@ function libraryReady(info: LibraryInfo): void {
   const n = info.count.toLocaleString('en');
   const how = info.fromStorage
     ? `Loaded ${n} papers from this browser's storage (${info.file}).`
-    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${(info.count / Math.max(info.embedS, 1e-3)).toFixed(1)} papers/s, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
+    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${libraryWork(info)}, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
   libraryStatus.textContent = `${how} Questions now search these papers.${info.notes.map((x) => ` Note: ${x}.`).join('')}`;
   libraryBar.hidden = true;
   libraryExport.hidden = false;
@@ -311,10 +315,18 @@ function libraryReady(info: LibraryInfo): void {
   document.body.dataset.library = 'ready';
   document.body.dataset.libraryCount = String(info.count);
   document.body.dataset.librarySource = info.fromStorage ? 'storage' : 'built';
+  document.body.dataset.libraryReused = String(info.reused);
   rankingChoices(true);
   results.replaceChildren();
   summary.textContent = '';
   weak.hidden = true;
+}
+
+/** How much embedding a library took: its rate, and how many vectors an earlier library gave. */
+function libraryWork(info: LibraryInfo): string {
+  const embedded = info.count - info.reused;
+  const rate = `${(embedded / Math.max(info.embedS, 1e-3)).toFixed(1)} papers/s`;
+  return info.reused ? `${info.reused.toLocaleString('en')} reused, ${embedded.toLocaleString('en')} embedded${embedded ? ` at ${rate}` : ''}` : rate;
 }
 
 async function openLibraryFile(file: File): Promise<void> {
