@@ -12,6 +12,7 @@ import * as Comlink from 'comlink';
 import { NO_WEBGPU_HELP } from '../browser/device.ts';
 import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './config.ts';
 import { barState, isWeak, queryTerms } from './cues.ts';
+import { embedWorkText, reuseProgressText } from './library/status.ts';
 import { RANKINGS, type Ranking } from './ranking.ts';
 import { renderHit } from './render.ts';
 import type { DemoInfo, DemoSearchApi, ExportedFile, LibraryInfo, LibraryProgress, LoadStep, SearchReply } from './worker.ts';
@@ -287,7 +288,7 @@ function onLibraryProgress(p: LibraryProgress): void {
   libraryBar.hidden = false;
   if (p.phase === 'embed' && p.done === 0 && p.etaS === null && p.reused) {
     libraryBar.removeAttribute('value');
-    libraryStatus.textContent = `${p.reused.toLocaleString('en')} reused from this browser's storage, ${p.total.toLocaleString('en')} to embed...`;
+    libraryStatus.textContent = reuseProgressText(p.reused, p.total);
   } else if (p.phase === 'embed' && p.total > 0) {
     libraryBar.max = p.total;
     libraryBar.value = p.done;
@@ -306,7 +307,7 @@ function libraryReady(info: LibraryInfo): void {
   const n = info.count.toLocaleString('en');
   const how = info.fromStorage
     ? `Loaded ${n} papers from this browser's storage (${info.file}).`
-    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${libraryWork(info)}, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
+    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${embedWorkText(info)}, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
   libraryStatus.textContent = `${how} Questions now search these papers.${info.notes.map((x) => ` Note: ${x}.`).join('')}`;
   libraryBar.hidden = true;
   libraryExport.hidden = false;
@@ -320,13 +321,6 @@ function libraryReady(info: LibraryInfo): void {
   results.replaceChildren();
   summary.textContent = '';
   weak.hidden = true;
-}
-
-/** How much embedding a library took: its rate, and how many vectors an earlier library gave. */
-function libraryWork(info: LibraryInfo): string {
-  const embedded = info.count - info.reused;
-  const rate = `${(embedded / Math.max(info.embedS, 1e-3)).toFixed(1)} papers/s`;
-  return info.reused ? `${info.reused.toLocaleString('en')} reused, ${embedded.toLocaleString('en')} embedded${embedded ? ` at ${rate}` : ''}` : rate;
 }
 
 async function openLibraryFile(file: File): Promise<void> {
