@@ -12,6 +12,7 @@ import * as Comlink from 'comlink';
 import { NO_WEBGPU_HELP } from '../browser/device.ts';
 import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './config.ts';
 import { barState, isWeak, queryTerms } from './cues.ts';
+import { embedWorkText, reuseProgressText } from './library/status.ts';
 import { RANKINGS, type Ranking } from './ranking.ts';
 import { renderHit } from './render.ts';
 import type { DemoInfo, DemoSearchApi, ExportedFile, LibraryInfo, LibraryProgress, LoadStep, SearchReply } from './worker.ts';
@@ -285,11 +286,15 @@ document.addEventListener('keydown', (e) => {
 
 function onLibraryProgress(p: LibraryProgress): void {
   libraryBar.hidden = false;
-  if (p.phase === 'embed' && p.total > 0) {
+  if (p.phase === 'embed' && p.done === 0 && p.etaS === null && p.reused) {
+    libraryBar.removeAttribute('value');
+    libraryStatus.textContent = reuseProgressText(p.reused, p.total);
+  } else if (p.phase === 'embed' && p.total > 0) {
     libraryBar.max = p.total;
     libraryBar.value = p.done;
     const eta = p.etaS === null ? '' : p.done < p.total ? `, about ${ms(p.etaS * 1000)} left` : '';
-    libraryStatus.textContent = `Embedding papers on the GPU: ${p.done.toLocaleString('en')} of ${p.total.toLocaleString('en')}${eta}`;
+    const reused = p.reused ? ` (${p.reused.toLocaleString('en')} reused)` : '';
+    libraryStatus.textContent = `Embedding papers on the GPU: ${p.done.toLocaleString('en')} of ${p.total.toLocaleString('en')}${eta}${reused}`;
   } else {
     libraryBar.removeAttribute('value'); // indeterminate: no count yet
     libraryStatus.textContent = { open: "Looking for this file in this browser's storage...", parse: 'Reading the file...', embed: 'Embedding papers on the GPU...', store: "Keeping the index in this browser's storage..." }[p.phase];
@@ -302,7 +307,7 @@ function libraryReady(info: LibraryInfo): void {
   const n = info.count.toLocaleString('en');
   const how = info.fromStorage
     ? `Loaded ${n} papers from this browser's storage (${info.file}).`
-    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${(info.count / Math.max(info.embedS, 1e-3)).toFixed(1)} papers/s, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
+    : `Indexed ${n} papers from ${info.file} in ${ms(info.embedS * 1000)} (${embedWorkText(info)}, passages up to ${info.maxLength} tokens); kept in this browser's storage.`;
   libraryStatus.textContent = `${how} Questions now search these papers.${info.notes.map((x) => ` Note: ${x}.`).join('')}`;
   libraryBar.hidden = true;
   libraryExport.hidden = false;
@@ -311,6 +316,7 @@ function libraryReady(info: LibraryInfo): void {
   document.body.dataset.library = 'ready';
   document.body.dataset.libraryCount = String(info.count);
   document.body.dataset.librarySource = info.fromStorage ? 'storage' : 'built';
+  document.body.dataset.libraryReused = String(info.reused);
   rankingChoices(true);
   results.replaceChildren();
   summary.textContent = '';

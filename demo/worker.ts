@@ -32,7 +32,7 @@ import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
 import { buildLibrary, type EmbedProgress, sha256Hex } from './library/build.ts';
-import { type ModelIdentity, type StoredLibrary, currentKey, forgetLibraries, libraryKey, loadLibrary, saveLibrary, setCurrentKey } from './library/store.ts';
+import { type ModelIdentity, type StoredLibrary, currentKey, findStoredVectors, forgetLibraries, libraryKey, loadLibrary, saveLibrary, setCurrentKey } from './library/store.ts';
 
 /** Bytes per ranged read of a vector file: 8 MiB = 10,922 rows of 384 f16, a progress step each. */
 const READ_BYTES = 8 * 2 ** 20;
@@ -122,6 +122,8 @@ export interface LibraryInfo {
   fromStorage: boolean;
   /** Seconds the embedding took (when it was built, for a stored one). */
   embedS: number;
+  /** Papers whose vector was found in an earlier library rather than embedded. */
+  reused: number;
   maxLength: number;
   links: number;
   /** One-line notes: duplicates dropped, papers without an abstract, storage refused. */
@@ -309,8 +311,8 @@ class DemoSearch {
         if (lib.duplicates) notes.push(`${lib.duplicates} entries repeat an id already seen and were left out`);
         if (lib.noAbstract) notes.push(`${lib.noAbstract} papers have no abstract and are searched by title alone`);
         const t0 = performance.now();
-        const built = await buildLibrary(base.model, base.manifest.model.name, lib.papers, identity.maxLength, (p) => onProgress({ phase: 'embed', ...p }));
-        const meta = { file: name, format: lib.format, count: lib.papers.length, embedS: (performance.now() - t0) / 1000, identity, created: new Date().toISOString() };
+        const built = await buildLibrary(base.model, base.manifest.model.name, lib.papers, identity.maxLength, (p) => onProgress({ phase: 'embed', ...p }), (h) => findStoredVectors(identity, h).catch(() => new Map()));
+        const meta = { file: name, format: lib.format, count: lib.papers.length, embedS: (performance.now() - t0) / 1000, reused: built.reused, identity, created: new Date().toISOString() };
         stored = { key, meta, ...built };
         onProgress({ phase: 'store', done: 0, total: 0, etaS: null });
         try {
@@ -349,7 +351,7 @@ class DemoSearch {
     this.links = corpusLinks(stored.corpus);
     this.library = stored;
     const meta = stored.meta;
-    return { file: meta.file, format: meta.format, count: m.count, fromStorage, embedS: meta.embedS, maxLength: m.model.maxLength, links: this.links.size, notes };
+    return { file: meta.file, format: meta.format, count: m.count, fromStorage, embedS: meta.embedS, reused: meta.reused ?? 0, maxLength: m.model.maxLength, links: this.links.size, notes };
   }
 
   /** The open library as the files of a browser export (manifest.json, vectors, passages.json) plus corpus.json. */

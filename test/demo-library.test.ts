@@ -10,9 +10,10 @@
 //               again ("loaded ... from this browser's storage"), and answers the same
 //   export      the Export button's files, served as an index folder (?index=), answer the same
 //   forget      Forget clears the storage: a reload opens the demo's own index again
-//   CSL-JSON    the Zotero-style CSL-JSON file parses to the same papers as the BibTeX file
-//               (in Node, with the page's parser: embedding the same papers twice in SwiftShader
-//               would double the test's time and check nothing new)
+//   CSL-JSON    the Zotero-style CSL-JSON file of the same papers, picked next: every paper
+//               indexed, none embedded (each vector is found in storage by model and passage
+//               text, "240 reused, 0 to embed"), and the same top 10 and scores as the BibTeX
+//               run, so the CLI's too; it parses to the same papers in Node as well
 //
 // Max length 32 keeps SwiftShader's embedding of the 240 papers short; the page embeds at the
 // max length of the index it was opened with, so the test opens it with the CLI's own export of
@@ -76,6 +77,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let reloaded: { count: string; source: string; status: string; s: number; answer: Answer } | null = null;
     let fromExport: Answer | null = null;
     let afterForget = '';
+    let csl: { count: string; source: string; status: string; reused: string; statuses: string[]; s: number; answers: Answer[] } | null = null;
     let initial = '';
 
     before(async () => {
@@ -150,6 +152,20 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       await p1.click('#library-export');
       await saved;
 
+      // The same papers as CSL-JSON: every vector comes from the stored BibTeX library.
+      await p1.evaluate('window.statuses = []');
+      const tc = performance.now();
+      await p1.setInputFiles('#library-file', join(FIXTURES, 'scifact-csl.json'));
+      await p1.waitForFunction(() => document.body.dataset.library === 'error' || (document.body.dataset.library === 'ready' && /scifact-csl/.test(document.getElementById('library-status')?.textContent ?? '')), null, {
+        timeout: 300_000,
+        polling: 100,
+      });
+      const cs = (performance.now() - tc) / 1000;
+      csl = { ...(await library(p1)), reused: (await p1.evaluate(() => document.body.dataset.libraryReused)) ?? '', statuses: (await p1.evaluate('window.statuses')) as string[], s: cs, answers: [] };
+      // The page numbers its answers from its load on: these follow the BibTeX run's.
+      for (const [i, q] of questions.entries()) csl.answers.push(await ask(p1, q, questions.length + i + 1, 120_000));
+      console.log(`# CSL-JSON of the same papers: ready in ${cs.toFixed(1)} s: ${csl.status}`);
+
       // A reload finds the stored index: no embedding.
       const tr = performance.now();
       await p1.reload();
@@ -204,6 +220,27 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
         }
       }
       console.log(`# page vs CLI: max score difference ${maxDiff.toExponential(2)} over ${fresh.length} questions`);
+    });
+
+    test('the same papers as CSL-JSON reuse every stored vector and rank the same', () => {
+      assert.ok(csl, 'the CSL-JSON file was not opened');
+      assert.equal(csl.count, String(PAPERS), csl.status);
+      assert.equal(csl.source, 'built');
+      assert.equal(csl.reused, String(PAPERS), csl.status);
+      assert.match(csl.status, new RegExp(`^Indexed ${PAPERS} papers from scifact-csl\\.json in .* \\(${PAPERS} reused, 0 embedded,`));
+      assert.ok(
+        csl.statuses.some((t) => t.startsWith(`${PAPERS} reused from this browser's storage, 0 to embed`)),
+        `no reuse count among: ${csl.statuses.slice(0, 8).join(' | ')}`,
+      );
+      assert.ok(!csl.statuses.some((t) => t.startsWith('Embedding papers on the GPU:')), 'papers were embedded again');
+      assert.equal(csl.answers.length, fresh.length);
+      for (const [i, a] of csl.answers.entries()) {
+        assert.deepEqual(
+          a.hits.map((h) => [h.pid, h.score]),
+          fresh[i].hits.map((h) => [h.pid, h.score]),
+          `question ${i + 1}`,
+        );
+      }
     });
 
     test('a reload opens the stored index without embedding again', () => {

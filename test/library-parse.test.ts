@@ -1,11 +1,14 @@
 // demo/library/parse.ts: the files a person drops on the demo page (BibTeX, CSL-JSON as Zotero
 // exports it, the AQA corpus JSON and JSONL) become the same corpus entries, and bad input is a
-// one-line error naming the file, the entry and the field.
+// one-line error naming the file, the entry and the field. demo/library/build.ts: a paper whose
+// passage text has a stored vector is not embedded again (with a stand-in model, no GPU).
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { LibraryError, detectFormat, parseLibrary, toCorpusJson } from '../demo/library/parse.ts';
+import type { EmbeddingModel } from '../core/retrieval/embed.ts';
+import { type EmbedProgress, buildLibrary } from '../demo/library/build.ts';
+import { LibraryError, type LibraryPaper, detectFormat, parseLibrary, toCorpusJson } from '../demo/library/parse.ts';
 
 const FIXTURES = 'test/fixtures/library';
 
@@ -95,5 +98,61 @@ describe('library files', () => {
     const plain = (l: typeof corpus) => l.papers.map((p) => ({ pid: p.pid, title: p.title, abstract: p.abstract }));
     assert.deepEqual(plain(bibLib), plain(corpus));
     assert.deepEqual(plain(csl), plain(corpus));
+  });
+});
+
+describe('library build: stored vectors are reused', () => {
+  /** A stand-in model: one "token" per text (its length), a vector made from it; counts what it embeds. */
+  function fakeModel() {
+    const embedded: number[] = [];
+    const model = {
+      dim: 4,
+      settings: { pooling: 'mean', normalize: true, queryPrefix: '', passagePrefix: '' },
+      tokenize: (texts: string[]) => texts.map((t) => [t.length]),
+      embedTokens: async (encoded: number[][], o: { onProgress?: (p: { done: number; total: number; tokens: number }) => void }) => {
+        const out = new Float32Array(encoded.length * 4);
+        encoded.forEach(([n], i) => out.set([n / 100, 1 / n, 0.5, -n / 1000], i * 4));
+        embedded.push(...encoded.map(([n]) => n));
+        o.onProgress?.({ done: encoded.length, total: encoded.length, tokens: encoded.length });
+        return out;
+      },
+    };
+    return { model: model as unknown as EmbeddingModel, embedded };
+  }
+  const paper = (pid: string, title: string, abstract: string): LibraryPaper => ({ pid, title, abstract });
+  const first = [paper('a', 'Alpha', 'First abstract.'), paper('b', 'Beta', 'Second abstract, longer.'), paper('c', 'Gamma', 'Third.')];
+
+  test('only new or changed papers are embedded; the rows equal a full build', async () => {
+    const one = fakeModel();
+    const built = await buildLibrary(one.model, 'm', first, 32, () => {});
+    assert.equal(built.reused, 0);
+    assert.equal(one.embedded.length, 3);
+    const rows = new Map(built.hashes.map((h, r) => [h, built.vectors.slice(r * 8, (r + 1) * 8)]));
+    const asked: string[][] = [];
+    const find = async (h: readonly string[]) => {
+      asked.push([...h]);
+      return new Map([...rows].filter(([k]) => h.includes(k)));
+    };
+
+    // An updated export: other ids and order, one abstract changed, one paper new.
+    const next = [paper('c2', 'Gamma', 'Third.'), paper('a', 'Alpha', 'First abstract, revised.'), paper('d', 'Delta', 'New.'), paper('b', 'Beta', 'Second abstract, longer.')];
+    const two = fakeModel();
+    const progress: EmbedProgress[] = [];
+    const again = await buildLibrary(two.model, 'm', next, 32, (p) => progress.push(p), find);
+    assert.equal(asked.length, 1);
+    assert.equal(again.reused, 2);
+    assert.deepEqual(progress[0], { done: 0, total: 2, etaS: null, reused: 2 });
+    assert.deepEqual(two.embedded, ['Alpha. First abstract, revised.'.length, 'Delta. New.'.length]);
+    const full = await buildLibrary(fakeModel().model, 'm', next, 32, () => {});
+    assert.deepEqual(again.vectors, full.vectors);
+    assert.deepEqual(again.manifest, full.manifest);
+    assert.deepEqual(again.hashes, full.hashes);
+
+    // Everything stored: nothing to embed.
+    const three = fakeModel();
+    const same = await buildLibrary(three.model, 'm', first, 32, () => {}, find);
+    assert.equal(same.reused, 3);
+    assert.deepEqual(three.embedded, []);
+    assert.deepEqual(same.vectors, built.vectors);
   });
 });

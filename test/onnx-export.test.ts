@@ -7,14 +7,15 @@
 //    and the first 200 AQA validation questions as `aqa search` embeds them), min cosine
 //    >= 0.99999, and sentence-transformers' embeddings of the 81 fixture texts (same bound);
 //  - transformers.js loading the exported folder (feature-extraction, mean pooling, normalised)
-//    and giving the same embeddings, on the texts its tokenizer encodes as ours does;
+//    and giving the same embeddings, on the texts its tokenizer encodes as ours does; the same
+//    for the gte-dev (GTE v1.5, model_type "new") export with CLS pooling;
 //  - an `aqa train` output folder (tiny-bert, two steps): the export of the fine-tuned model
 //    gives our embeddings of it, and no checkpoint or training file is copied.
 //  - onnxruntime-web's WebAssembly backend (what a page without WebGPU runs) on the tiny-bert and
 //    gte-dev graphs, against onnxruntime-node and the references.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -26,6 +27,7 @@ import { parseSafetensorsHeader, readInt64Tensor, readTensor, type SafetensorsFi
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { readQuestions } from '../node/data.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
+import { runOnnxExport } from '../node/onnx/export.ts';
 import { forwardFixture } from './browser/model.ts';
 import { minRowCosine } from './cases/types.ts';
 import { assertClose, assertOneLineError, runAqa, testGpu } from './helpers.ts';
@@ -193,6 +195,73 @@ test('transformers.js loads the exported folder and gives our embeddings', async
   const c = minRowCosine(res.data as Float32Array, ours, 384);
   if (process.env.AQA_TEST_VERBOSE) console.log(`  transformers.js: ${n} texts, min cosine ${c.cos.toFixed(9)} (text ${c.row})`);
   assert.ok(c.cos >= MIN_COS, `transformers.js: text ${c.row} has cosine ${c.cos} to ours (< ${MIN_COS})`);
+  await extractor.dispose();
+});
+
+/**
+ * tiny-bert's tokenizer.json cut to gte-dev's 1,000 ids: BERT's special tokens where BERT has
+ * them (ids below 104), then ASCII characters and their ## continuations, then BERT's most
+ * frequent words (BERT's own order from id 1996, "the"). gte-dev ships no tokenizer; texts
+ * need one for transformers.js's feature-extraction pipeline.
+ */
+function gteDevTokenizer(): object {
+  const t = JSON.parse(readFileSync(`${TINY}/tokenizer.json`, 'utf8')) as { model: { vocab: Record<string, number> } };
+  const bert = Object.entries(t.model.vocab)
+    .sort((a, b) => a[1] - b[1])
+    .map(([w]) => w);
+  const vocab = bert.slice(0, 104);
+  const seen = new Set(vocab);
+  const add = (w: string) => {
+    if (vocab.length >= 1000 || seen.has(w)) return;
+    vocab.push(w);
+    seen.add(w);
+  };
+  const ascii = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i)).filter((c) => !/[A-Z]/.test(c));
+  for (const c of ascii) add(c);
+  for (const c of ascii) add(`##${c}`);
+  for (const w of bert.slice(1996)) add(w);
+  t.model.vocab = Object.fromEntries(vocab.map((w, i) => [w, i]));
+  return t;
+}
+
+test('transformers.js loads the GTE (model_type "new") export and gives our embeddings', async () => {
+  // @huggingface/transformers 4.3 has no class for model_type "new" (Alibaba-NLP's NewModel):
+  // AutoModel falls back to its base class with a warning ("Unknown model class") and runs the
+  // graph as an encoder-only model, feeding the inputs the graph names (input_ids,
+  // attention_mask, and token_type_ids as zeros). The pipeline's CLS pooling and normalisation
+  // then give GTE's embedding, so the fallback is all GTE needs: this checks it end to end.
+  const src = join(TMP, 'gte-src');
+  mkdirSync(join(src, '1_Pooling'), { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(GTE, f), join(src, f));
+  copyFileSync(join(TINY, 'tokenizer_config.json'), join(src, 'tokenizer_config.json'));
+  writeFileSync(join(src, 'tokenizer.json'), JSON.stringify(gteDevTokenizer()));
+  writeFileSync(join(src, '1_Pooling', 'config.json'), JSON.stringify({ word_embedding_dimension: 64, pooling_mode_cls_token: true }));
+  const out = join(TMP, 'gte-onnx');
+  // In-process (the MiniLM test above covers the command line): a process start costs seconds.
+  await runOnnxExport({ model: src, out });
+  assert.equal((JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { model_type: string }).model_type, 'new');
+
+  const model = await loadEmbeddingModel(await testGpu(), localModelFiles(src), src);
+  assert.equal(model.settings.pooling, 'cls');
+  const texts = (await parityTexts()).slice(0, 24);
+  const ids = model.tokenize(texts, { maxLength: 512 });
+  assert.ok(ids.every((e) => e.every((id) => id < 1000)), 'the tokenizer gives ids beyond gte-dev\'s vocabulary');
+  const ours = await model.embed(texts, { batchSize: 8, maxLength: 512 });
+  model.dispose();
+
+  const tjs = await import('@huggingface/transformers');
+  tjs.env.allowRemoteModels = false;
+  tjs.env.localModelPath = '';
+  const extractor = await tjs.pipeline('feature-extraction', out, { device: 'cpu', dtype: 'fp32' });
+  assert.ok(['PreTrainedModel', 'NewModel'].includes(extractor.model.constructor.name), extractor.model.constructor.name);
+  const same = texts.map((_, i) => i).filter((i) => Array.from(extractor.tokenizer(texts[i]).input_ids.data as BigInt64Array, Number).join() === ids[i].join());
+  assert.ok(same.length >= 16, `only ${same.length} of ${texts.length} texts tokenized alike`);
+  const res = await extractor(same.map((i) => texts[i]), { pooling: 'cls', normalize: true });
+  const want = new Float32Array(same.length * 64);
+  same.forEach((i, r) => want.set(ours.subarray(i * 64, (i + 1) * 64), r * 64));
+  const c = minRowCosine(res.data as Float32Array, want, 64);
+  if (process.env.AQA_TEST_VERBOSE) console.log(`  transformers.js, GTE: ${same.length} texts, min cosine ${c.cos.toFixed(9)} (text ${c.row})`);
+  assert.ok(c.cos >= MIN_COS, `transformers.js, GTE: text ${c.row} has cosine ${c.cos} to ours (< ${MIN_COS})`);
   await extractor.dispose();
 });
 
