@@ -1,6 +1,6 @@
 // Measures the browser demo in Chromium, on WebGPU and on the WebAssembly fallback:
 //
-//   node --import tsx tools/demo-bench.ts [--questions 20] [--papers 200] [--json out/demo-bench.json]
+//   node --import tsx tools/demo-bench.ts [--questions 20] [--papers 60] [--json out/demo-bench.json]
 //
 // Builds the demo index (tools/build-demo-index.sh: up to date after the first run) and the page
 // (vite build into a temporary folder), serves it on 127.0.0.1 and opens it twice in headless
@@ -128,7 +128,7 @@ function table(rows: PathResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { questions: { type: 'string', default: '20' }, papers: { type: 'string', default: '200' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { questions: { type: 'string', default: '20' }, papers: { type: 'string', default: '60' }, json: { type: 'string' } } });
   const nq = Number(values.questions);
   const np = Number(values.papers);
   if (!Number.isInteger(nq) || nq < 2) throw new Error(`--questions ${values.questions}: expected an integer >= 2 (the first is the time to first result)`);
