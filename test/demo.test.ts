@@ -67,7 +67,9 @@ import { WEAK_BELOW, queryTerms } from '../demo/cues.ts';
 import { readPassages, writeResults } from '../node/data.ts';
 import { runExport } from '../node/export-command.ts';
 import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
+import { MIN_COS, PARITY_TEXTS, engineOf, parityTexts, sameTop } from './demo/fallback.ts';
 import { type Answer, answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
+import { minRowCosine } from './cases/types.ts';
 
 const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
 const CORPUS = 'demo/data/pipeline/corpus.json';
@@ -85,15 +87,6 @@ const SCORE_ATOL = 1e-4;
 const FUSION = 'zscore' as const;
 
 const verbose = !!process.env.AQA_TEST_VERBOSE;
-/**
- * Texts embedded by both engines in Chromium: the first PARITY_WORDS words of the first questions
- * of the AQA validation fixture. Short on purpose: SwiftShader embeds ~100 tokens/s on this
- * machine, and whole claims (~30 tokens) took 140 s there where these take a third of it.
- */
-const PARITY_TEXTS = 200;
-const PARITY_WORDS = 6;
-const PARITY_FILE = 'test/fixtures/aqa-questions/qa_valid_flag.txt';
-const MIN_COS = 0.99999;
 
 // ---- demo/config.ts: no browser needed ----
 
@@ -154,17 +147,6 @@ describe('demo config', () => {
 interface Question {
   question: string;
   body: string;
-}
-
-/** The parity texts: the first PARITY_TEXTS questions of the validation fixture, cleaned as the page cleans a question, cut to PARITY_WORDS words. */
-function parityTexts(): string[] {
-  const lines = readFileSync(PARITY_FILE, 'utf8').split('\n').filter((l) => l.trim()).slice(0, PARITY_TEXTS);
-  return lines.map((l) => queryText({ question: (JSON.parse(l) as Question).question }).split(' ').slice(0, PARITY_WORDS).join(' '));
-}
-
-/** The fallback line and engine of a loaded page. */
-async function engineOf(page: Page): Promise<{ fallback: string; engine: string }> {
-  return { fallback: (await page.textContent('#fallback')) ?? '', engine: (await page.evaluate(() => document.body.dataset.engine)) ?? '' };
 }
 
 function demoQuestions(): { lines: string[]; questions: Question[] } {
@@ -556,18 +538,9 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       const [hidden, noAdapter] = noWebGpu;
       assert.match(hidden.fallback, /^Running without WebGPU \(no WebGPU in this browser\).*WebAssembly/, `without navigator.gpu the page says: ${JSON.stringify(hidden.fallback)}`);
       assert.match(noAdapter.fallback, /^Running without WebGPU \(WebGPU gave no adapter\)/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapter.fallback)}`);
+      const q = questions.map((x) => x.question);
       let maxdiff = 0;
-      const same = (got: Answer[], want: Answer[], what: string) => {
-        assert.equal(got.length, ASKED, `${what}: ${got.length} answers`);
-        for (const [i, a] of got.entries()) {
-          assert.deepEqual(a.hits.map((h) => h.pid), want[i].hits.map((h) => h.pid), `${what}, question ${i + 1} (${questions[i].question}): another top ${TOP} than the WebGPU page`);
-          for (const [j, h] of a.hits.entries()) {
-            const d = Math.abs(h.score - want[i].hits[j].score);
-            maxdiff = Math.max(maxdiff, d);
-            assert.ok(d <= SCORE_ATOL, `${what}, question ${i + 1}, rank ${j + 1}: ${h.score} on WebAssembly, ${want[i].hits[j].score} on WebGPU`);
-          }
-        }
-      };
+      const same = (got: Answer[], want: Answer[], what: string) => (maxdiff = Math.max(maxdiff, sameTop(got, want, q, SCORE_ATOL, what)));
       for (const x of noWebGpu) assert.equal(x.engine, 'wasm');
       same(hidden.hybrid, hybrid, 'navigator.gpu hidden, hybrid');
       same(noAdapter.hybrid, hybrid, 'no adapter, hybrid');
@@ -580,18 +553,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       const { webgpu, wasm, dim } = parity;
       assert.equal(webgpu.length, PARITY_TEXTS * dim);
       assert.equal(wasm.length, PARITY_TEXTS * dim);
-      let minCos = Infinity;
-      let maxAbs = 0;
-      for (let r = 0; r < PARITY_TEXTS; r++) {
-        let dot = 0, na = 0, nb = 0;
-        for (let h = r * dim; h < (r + 1) * dim; h++) {
-          dot += webgpu[h] * wasm[h];
-          na += webgpu[h] ** 2;
-          nb += wasm[h] ** 2;
-          maxAbs = Math.max(maxAbs, Math.abs(webgpu[h] - wasm[h]));
-        }
-        minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
-      }
+      const minCos = minRowCosine(webgpu, wasm, dim).cos;
+      const maxAbs = webgpu.reduce((m, x, i) => Math.max(m, Math.abs(x - wasm[i])), 0);
       console.log(`ONNX parity in Chromium: ${PARITY_TEXTS} texts, min cosine ${minCos.toFixed(8)}, max |diff| ${maxAbs.toExponential(2)}; embedding took ${ms(parity.ms.webgpu)} on WebGPU (SwiftShader), ${ms(parity.ms.wasm)} on WebAssembly`);
       assert.ok(minCos >= MIN_COS, `min cosine ${minCos} < ${MIN_COS}`);
     });
