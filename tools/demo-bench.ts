@@ -7,9 +7,11 @@
 // Chromium: with --enable-unsafe-webgpu (WebGPU; SwiftShader where there is no GPU) and without
 // it (requestAdapter() gives null, so the page embeds on onnxruntime-web's WebAssembly backend).
 // Per path it reports:
-//   download     bytes the page fetched, by kind: code (HTML, JS, CSS), wasm (onnxruntime-web),
-//                model (safetensors or ONNX graph, tokenizer and config), index (vectors,
-//                passages, the corpus for BM25, demo.json); a fresh profile, so nothing cached
+//   download     bytes the server sent the page (headers included), by kind: code (HTML, JS,
+//                CSS), wasm (onnxruntime-web), model (safetensors or ONNX graph, tokenizer and
+//                config), index (vectors, passages, the corpus for BM25, demo.json); a fresh
+//                profile, so nothing cached; counted at the server, which sees the worker's
+//                requests too
 //   load         navigation to the page ready (model and index loaded), the page's data-load-ms
 //   first        navigation to the first question's rendered answer (data-first-result-ms)
 //   per question Enter to rendered list, median (and min/max) over the validation claims of
@@ -20,8 +22,9 @@
 // Numbers depend on the machine and its load: run it niced on an otherwise idle machine.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -63,18 +66,24 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function measure(ctx: BrowserContext, origin: string, path: PathResult['path'], questions: string[], papersFile: string | null, papers: number): Promise<PathResult> {
-  const page: Page = await ctx.newPage();
+/** Bytes the server sends, by kind, from now until the returned function is called. */
+function countBytes(server: Server, origin: string): () => Record<Kind, number> {
   const bytes: Record<Kind, number> = { code: 0, wasm: 0, model: 0, index: 0 };
-  const pending: Promise<void>[] = [];
-  page.on('requestfinished', (r) => {
-    pending.push(
-      r.sizes().then(
-        (s) => void (bytes[kindOf(r.url())] += s.responseBodySize),
-        () => undefined,
-      ),
-    );
-  });
+  const listener = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    // One request at a time per connection (HTTP/1.1), so the socket's count moves for this one only.
+    const before = req.socket.bytesWritten;
+    res.on('finish', () => (bytes[kindOf(`${origin}${req.url ?? '/'}`)] += req.socket.bytesWritten - before));
+  };
+  server.prependListener('request', listener);
+  return () => {
+    server.off('request', listener);
+    return bytes;
+  };
+}
+
+async function measure(ctx: BrowserContext, server: Server, origin: string, path: PathResult['path'], questions: string[], papersFile: string | null, papers: number): Promise<PathResult> {
+  const page: Page = await ctx.newPage();
+  const stop = countBytes(server, origin);
   await page.goto(`${origin}/`);
   await waitReady(page, 300_000);
   const engine = (await page.evaluate(() => document.body.dataset.engine)) ?? '';
@@ -88,16 +97,16 @@ async function measure(ctx: BrowserContext, origin: string, path: PathResult['pa
     }
   }
   const d = await page.evaluate(() => ({ load: Number(document.body.dataset.loadMs), first: Number(document.body.dataset.firstResultMs) }));
-  await Promise.all(pending);
-  const counted = { ...bytes };
+  const counted = stop();
   let rate: number | null = null;
   if (papersFile && engine === 'webgpu') {
     await page.setInputFiles('#library-file', papersFile);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.library ?? ''), null, { timeout: 1_800_000, polling: 500 });
     const status = (await page.textContent('#library-status')) ?? '';
-    const m = /\(([\d.]+) papers\/s/.exec(status);
+    // "Indexed 60 papers from papers.json in 312.4 s (0.2 papers/s, ...)": the rate from the time, for more digits.
+    const m = /^Indexed [\d,]+ papers from .* in ([\d.]+) s \(/.exec(status);
     if (!m) throw new Error(`the library did not build: ${status}`);
-    rate = Number(m[1]);
+    rate = papers / Number(m[1]);
   }
   await page.close();
   return {
@@ -122,7 +131,7 @@ function table(rows: PathResult[]): string {
   const head = ['path', 'JS+HTML+CSS MB', 'wasm MB', 'model MB', 'index MB', 'total MB', 'load s', 'first result s', 'per question ms (median, min-max)', 'papers/s'];
   const body = rows.map((r) => {
     const total = r.bytes.code + r.bytes.wasm + r.bytes.model + r.bytes.index;
-    return [r.path === 'webgpu' ? 'WebGPU' : 'WebAssembly', mb(r.bytes.code), mb(r.bytes.wasm), mb(r.bytes.model), mb(r.bytes.index), mb(total), s(r.loadMs), s(r.firstResultMs), `${r.medianMs.toFixed(0)} (${r.minMs.toFixed(0)}-${r.maxMs.toFixed(0)}) over ${r.questions}`, r.papersPerS === null ? 'needs WebGPU' : `${r.papersPerS.toFixed(1)} (${r.papers} papers)`];
+    return [r.path === 'webgpu' ? 'WebGPU' : 'WebAssembly', mb(r.bytes.code), mb(r.bytes.wasm), mb(r.bytes.model), mb(r.bytes.index), mb(total), s(r.loadMs), s(r.firstResultMs), `${r.medianMs.toFixed(0)} (${r.minMs.toFixed(0)}-${r.maxMs.toFixed(0)}) over ${r.questions}`, r.papersPerS === null ? 'needs WebGPU' : `${r.papersPerS.toFixed(2)} (${r.papers} papers)`];
   });
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
 }
@@ -151,12 +160,13 @@ async function main(): Promise<void> {
   const server = await serveStatic(site);
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const rows: PathResult[] = [];
+  const loadBefore = loadavg()[0];
   try {
     for (const path of ['webgpu', 'wasm'] as const) {
       const ctx = await launchChromium(join(tmp, `profile-${path}`), { drop: path === 'wasm' ? ['--enable-unsafe-webgpu'] : [], viewport: { width: 1100, height: 900 } });
       try {
         console.error(`demo-bench: ${path}...`);
-        const r = await measure(ctx, origin, path, questions, papersFile, np);
+        const r = await measure(ctx, server, origin, path, questions, papersFile, np);
         if (r.engine !== path) throw new Error(`asked for the ${path} path, the page ran ${r.engine}`);
         rows.push(r);
         console.error(`demo-bench: ${path}: first result ${(r.firstResultMs / 1000).toFixed(2)} s, median ${r.medianMs.toFixed(0)} ms per question`);
@@ -170,9 +180,10 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`;
-  console.log(`Chromium, headless; ${machine}; questions from ${QUESTIONS}, hybrid ranking`);
+  const load = `load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (1 min)`;
+  console.log(`Chromium, headless; ${machine}; ${load}; questions from ${QUESTIONS}, hybrid ranking`);
   console.log(table(rows));
-  if (values.json) writeFileSync(values.json, `${JSON.stringify({ machine, date: new Date().toISOString(), rows }, null, 2)}\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ machine, load, date: new Date().toISOString(), rows }, null, 2)}\n`);
 }
 
 main().catch((e: unknown) => {
