@@ -47,7 +47,7 @@ const READ_BYTES = 8 * 2 ** 20;
 /** Either engine: the WebGPU model, or the ONNX graph on WebAssembly where there is no WebGPU. */
 type QueryModel = EmbeddingModel | WasmEmbeddingModel;
 
-/** What the page says where one's own papers cannot be embedded. */
+/** The error for a library dropped where there is no WebGPU (the page disables the box up front too). */
 export const LIBRARY_NEEDS_WEBGPU = 'Embedding your own papers needs WebGPU, which this browser does not offer here; the demo index is searched without it';
 
 export interface LoadStep {
@@ -171,11 +171,11 @@ class DemoSearch {
     const t0 = performance.now();
     this.fusion = cfg.fusion;
     onStep({ what: 'device', loaded: 0, total: 0 });
-    const notices = new Set<string>();
     const opened = noWebGpu ? { gpu: null, why: noWebGpu } : await openGpu();
     const gpu = opened.gpu;
     this.gpu = gpu;
     let bytes = 0;
+    const notices = new Set<string>();
     const precision = { precision: cfg.precision, warn: (m: string) => notices.add(m) };
 
     // Manifests first: a wrong URL fails in milliseconds, before megabytes of weights.
