@@ -28,7 +28,7 @@
 //                 backend (demo/wasm-engine.ts) with the CPU top-k: the same top 10 as the WebGPU
 //                 page for the same questions, hybrid and dense, fused scores within SCORE_ATOL,
 //                 and one line saying it runs without WebGPU. ONNX parity in Chromium: the WASM
-//                 page's query embeddings of PARITY_TEXTS short texts (six-word starts of AQA
+//                 page's query embeddings of PARITY_TEXTS short texts (four-word starts of AQA
 //                 questions) against the WebGPU page's,
 //                 min cosine >= 0.99999. Screenshots demo-wasm.png and demo-wasm-phone.png.
 //   failures      a missing index -> its URL.
