@@ -6,9 +6,11 @@
 //   1. a config JSON (default `indexes/demo.json` next to the page; written by
 //      tools/build-demo-index.sh), whose relative URLs are resolved against its own URL:
 //        { "indexes": [{ "name": "minilm-128", "index": "minilm-128/export/",
-//                        "model": "../models/all-MiniLM-L6-v2/" }],
+//                        "model": "../models/all-MiniLM-L6-v2/",
+//                        "onnx": "model-onnx/onnx/model.onnx" }],
 //          "fusion": { "method": "zscore", "weights": [1, 1] }, "examples": ["..."],
 //          "corpus": "corpus.json" }
+//      "onnx" (optional) is the model's ONNX export, for browsers without WebGPU.
 //      "corpus" (optional) is the AQA corpus JSON the indexes were built from: with it the page
 //      also ranks by BM25 (lexical) and by dense + BM25 fused (hybrid, the default).
 //   2. page parameters: ?config=URL, ?index=a/,b/ (export folders, relative to the page),
@@ -35,6 +37,11 @@ export interface DemoIndexSpec {
   index: string;
   /** Absolute URL of the model folder. */
   model: string;
+  /**
+   * Absolute URL of the model's ONNX graph (aqa export --format onnx), which embeds the questions
+   * where the browser has no WebGPU; absent: the model folder's onnx/model.onnx.
+   */
+  onnx?: string;
 }
 
 export interface DemoConfig {
@@ -142,7 +149,12 @@ export function parseDemoConfig(text: string, fileUrl: string): DemoConfig {
     if (typeof e.index !== 'string' || !e.index) throw new DemoConfigError(`${where}.index: expected the export folder's URL`);
     if (typeof e.model !== 'string' || !e.model) throw new DemoConfigError(`${where}.model: expected a model folder URL or Hub id`);
     const index = folderUrl(e.index, fileUrl);
-    return { name: typeof e.name === 'string' && e.name ? e.name : indexName(index), index, model: modelUrl(e.model, fileUrl) };
+    const spec: DemoIndexSpec = { name: typeof e.name === 'string' && e.name ? e.name : indexName(index), index, model: modelUrl(e.model, fileUrl) };
+    if (e.onnx !== undefined) {
+      if (typeof e.onnx !== 'string' || !e.onnx) throw new DemoConfigError(`${where}.onnx: expected the URL of the model's ONNX graph (model.onnx)`);
+      spec.onnx = resolveFile(e.onnx, fileUrl, `${where}.onnx`);
+    }
+    return spec;
   });
   const f = v.fusion === undefined ? {} : v.fusion;
   if (!isObject(f)) throw new DemoConfigError(`${fileUrl}: fusion: expected an object`);
@@ -191,7 +203,8 @@ export function applyParams(base: DemoConfig | null, params: URLSearchParams, pa
     if (cfg.fusion.weights && cfg.fusion.weights.length !== cfg.indexes.length) delete cfg.fusion.weights;
   } else if (models.length) {
     if (models.length > 1 && models.length !== cfg.indexes.length) throw new DemoConfigError(`?model= names ${models.length} models for ${cfg.indexes.length} indexes: give one, or one per index`);
-    cfg.indexes = cfg.indexes.map((s, i) => ({ ...s, model: modelUrl(models.length > 1 ? models[i] : models[0], pageUrl) }));
+    // Another model: the config's ONNX graph was exported from the old one, so it goes too.
+    cfg.indexes = cfg.indexes.map((s, i) => ({ name: s.name, index: s.index, model: modelUrl(models.length > 1 ? models[i] : models[0], pageUrl) }));
   }
   if (!cfg.indexes.length) throw new DemoConfigError('no index to search: build one with bash tools/build-demo-index.sh, or pass ?index=');
   const method = params.get('fusion');

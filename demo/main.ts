@@ -9,7 +9,6 @@
 // runs, the previous list stays, dimmed, with aria-busy="true".
 
 import * as Comlink from 'comlink';
-import { NO_WEBGPU_HELP } from '../browser/device.ts';
 import { type DemoConfig, applyParams, configUrl, parseDemoConfig } from './config.ts';
 import { barState, isWeak, queryTerms } from './cues.ts';
 import { embedWorkText, reuseProgressText } from './library/status.ts';
@@ -38,6 +37,7 @@ const about = $<HTMLElement>('about');
 const credit = $<HTMLElement>('credit');
 const examples = $<HTMLDetailsElement>('examples');
 const weak = $<HTMLElement>('weak');
+const fallback = $<HTMLElement>('fallback');
 const rankingBox = $<HTMLFieldSetElement>('ranking');
 const librarySection = $<HTMLElement>('library');
 const libraryFile = $<HTMLInputElement>('library-file');
@@ -102,7 +102,9 @@ function onStep(s: LoadStep): void {
   const label =
     kind === 'device'
       ? 'Opening the GPU'
-      : kind === 'model'
+      : kind === 'wasm'
+        ? 'No WebGPU here: starting the WebAssembly engine'
+        : kind === 'model'
         ? `Loading model ${shortName(name)}`
         : kind === 'index'
           ? `Loading index ${name}`
@@ -150,7 +152,7 @@ function ready(info: DemoInfo): void {
   const idx = info.indexes.map((x) => `${x.name} (${x.count.toLocaleString('en')} papers, ${x.dim}-d ${x.dtype}${x.gpuDtype !== x.dtype ? ` as ${x.gpuDtype}` : ''}, passages up to ${x.maxLength} tokens${x.precision !== 'f32' ? `, model in ${x.precision}` : ''})`);
   const fusion = info.indexes.length > 1 || info.corpus ? `; scores fused by ${config?.fusion.method}` : '';
   const bm25 = info.corpus ? `; BM25 over ${info.corpus.count.toLocaleString('en')} papers${info.corpus.links ? ` (${info.corpus.links.toLocaleString('en')} with a link)` : ''}` : '';
-  about.textContent = `GPU: ${info.adapter}. Index: ${idx.join(' + ')}${bm25}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.${info.notices.map((n) => ` Note: ${n}.`).join('')}`;
+  about.textContent = `${info.engine === 'wasm' ? 'Engine' : 'GPU'}: ${info.adapter}. Index: ${idx.join(' + ')}${bm25}${fusion}. Loaded ${mb(info.bytes)} in ${ms(info.ms)}.${info.notices.map((n) => ` Note: ${n}.`).join('')}`;
   // The papers' source comes from the indexes themselves (aqa index --credit), so another corpus
   // is never credited to the sample's.
   const credits = [...new Set(info.indexes.map((x) => x.credit).filter((c) => c !== null))];
@@ -158,6 +160,14 @@ function ready(info: DemoInfo): void {
   document.body.dataset.loadMs = String(Math.round(info.ms));
   setupRanking(info.corpus !== null);
   librarySection.hidden = false;
+  document.body.dataset.engine = info.engine;
+  if (info.engine === 'wasm') {
+    fallback.textContent = `Running without WebGPU (${info.fallback}): questions are embedded on the CPU with WebAssembly, so each takes longer.`;
+    fallback.hidden = false;
+    // Embedding a whole library on the CPU would take minutes to hours: say so instead.
+    libraryFile.disabled = true;
+    libraryStatus.textContent = 'Searching your own papers needs WebGPU to embed them; this browser does not offer it here.';
+  }
   setState('ready');
   input.focus();
 }
@@ -324,7 +334,7 @@ function libraryReady(info: LibraryInfo): void {
 }
 
 async function openLibraryFile(file: File): Promise<void> {
-  if (!api || document.body.dataset.state !== 'ready') return;
+  if (!api || document.body.dataset.state !== 'ready' || libraryFile.disabled) return;
   document.body.dataset.library = 'building';
   input.disabled = true;
   button.disabled = true;
@@ -396,13 +406,6 @@ libraryForget.addEventListener('click', async () => {
 });
 
 async function start(): Promise<void> {
-  // navigator.gpu is checked here as well as in the worker: a page without it gets the
-  // explanation at once instead of after the worker has started.
-  if (!('gpu' in navigator) || !navigator.gpu) {
-    const insecure = !isSecureContext ? ` This page is not a secure context (${location.origin}).` : '';
-    showError(`${NO_WEBGPU_HELP}${insecure}`);
-    return;
-  }
   try {
     config = await loadConfig();
   } catch (e) {
@@ -413,8 +416,13 @@ async function start(): Promise<void> {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'search' });
   worker.addEventListener('error', (e) => showError(`The search worker failed to start: ${e.message || 'see the console'}`));
   api = Comlink.wrap<DemoSearchApi>(worker);
+  // The worker's API from the console (and the end-to-end test): e.g. aqaDemo.embedQueries([...]).
+  (globalThis as { aqaDemo?: unknown }).aqaDemo = api;
   try {
-    const info = await api.init(config, Comlink.proxy(onStep));
+    // A page without navigator.gpu (an older browser, an insecure origin) tells the worker, whose
+    // own navigator may still offer it: the page and its worker take the same path.
+    const pageGpu = 'gpu' in navigator && !!navigator.gpu;
+    const info = await api.init(config, Comlink.proxy(onStep), pageGpu ? null : `no WebGPU in this browser${isSecureContext ? '' : `: ${location.origin} is not a secure context`}`);
     demoInfo = info;
     shown = info.indexes[0]?.count ?? 0;
     status.textContent = "Looking for papers kept in this browser's storage...";

@@ -5,8 +5,10 @@
 //
 // The page fetches two kinds of data next to itself:
 //   /models/<folder>/  the model (default test/models/all-MiniLM-L6-v2; AQA_DEMO_MODEL)
-//   /indexes/          demo.json, the exported indexes and corpus.json (out/demo-index; AQA_DEMO_INDEX_DIR),
-//                      from bash tools/build-demo-index.sh
+//   /indexes/          demo.json, the exported indexes, corpus.json and model-onnx/onnx/model.onnx
+//                      (out/demo-index; AQA_DEMO_INDEX_DIR), from bash tools/build-demo-index.sh
+// onnxruntime-web's .wasm (for pages without WebGPU) is imported with ?url by demo/wasm-engine.ts,
+// so Vite serves it from node_modules and emits it into the build: nothing comes from a CDN.
 // The dev server serves them from where they are, answering HTTP Range requests (the loader
 // reads safetensors tensor by tensor); the build copies them into the output so any static
 // server that honours Range (nginx, GitHub Pages, `npx serve`) can host the result. The copy
@@ -90,6 +92,13 @@ function demoData(): Plugin {
       cpSync(join(indexDir, 'demo.json'), join(dest, 'demo.json'));
       // The corpus demo.json names for BM25 (lexical and hybrid ranking).
       if (existsSync(join(indexDir, 'corpus.json'))) cpSync(join(indexDir, 'corpus.json'), join(dest, 'corpus.json'));
+      // The ONNX graph a page without WebGPU embeds questions with; the rest of that folder
+      // (tokenizer, config) is the model folder's own, already copied above.
+      const onnx = join(indexDir, 'model-onnx', 'onnx', 'model.onnx');
+      if (existsSync(onnx)) {
+        mkdirSync(join(dest, 'model-onnx', 'onnx'), { recursive: true });
+        cpSync(onnx, join(dest, 'model-onnx', 'onnx', 'model.onnx'));
+      }
       for (const name of readdirSync(indexDir)) {
         const exp = join(indexDir, name, 'export');
         if (existsSync(join(exp, 'manifest.json'))) cpSync(exp, join(dest, name, 'export'), { recursive: true });

@@ -12,9 +12,14 @@
 // With a corpus (demo.json "corpus", ?corpus=) the worker also builds the pipeline's BM25 over
 // it (demo/ranking.ts) and each question is ranked dense, lexical (BM25 alone) or hybrid (every
 // dense run and BM25 fused in one go, as `aqa fuse --method zscore` of their result files).
+//
+// Without WebGPU (no navigator.gpu, or no adapter) the same runs are made on the CPU: queries
+// embedded by the model's ONNX graph on onnxruntime-web's WebAssembly backend (wasm-engine.ts,
+// loaded only then) and the stored vectors searched by core/retrieval/cpu-topk.ts; ranking,
+// fusion and BM25 are the same code. Embedding one's own papers needs WebGPU.
 
 import * as Comlink from 'comlink';
-import { createBrowserGpu } from '../browser/device.ts';
+import { NO_ADAPTER_HELP, NO_WEBGPU_HELP, createBrowserGpu } from '../browser/device.ts';
 import { fetchModelFiles } from '../browser/fetch.ts';
 import { queryText } from '../core/data/clean.ts';
 import type { Gpu } from '../core/gpu/device.ts';
@@ -25,6 +30,7 @@ import { parseCorpus } from '../core/data/corpus.ts';
 import type { Bm25Index } from '../core/retrieval/bm25.ts';
 import type { FusionMethod } from '../core/retrieval/fusion.ts';
 import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, parseExportManifest, parseExportPassages, snippet } from '../core/retrieval/index-format.ts';
+import { CpuIndex } from '../core/retrieval/cpu-topk.ts';
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
 import { type QueryEmbedder, retrieve } from '../core/retrieval/retrieve.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
@@ -32,13 +38,20 @@ import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
 import { buildLibrary, type EmbedProgress, sha256Hex } from './library/build.ts';
+import type { WasmEmbeddingModel } from './wasm-engine.ts';
 import { type ModelIdentity, type StoredLibrary, currentKey, findStoredVectors, forgetLibraries, libraryKey, loadLibrary, saveLibrary, setCurrentKey } from './library/store.ts';
 
 /** Bytes per ranged read of a vector file: 8 MiB = 10,922 rows of 384 f16, a progress step each. */
 const READ_BYTES = 8 * 2 ** 20;
 
+/** Either engine: the WebGPU model, or the ONNX graph on WebAssembly where there is no WebGPU. */
+type QueryModel = EmbeddingModel | WasmEmbeddingModel;
+
+/** The error for a library dropped where there is no WebGPU (the page disables the box up front too). */
+export const LIBRARY_NEEDS_WEBGPU = 'Embedding your own papers needs WebGPU, which this browser does not offer here; the demo index is searched without it';
+
 export interface LoadStep {
-  /** What is loading: 'device', 'model <url>', 'index <name>', 'passages <name>', 'corpus <url>', 'bm25 <count>'. */
+  /** What is loading: 'device', 'wasm', 'model <url>', 'index <name>', 'passages <name>', 'corpus <url>', 'bm25 <count>'. */
   what: string;
   /** Bytes so far and expected for this step (0 / 0 when unknown). */
   loaded: number;
@@ -48,7 +61,11 @@ export interface LoadStep {
 }
 
 export interface DemoInfo {
+  /** The GPU adapter, or the WebAssembly engine's name. */
   adapter: string;
+  /** 'wasm': no WebGPU here (fallback says why), so queries embed on the CPU. */
+  engine: 'webgpu' | 'wasm';
+  fallback: string | null;
   features: string[];
   indexes: { name: string; model: string; precision: string; count: number; dim: number; dtype: string; gpuDtype: string; maxLength: number; credit: string | null }[];
   /** One-line notices for the page (f16 asked for on an adapter without shader-f16). */
@@ -96,8 +113,9 @@ export interface SearchReply {
 interface LoadedIndex {
   spec: DemoIndexSpec;
   manifest: ExportManifest;
-  model: EmbeddingModel;
-  gpuIndex: GpuIndex;
+  model: QueryModel;
+  /** A CpuIndex without WebGPU. */
+  gpuIndex: GpuIndex | CpuIndex;
   passages: ExportPassage[];
   /** Row -> pid, as retrieve() takes them. */
   pids: string[];
@@ -150,11 +168,13 @@ class DemoSearch {
   private demo: { indexes: LoadedIndex[]; bm25: Bm25Index | null; papers: Map<string, { title: string; abstract: string }>; links: Map<string, string> } | null = null;
   private library: StoredLibrary | null = null;
 
-  async init(cfg: DemoConfig, onStep: OnStep): Promise<DemoInfo> {
+  /** `noWebGpu`: why the page itself has no WebGPU (then none is opened here either), or null. */
+  async init(cfg: DemoConfig, onStep: OnStep, noWebGpu: string | null = null): Promise<DemoInfo> {
     const t0 = performance.now();
     this.fusion = cfg.fusion;
     onStep({ what: 'device', loaded: 0, total: 0 });
-    const gpu = await createBrowserGpu();
+    const opened = noWebGpu ? { gpu: null, why: noWebGpu } : await openGpu();
+    const gpu = opened.gpu;
     this.gpu = gpu;
     let bytes = 0;
     const notices = new Set<string>();
@@ -171,9 +191,10 @@ class DemoSearch {
     }
 
     // One copy of each model, whichever indexes share it.
-    const models = new Map<string, Promise<EmbeddingModel>>();
+    const models = new Map<string, Promise<QueryModel>>();
     for (const [i, s] of cfg.indexes.entries()) {
-      if (!models.has(s.model)) models.set(s.model, this.loadModel(gpu, s.model, manifests[i].model.name, onStep, (n) => (bytes += n), precision));
+      const count = (n: number) => (bytes += n);
+      if (!models.has(s.model)) models.set(s.model, gpu ? this.loadModel(gpu, s.model, manifests[i].model.name, onStep, count, precision) : loadWasmModel(s, manifests[i].model.name, onStep, count));
     }
 
     for (const [i, spec] of cfg.indexes.entries()) {
@@ -197,8 +218,10 @@ class DemoSearch {
       if (missing) notices.add(`${missing} of the ${this.indexes[0].pids.length} papers of ${this.indexes[0].spec.name} are not in the corpus ${cfg.corpus}, so BM25 cannot find them`);
     }
     return {
-      adapter: gpu.name,
-      features: [...gpu.features].sort(),
+      adapter: gpu?.name ?? (await import('./wasm-engine.ts')).WASM_ENGINE_NAME,
+      engine: gpu ? 'webgpu' : 'wasm',
+      fallback: opened.why,
+      features: gpu ? [...gpu.features].sort() : [],
       indexes: this.indexes.map((x) => ({
         name: x.spec.name,
         model: x.spec.model,
@@ -266,6 +289,11 @@ class DemoSearch {
     return this.exclusive(() => this.searchNow(question, show, ranking));
   }
 
+  /** Query embeddings [texts.length, dim] by the first index's model, on whichever engine runs (the console and the tests compare engines with it). */
+  embedQueries(texts: string[]): Promise<Float32Array> {
+    return this.exclusive(() => this.base().model.embed(texts, { query: true }));
+  }
+
   /** One GPU task at a time, in the order asked. */
   private exclusive<T>(f: () => Promise<T>): Promise<T> {
     const run = this.queue.then(f);
@@ -294,6 +322,7 @@ class DemoSearch {
    */
   openLibrary(name: string, bytes: Uint8Array, onProgress: (p: LibraryProgress) => void): Promise<LibraryInfo> {
     return this.exclusive(async () => {
+      if (!this.gpu) throw new Error(LIBRARY_NEEDS_WEBGPU);
       const base = this.base();
       const identity = this.identity(base);
       onProgress({ phase: 'open', done: 0, total: 0, etaS: null });
@@ -311,7 +340,7 @@ class DemoSearch {
         if (lib.duplicates) notes.push(`${lib.duplicates} entries repeat an id already seen and were left out`);
         if (lib.noAbstract) notes.push(`${lib.noAbstract} papers have no abstract and are searched by title alone`);
         const t0 = performance.now();
-        const built = await buildLibrary(base.model, base.manifest.model.name, lib.papers, identity.maxLength, (p) => onProgress({ phase: 'embed', ...p }), (h) => findStoredVectors(identity, h).catch(() => new Map()));
+        const built = await buildLibrary(base.model as EmbeddingModel, base.manifest.model.name, lib.papers, identity.maxLength, (p) => onProgress({ phase: 'embed', ...p }), (h) => findStoredVectors(identity, h).catch(() => new Map()));
         const meta = { file: name, format: lib.format, count: lib.papers.length, embedS: (performance.now() - t0) / 1000, reused: built.reused, identity, created: new Date().toISOString() };
         stored = { key, meta, ...built };
         onProgress({ phase: 'store', done: 0, total: 0, etaS: null });
@@ -338,9 +367,10 @@ class DemoSearch {
 
   private async useLibrary(stored: StoredLibrary, base: LoadedIndex, fromStorage: boolean, notes: string[]): Promise<LibraryInfo> {
     const m = stored.manifest;
-    const gpu = this.gpu!;
-    const dtype = gpu.features.has('shader-f16') && m.dim % 4 === 0 ? 'f16' : 'f32';
-    const gpuIndex = await GpuIndex.upload(gpu, decodeVectors(stored.vectors, m.dtype), m.dim, { dtype, rows: m.count });
+    const gpu = this.gpu;
+    const dtype = gpu?.features.has('shader-f16') && m.dim % 4 === 0 ? 'f16' : 'f32';
+    const vectors = decodeVectors(stored.vectors, m.dtype);
+    const gpuIndex = gpu ? await GpuIndex.upload(gpu, vectors, m.dim, { dtype, rows: m.count }) : await CpuIndex.fromPieces(vectors, m.dim, m.count);
     if (this.library) this.indexes[0].gpuIndex.release();
     this.demo ??= { indexes: this.indexes, bm25: this.bm25, papers: this.papers, links: this.links };
     const spec = { name: 'library', index: `opfs:aqa-library/${stored.key}/`, model: base.spec.model };
@@ -388,8 +418,8 @@ class DemoSearch {
     let retrieveMs = 0;
     // Embed once per model, whichever indexes share it: a model's first retrieve() embeds the
     // question, the others reuse its vector.
-    const embedders = new Map<EmbeddingModel, QueryEmbedder>();
-    const embedOnce = (model: EmbeddingModel): QueryEmbedder => {
+    const embedders = new Map<QueryModel, QueryEmbedder>();
+    const embedOnce = (model: QueryModel): QueryEmbedder => {
       let vector: Promise<Float32Array> | null = null;
       return {
         dim: model.dim,
@@ -451,7 +481,7 @@ class DemoSearch {
 }
 
 /** The query side must embed like the passages were: same width, pooling, normalisation and prefix. */
-function checkModel(spec: DemoIndexSpec, m: ExportManifest, model: EmbeddingModel): void {
+function checkModel(spec: DemoIndexSpec, m: ExportManifest, model: QueryModel): void {
   const s = model.settings;
   const diff: string[] = [];
   if (model.dim !== m.dim) diff.push(`dim ${model.dim} vs ${m.dim}`);
@@ -463,12 +493,50 @@ function checkModel(spec: DemoIndexSpec, m: ExportManifest, model: EmbeddingMode
   }
 }
 
+/** The GPU, or null with the reason where this browser has no WebGPU or no adapter (then the CPU serves). */
+async function openGpu(): Promise<{ gpu: Gpu | null; why: string | null }> {
+  try {
+    return { gpu: await createBrowserGpu(), why: null };
+  } catch (e) {
+    const m = (e as Error).message;
+    if (m.startsWith(NO_WEBGPU_HELP)) return { gpu: null, why: 'no WebGPU in this browser' };
+    if (m.startsWith(NO_ADAPTER_HELP)) return { gpu: null, why: 'WebGPU gave no adapter' };
+    throw e;
+  }
+}
+
 /**
- * Vector files -> one GpuIndex, read in ranged pieces of whole rows (8 MiB) so the host holds
+ * The WebAssembly engine for one model: its tokenizer and settings from the model folder, the
+ * graph from the index spec's "onnx" URL (default: the folder's onnx/model.onnx, where
+ * `aqa export --format onnx` puts it).
+ */
+async function loadWasmModel(spec: DemoIndexSpec, name: string, onStep: OnStep, count: (n: number) => void): Promise<QueryModel> {
+  onStep({ what: 'wasm', loaded: 0, total: 0 });
+  const { WasmEmbeddingModel } = await import('./wasm-engine.ts');
+  const url = spec.onnx ?? `${spec.model}onnx/model.onnx`;
+  const slash = url.lastIndexOf('/') + 1;
+  const what = `model ${url}`;
+  let seen = 0;
+  const graph = fetchModelFiles(url.slice(0, slash), {
+    onProgress: (_file, loaded, total) => {
+      count(loaded - seen);
+      seen = loaded;
+      onStep({ what, loaded, total });
+    },
+  });
+  onStep({ what, loaded: 0, total: 0 });
+  const src = await graph.file(url.slice(slash));
+  if (!src) throw new Error(`${url}: not found (HTTP 404): this browser has no WebGPU, and the page embeds questions without it from the model's ONNX export (bash tools/build-demo-index.sh writes it; or aqa export --format onnx)`);
+  const bytes = await src.read(0, src.size);
+  return WasmEmbeddingModel.load(fetchModelFiles(spec.model), bytes, url, name);
+}
+
+/**
+ * Vector files -> one GpuIndex (a CpuIndex without a GPU), read in ranged pieces of whole rows (8 MiB) so the host holds
  * one piece at a time. f16 files stay f16 on the GPU when it has shader-f16 (half the memory,
  * the same values); otherwise (Chromium's SwiftShader) they widen to f32 exactly.
  */
-async function uploadVectors(gpu: Gpu, spec: DemoIndexSpec, m: ExportManifest, folder: ModelFiles, onStep: OnStep, count: (n: number) => void): Promise<GpuIndex> {
+async function uploadVectors(gpu: Gpu | null, spec: DemoIndexSpec, m: ExportManifest, folder: ModelFiles, onStep: OnStep, count: (n: number) => void): Promise<GpuIndex | CpuIndex> {
   const rowBytes = m.dim * bytesPerValue(m.dtype);
   const total = m.files.reduce((n, f) => n + f.bytes, 0);
   const what = `index ${spec.name}`;
@@ -490,6 +558,7 @@ async function uploadVectors(gpu: Gpu, spec: DemoIndexSpec, m: ExportManifest, f
       }
     }
   }
+  if (!gpu) return CpuIndex.fromPieces(pieces(), m.dim, m.count);
   const dtype = m.dtype === 'f16' && gpu.features.has('shader-f16') && m.dim % 4 === 0 ? 'f16' : 'f32';
   return GpuIndex.upload(gpu, pieces(), m.dim, { dtype, rows: m.count });
 }

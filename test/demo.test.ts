@@ -23,8 +23,15 @@
 //                 by ?model=: each loads in the page and answers the first question with the
 //                 CLI's top 10 (as a set, at least 8 of them: the weights' rounding moves scores by
 //                 up to ~1e-3 for int8, which may swap neighbours across the 10th place).
-//   failures      no navigator.gpu -> the WebGPU explanation; no adapter (Chromium without
-//                 --enable-unsafe-webgpu) -> what to check; a missing index -> its URL.
+//   no WebGPU     Chromium without --enable-unsafe-webgpu (requestAdapter() gives null) and a
+//                 page with navigator.gpu hidden both answer on onnxruntime-web's WebAssembly
+//                 backend (demo/wasm-engine.ts) with the CPU top-k: the same top 10 as the WebGPU
+//                 page for the same questions, hybrid and dense, fused scores within SCORE_ATOL,
+//                 and one line saying it runs without WebGPU. ONNX parity in Chromium: the WASM
+//                 page's query embeddings of PARITY_TEXTS short texts (four-word starts of AQA
+//                 questions) against the WebGPU page's,
+//                 min cosine >= 0.99999. Screenshots demo-wasm.png and demo-wasm-phone.png.
+//   failures      a missing index -> its URL.
 //
 // SCORE_ATOL = 1e-4. Both sides run the same f32 code on the same f16 index values (Node keeps
 // them f16 on llvmpipe, Chromium widens them exactly to f32: SwiftShader has no shader-f16), so
@@ -60,7 +67,9 @@ import { WEAK_BELOW, queryTerms } from '../demo/cues.ts';
 import { readPassages, writeResults } from '../node/data.ts';
 import { runExport } from '../node/export-command.ts';
 import { CHROMIUM_HELP, chromiumExecutable, launchChromium, serveStatic } from './browser/runner.ts';
+import { MIN_COS, PARITY_TEXTS, engineOf, parityTexts, sameTop } from './demo/fallback.ts';
 import { type Answer, answer, ask, expectOk, runCommand, waitReady } from './demo/page.ts';
+import { minRowCosine } from './cases/types.ts';
 
 const MODEL_DIR = 'test/models/all-MiniLM-L6-v2';
 const CORPUS = 'demo/data/pipeline/corpus.json';
@@ -173,11 +182,13 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     let dimmed: { busy: string | null; opacity: string } | null = null;
     let examplesOpen: { desktop: boolean; phone: boolean } | null = null;
     const exported: Partial<Record<'f16' | 'int8', Answer>> = {};
-    let noGpuMessage = '';
+    /** The pages without WebGPU: hidden navigator.gpu (hybrid) and no adapter (hybrid, then dense by the switch). */
+    const noWebGpu: { fallback: string; engine: string; hybrid: Answer[]; dense: Answer[] }[] = [];
+    /** Query embeddings of the parity texts by the WebGPU page and by the WebAssembly page. */
+    let parity: { webgpu: number[]; wasm: number[]; dim: number; ms: { webgpu: number; wasm: number } } | null = null;
     let badIndexMessage = '';
     let creditSample = '';
     let creditNone = '';
-    let noAdapterMessage = '';
     let slashFocuses = false;
     let phoneOverflow = 0;
     let styled = false;
@@ -231,8 +242,9 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       context = await launchChromium(join(tmp, 'profile'), { viewport: { width: 1100, height: 900 } });
       log.push(`chromium ${context.browser()?.version() ?? ''}: launched in ${ms(performance.now() - tl)}`);
 
-      const open = async (path: string, what: string, watch = true): Promise<Page> => {
-        const page = await context!.newPage();
+      const open = async (path: string, what: string, watch = true, setup?: (p: Page) => Promise<void>, ctx: BrowserContext = context!): Promise<Page> => {
+        const page = await ctx.newPage();
+        await setup?.(page);
         if (watch) {
           page.on('console', (m) => {
             if (verbose) console.log(`  [${what} ${m.type()}] ${m.text()}`);
@@ -323,25 +335,44 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       await ph.waitForFunction(() => !(document.getElementById('examples') as HTMLDetailsElement).open, null, { timeout: 5_000 }).catch(() => undefined);
       examplesOpen = { desktop: desktopOpen, phone: await ph.evaluate(() => (document.getElementById('examples') as HTMLDetailsElement).open) };
       await ph.screenshot({ path: join(ARTIFACTS, 'demo-phone.png') });
+      const texts = parityTexts();
+      const embed = async (page: Page) => {
+        const t0 = performance.now();
+        // aqaDemo: the worker's API, which demo/main.ts puts on the page for scripts like this.
+        const v = await page.evaluate((t) => (globalThis as unknown as { aqaDemo: { embedQueries(t: string[]): Promise<Float32Array> } }).aqaDemo.embedQueries(t).then((x) => Array.from(x)), texts);
+        return { v, ms: performance.now() - t0 };
+      };
+      const gpuEmb = await embed(ph);
       await ph.close();
 
-      // No WebGPU on the page: hide navigator.gpu before the page's script runs.
-      const p3 = await context.newPage();
-      // A string, not a function: tsx's keepNames would wrap the getter in a __name() the page lacks.
-      await p3.addInitScript("Object.defineProperty(Navigator.prototype, 'gpu', { get() { return undefined; }, configurable: true });");
-      await p3.goto(`${origin}/`);
-      await p3.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 30_000 });
-      noGpuMessage = (await p3.textContent('#error')) ?? '';
+      // No WebGPU on the page: hide navigator.gpu before the page's script runs. The page
+      // answers on WebAssembly (and tells its worker, whose own navigator still has it).
+      const p3 = await open('/', 'no navigator.gpu', true, async (p) => {
+        // A string, not a function: tsx's keepNames would wrap the getter in a __name() the page lacks.
+        await p.addInitScript("Object.defineProperty(Navigator.prototype, 'gpu', { get() { return undefined; }, configurable: true });");
+      });
+      const hidden = await askAll(p3, 'no navigator.gpu, hybrid');
+      noWebGpu.push({ ...(await engineOf(p3)), hybrid: hidden, dense: [] });
       await p3.close();
 
       // WebGPU present but no adapter: Chromium without --enable-unsafe-webgpu on Linux offers
-      // navigator.gpu and answers requestAdapter() with null (the worker's device request fails).
-      const plain = await launchChromium(join(tmp, 'profile-no-webgpu'), { drop: ['--enable-unsafe-webgpu'] });
+      // navigator.gpu and answers requestAdapter() with null.
+      const plain = await launchChromium(join(tmp, 'profile-no-webgpu'), { drop: ['--enable-unsafe-webgpu'], viewport: { width: 1100, height: 900 } });
       try {
-        const p5 = plain.pages()[0] ?? (await plain.newPage());
-        await p5.goto(`${origin}/`);
-        await p5.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 60_000 });
-        noAdapterMessage = (await p5.textContent('#error')) ?? '';
+        const p5 = await open('/', 'no adapter', true, undefined, plain);
+        const h = await askAll(p5, 'no adapter, hybrid');
+        await p5.check('input[name=ranking][value=dense]');
+        const d: Answer[] = [];
+        d[ASKED - 1] = await answer(p5, ASKED + 1, 120_000);
+        for (let i = 0; i < ASKED - 1; i++) d[i] = await ask(p5, questions[i].question, ASKED + 2 + i, 120_000);
+        noWebGpu.push({ ...(await engineOf(p5)), hybrid: h, dense: d });
+        await p5.screenshot({ path: join(ARTIFACTS, 'demo-wasm.png'), fullPage: true });
+        const wasmEmb = await embed(p5);
+        parity = { webgpu: gpuEmb.v, wasm: wasmEmb.v, dim: 384, ms: { webgpu: gpuEmb.ms, wasm: wasmEmb.ms } };
+        await p5.setViewportSize({ width: 390, height: 844 });
+        await p5.waitForFunction(() => !(document.getElementById('examples') as HTMLDetailsElement).open, null, { timeout: 5_000 }).catch(() => undefined);
+        await p5.screenshot({ path: join(ARTIFACTS, 'demo-wasm-phone.png') });
+        await p5.close();
       } finally {
         await plain.close();
       }
@@ -502,9 +533,33 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
       }
     });
 
-    test('no WebGPU, no adapter and a missing index each give a message, not a blank page', () => {
-      assert.match(noGpuMessage, /no WebGPU/, `without navigator.gpu the page says: ${JSON.stringify(noGpuMessage)}`);
-      assert.match(noAdapterMessage, /returned no adapter/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapterMessage)}`);
+    test(`no WebGPU (navigator.gpu hidden; no adapter): WebAssembly answers with the WebGPU page's top ${TOP}, hybrid and dense`, () => {
+      assert.equal(noWebGpu.length, 2, 'both pages without WebGPU were asked');
+      const [hidden, noAdapter] = noWebGpu;
+      assert.match(hidden.fallback, /^Running without WebGPU \(no WebGPU in this browser\).*WebAssembly/, `without navigator.gpu the page says: ${JSON.stringify(hidden.fallback)}`);
+      assert.match(noAdapter.fallback, /^Running without WebGPU \(WebGPU gave no adapter\)/, `when requestAdapter() gives null the page says: ${JSON.stringify(noAdapter.fallback)}`);
+      const q = questions.map((x) => x.question);
+      let maxdiff = 0;
+      const same = (got: Answer[], want: Answer[], what: string) => (maxdiff = Math.max(maxdiff, sameTop(got, want, q, SCORE_ATOL, what)));
+      for (const x of noWebGpu) assert.equal(x.engine, 'wasm');
+      same(hidden.hybrid, hybrid, 'navigator.gpu hidden, hybrid');
+      same(noAdapter.hybrid, hybrid, 'no adapter, hybrid');
+      same(noAdapter.dense, pair, 'no adapter, dense');
+      console.log(`no WebGPU: top ${TOP} equal to the WebGPU page's on ${ASKED} questions (hybrid twice, dense); score maxdiff ${maxdiff.toExponential(2)} (atol ${SCORE_ATOL})`);
+    });
+
+    test(`ONNX parity in Chromium: onnxruntime-web's query embeddings of ${PARITY_TEXTS} texts against the WebGPU page's, min cosine >= ${MIN_COS}`, () => {
+      assert.ok(parity, 'the embeddings were not compared');
+      const { webgpu, wasm, dim } = parity;
+      assert.equal(webgpu.length, PARITY_TEXTS * dim);
+      assert.equal(wasm.length, PARITY_TEXTS * dim);
+      const minCos = minRowCosine(webgpu, wasm, dim).cos;
+      const maxAbs = webgpu.reduce((m, x, i) => Math.max(m, Math.abs(x - wasm[i])), 0);
+      console.log(`ONNX parity in Chromium: ${PARITY_TEXTS} texts, min cosine ${minCos.toFixed(8)}, max |diff| ${maxAbs.toExponential(2)}; embedding took ${ms(parity.ms.webgpu)} on WebGPU (SwiftShader), ${ms(parity.ms.wasm)} on WebAssembly`);
+      assert.ok(minCos >= MIN_COS, `min cosine ${minCos} < ${MIN_COS}`);
+    });
+
+    test('a missing index gives a message, not a blank page', () => {
       assert.match(badIndexMessage, /no-such-index\/export\/manifest\.json: not found/, `with a missing index the page says: ${JSON.stringify(badIndexMessage)}`);
     });
 

@@ -14,6 +14,9 @@
 #   out/demo-index/minilm-L/export/   the browser export (manifest.json, vectors-*.f16, passages.json)
 #   out/demo-index/demo.json          the demo config: which exports to search, with which model
 #   out/demo-index/corpus.json        a copy of the corpus, for the page's BM25
+#   out/demo-index/model-onnx/        the model as `aqa export --format onnx` writes it: the page
+#                                     embeds questions with its onnx/model.onnx (onnxruntime-web,
+#                                     WebAssembly) where the browser has no WebGPU
 #
 # One build serves `npm run demo`, `npm run demo:build` and test/demo.test.ts: a stamp
 # (out/demo-index/build.stamp) records a digest of every input (the model folder's files, the
@@ -87,6 +90,7 @@ digest=$(inputs_digest)
 built_all() {
   [ -f "$out/demo.json" ] && [ -f "$out/corpus.json" ] || return 1
   for len in "${lengths[@]}"; do [ -f "$out/minilm-$len/export/manifest.json" ] || return 1; done
+  [ -f "$out/model-onnx/onnx/model.onnx" ] || return 1
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && built_all; then
   echo "build-demo-index: $out is up to date (same model files, corpus and settings); nothing to do" >&2
@@ -117,8 +121,17 @@ for len in "${lengths[@]}"; do
   # --force: a corpus given as an argument replaces the previous one instead of being refused.
   node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
     --out "$out/$name/index" --export "$out/$name/export" --force "${credit_args[@]}"
-  entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\" }")
+  entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\", \"onnx\": \"model-onnx/onnx/model.onnx\" }")
 done
+
+# The model as an ONNX graph, for pages without WebGPU (a few seconds: no embedding involved).
+# Written under a temporary name and swapped in, so a reader never sees a half-written folder.
+echo "build-demo-index: ONNX export of $model -> $out/model-onnx" >&2
+rm -rf "$out/model-onnx.tmp" "$out/model-onnx.old"
+node node/bin.mjs export --format onnx --model "$model" --out "$out/model-onnx.tmp" >&2
+[ -d "$out/model-onnx" ] && mv "$out/model-onnx" "$out/model-onnx.old"
+mv "$out/model-onnx.tmp" "$out/model-onnx"
+rm -rf "$out/model-onnx.old"
 
 # The corpus itself, for the page's BM25 (lexical and hybrid ranking).
 cp "$corpus" "$out/corpus.json.tmp"

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
 import { scoresTile, topkWg } from '../../core/kernels/topk.ts';
 import { tileName } from './matmul.ts';
+import { TopHeap } from '../../core/retrieval/cpu-topk.ts';
 import { GpuIndex } from '../../core/retrieval/search.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
@@ -123,62 +124,6 @@ export function cpuSearch(queries: Float32Array, Q: number, rows: Iterable<Float
   return { scores, ids, k: kk, ms };
 }
 
-/** Min-heap of at most `cap` (score, id) pairs with the worst kept pair at the root. */
-class TopHeap {
-  private s: Float64Array;
-  private i: Uint32Array;
-  private n = 0;
-  constructor(private cap: number) {
-    this.s = new Float64Array(cap);
-    this.i = new Uint32Array(cap);
-  }
-  /** a ranks below b: lower score, or equal score and larger id. */
-  private worse(sa: number, ia: number, sb: number, ib: number): boolean {
-    return sa < sb || (sa === sb && ia > ib);
-  }
-  push(score: number, id: number): void {
-    if (this.n < this.cap) {
-      let c = this.n++;
-      while (c > 0) {
-        const p = (c - 1) >> 1;
-        if (!this.worse(score, id, this.s[p], this.i[p])) break;
-        this.s[c] = this.s[p];
-        this.i[c] = this.i[p];
-        c = p;
-      }
-      this.s[c] = score;
-      this.i[c] = id;
-      return;
-    }
-    if (!this.worse(this.s[0], this.i[0], score, id)) return; // not better than the worst kept
-    this.siftDown(score, id);
-  }
-  /** Replace the root by (score, id) and restore the heap. */
-  private siftDown(score: number, id: number): void {
-    let c = 0;
-    for (;;) {
-      let m = 2 * c + 1;
-      if (m >= this.n) break;
-      if (m + 1 < this.n && this.worse(this.s[m + 1], this.i[m + 1], this.s[m], this.i[m])) m++;
-      if (!this.worse(this.s[m], this.i[m], score, id)) break;
-      this.s[c] = this.s[m];
-      this.i[c] = this.i[m];
-      c = m;
-    }
-    this.s[c] = score;
-    this.i[c] = id;
-  }
-  /** Empty the heap into best-first arrays (length = current size). */
-  drainBestFirst(scores: Float64Array, ids: Uint32Array): void {
-    for (let j = this.n - 1; j >= 0; j--) {
-      scores[j] = this.s[0];
-      ids[j] = this.i[0];
-      const ls = this.s[this.n - 1], li = this.i[this.n - 1];
-      this.n--;
-      if (this.n > 0) this.siftDown(ls, li);
-    }
-  }
-}
 
 export async function benchSearch(gpu: Gpu, opts: SearchBenchOptions = {}): Promise<SearchBenchRow[]> {
   const n = opts.n ?? (opts.quick ? 50_000 : 466_387);
