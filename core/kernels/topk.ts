@@ -259,25 +259,44 @@ export function topkForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, queries
   const chunkRows = index.map((c) => c.shape[0]);
   const p = topkPlan(gpu, Q, chunkRows, H, k, dtype === 'f16' ? 2 : 4, o);
   checkOutputs('topk', outScores, outIds, Q, p.k, gpu.limits.maxBinding);
-  if (Q === 0) return p;
+  topkBlocksForward(gpu, outScores, outIds, Q, chunkRows, p, (scores, g0, rows, c, b0, nb) => {
+    const q = rows === Q ? queries : queries.rows(g0, rows);
+    const chunk = index[c];
+    const passages = nb === chunk.shape[0] ? chunk : chunk.rows(b0, nb);
+    if (dtype === 'f32') matmul(gpu, scores, q, passages, { transB: true, tile: o.tile ?? scoresTile(gpu, rows) });
+    else scoresF16(gpu, scores, q, passages);
+  }, o);
+  return p;
+}
+
+/**
+ * Writes scores [rows, nb] of queries [g0, g0 + rows) against rows [b0, b0 + nb) of index
+ * chunk c: the one step that depends on how the index is stored.
+ */
+export type BlockScorer = (scores: Tensor, g0: number, rows: number, chunk: number, b0: number, nb: number) => void;
+
+/**
+ * The running top-k of topkForward (see the header) over any score source: for Q queries and
+ * chunks of `chunkRows` rows, split as plan `p` says, `score` fills each block's scores.
+ * Quantized indexes (core/kernels/quantized.ts) use it with their own scoring kernels.
+ */
+export function topkBlocksForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, Q: number, chunkRows: readonly number[], p: TopkPlan, score: BlockScorer, o: TopkOptions = {}): void {
+  checkOutputs('topk', outScores, outIds, Q, p.k, gpu.limits.maxBinding);
+  if (Q === 0) return;
   const wg = o.wg ?? topkWg(gpu);
   const scratch = gpu.empty([p.queryRows * p.block]);
   for (let g0 = 0; g0 < Q; g0 += p.queryRows) {
     const rows = Math.min(p.queryRows, Q - g0);
-    const q = rows === Q ? queries : queries.rows(g0, rows);
-    const tile = o.tile ?? scoresTile(gpu, rows);
     const lists = [newList(gpu, rows, p.listWidth), newList(gpu, rows, p.listWidth)];
     const thr = gpu.zeros([rows], 'u32');
     let step = 0;
     let idBase = 0;
-    for (const chunk of index) {
-      const n = chunk.shape[0];
+    for (let c = 0; c < chunkRows.length; c++) {
+      const n = chunkRows[c];
       for (let b0 = 0; b0 < n; b0 += p.block, step++) {
         const nb = Math.min(p.block, n - b0);
         const scores = scratch.rows(0, rows * nb).reshape([rows, nb]);
-        const passages = nb === n ? chunk : chunk.rows(b0, nb);
-        if (dtype === 'f32') matmul(gpu, scores, q, passages, { transB: true, tile });
-        else scoresF16(gpu, scores, q, passages);
+        score(scores, g0, rows, c, b0, nb);
         // cur holds the running top-k in columns [0, k) (none before the first block).
         const cur = lists[step % 2];
         const next = lists[(step + 1) % 2];
@@ -293,7 +312,6 @@ export function topkForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, queries
     thr.release();
   }
   scratch.release();
-  return p;
 }
 
 /** scores [rows, n] = queries [rows, H] (f32) @ passages [n, H]^T (f16). */
