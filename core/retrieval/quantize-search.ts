@@ -9,6 +9,7 @@ import { Tensor } from '../gpu/tensor.ts';
 import { prepareQueries, quantizedPlan, quantizedTopkForward } from '../kernels/quantized.ts';
 import { TOPK_MAX_K, type TopkOptions, type TopkPlan } from '../kernels/topk.ts';
 import { DEFAULT_RESCORE, type QuantKind, quantWords } from './quantize.ts';
+import { bytesPerValue, decodeVectors, type VectorDType } from './index-format.ts';
 import type { SearchResult } from './search.ts';
 
 /** Full f32 rows [ids.length, dim] of the given row ids, in that order. */
@@ -23,6 +24,8 @@ export interface QuantizedIndexOptions {
   rescore?: number;
   /** Reads full rows for rescoring; without it the quantized scores are the result. */
   readRows?: RowReader;
+  /** Called by release() (closes the files readRows reads). */
+  onRelease?: () => void;
 }
 
 export class QuantizedIndex {
@@ -134,6 +137,7 @@ export class QuantizedIndex {
 
   release(): void {
     for (const b of this.buffers) b.destroy();
+    if (this.buffers.length) this.o.onRelease?.();
     this.buffers = [];
   }
 }
@@ -174,4 +178,45 @@ export async function rescore(queries: Float32Array, dim: number, cand: SearchRe
     }
   }
   return { scores, ids, k: kk };
+}
+
+/** A vector file to read rows from: `rows` rows of the index's dtype, byte ranges on demand. */
+export interface RowFile {
+  rows: number;
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+/** Rows closer than this are read in one range (reading a few unwanted rows beats another call). */
+const ROW_GAP = 4;
+
+/**
+ * A RowReader over the index's vector files in row order (shards on disk, or an export's files
+ * in the browser): ids are grouped into runs of nearby rows, one read per run.
+ */
+export function fileRowReader(files: readonly RowFile[], dim: number, dtype: VectorDType): RowReader {
+  const rowBytes = dim * bytesPerValue(dtype);
+  const starts: number[] = [];
+  let total = 0;
+  for (const f of files) {
+    starts.push(total);
+    total += f.rows;
+  }
+  return async (ids) => {
+    const out = new Float32Array(ids.length * dim);
+    const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b]);
+    let f = 0;
+    for (let i = 0; i < order.length; ) {
+      const first = ids[order[i]];
+      if (first >= total) throw new Error(`row ${first} is past the index's ${total} rows`);
+      while (first >= starts[f] + files[f].rows) f++;
+      const end = starts[f] + files[f].rows;
+      let j = i + 1;
+      while (j < order.length && ids[order[j]] < end && ids[order[j]] - ids[order[j - 1]] <= ROW_GAP) j++;
+      const last = ids[order[j - 1]];
+      const rows = decodeVectors(await files[f].read((first - starts[f]) * rowBytes, (last + 1 - starts[f]) * rowBytes), dtype);
+      for (let t = i; t < j; t++) out.set(rows.subarray((ids[order[t]] - first) * dim, (ids[order[t]] - first + 1) * dim), order[t] * dim);
+      i = j;
+    }
+    return out;
+  };
 }

@@ -7,6 +7,9 @@ import { type CleanOptions, queryText } from '../data/clean.ts';
 import type { EmbedOptions } from './embed.ts';
 import type { GpuIndex } from './search.ts';
 
+/** What retrieval needs from an index: GpuIndex and QuantizedIndex fit. */
+export type SearchIndex = Pick<GpuIndex, 'dim' | 'search'>;
+
 /** What retrieval needs from a model: EmbeddingModel fits. */
 export interface QueryEmbedder {
   readonly dim: number;
@@ -29,7 +32,7 @@ export interface RetrieveOptions {
 }
 
 /** Query text of each question (cleaned question + " " + body), embedded with the query prefix, searched. */
-export async function retrieve(model: QueryEmbedder, index: GpuIndex, pids: readonly string[], questions: readonly { question: string; body?: string | null }[], o: RetrieveOptions): Promise<Retrieved> {
+export async function retrieve(model: QueryEmbedder, index: SearchIndex, pids: readonly string[], questions: readonly { question: string; body?: string | null }[], o: RetrieveOptions): Promise<Retrieved> {
   if (model.dim !== index.dim) throw new Error(`the model's dim ${model.dim} differs from the index's ${index.dim}`);
   const texts = questions.map((q) => queryText(q, o.clean));
   const q = await model.embed(texts, { query: true, batchSize: o.batchSize, maxLength: o.maxLength, onProgress: o.onProgress });
@@ -37,7 +40,7 @@ export async function retrieve(model: QueryEmbedder, index: GpuIndex, pids: read
 }
 
 /** The top k pids and scores of already embedded queries [Q, dim]. */
-async function searchVectors(index: GpuIndex, pids: readonly string[], queries: Float32Array, k: number): Promise<Retrieved> {
+async function searchVectors(index: SearchIndex, pids: readonly string[], queries: Float32Array, k: number): Promise<Retrieved> {
   const r = await index.search(queries, k);
   const out: Retrieved = { pids: [], scores: [] };
   for (let i = 0; i < queries.length / index.dim; i++) {
