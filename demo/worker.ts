@@ -28,6 +28,8 @@ import { type ExportManifest, type ExportPassage, bytesPerValue, decodeVectors, 
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
 import { type QueryEmbedder, retrieve } from '../core/retrieval/retrieve.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
+import { uploadExportQuantized } from '../core/retrieval/quantize-export.ts';
+import type { QuantizedIndex } from '../core/retrieval/quantize-search.ts';
 import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
@@ -97,7 +99,7 @@ interface LoadedIndex {
   spec: DemoIndexSpec;
   manifest: ExportManifest;
   model: EmbeddingModel;
-  gpuIndex: GpuIndex;
+  gpuIndex: GpuIndex | QuantizedIndex;
   passages: ExportPassage[];
   /** Row -> pid, as retrieve() takes them. */
   pids: string[];
@@ -178,7 +180,8 @@ class DemoSearch {
       const manifest = manifests[i];
       const model = await models.get(spec.model)!;
       checkModel(spec, manifest, model);
-      const gpuIndex = await uploadVectors(gpu, spec, manifest, folders[i], onStep, (n) => (bytes += n));
+      // A compressed form searches its codes and rescores with rows read from the vector files.
+      const gpuIndex = manifest.quantized ? await uploadExportQuantized(gpu, manifest, folders[i], { onBytes: (n) => (bytes += n) }) : await uploadVectors(gpu, spec, manifest, folders[i], onStep, (n) => (bytes += n));
       const what = `passages ${spec.name}`;
       onStep({ what, loaded: 0, total: 0 });
       const text = await folders[i].text(manifest.passages);

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseExportManifest, parseIndexManifest } from '../core/retrieval/index-format.ts';
+import { uploadExportQuantized } from '../core/retrieval/quantize-export.ts';
 import { QuantizedIndex } from '../core/retrieval/quantize-search.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
@@ -80,7 +81,19 @@ test('aqa index --quantize / search --use: CLI round trip, export, and one-line 
   assert.equal(q.code, 0, q.stderr);
   assert.match(q.stderr, /index on the GPU: 40 x 32 binary \(160 B\)/);
   assert.equal(search('full', 'full.jsonl').code, 0);
-  const ids = (f: string) => readFileSync(join(d, f), 'utf8').trim().split('\n').map((l) => Object.keys(JSON.parse(l)));
+  // Best first by score (numeric pid keys come back from JSON.parse in ascending order).
+  const ids = (f: string) => readFileSync(join(d, f), 'utf8').trim().split('\n').map((l) => Object.entries(JSON.parse(l) as Record<string, number>).sort((a, b) => b[1] - a[1]).map(([p]) => p));
   assert.deepEqual(ids('bin.jsonl'), ids('full.jsonl'));
   assertOneLineError(search('int8', 'x.jsonl'), out, 'has no int8 form', 'aqa index --quantize int8');
+
+  // The demo's path: codes fetched whole, rows for rescoring by ranged reads of the vector files.
+  const gpu = await testGpu();
+  let fetched = 0;
+  const g = await uploadExportQuantized(gpu, e, localModelFiles(join(d, 'export')), { onBytes: (n) => (fetched += n) });
+  const model = await loadEmbeddingModel(gpu, localModelFiles(TINY), TINY);
+  const { questions } = await readQuestions(QUESTIONS);
+  const r = await retrieve(model, g, JSON.parse(readFileSync(join(d, 'export', 'passages.json'), 'utf8')).map((p: { pid: string }) => p.pid), questions, { k: 5, batchSize: 8, maxLength: (await describeModel(TINY, TINY)).maxLength });
+  g.release();
+  assert.equal(fetched, 160, 'only the codes are fetched whole');
+  assert.deepEqual(r.pids, ids('full.jsonl'));
 });
