@@ -45,6 +45,12 @@ export interface TopkOptions {
   wg?: number;
   /** Matmul tile of the f32 scores. Default scoresTile(gpu, queryRows). */
   tile?: MatmulTile;
+  /**
+   * Leave each row's k results in no particular order, with outScores holding their u32 keys
+   * (ordered(score), see shaders/topk.wgsl) instead of f32 scores: skips the sort, and with it
+   * the k <= TOPK_MAX_K limit. For candidate sets that are rescored anyway. Default false.
+   */
+  unsorted?: boolean;
 }
 
 /** What one topkForward call allocates and how it splits the work. */
@@ -114,7 +120,8 @@ function segmentWidth(k: number, o: TopkOptions): number {
  * values (`bytesPerValue` 4 for f32, 2 for f16). Throws when k or the shapes are out of range.
  */
 export function topkPlan(gpu: Gpu, Q: number, chunkRows: readonly number[], H: number, k: number, bytesPerValue = 4, o: TopkOptions = {}): TopkPlan {
-  checkK('topk', k);
+  // Unsorted, k is bounded by the binding limit of the candidate lists (checked below) only.
+  if (!o.unsorted || !Number.isInteger(k) || k <= TOPK_MAX_K) checkK('topk', k);
   const N = chunkRows.reduce((a, b) => a + b, 0);
   if (N === 0) throw new Error('topk: the index is empty');
   const { maxBinding, offsetAlign, maxWorkgroupsPerDim } = gpu.limits;
@@ -168,6 +175,8 @@ interface SelectArgs {
   outStride: number;
   outCol: number;
   idBase: number;
+  /** Output row of input row 0. Default 0. */
+  outRow?: number;
   /** [rows] u32: keys with hi <= thrIn[row] are ignored. */
   thrIn?: Tensor;
   /** [rows] u32: receives each row's k-th best hi (0 if fewer than k keys). */
@@ -189,7 +198,7 @@ function select(gpu: Gpu, a: SelectArgs): void {
       WG: a.wg,
     },
     bindings: [a.input, a.ids, a.outKeys, a.outIds, a.thrIn ?? null, a.thrOut ?? null],
-    uniforms: { rows: a.rows, n: a.n, inStride: a.inStride, seg: a.seg, k: a.k, outStride: a.outStride, outCol: a.outCol, outRow: 0, idBase: a.idBase },
+    uniforms: { rows: a.rows, n: a.n, inStride: a.inStride, seg: a.seg, k: a.k, outStride: a.outStride, outCol: a.outCol, outRow: a.outRow ?? 0, idBase: a.idBase },
     workgroups: [Math.ceil(a.n / a.seg), a.rows],
   });
 }
@@ -307,7 +316,9 @@ export function topkBlocksForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, Q
       }
       idBase += n;
     }
-    sort(gpu, lists[step % 2], rows, p.k, wg, outScores, outIds, g0);
+    const fin = lists[step % 2];
+    if (o.unsorted) select(gpu, { input: fin.keys, ids: fin.ids, rows, n: p.k, inStride: fin.width, seg: p.k, k: p.k, outKeys: outScores, outIds, outStride: p.k, outCol: 0, outRow: g0, idBase: 0, wg });
+    else sort(gpu, fin, rows, p.k, wg, outScores, outIds, g0);
     lists.forEach(releaseList);
     thr.release();
   }

@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { prepareQueries, quantizedPlan, quantizedTopkForward } from '../kernels/quantized.ts';
-import { TOPK_MAX_K, type TopkOptions, type TopkPlan } from '../kernels/topk.ts';
+import type { TopkOptions, TopkPlan } from '../kernels/topk.ts';
 import { DEFAULT_RESCORE, type QuantKind, quantWords } from './quantize.ts';
 import { bytesPerValue, decodeVectors, type VectorDType } from './index-format.ts';
 import type { SearchResult } from './search.ts';
@@ -20,7 +20,7 @@ export interface QuantizedIndexOptions {
   scales?: Float32Array;
   /** Rows per GPU buffer. Default: as many as fit one storage binding. */
   chunkRows?: number;
-  /** Candidates per result for rescoring (c = k x rescore, at most TOPK_MAX_K). Default DEFAULT_RESCORE[kind]. */
+  /** Candidates per result for rescoring (c = k x rescore, at most the index's rows). Default DEFAULT_RESCORE[kind]. */
   rescore?: number;
   /** Reads full rows for rescoring; without it the quantized scores are the result. */
   readRows?: RowReader;
@@ -53,8 +53,9 @@ export class QuantizedIndex {
 
   /** Candidates kept per query for k results. */
   candidates(k: number): number {
-    const f = this.o.readRows ? (this.o.rescore ?? DEFAULT_RESCORE[this.kind]) : 1;
-    return Math.min(Math.max(k, Math.ceil(k * f)), TOPK_MAX_K, this.rows);
+    if (!this.o.readRows) return Math.min(k, this.rows);
+    const f = this.o.rescore ?? DEFAULT_RESCORE[this.kind];
+    return Math.min(Math.max(k, Math.ceil(k * f)), this.rows);
   }
 
   /** Copy code rows (pieces of whole [rows, W] rows, in order) into GPU buffers. */
@@ -97,10 +98,13 @@ export class QuantizedIndex {
   }
 
   plan(Q: number, k: number, o: TopkOptions = {}): TopkPlan {
-    return quantizedPlan(this.gpu, Q, this.chunks.map((c) => c.shape[0]), quantWords(this.kind, this.dim) * (this.kind === 'int8' ? 4 : 32), this.candidates(k), o);
+    return quantizedPlan(this.gpu, Q, this.chunks.map((c) => c.shape[0]), quantWords(this.kind, this.dim) * (this.kind === 'int8' ? 4 : 32), this.candidates(k), { unsorted: !!this.o.readRows, ...o });
   }
 
-  /** The c best rows by quantized score for each query of queries [Q, dim], best first. */
+  /**
+   * The c best rows by quantized score for each query of queries [Q, dim], best first; with
+   * o.unsorted in no particular order and without scores (ids only; c may pass TOPK_MAX_K).
+   */
   async candidateSearch(queries: Float32Array, c: number, o: TopkOptions = {}): Promise<SearchResult> {
     if (!this.buffers.length) throw new Error('QuantizedIndex.search: the index was released');
     if (queries.length % this.dim) throw new Error(`QuantizedIndex.search: ${queries.length} query values are not whole rows of ${this.dim}`);
@@ -130,8 +134,9 @@ export class QuantizedIndex {
 
   /** The k best rows for each query: quantized candidates, rescored exactly when readRows is set. */
   async search(queries: Float32Array, k: number, o: TopkOptions = {}): Promise<SearchResult> {
-    const cand = await this.candidateSearch(queries, this.candidates(k), o);
-    if (!this.o.readRows) return cand;
+    if (!this.o.readRows) return this.candidateSearch(queries, this.candidates(k), o);
+    // Rescoring sorts the candidates itself: the GPU skips its sort (and the sort's limit on c).
+    const cand = await this.candidateSearch(queries, this.candidates(k), { ...o, unsorted: true });
     return rescore(queries, this.dim, cand, Math.min(k, this.rows), this.o.readRows);
   }
 
