@@ -5,7 +5,7 @@
 //
 //   node --import tsx tools/quantize-bench.ts --index DIR --work DIR
 //        (--questions FILE.jsonl | --queries FILE.npy) [--max-queries N] [--k 200]
-//        [--engine onnx] [--json out.json]
+//        [--engine onnx] [--runs full,int8:1,int8:4,binary:1,binary:3,binary:10] [--json out.json]
 //
 // --questions: embedded with the index's model (the query side is not timed); --queries:
 // already embedded [Q, dim] f32 vectors. queries/s is one search of every query after a warm-up
@@ -36,6 +36,7 @@ const { values: a } = parseArgs({
     k: { type: 'string', default: '200' },
     engine: { type: 'string', default: 'onnx' },
     json: { type: 'string' },
+    runs: { type: 'string', default: 'full,int8:1,int8:4,binary:1,binary:3,binary:10' },
   },
 });
 if (!a.index || !a.work || !(a.questions || a.queries)) {
@@ -87,7 +88,12 @@ interface Run {
   use: 'full' | QuantKind;
   rescore?: number;
 }
-const runs: Run[] = [{ use: 'full' }, { use: 'int8', rescore: 1 }, { use: 'int8', rescore: 4 }, { use: 'binary', rescore: 1 }, { use: 'binary', rescore: 3 }, { use: 'binary', rescore: 6 }];
+// use:rescore pairs; the first run is the truth recall is measured against (full, normally).
+const runs: Run[] = a.runs!.split(',').map((r) => {
+  const [use, f] = r.split(':');
+  if (!['full', 'int8', 'binary'].includes(use) || (f !== undefined && !(Number(f) >= 1))) throw new Error(`--runs: ${JSON.stringify(r)} is not full, int8:<factor> or binary:<factor>`);
+  return { use: use as Run['use'], ...(f !== undefined ? { rescore: Number(f) } : {}) };
+});
 const f32Bytes = count * dim * 4;
 let truth: Uint32Array | null = null;
 const rows: Row[] = [];
