@@ -5,7 +5,7 @@
 //
 //   node --import tsx tools/quantize-bench.ts --index DIR --work DIR
 //        (--questions FILE.jsonl | --queries FILE.npy) [--max-queries N] [--k 200]
-//        [--engine onnx] [--runs full,int8:1,int8:4,binary:1,binary:3,binary:10] [--json out.json]
+//        [--engine onnx] [--full-dtype f32|f16] [--runs full,int8:1,int8:4,binary:1,binary:3,binary:10] [--json out.json]
 //
 // --questions: embedded with the index's model (the query side is not timed); --queries:
 // already embedded [Q, dim] f32 vectors. queries/s is one search of every query after a warm-up
@@ -22,7 +22,8 @@ import { createNodeGpu } from '../node/device.ts';
 import { printTable, type Row, writeJson } from '../node/bench/table.ts';
 import { quantizeIndex } from '../node/index-quantize.ts';
 import { openForQueries, readQuestionFile } from '../node/index-queries.ts';
-import { type OpenIndex, openIndex, uploadIndex } from '../node/index-store.ts';
+import { type OpenIndex, openIndex, shardVectors, uploadIndex } from '../node/index-store.ts';
+import { GpuIndex } from '../core/retrieval/search.ts';
 import { readNpy } from '../node/npy.ts';
 import { loadModel } from '../node/command-model.ts';
 
@@ -36,6 +37,7 @@ const { values: a } = parseArgs({
     k: { type: 'string', default: '200' },
     engine: { type: 'string', default: 'onnx' },
     json: { type: 'string' },
+    'full-dtype': { type: 'string', default: 'f32' },
     runs: { type: 'string', default: 'full,int8:1,int8:4,binary:1,binary:3,binary:10' },
   },
 });
@@ -100,7 +102,10 @@ const rows: Row[] = [];
 const results: Record<string, unknown>[] = [];
 for (const run of runs) {
   const t0 = performance.now();
-  const g = await uploadIndex(gpu, { ...index, use: run.use, rescore: run.rescore });
+  // The full vectors as --full-dtype (default f32: llvmpipe's f32 matmul path is far faster than
+  // its f16 scores kernel; uploadIndex would keep an f16 index in f16 where shader-f16 exists).
+  const fullDtype = a['full-dtype'] === 'f16' ? 'f16' : 'f32';
+  const g = run.use === 'full' ? await GpuIndex.upload(gpu, shardVectors(index), dim, { dtype: fullDtype, rows: count }) : await uploadIndex(gpu, { ...index, use: run.use, rescore: run.rescore });
   const uploadS = (performance.now() - t0) / 1000;
   try {
     await g.search(queries.subarray(0, dim), k); // warm-up: pipelines
