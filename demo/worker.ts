@@ -34,6 +34,8 @@ import { CpuIndex } from '../core/retrieval/cpu-topk.ts';
 import { RESULTS_K, type ScoreMap, topK } from '../core/retrieval/results.ts';
 import { type QueryEmbedder, retrieve } from '../core/retrieval/retrieve.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
+import { uploadExportQuantized } from '../core/retrieval/quantize-export.ts';
+import type { QuantizedIndex } from '../core/retrieval/quantize-search.ts';
 import type { DemoConfig, DemoIndexSpec } from './config.ts';
 import { corpusLinks } from './cues.ts';
 import { LEXICAL_RUN, type Ranking, combineRuns, lexicalIndex, lexicalRun } from './ranking.ts';
@@ -114,8 +116,8 @@ interface LoadedIndex {
   spec: DemoIndexSpec;
   manifest: ExportManifest;
   model: QueryModel;
-  /** A CpuIndex without WebGPU. */
-  gpuIndex: GpuIndex | CpuIndex;
+  /** A CpuIndex without WebGPU; a QuantizedIndex when the export carries compressed codes. */
+  gpuIndex: GpuIndex | CpuIndex | QuantizedIndex;
   passages: ExportPassage[];
   /** Row -> pid, as retrieve() takes them. */
   pids: string[];
@@ -201,7 +203,9 @@ class DemoSearch {
       const manifest = manifests[i];
       const model = await models.get(spec.model)!;
       checkModel(spec, manifest, model);
-      const gpuIndex = await uploadVectors(gpu, spec, manifest, folders[i], onStep, (n) => (bytes += n));
+      // A compressed form searches its codes on the GPU and rescores with rows read from the
+      // vector files; without WebGPU the CPU scans the full vectors.
+      const gpuIndex = manifest.quantized && gpu ? await uploadExportQuantized(gpu, manifest, folders[i], { onBytes: (n) => (bytes += n) }) : await uploadVectors(gpu, spec, manifest, folders[i], onStep, (n) => (bytes += n));
       const what = `passages ${spec.name}`;
       onStep({ what, loaded: 0, total: 0 });
       const text = await folders[i].text(manifest.passages);

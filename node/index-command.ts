@@ -38,6 +38,10 @@ export interface IndexCommandOptions {
   shard?: ShardSpec;
   /** webgpu (default) or onnx (onnx/model.onnx on the CPU; f32). */
   engine?: 'webgpu' | 'onnx';
+  /** Also store this compressed form (made from the stored vectors) and make it the default. */
+  quantize?: 'int8' | 'binary';
+  /** With quantize: candidates per result that search rescores exactly (default: 4 int8, 10 binary). */
+  rescore?: number;
   gpu: NodeGpuOptions;
 }
 
@@ -122,6 +126,13 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
     } else {
       info(`${o.out}: up to date (${total} shards, ${p ? `part ${p.index} of ${p.of} of ` : ''}${id.count} passages)`);
     }
+    if (o.quantize) {
+      const { quantizeIndex } = await import('./index-quantize.ts');
+      const t0 = performance.now();
+      const q = await quantizeIndex(await store.openIndex(o.out), o.quantize, o.rescore, info);
+      const bytes = q.form.files.reduce((n, f) => n + f.bytes, 0);
+      info(q.built ? `${o.quantize} form: ${q.form.files.length} file(s), ${bytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s (rescore x${q.form.rescore})` : `${o.quantize} form: up to date (rescore x${q.form.rescore})`);
+    }
     if (o.export) {
       const idx = await store.openIndex(o.out);
       const e = await store.exportIndex(idx, o.export, o.corpus, { credit: o.credit });
@@ -149,6 +160,8 @@ export function registerIndexCommand(program: Command): void {
     .option('--shard-size <n>', 'passages per shard file', positiveInt, 50_000)
     .option('--export <dir>', 'also write the browser format (vectors, manifest.json, passages.json) to this folder')
     .option('--credit <text>', "with --export: where the corpus comes from and its licences, shown on the demo page")
+    .addOption(new Option('--quantize <form>', 'also store a compressed form of the vectors and search it by default (added to a finished index without re-embedding)').choices(['int8', 'binary']))
+    .option('--rescore <n>', 'with --quantize: candidates per result that search rescores with the full vectors (default: 4 int8, 10 binary)', positiveInt)
     .option('--force', 'rebuild an index that was built with another model or settings', false)
     .option('--shard <i/n>', 'build part i of n (0 <= i < n) for a multi-machine build: whole shard files by position; auto/n takes i from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); join the parts with aqa index merge', parseShardSpec)
     .addOption(engineOption())

@@ -38,6 +38,7 @@ import {
   type IndexPart,
   identityDiff,
   INDEX_FORMAT,
+  INT8_SCALES_FILE,
   INDEX_VERSION,
   parseIndexManifest,
   parsePids,
@@ -49,6 +50,8 @@ import {
   snippet,
   type VectorDType,
 } from '../core/retrieval/index-format.ts';
+import type { QuantKind } from '../core/retrieval/quantize.ts';
+import type { QuantizedIndex } from '../core/retrieval/quantize-search.ts';
 import { GpuIndex } from '../core/retrieval/search.ts';
 import { readPassages, streamCorpus } from './data.ts';
 import { cachedSha256, defaultHashCache, streamSha256 } from './file-digest.ts';
@@ -219,11 +222,11 @@ export interface BuildResult {
 
 /** Our files in an index directory: manifest, pids, shards, and temp files of atomic writes. */
 function isIndexFile(name: string): boolean {
-  return name === 'manifest.json' || name === 'pids.json' || /^shard-\d{5}\.(f16|f32)$/.test(name) || isTempFile(name);
+  return name === 'manifest.json' || name === 'pids.json' || name === INT8_SCALES_FILE || /^shard-\d{5}\.(f16|f32|int8|bin)$/.test(name) || isTempFile(name);
 }
 
 function isTempFile(name: string): boolean {
-  return /^\.(manifest\.json|pids\.json|shard-\d{5}\.(f16|f32))\.\d+\.[0-9a-f]+\.tmp$/.test(name);
+  return /^\.(manifest\.json|pids\.json|int8-scales\.f32|shard-\d{5}\.(f16|f32|int8|bin))\.\d+\.[0-9a-f]+\.tmp$/.test(name);
 }
 
 async function removeFiles(dir: string, which: (name: string) => boolean): Promise<number> {
@@ -327,6 +330,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
   const partName = (p?: IndexPart) => (p ? `${p.index}/${p.of}` : 'whole');
   let shards: ShardEntry[] = [];
   let created = new Date().toISOString();
+  let quantized: IndexManifest['quantized'];
   if (old) {
     const diff = identityDiff(old.identity, identity);
     if (partName(old.part) !== partName(part)) diff.push(`part: ${partName(old.part)} vs ${partName(part)}`);
@@ -338,9 +342,13 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     } else {
       shards = await intactShards(o.out, old.shards, log);
       created = old.created;
+      quantized = old.quantized; // kept listed; a form made from other shards is stale by its source hash
     }
   }
-  if (!shards.length) await removeFiles(o.out, (n) => isIndexFile(n) && n !== 'manifest.json');
+  if (!shards.length) {
+    await removeFiles(o.out, (n) => isIndexFile(n) && n !== 'manifest.json');
+    quantized = undefined;
+  }
   else await removeFiles(o.out, isTempFile); // leftovers of a write a crash interrupted
 
   const manifest: IndexManifest = {
@@ -354,6 +362,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildResult> {
     complete: shards.length === shardTo - shardFrom,
     created,
     updated: new Date().toISOString(),
+    ...(quantized ? { quantized } : {}),
   };
   const writeManifest = async () => {
     manifest.updated = new Date().toISOString();
@@ -411,7 +420,13 @@ export interface OpenIndex {
   manifest: IndexManifest;
   /** Row -> pid. */
   pids: string[];
+  /** What uploadIndex puts on the GPU: the full vectors or a compressed form (default: the manifest's first form, else full). */
+  use?: IndexUse;
+  /** With a compressed form: candidates per result rescored exactly (default: the form's). */
+  rescore?: number;
 }
+
+export type IndexUse = 'full' | QuantKind;
 
 /** Open a finished index (an unfinished one is an error that says how to finish it). */
 export async function openIndex(dir: string, opts: { allowIncomplete?: boolean } = {}): Promise<OpenIndex> {
@@ -441,7 +456,7 @@ export async function openIndex(dir: string, opts: { allowIncomplete?: boolean }
 }
 
 /** Shard i as f32 rows [rows, dim]; its size is checked against the manifest. */
-async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
+export async function readShard(index: OpenIndex, i: number): Promise<Float32Array> {
   const s = index.manifest.shards[i];
   const path = join(index.dir, s.file);
   let bytes: Buffer;
@@ -476,7 +491,9 @@ export async function readAllVectors(index: OpenIndex): Promise<Float32Array> {
  * The index on the GPU. An f16 index stays f16 when the adapter has shader-f16 (half the memory;
  * the f16 -> f32 -> f16 round trip of upload is exact), else it is widened to f32.
  */
-export async function uploadIndex(gpu: Gpu, index: OpenIndex): Promise<GpuIndex> {
+export async function uploadIndex(gpu: Gpu, index: OpenIndex): Promise<GpuIndex | QuantizedIndex> {
+  const use = index.use ?? index.manifest.quantized?.[0]?.kind ?? 'full';
+  if (use !== 'full') return (await import('./index-quantize.ts')).uploadQuantized(gpu, index, use, index.rescore);
   const { dtype, dim, count } = index.manifest.identity;
   const gpuDtype = dtype === 'f16' && gpu.features.has('shader-f16') && dim % 4 === 0 ? 'f16' : 'f32';
   return GpuIndex.upload(gpu, shardVectors(index), dim, { dtype: gpuDtype, rows: count });
@@ -560,6 +577,7 @@ export async function exportIndex(index: OpenIndex, dir: string, corpusPath: str
     files,
     passages: 'passages.json',
     ...(o.credit ? { credit: o.credit } : {}),
+    ...(index.manifest.quantized?.length ? { quantized: await (await import('./index-quantize.ts')).exportQuantized(index, dir) } : {}),
   };
   await writeFileAtomic(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return { manifest, missing };

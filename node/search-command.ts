@@ -2,7 +2,7 @@
 // line per question), with metrics when the questions have gold pids. The work modules load
 // inside runSearch, so registering the command costs nothing at start-up.
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ScoreMap } from '../core/retrieval/results.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
@@ -23,6 +23,9 @@ export interface SearchCommandOptions {
   show?: number;
   /** Query embedding: webgpu (default) or onnx (onnx/model.onnx on the CPU); the top-k search stays on the GPU. */
   engine?: 'webgpu' | 'onnx';
+  /** Full vectors or a compressed form (default: the index's first form, else full), and its rescoring factor. */
+  use?: 'full' | 'int8' | 'binary';
+  rescore?: number;
   gpu: NodeGpuOptions;
 }
 
@@ -42,6 +45,7 @@ export async function runSearch(o: SearchCommandOptions): Promise<void> {
   q.checkK('--k', o.k);
   await files.prepareOutputFolder(o.out, '--out');
   const { index, desc } = await q.openForQueries(o.index, o.model, o.maxLength);
+  Object.assign(index, { use: o.use, rescore: o.rescore });
   const precision = q.queryPrecision(index, o.precision);
   const questions = await q.readQuestionFile(o.questions, false);
   const judged = questions.some((x) => x.pids !== undefined);
@@ -84,6 +88,8 @@ export function registerSearchCommand(program: Command): void {
     .option('--batch-size <n>', 'queries per GPU batch', positiveInt, 32)
     .addOption(precisionOption("the index's"))
     .addOption(engineOption())
+    .addOption(new Option('--use <form>', "vectors to search: full, or a compressed form with rescoring (default: the index's --quantize form, else full)").choices(['full', 'int8', 'binary']))
+    .option('--rescore <n>', 'with a compressed form: candidates per result rescored with the full vectors (default: the index\'s)', positiveInt)
     .option('--show <n>', `print the top n papers of every question with their titles (on a terminal: ${TERMINAL_ROWS} for the first ${TERMINAL_QUESTIONS} questions)`, positiveInt)
     .action(async (opts) => {
       await runSearch({ ...opts, gpu: gpuOptions(program) });

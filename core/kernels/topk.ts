@@ -45,6 +45,12 @@ export interface TopkOptions {
   wg?: number;
   /** Matmul tile of the f32 scores. Default scoresTile(gpu, queryRows). */
   tile?: MatmulTile;
+  /**
+   * Leave each row's k results in no particular order, with outScores holding their u32 keys
+   * (ordered(score), see shaders/topk.wgsl) instead of f32 scores: skips the sort, and with it
+   * the k <= TOPK_MAX_K limit. For candidate sets that are rescored anyway. Default false.
+   */
+  unsorted?: boolean;
 }
 
 /** What one topkForward call allocates and how it splits the work. */
@@ -114,7 +120,8 @@ function segmentWidth(k: number, o: TopkOptions): number {
  * values (`bytesPerValue` 4 for f32, 2 for f16). Throws when k or the shapes are out of range.
  */
 export function topkPlan(gpu: Gpu, Q: number, chunkRows: readonly number[], H: number, k: number, bytesPerValue = 4, o: TopkOptions = {}): TopkPlan {
-  checkK('topk', k);
+  // Unsorted, k is bounded by the binding limit of the candidate lists (checked below) only.
+  if (!o.unsorted || !Number.isInteger(k) || k <= TOPK_MAX_K) checkK('topk', k);
   const N = chunkRows.reduce((a, b) => a + b, 0);
   if (N === 0) throw new Error('topk: the index is empty');
   const { maxBinding, offsetAlign, maxWorkgroupsPerDim } = gpu.limits;
@@ -168,6 +175,8 @@ interface SelectArgs {
   outStride: number;
   outCol: number;
   idBase: number;
+  /** Output row of input row 0. Default 0. */
+  outRow?: number;
   /** [rows] u32: keys with hi <= thrIn[row] are ignored. */
   thrIn?: Tensor;
   /** [rows] u32: receives each row's k-th best hi (0 if fewer than k keys). */
@@ -189,7 +198,7 @@ function select(gpu: Gpu, a: SelectArgs): void {
       WG: a.wg,
     },
     bindings: [a.input, a.ids, a.outKeys, a.outIds, a.thrIn ?? null, a.thrOut ?? null],
-    uniforms: { rows: a.rows, n: a.n, inStride: a.inStride, seg: a.seg, k: a.k, outStride: a.outStride, outCol: a.outCol, outRow: 0, idBase: a.idBase },
+    uniforms: { rows: a.rows, n: a.n, inStride: a.inStride, seg: a.seg, k: a.k, outStride: a.outStride, outCol: a.outCol, outRow: a.outRow ?? 0, idBase: a.idBase },
     workgroups: [Math.ceil(a.n / a.seg), a.rows],
   });
 }
@@ -259,25 +268,44 @@ export function topkForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, queries
   const chunkRows = index.map((c) => c.shape[0]);
   const p = topkPlan(gpu, Q, chunkRows, H, k, dtype === 'f16' ? 2 : 4, o);
   checkOutputs('topk', outScores, outIds, Q, p.k, gpu.limits.maxBinding);
-  if (Q === 0) return p;
+  topkBlocksForward(gpu, outScores, outIds, Q, chunkRows, p, (scores, g0, rows, c, b0, nb) => {
+    const q = rows === Q ? queries : queries.rows(g0, rows);
+    const chunk = index[c];
+    const passages = nb === chunk.shape[0] ? chunk : chunk.rows(b0, nb);
+    if (dtype === 'f32') matmul(gpu, scores, q, passages, { transB: true, tile: o.tile ?? scoresTile(gpu, rows) });
+    else scoresF16(gpu, scores, q, passages);
+  }, o);
+  return p;
+}
+
+/**
+ * Writes scores [rows, nb] of queries [g0, g0 + rows) against rows [b0, b0 + nb) of index
+ * chunk c: the one step that depends on how the index is stored.
+ */
+export type BlockScorer = (scores: Tensor, g0: number, rows: number, chunk: number, b0: number, nb: number) => void;
+
+/**
+ * The running top-k of topkForward (see the header) over any score source: for Q queries and
+ * chunks of `chunkRows` rows, split as plan `p` says, `score` fills each block's scores.
+ * Quantized indexes (core/kernels/quantized.ts) use it with their own scoring kernels.
+ */
+export function topkBlocksForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, Q: number, chunkRows: readonly number[], p: TopkPlan, score: BlockScorer, o: TopkOptions = {}): void {
+  checkOutputs('topk', outScores, outIds, Q, p.k, gpu.limits.maxBinding);
+  if (Q === 0) return;
   const wg = o.wg ?? topkWg(gpu);
   const scratch = gpu.empty([p.queryRows * p.block]);
   for (let g0 = 0; g0 < Q; g0 += p.queryRows) {
     const rows = Math.min(p.queryRows, Q - g0);
-    const q = rows === Q ? queries : queries.rows(g0, rows);
-    const tile = o.tile ?? scoresTile(gpu, rows);
     const lists = [newList(gpu, rows, p.listWidth), newList(gpu, rows, p.listWidth)];
     const thr = gpu.zeros([rows], 'u32');
     let step = 0;
     let idBase = 0;
-    for (const chunk of index) {
-      const n = chunk.shape[0];
+    for (let c = 0; c < chunkRows.length; c++) {
+      const n = chunkRows[c];
       for (let b0 = 0; b0 < n; b0 += p.block, step++) {
         const nb = Math.min(p.block, n - b0);
         const scores = scratch.rows(0, rows * nb).reshape([rows, nb]);
-        const passages = nb === n ? chunk : chunk.rows(b0, nb);
-        if (dtype === 'f32') matmul(gpu, scores, q, passages, { transB: true, tile });
-        else scoresF16(gpu, scores, q, passages);
+        score(scores, g0, rows, c, b0, nb);
         // cur holds the running top-k in columns [0, k) (none before the first block).
         const cur = lists[step % 2];
         const next = lists[(step + 1) % 2];
@@ -288,12 +316,13 @@ export function topkForward(gpu: Gpu, outScores: Tensor, outIds: Tensor, queries
       }
       idBase += n;
     }
-    sort(gpu, lists[step % 2], rows, p.k, wg, outScores, outIds, g0);
+    const fin = lists[step % 2];
+    if (o.unsorted) select(gpu, { input: fin.keys, ids: fin.ids, rows, n: p.k, inStride: fin.width, seg: p.k, k: p.k, outKeys: outScores, outIds, outStride: p.k, outCol: 0, outRow: g0, idBase: 0, wg });
+    else sort(gpu, fin, rows, p.k, wg, outScores, outIds, g0);
     lists.forEach(releaseList);
     thr.release();
   }
   scratch.release();
-  return p;
 }
 
 /** scores [rows, n] = queries [rows, H] (f32) @ passages [n, H]^T (f16). */

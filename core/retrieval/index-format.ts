@@ -30,6 +30,15 @@
 //                     index, with their whole-index names and rows; shards then lists a prefix
 //                     of that range and complete means the range is done. pids.json is the
 //                     whole corpus's. aqa index merge joins the parts into an index without part.
+//   Compressed forms (optional, aqa index --quantize; core/retrieval/quantize.ts has the codes):
+//   shard-00000.int8  int8 codes of shard 0's rows, [rows, ceil(dim / 4)] little-endian u32
+//   shard-00000.bin   sign bits of shard 0's rows, [rows, ceil(dim / 32)] little-endian u32
+//   int8-scales.f32   the dim per-dimension int8 scales, little-endian f32
+//   listed in manifest.quantized: [{kind, rescore, source, files: [{file, rows, bytes, sha256}],
+//   scales?: {file, sha256}}], the first one is what aqa search uses by default. source is the
+//   sha256 over the shard sha256s the form was made from (a form whose source differs is stale
+//   and is rebuilt from the stored vectors, never re-embedded). The f16/f32 shards stay: the
+//   search rescores its candidates with them.
 //   A build into a directory whose manifest has another identity is refused (or, with --force,
 //   the old files are removed and it starts over); the same identity resumes after the last
 //   listed shard.
@@ -47,9 +56,14 @@
 //                     SNIPPET_CHARS code points of the abstract (cut at a space, "..." added), for
 //                     display next to a search hit.
 //   decodeVectors(bytes, dtype) below turns a fetched file into a Float32Array.
+//   quantized (optional): {kind, rescore, files: [{file, start, rows, bytes, sha256}], scales?:
+//                     {file, sha256}}: the index's default compressed form, files named as in
+//                     the index (codes-00000.int8 / .bin, int8-scales.f32); the demo searches
+//                     it and rescores with rows read from the vector files.
 
 import type { Precision } from '../model/load.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../model/safetensors.ts';
+import { QUANT_KINDS, type QuantKind } from './quantize.ts';
 import { fieldMessage, Fields, type FieldsOptions, isObject, parseJsonObject, type Rule } from '../util/fields.ts';
 
 export const INDEX_FORMAT = 'aqa-index';
@@ -103,6 +117,26 @@ export interface IndexPart {
   endShard: number;
 }
 
+export interface QuantizedFile {
+  file: string;
+  /** First row (export files; shard files start where their shard does). */
+  start?: number;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** A compressed form of the vectors (see the header). */
+export interface QuantizedForm {
+  kind: QuantKind;
+  /** Candidates per result rescored exactly, by default. */
+  rescore: number;
+  /** sha256 over the shard sha256s it was made from (index only). */
+  source?: string;
+  files: QuantizedFile[];
+  scales?: { file: string; sha256: string };
+}
+
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;
   version: number;
@@ -125,6 +159,8 @@ export interface IndexManifest {
   complete: boolean;
   created: string;
   updated: string;
+  /** Compressed forms, the default first (absent: none). */
+  quantized?: QuantizedForm[];
 }
 
 export interface ExportFile {
@@ -146,6 +182,8 @@ export interface ExportManifest {
   passages: string;
   /** Source and licences of the passages, shown by the demo (optional). */
   credit?: string;
+  /** A compressed form to search, with rescoring from the vector files (optional). */
+  quantized?: QuantizedForm;
 }
 
 export interface ExportPassage {
@@ -166,6 +204,12 @@ export function bytesPerValue(dtype: VectorDType): number {
 export function shardFileName(i: number, dtype: VectorDType): string {
   return `shard-${String(i).padStart(5, '0')}.${dtype}`;
 }
+
+/** `shard-00012.int8` / `shard-00012.bin` (index), `codes-00012.int8` (export). */
+export function quantFileName(i: number, kind: QuantKind, prefix: 'shard' | 'codes' = 'shard'): string {
+  return `${prefix}-${String(i).padStart(5, '0')}.${kind === 'int8' ? 'int8' : 'bin'}`;
+}
+export const INT8_SCALES_FILE = 'int8-scales.f32';
 
 /** `vectors-00012.f16`. */
 export function exportFileName(i: number, dtype: VectorDType): string {
@@ -360,7 +404,42 @@ export function parseIndexManifest(text: string, file = 'manifest.json'): IndexM
     complete,
     created: f.string('created'),
     updated: f.string('updated'),
+    ...(f.has('quantized') ? { quantized: f.objects('quantized').map(parseQuantized) } : {}),
   };
+}
+
+/** Words per row of a form, for checking file sizes. */
+function quantRowBytes(kind: QuantKind, dim: number): number {
+  return 4 * (kind === 'int8' ? Math.ceil(dim / 4) : Math.ceil(dim / 32));
+}
+
+function parseQuantized(q: Fields): QuantizedForm {
+  const kind = q.oneOf('kind', QUANT_KINDS);
+  const files = q.objects('files').map((x) => ({
+    file: x.string('file'),
+    ...(x.has('start') ? { start: x.number('start', 'nonNegInt') } : {}),
+    rows: x.number('rows', 'posInt'),
+    bytes: x.number('bytes', 'posInt'),
+    sha256: sha(x, 'sha256'),
+  }));
+  files.forEach((x, i) => {
+    if (!/^[A-Za-z0-9._-]+$/.test(x.file) || x.file.startsWith('.')) q.failAt('files', `[${i}].file ${JSON.stringify(x.file)} is not a plain file name`);
+  });
+  let scales: QuantizedForm['scales'];
+  if (q.has('scales')) {
+    const s = q.object('scales');
+    scales = { file: s.string('file'), sha256: sha(s, 'sha256') };
+  }
+  if (kind === 'int8' && !scales) q.failAt('scales', 'missing (an int8 form needs its scales file)');
+  return { kind, rescore: q.number('rescore', 'posInt'), ...(q.has('source') ? { source: sha(q, 'source') } : {}), files, ...(scales ? { scales } : {}) };
+}
+
+/** Row coverage and file sizes of a form against the index's rows and dim. */
+export function checkQuantized(where: string, q: QuantizedForm, rows: readonly number[], dim: number): void {
+  if (q.files.length !== rows.length) throw new IndexFormatError(`${where}: ${q.kind}: ${q.files.length} files for ${rows.length} vector files`);
+  q.files.forEach((x, i) => {
+    if (x.rows !== rows[i] || x.bytes !== x.rows * quantRowBytes(q.kind, dim)) throw new IndexFormatError(`${where}: ${q.kind}: files[${i}]: ${x.rows} rows in ${x.bytes} bytes, expected ${rows[i]} x ${quantRowBytes(q.kind, dim)}`);
+  });
 }
 
 export function parseExportManifest(text: string, file = 'manifest.json'): ExportManifest {
@@ -399,7 +478,14 @@ export function parseExportManifest(text: string, file = 'manifest.json'): Expor
     files,
     passages: f.string('passages'),
     ...(f.has('credit') ? { credit: f.string('credit') } : {}),
+    ...(f.has('quantized') ? { quantized: quantizedOf(f, files, dim, file) } : {}),
   };
+}
+
+function quantizedOf(f: Fields, files: ExportFile[], dim: number, file: string): QuantizedForm {
+  const q = parseQuantized(f.object('quantized'));
+  checkQuantized(`${file}: quantized`, q, files.map((x) => x.rows), dim);
+  return q;
 }
 
 /** passages.json of an export: an array of {pid, title, snippet}, `count` long. */

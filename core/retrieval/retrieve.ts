@@ -7,7 +7,7 @@ import { type CleanOptions, queryText } from '../data/clean.ts';
 import type { EmbedOptions } from './embed.ts';
 import type { GpuIndex } from './search.ts';
 
-/** What retrieval searches: a GpuIndex, or a CpuIndex (core/retrieval/cpu-topk.ts) where there is no GPU. */
+/** What retrieval searches: a GpuIndex, a QuantizedIndex, or a CpuIndex (core/retrieval/cpu-topk.ts) where there is no GPU. */
 export type SearchIndex = Pick<GpuIndex, 'dim' | 'search'>;
 
 /** What retrieval needs from a model: EmbeddingModel fits. */

@@ -8,6 +8,7 @@ import { lossCases } from './loss.ts';
 import { matmulCases } from './matmul.ts';
 import { optimCases } from './optim.ts';
 import { poolingCases } from './pooling.ts';
+import { quantizedCases } from './quantized.ts';
 import { ropeCases } from './rope.ts';
 import { topkCases } from './topk.ts';
 import type { KernelCase } from './types.ts';
@@ -22,6 +23,7 @@ export const allCases: Record<string, KernelCase[]> = {
   matmul: matmulCases,
   optim: optimCases,
   pooling: poolingCases,
+  quantized: quantizedCases,
   rope: ropeCases,
   topk: topkCases,
 };
