@@ -13,13 +13,8 @@
 
 import * as ort from 'onnxruntime-web/wasm';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
-import { padBatch } from '../core/data/batch.ts';
-import { type EncoderConfig, loadConfig } from '../core/model/config.ts';
-import type { Precision } from '../core/model/load.ts';
-import { type EmbeddingSettings, resolveEmbeddingSettings } from '../core/model/presets.ts';
-import { type ModelFiles, readJson } from '../core/model/source.ts';
-import { EmbeddingTokenizer } from '../core/model/tokenizer.ts';
-import type { EmbedOptions } from '../core/retrieval/embed.ts';
+import { OnnxEmbedder, loadEmbedderFiles } from '../core/model/onnx/embedder.ts';
+import type { ModelFiles } from '../core/model/source.ts';
 
 /** What the page names as the engine, where it would name the GPU adapter. */
 export const WASM_ENGINE_NAME = 'onnxruntime-web (WebAssembly, CPU)';
@@ -35,77 +30,19 @@ function configure(): void {
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 }
 
-export class WasmEmbeddingModel {
-  readonly precision: Precision = 'f32';
-
-  private constructor(
-    readonly name: string,
-    readonly config: EncoderConfig,
-    readonly tokenizer: EmbeddingTokenizer,
-    readonly settings: EmbeddingSettings,
-    private readonly session: ort.InferenceSession,
-  ) {}
-
+/** The shared ONNX embedder (core/model/onnx/embedder.ts) on onnxruntime-web's WebAssembly backend. */
+export class WasmEmbeddingModel extends OnnxEmbedder {
   /**
    * The tokenizer and settings from the model folder `files`, the graph from `onnx` (the bytes
    * of model.onnx). `name` is the model's name as the index was built with (presets).
    */
   static async load(files: ModelFiles, onnx: Uint8Array, onnxUrl: string, name: string): Promise<WasmEmbeddingModel> {
     configure();
-    const config = await loadConfig(files);
-    const tokenizerJson = await readJson(files, 'tokenizer.json');
-    if (tokenizerJson === null) throw new Error(`${files.name}: tokenizer.json is missing (only fast-tokenizer files are supported)`);
-    const tokenizer = EmbeddingTokenizer.fromJson(tokenizerJson as object, (await readJson(files, 'tokenizer_config.json')) as object | null, `${files.name}/tokenizer.json`);
-    const settings = await resolveEmbeddingSettings(files, name);
+    const { config, tokenizer, settings } = await loadEmbedderFiles(files, name);
     const session = await ort.InferenceSession.create(onnx, { executionProviders: ['wasm'] });
     if (!session.outputNames.includes('sentence_embedding')) {
       throw new Error(`${onnxUrl}: the graph has no sentence_embedding output (outputs: ${session.outputNames.join(', ')}): export the model with aqa export --format onnx`);
     }
-    return new WasmEmbeddingModel(name, config, tokenizer, settings, session);
-  }
-
-  get dim(): number {
-    return this.config.hiddenSize;
-  }
-
-  get padId(): number {
-    return this.config.padTokenId ?? 0;
-  }
-
-  /** Same limit as the WebGPU model: absolute position embeddings cap the length. */
-  private maxLength(opts: EmbedOptions): number {
-    const m = opts.maxLength ?? this.settings.maxLength;
-    return Math.min(m, this.config.positionEmbedding === 'absolute' ? this.config.maxPositions : Infinity);
-  }
-
-  /** Embeddings [texts.length, dim], row i for texts[i]; batches longest first, as the WebGPU engine pads them. */
-  async embed(texts: string[], opts: EmbedOptions = {}): Promise<Float32Array> {
-    const maxLength = this.maxLength(opts);
-    const prefix = opts.query ? this.settings.queryPrefix : this.settings.passagePrefix;
-    const encoded = texts.map((t) => this.tokenizer.encode(prefix + t, maxLength));
-    const D = this.dim;
-    const out = new Float32Array(encoded.length * D);
-    const order = encoded.map((_, i) => i).sort((a, b) => encoded[b].length - encoded[a].length || a - b);
-    const batchSize = opts.batchSize ?? 32;
-    let done = 0;
-    let tokens = 0;
-    for (let s = 0; s < order.length; s += batchSize) {
-      const index = order.slice(s, s + batchSize);
-      const b = padBatch(index.map((i) => encoded[i]), this.padId);
-      const rows = await this.run(b.ids, b.mask, b.rows, b.seqLen);
-      index.forEach((dst, r) => out.set(rows.subarray(r * D, (r + 1) * D), dst * D));
-      done += b.rows;
-      tokens += b.tokens;
-      opts.onProgress?.({ done, total: encoded.length, tokens });
-    }
-    return out;
-  }
-
-  private async run(ids: ArrayLike<number>, mask: ArrayLike<number>, B: number, L: number): Promise<Float32Array> {
-    const i64 = (a: ArrayLike<number>) => new ort.Tensor('int64', BigInt64Array.from(Array.from(a, BigInt)), [B, L]);
-    const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(mask) };
-    if (this.session.inputNames.includes('token_type_ids')) feeds.token_type_ids = i64(new Array<number>(B * L).fill(0));
-    const result = await this.session.run(feeds, ['sentence_embedding']);
-    return result.sentence_embedding.data as Float32Array;
+    return new WasmEmbeddingModel(name, config, tokenizer, settings, session, ort.Tensor);
   }
 }
