@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import type { Gpu } from '../../core/gpu/device.ts';
 import { scoresTile, topkWg } from '../../core/kernels/topk.ts';
 import { tileName } from './matmul.ts';
-import { TopHeap } from '../../core/retrieval/cpu-topk.ts';
+import { TopHeap, dotRows } from '../../core/retrieval/cpu-topk.ts';
 import { GpuIndex } from '../../core/retrieval/search.ts';
 import { randu } from '../../core/util/random.ts';
 import { type Row, printTable, writeJson } from './table.ts';
@@ -99,20 +99,7 @@ export function cpuSearch(queries: Float32Array, Q: number, rows: Iterable<Float
     const n = piece.length / dim;
     for (let r = 0; r < n; r++, id++) {
       const p0 = r * dim;
-      for (let q = 0; q < Q; q++) {
-        const q0 = q * dim;
-        // four partial sums: independent adds pipeline better than one chain
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        let h = 0;
-        for (; h + 3 < dim; h += 4) {
-          s0 += queries[q0 + h] * piece[p0 + h];
-          s1 += queries[q0 + h + 1] * piece[p0 + h + 1];
-          s2 += queries[q0 + h + 2] * piece[p0 + h + 2];
-          s3 += queries[q0 + h + 3] * piece[p0 + h + 3];
-        }
-        for (; h < dim; h++) s0 += queries[q0 + h] * piece[p0 + h];
-        dots[q] = s0 + s1 + (s2 + s3);
-      }
+      for (let q = 0; q < Q; q++) dots[q] = dotRows(queries, q * dim, piece, p0, dim);
       for (let q = 0; q < Q; q++) heaps[q].push(dots[q], id);
     }
     ms += performance.now() - t0;
