@@ -10,7 +10,7 @@ import { prepareQueries, quantizedPlan, quantizedTopkForward } from '../kernels/
 import type { TopkOptions, TopkPlan } from '../kernels/topk.ts';
 import { DEFAULT_RESCORE, type QuantKind, quantWords } from './quantize.ts';
 import { bytesPerValue, decodeVectors, type VectorDType } from './index-format.ts';
-import type { SearchResult } from './search.ts';
+import { type SearchResult, topkInBatches } from './search.ts';
 
 /** Full f32 rows [ids.length, dim] of the given row ids, in that order. */
 export type RowReader = (ids: Uint32Array) => Promise<Float32Array>;
@@ -112,24 +112,7 @@ export class QuantizedIndex {
     const prepared = prepareQueries(queries, this.dim, this.kind, this.o.scales);
     const Hp = prepared.length / Math.max(Q, 1);
     const kk = Math.min(c, this.rows);
-    const scores = new Float32Array(Q * kk);
-    const ids = new Uint32Array(Q * kk);
-    const per = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (4 * Math.max(kk, Hp))));
-    for (let q0 = 0; q0 < Q; q0 += per) {
-      const n = Math.min(per, Q - q0);
-      const q = this.gpu.upload(prepared.subarray(q0 * Hp, (q0 + n) * Hp), [n, Hp]);
-      const outScores = this.gpu.empty([n, kk]);
-      const outIds = this.gpu.empty([n, kk], 'u32');
-      try {
-        quantizedTopkForward(this.gpu, outScores, outIds, q, this.chunks, this.kind, c, o);
-        const [s, i] = await Promise.all([this.gpu.readF32(outScores), this.gpu.read(outIds)]);
-        scores.set(s, q0 * kk);
-        ids.set(i as Uint32Array, q0 * kk);
-      } finally {
-        for (const t of [q, outScores, outIds]) t.release();
-      }
-    }
-    return { scores, ids, k: kk };
+    return topkInBatches(this.gpu, prepared, Hp, kk, (q, outScores, outIds) => quantizedTopkForward(this.gpu, outScores, outIds, q, this.chunks, this.kind, c, o));
   }
 
   /** The k best rows for each query: quantized candidates, rescored exactly when readRows is set. */

@@ -121,27 +121,8 @@ export class GpuIndex {
   async search(queries: Float32Array, k: number, o: TopkOptions = {}): Promise<SearchResult> {
     if (!this.buffers.length) throw new Error('GpuIndex.search: the index was released');
     if (queries.length % this.dim) throw new Error(`GpuIndex.search: ${queries.length} query values are not whole rows of ${this.dim}`);
-    const Q = queries.length / this.dim;
     const kk = this.plan(1, k, o).k; // also checks k
-    const scores = new Float32Array(Q * kk);
-    const ids = new Uint32Array(Q * kk);
-    // Queries and results must fit one binding per call.
-    const per = Math.max(1, Math.floor(this.gpu.limits.maxBinding / (4 * Math.max(kk, this.dim))));
-    for (let q0 = 0; q0 < Q; q0 += per) {
-      const n = Math.min(per, Q - q0);
-      const q = this.gpu.upload(queries.subarray(q0 * this.dim, (q0 + n) * this.dim), [n, this.dim]);
-      const outScores = this.gpu.empty([n, kk]);
-      const outIds = this.gpu.empty([n, kk], 'u32');
-      try {
-        topkForward(this.gpu, outScores, outIds, q, this.chunks, k, o);
-        const [s, i] = await Promise.all([this.gpu.readF32(outScores), this.gpu.read(outIds)]);
-        scores.set(s, q0 * kk);
-        ids.set(i as Uint32Array, q0 * kk);
-      } finally {
-        for (const t of [q, outScores, outIds]) t.release();
-      }
-    }
-    return { scores, ids, k: kk };
+    return topkInBatches(this.gpu, queries, this.dim, kk, (q, outScores, outIds) => topkForward(this.gpu, outScores, outIds, q, this.chunks, k, o));
   }
 
   /** Destroy the index buffers (not pooled: they are big and live long). */
@@ -156,4 +137,31 @@ function toF16(x: Float32Array): Uint16Array {
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = f32ToF16Bits(x[i]);
   return out;
+}
+
+/**
+ * Runs a top-k kernel over queries [Q, width] in as many calls as the binding limit needs (queries
+ * and results must each fit one binding) and gathers the [Q, kk] scores and ids. `record` records
+ * one call: q [n, width] in, outScores and outIds [n, kk] out.
+ */
+export async function topkInBatches(gpu: Gpu, queries: Float32Array, width: number, kk: number, record: (q: Tensor, outScores: Tensor, outIds: Tensor) => void): Promise<SearchResult> {
+  const Q = width ? queries.length / width : 0;
+  const scores = new Float32Array(Q * kk);
+  const ids = new Uint32Array(Q * kk);
+  const per = Math.max(1, Math.floor(gpu.limits.maxBinding / (4 * Math.max(kk, width))));
+  for (let q0 = 0; q0 < Q; q0 += per) {
+    const n = Math.min(per, Q - q0);
+    const q = gpu.upload(queries.subarray(q0 * width, (q0 + n) * width), [n, width]);
+    const outScores = gpu.empty([n, kk]);
+    const outIds = gpu.empty([n, kk], 'u32');
+    try {
+      record(q, outScores, outIds);
+      const [sc, id] = await Promise.all([gpu.readF32(outScores), gpu.read(outIds)]);
+      scores.set(sc, q0 * kk);
+      ids.set(id as Uint32Array, q0 * kk);
+    } finally {
+      for (const t of [q, outScores, outIds]) t.release();
+    }
+  }
+  return { scores, ids, k: kk };
 }
