@@ -12,6 +12,7 @@ import type { Gpu } from '../core/gpu/device.ts';
 import type { VectorDType } from '../core/retrieval/index-format.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { addLanceIndexOptions, type LanceIndexOptions } from './lancedb/options.ts';
 import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import type { Progress } from './progress.ts';
@@ -19,7 +20,7 @@ import type { Progress } from './progress.ts';
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
 export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
 
-export interface IndexCommandOptions {
+export interface IndexCommandOptions extends Partial<LanceIndexOptions> {
   model: string;
   corpus: string;
   out: string;
@@ -120,6 +121,10 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       if (e.missing) warn(`${e.missing} indexed pid(s) not found in ${o.corpus}: exported without title or snippet`);
       info(`exported ${id.count} x ${id.dim} ${id.dtype} to ${o.export}`);
     }
+    if (o.exportLancedb) {
+      const { exportIndexToLance } = await import('./lancedb/commands.ts');
+      await exportIndexToLance(o.out, o.corpus, o.exportLancedb, o.lancedbTable ?? 'passages', o.lancedbAnn, info);
+    }
   } finally {
     (bar as Progress | null)?.stop();
     (gpu as Gpu | null)?.destroy();
@@ -127,7 +132,7 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
 }
 
 export function registerIndexCommand(program: Command): void {
-  program
+  const cmd = program
     .command('index')
     .description('embed a corpus into an on-disk index (shards; an interrupted build resumes where it stopped)')
     .requiredOption('--model <dir|hub-id>', 'local model folder or Hugging Face Hub id')
@@ -141,7 +146,8 @@ export function registerIndexCommand(program: Command): void {
     .option('--export <dir>', 'also write the browser format (vectors, manifest.json, passages.json) to this folder')
     .option('--credit <text>', "with --export: where the corpus comes from and its licences, shown on the demo page")
     .option('--force', 'rebuild an index that was built with another model or settings', false)
-    .addOption(engineOption())
+    .addOption(engineOption());
+  addLanceIndexOptions(cmd)
     .action(async (opts) => {
       await runIndex({ ...opts, gpu: gpuOptions(program) });
     });
