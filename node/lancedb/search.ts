@@ -1,6 +1,8 @@
 // Top-k search of query vectors in an exported LanceDB table: exact (a flat scan of every row,
 // bypassing any ANN index) or through the table's ANN index. Scores are dot products like the
-// GPU top-k's: LanceDB's "dot" distance is 1 - q.v, so score = 1 - distance.
+// GPU top-k's: LanceDB's "dot" distance is 1 - q.v, so score = 1 - distance; an HNSW index
+// ranks by cosine distance 1 - cos (ann.ts), the same for unit vectors. ANN scores are the
+// index's approximations unless refineFactor re-ranks with the full vectors.
 
 import type { Retrieved } from '../../core/retrieval/retrieve.ts';
 import { IndexError } from '../index-store.ts';
@@ -17,7 +19,7 @@ export interface LanceSearchOptions extends AnnSearch {
 
 /** Refuse --ann on a table without an ANN index. */
 export function checkAnn(src: LanceSource): void {
-  if (!src.hasAnn) throw new IndexError(`${src.where}: no ANN index on the vector column; build one with aqa index --export-lancedb ${src.uri} --lancedb-ann ivf-pq|hnsw, or search without --ann`);
+  if (!src.annMetric) throw new IndexError(`${src.where}: no ANN index on the vector column; build one with aqa index --export-lancedb ${src.uri} --lancedb-ann ivf-pq|hnsw, or search without --ann`);
 }
 
 /** The top k of each query row of `queries` [Q, dim], best first (ties in row order). */
@@ -32,7 +34,7 @@ export async function searchLance(src: LanceSource, queries: Float32Array, k: nu
     const n = Math.min(batch, nq - q0);
     let query = src.table.query().nearestTo(queries.subarray(q0 * dim, (q0 + 1) * dim));
     for (let i = 1; i < n; i++) query = query.addQueryVector(queries.subarray((q0 + i) * dim, (q0 + i + 1) * dim));
-    query = query.distanceType('dot').limit(k).select(['pid', '_distance']).withRowId();
+    query = query.distanceType(o.ann ? src.annMetric! : 'dot').limit(k).select(['pid', '_distance']).withRowId();
     if (!o.ann) query = query.bypassVectorIndex();
     else {
       if (o.nprobes !== undefined) query = query.nprobes(o.nprobes);

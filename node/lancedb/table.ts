@@ -125,6 +125,8 @@ export async function exportToLance(index: OpenIndex, uri: string, o: ExportLanc
   let built = false;
   if (o.ann && count < MIN_ANN_ROWS) {
     o.log?.(`${name}: ${count} rows, fewer than ${MIN_ANN_ROWS}: no ANN index built (a flat scan is as fast)`);
+  } else if (o.ann && o.ann.metric === 'cosine' && !index.manifest.identity.normalize) {
+    throw new IndexError(`${index.dir}: the model does not normalize its vectors, and LanceDB's HNSW index ranks by cosine, not dot product; use --lancedb-ann ivf-pq`);
   } else if (o.ann) {
     const { lance } = await lanceModules();
     const t1 = performance.now();
@@ -144,8 +146,8 @@ export interface LanceSource {
   manifest: IndexManifest;
   /** Where, for messages: `uri (table name)`. */
   where: string;
-  /** Whether the table has an ANN index on its vector column. */
-  hasAnn: boolean;
+  /** The metric of the table's ANN index on its vector column; null without one. */
+  annMetric: 'dot' | 'cosine' | null;
   close(): void;
 }
 
@@ -180,14 +182,16 @@ export async function openLance(uri: string, name = DEFAULT_TABLE): Promise<Lanc
   }
   const rows = await table.countRows();
   if (rows !== manifest!.identity.count) fail(`${rows} rows, its index manifest says ${manifest!.identity.count}`);
-  const hasAnn = (await table.listIndices()).some((i) => i.columns.includes('vector'));
+  const ann = (await table.listIndices()).find((i) => i.columns.includes('vector'));
+  const metric = String((ann?.indexDetails as { metric_type?: string } | undefined)?.metric_type ?? '').toLowerCase();
+  const annMetric = !ann ? null : metric === 'cosine' || (!metric && /hnsw/i.test(ann.indexType)) ? 'cosine' : 'dot';
   return {
     uri,
     table,
     db,
     manifest: manifest!,
     where,
-    hasAnn,
+    annMetric,
     close: () => {
       table.close();
       db.close();
