@@ -32,7 +32,7 @@ export function addLanceSearchOptions(cmd: Command): Command {
   return cmd
     .option('--lancedb <uri>', 'search a LanceDB table written by aqa index --export-lancedb instead of --index')
     .option('--lancedb-table <name>', 'with --lancedb: the table', TABLE)
-    .option('--ann', "with --lancedb: use the table's ANN index (default: exact search of every row)", false)
+    .option('--ann', "with --lancedb: use the table's ANN index (without it: exact search of every row)")
     .option('--nprobes <n>', 'with --ann on IVF-PQ: partitions probed per query (LanceDB default 20)', positiveInt)
     .option('--ef <n>', 'with --ann on HNSW: candidate list size (default 1.5 x k)', positiveInt)
     .option('--refine-factor <n>', 'with --ann: re-rank n x k candidates with the full vectors', positiveInt);
