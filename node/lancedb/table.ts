@@ -106,6 +106,8 @@ export async function exportToLance(index: OpenIndex, uri: string, o: ExportLanc
   let table: Table | null = null;
   let at = 0;
   try {
+    // Dropped rather than overwritten: an overwrite keeps the old version's files on disk.
+    if ((await db.tableNames()).includes(name)) await db.dropTable(name);
     for await (const shard of shardVectors(index)) {
       for (let r = 0; r < shard.length / dim; r += BATCH_ROWS) {
         const rows = shard.subarray(r * dim, Math.min(shard.length, (r + BATCH_ROWS) * dim));
