@@ -12,6 +12,7 @@ import type { Gpu } from '../core/gpu/device.ts';
 import type { VectorDType } from '../core/retrieval/index-format.ts';
 import { gpuOptions, positiveInt } from './cli-options.ts';
 import type { NodeGpuOptions } from './device.ts';
+import { addLanceIndexOptions, type LanceIndexOptions } from './lancedb/options.ts';
 import { engineOption } from './onnx/engine-option.ts';
 import { type PrecisionChoice, precisionOption } from './precision-option.ts';
 import type { Progress } from './progress.ts';
@@ -20,7 +21,7 @@ import { parseShardSpec, resolveShard, type ShardSpec } from './shard-option.ts'
 /** Crash simulation for tests: kill the process (no cleanup runs) after this many shards. */
 export const STOP_AFTER_ENV = 'AQA_INDEX_STOP_AFTER_SHARDS';
 
-export interface IndexCommandOptions {
+export interface IndexCommandOptions extends Partial<LanceIndexOptions> {
   model: string;
   corpus: string;
   out: string;
@@ -139,6 +140,10 @@ export async function runIndex(o: IndexCommandOptions): Promise<void> {
       if (e.missing) warn(`${e.missing} indexed pid(s) not found in ${o.corpus}: exported without title or snippet`);
       info(`exported ${id.count} x ${id.dim} ${id.dtype} to ${o.export}`);
     }
+    if (o.exportLancedb) {
+      const { exportIndexToLance } = await import('./lancedb/commands.ts');
+      await exportIndexToLance(o.out, o.corpus, o.exportLancedb, o.lancedbTable ?? 'passages', o.lancedbAnn, info);
+    }
   } finally {
     (bar as Progress | null)?.stop();
     (gpu as Gpu | null)?.destroy();
@@ -164,7 +169,8 @@ export function registerIndexCommand(program: Command): void {
     .option('--rescore <n>', 'with --quantize: candidates per result that search rescores with the full vectors (default: 4 int8, 10 binary)', positiveInt)
     .option('--force', 'rebuild an index that was built with another model or settings', false)
     .option('--shard <i/n>', 'build part i of n (0 <= i < n) for a multi-machine build: whole shard files by position; auto/n takes i from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); join the parts with aqa index merge', parseShardSpec)
-    .addOption(engineOption())
+    .addOption(engineOption());
+  addLanceIndexOptions(index)
     .action(async (opts) => {
       for (const k of ['model', 'corpus', 'out']) if (!opts[k]) throw new Error(`--${k} is required (see aqa index --help)`);
       await runIndex({ ...opts, gpu: gpuOptions(program) });

@@ -19,6 +19,12 @@ import { progress } from './progress.ts';
 /** The index and its query model, checked to be the model the index was built with. */
 export async function openForQueries(indexDir: string, modelArg: string | undefined, maxLength: number | undefined) {
   const index = await openIndex(indexDir);
+  return { index, desc: await queryModelFor(index, modelArg, maxLength) };
+}
+
+/** The query model of an opened index (or of an export that carries its manifest). */
+export async function queryModelFor(index: OpenIndex, modelArg: string | undefined, maxLength: number | undefined) {
+  const indexDir = index.dir;
   const name = modelArg ?? index.manifest.model.dir;
   let dir: string;
   try {
@@ -32,7 +38,7 @@ export async function openForQueries(indexDir: string, modelArg: string | undefi
   }
   const desc = await describeModel(dir, modelArg ?? index.manifest.model.name, maxLength);
   checkSameModel(index, desc);
-  return { index, desc };
+  return desc;
 }
 
 /**
