@@ -19,6 +19,7 @@ import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
 import { openWeights, quantizedTensor, withoutWeightPrefix } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
+import { changedSettings, groupsDigestText, isTrainerState, runTraining, sentenceTransformersFiles, type TrainerState } from '../core/train/session.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { fileSource, localModelFiles, syncDir, writeFileAtomic, writeSafetensorsFile } from './files.ts';
@@ -42,18 +43,6 @@ export interface TrainCommandOptions {
 
 /** Files a model folder may have that a checkpoint copies unchanged. */
 const COPIED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'config_sentence_transformers.json'];
-
-interface TrainerState {
-  position: TrainPosition;
-  totalSteps: number;
-  settings: TrainSettings;
-  /** sha256 of the training examples as used (texts), so a resume refuses different data. */
-  dataHash: string;
-  baseModel: string;
-  log: { step: number; loss: number }[];
-  /** --fp16 runs: the loss scaler's state, so a resume scales as the uninterrupted run would. */
-  lossScale?: { scale: number; goodSteps: number };
-}
 
 // ---------------------------------------------------------------- training data
 
@@ -116,9 +105,7 @@ export async function aqaTrainGroups(questionsPath: string, corpusPath: string, 
 }
 
 function hashGroups(groups: readonly TrainGroup[]): string {
-  const h = createHash('sha256');
-  for (const g of groups) h.update(JSON.stringify([g.query, g.pos, g.neg])).update('\n');
-  return h.digest('hex');
+  return createHash('sha256').update(groupsDigestText(groups)).digest('hex');
 }
 
 // ---------------------------------------------------------------- checkpoints
@@ -145,20 +132,6 @@ async function latestCheckpoint(outDir: string): Promise<string | null> {
     }
   }
   return null;
-}
-
-/** sentence-transformers files: Transformer -> Pooling -> Normalize. */
-function sentenceTransformersFiles(dim: number, pooling: 'cls' | 'mean', normalize: boolean, maxSeqLength: number): Record<string, string> {
-  const modules = [
-    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-  ];
-  if (normalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
-  return {
-    'modules.json': JSON.stringify(modules, null, 2),
-    '1_Pooling/config.json': JSON.stringify({ word_embedding_dimension: dim, pooling_mode_cls_token: pooling === 'cls', pooling_mode_mean_tokens: pooling === 'mean', pooling_mode_max_tokens: false, pooling_mode_mean_sqrt_len_tokens: false }, null, 2),
-    'sentence_bert_config.json': JSON.stringify({ max_seq_length: maxSeqLength, do_lower_case: false }, null, 2),
-  };
 }
 
 async function writeModelFolder(dir: string, baseDir: string, trainer: Trainer, extra: { state?: TrainerState }): Promise<void> {
@@ -231,9 +204,7 @@ async function readTrainerState(dir: string): Promise<TrainerState> {
     const why = (e as NodeJS.ErrnoException).code ?? `not valid JSON: ${(e as Error).message}`;
     throw new Error(`${path}: ${why}; ${damagedHint(dir)}`);
   }
-  const p = state?.position;
-  const isCount = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
-  if (!p || !isCount(p.step) || !isCount(p.epoch) || !isCount(p.batch) || typeof state.dataHash !== 'string' || !Array.isArray(state.log) || typeof state.settings !== 'object' || state.settings === null) {
+  if (!isTrainerState(state)) {
     throw new Error(`${path}: not a trainer state (position, settings, dataHash and log expected); ${damagedHint(dir)}`);
   }
   return state;
@@ -317,10 +288,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   if (resumeFrom) {
     const state = await readTrainerState(resumeFrom);
     if (state.dataHash !== dataHash) throw new Error(`--resume: ${resumeFrom} was trained on different data (hash ${state.dataHash.slice(0, 12)} vs ${dataHash.slice(0, 12)})`);
-    // A setting added after the checkpoint was written counts as its default.
-    const was = { ...DEFAULT_SETTINGS, ...state.settings };
-    const changed = (Object.keys(settings) as (keyof TrainSettings)[]).filter((k) => settings[k] !== was[k]);
-    if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.map((k) => `${k} ${was[k]} -> ${settings[k]}`).join(', ')}`);
+    const changed = changedSettings(state.settings, settings);
+    if (changed.length) throw new Error(`--resume: settings differ from ${resumeFrom}: ${changed.join(', ')}`);
     trainer.loadOptimizerState(await loadOptimizer(resumeFrom), join(resumeFrom, 'optimizer.safetensors'));
     trainer.loadLossScaleState(state.lossScale, join(resumeFrom, 'trainer_state.json'));
     position = state.position;
@@ -338,38 +307,24 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
 
   // A bar on a terminal, a line every few seconds in a log (node/progress.ts).
   const bar = o.quiet ? null : progress({ label: 'train', unit: 'steps', total: trainer.totalSteps, start: position.step });
-  const t0 = performance.now();
   let lastLoss = NaN;
-  const stopAt = o.max_steps ?? Infinity;
   try {
-    position = await trainer.run(position, async (info) => {
-      lastLoss = info.loss;
-      lossLog.push({ step: info.step, loss: info.loss });
-      const line = {
-        step: info.step,
-        epoch: info.epoch + info.batch / trainer.batchesPerEpoch,
-        loss: info.loss,
-        lr: info.lr,
-        grad_norm: Number.isFinite(info.gradNorm) ? info.gradNorm : null,
-        tokens: info.tokens,
-        tokens_per_s: Math.round(info.tokens / (info.ms / 1000)),
-        elapsed_s: (performance.now() - t0) / 1000,
-        gpu_peak_mib: Math.round(gpu.stats.bytesPeak / 2 ** 20),
-        ...(info.lossScale !== null ? { loss_scale: info.lossScale, skipped: info.skipped } : {}),
-      };
-      // A loss-scale change gets its own line after its step's (same step number, so a resume truncates both alike).
-      const event = info.scaleEvent ? `${JSON.stringify({ step: info.step, ...info.scaleEvent })}\n` : '';
-      await appendFile(logPath, `${JSON.stringify(line)}\n${event}`);
-      const scale = info.lossScale === null ? '' : `, loss scale ${info.lossScale}${info.skipped ? ' (overflow: update skipped)' : ''}`;
-      bar?.update(info.step, `loss ${info.loss.toFixed(4)}, lr ${info.lr.toExponential(2)}, ${line.tokens_per_s} tok/s${scale}`);
-      const last = info.step === info.totalSteps;
-      if ((o.save_steps > 0 && info.step % o.save_steps === 0) || last || info.step >= stopAt) {
-        const lossScale = trainer.lossScaleState ?? undefined;
-        const state: TrainerState = { position: { step: info.step, epoch: info.epoch, batch: info.batch }, totalSteps: info.totalSteps, settings, dataHash, baseModel: o.model_name_or_path, log: lossLog, ...(lossScale ? { lossScale } : {}) };
+    ({ position, lastLoss } = await runTraining(trainer, {
+      position,
+      lossLog,
+      saveSteps: o.save_steps,
+      stopAt: o.max_steps ?? Infinity,
+      baseModel: o.model_name_or_path,
+      dataHash,
+      log: async (text, line, info) => {
+        await appendFile(logPath, text);
+        const scale = info.lossScale === null ? '' : `, loss scale ${info.lossScale}${info.skipped ? ' (overflow: update skipped)' : ''}`;
+        bar?.update(info.step, `loss ${info.loss.toFixed(4)}, lr ${info.lr.toExponential(2)}, ${line.tokens_per_s} tok/s${scale}`);
+      },
+      save: async (state) => {
         await saveCheckpoint(outDir, baseDir, trainer, state, o.save_total_limit);
-      }
-      return info.step < stopAt;
-    });
+      },
+    }));
   } catch (e) {
     bar?.stop();
     if (e instanceof NonFiniteLossError) {
