@@ -27,11 +27,14 @@ const repo = resolve(here, '..');
 const modelDir = resolve(repo, process.env.AQA_DEMO_MODEL ?? 'test/models/all-MiniLM-L6-v2');
 const indexDir = resolve(repo, process.env.AQA_DEMO_INDEX_DIR ?? 'out/demo-index');
 const outDir = resolve(repo, process.env.AQA_DEMO_OUT ?? 'out/demo');
+// The training page's bundled model (train.html): small enough to fine-tune in seconds anywhere.
+const tinyDir = resolve(repo, 'test/fixtures/tiny-bert');
 
 /** URL prefix -> local directory. */
 const mounts: [string, string][] = [
   [`/models/${basename(modelDir)}/`, modelDir],
   ['/indexes/', indexDir],
+  ['/models/tiny-bert/', tinyDir],
 ];
 
 /** Model files the page may read (fetchModelFiles asks for these; 404 is fine for the optional ones). */
@@ -83,6 +86,9 @@ function demoData(): Plugin {
           if (!SKIP_IN_MODEL.has(f)) cpSync(join(modelDir, f), join(dest, f), { recursive: true });
         }
       }
+      const tinyDest = join(outDir, 'models', 'tiny-bert');
+      mkdirSync(tinyDest, { recursive: true });
+      for (const f of readdirSync(tinyDir)) if (f !== 'golden.safetensors' && !SKIP_IN_MODEL.has(f)) cpSync(join(tinyDir, f), join(tinyDest, f));
       if (!existsSync(join(indexDir, 'demo.json'))) {
         this.warn(`no ${join(indexDir, 'demo.json')} (bash tools/build-demo-index.sh): the build will have no index`);
         return;
@@ -120,6 +126,8 @@ export default defineConfig({
   // middleware (its server answers Range requests).
   preview: { host: '127.0.0.1', port: 4173 },
   worker: { format: 'es' },
+  // The training page (train.html) offers the search demo's model next to the bundled tiny one.
+  define: { __AQA_DEMO_MODEL__: JSON.stringify(basename(modelDir)) },
   // Pre-bundled at start-up, so the dev server does not discover them mid-load and reload the page.
   optimizeDeps: { include: ['comlink', '@huggingface/tokenizers'] },
   build: {
@@ -128,6 +136,8 @@ export default defineConfig({
     target: 'es2022',
     // The bundle holds every WGSL shader as a string (~100 kB) next to the tokenizer.
     chunkSizeWarningLimit: 1000,
+    // Two pages: search (index.html) and fine-tuning (train.html).
+    rollupOptions: { input: { main: join(here, 'index.html'), train: join(here, 'train.html') } },
   },
   plugins: [demoData()],
 });
