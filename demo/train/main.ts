@@ -103,9 +103,10 @@ function onProgress(p: Progress): void {
 
 let lastProgress: Progress | null = null;
 
-function setState(state: 'idle' | 'running' | 'paused'): void {
+/** 'done': finished, its checkpoint still in storage (Cancel discards it, Train starts a new run). */
+function setState(state: 'idle' | 'running' | 'paused' | 'done'): void {
   document.body.dataset.state = state;
-  buttons.start.disabled = state !== 'idle';
+  buttons.start.disabled = state !== 'idle' && state !== 'done';
   buttons.pause.disabled = state !== 'running';
   buttons.resume.disabled = state !== 'paused';
   buttons.cancel.disabled = state === 'idle';
@@ -116,7 +117,7 @@ function finished(r: RunReport): void {
   if (r.status === 'done') status.textContent = `Done: ${r.totalSteps} steps on ${r.adapter}${from}.`;
   else if (r.status === 'paused') status.textContent = `Paused at step ${r.step} of ${r.totalSteps}; the last checkpoint is in ${r.storage === 'opfs' ? "this browser's storage" : 'memory only'}.`;
   else status.textContent = 'Cancelled; its checkpoints were removed.';
-  setState(r.status === 'paused' ? 'paused' : 'idle');
+  setState(r.status === 'cancelled' ? 'idle' : r.status);
   (globalThis as { aqaTrainReport?: RunReport }).aqaTrainReport = r;
 }
 
@@ -146,8 +147,10 @@ form.addEventListener('submit', (e) => {
   const m = models.find((x) => x.url === modelSelect.value)!;
   const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps };
   status.textContent = 'Loading the model...';
+  // A finished run is kept until cancelled; training again starts a new one.
+  const fresh = document.body.dataset.state === 'done' ? api.discard() : Promise.resolve();
   setState('running');
-  api.start(req, Comlink.proxy(onProgress)).then(finished, failed);
+  fresh.then(() => api.start(req, Comlink.proxy(onProgress))).then(finished, failed);
 });
 buttons.pause.addEventListener('click', () => void api.pause());
 buttons.resume.addEventListener('click', () => {
@@ -156,7 +159,7 @@ buttons.resume.addEventListener('click', () => {
 });
 buttons.cancel.addEventListener('click', () => {
   void api.cancel().then(() => {
-    if (document.body.dataset.state === 'paused') finished({ status: 'cancelled', step: lastProgress?.step ?? 0, totalSteps: lastProgress?.totalSteps ?? 0, resumedFrom: 0, adapter: '', storage: 'memory' });
+    if (document.body.dataset.state !== 'running') finished({ status: 'cancelled', step: lastProgress?.step ?? 0, totalSteps: lastProgress?.totalSteps ?? 0, resumedFrom: 0, adapter: '', storage: 'memory' });
   });
 });
 setState('idle');

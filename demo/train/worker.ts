@@ -82,7 +82,10 @@ async function go(): Promise<RunReport> {
 const api = {
   /** Open a run (resuming from OPFS when the same model, data and settings were trained here before) and train. */
   async start(req: StartRequest, progress: (p: Progress) => void): Promise<RunReport> {
-    if (run) throw new Error('a training run is already open: cancel it first');
+    if (running) throw new Error('a training run is in progress: pause or cancel it first');
+    // A paused, finished or failed run in this tab: its checkpoints stay in OPFS, its GPU memory goes.
+    run?.dispose();
+    run = null;
     gpu ??= await createBrowserGpu();
     adapter = gpu.name;
     onProgress = progress;
