@@ -94,8 +94,9 @@ const api = {
     const model = fetchModelFiles(req.modelUrl);
     const settings = await withModelDefaults(req.settings, model, req.modelName);
     const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, req.data, settings]))).slice(0, 24);
-    const store = opfsAvailable() ? opfsStore(key) : memoryStore();
-    discard = 'discard' in store ? () => store.discard() : null;
+    const opfs = opfsAvailable() ? opfsStore(key) : null;
+    const store = opfs ?? memoryStore();
+    discard = opfs ? () => opfs.discard() : null;
     run = await BrowserTraining.open({ gpu, model, modelName: req.modelName, groups, settings, saveSteps: req.saveSteps, store, onStep: report, keepGoing: () => stop === null });
     resumedFrom = run.position.step;
     return go();
