@@ -16,7 +16,10 @@
 #   out/demo-index/corpus.json        a copy of the corpus, for the page's BM25
 #   out/demo-index/model-onnx/        the model as `aqa export --format onnx` writes it: the page
 #                                     embeds questions with its onnx/model.onnx (onnxruntime-web,
-#                                     WebAssembly) where the browser has no WebGPU
+#                                     WebAssembly) where the browser has no WebGPU, and the
+#                                     index embeds the corpus with it (aqa index --engine onnx)
+#   out/demo-index.model-links/       the model folder as links plus model-onnx/onnx/ (what
+#                                     --engine onnx reads); its path is the manifests' model name
 #
 # One build serves `npm run demo`, `npm run demo:build` and test/demo.test.ts: a stamp
 # (out/demo-index/build.stamp) records a digest of every input (the model folder's files, the
@@ -25,8 +28,8 @@
 # index with the same model, corpus and settings up to date, and an index `npm start` (the
 # pipeline, out/pipeline/index/minilm) built with the same settings is copied instead of
 # re-embedded. As for aqa index, the program's own code is not an input: after a change to the
-# numerics, remove out/demo-index. On the 2-core development machine (llvmpipe, no GPU) embedding the 360 sample
-# papers at 128 tokens takes a few minutes; at 32 tokens about a quarter of that.
+# numerics, remove out/demo-index. On the 2-core development machine a whole build of the 360
+# sample papers takes about 30 s (onnxruntime's CPU kernels; WebGPU on llvmpipe took 3 minutes).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,6 +105,28 @@ rm -f "$stamp"
 node tools/embed-shaders.mjs
 
 mkdir -p "$out"
+# The model as an ONNX graph, for pages without WebGPU (a few seconds: no embedding involved),
+# and for embedding the corpus below.
+# Written under a temporary name and swapped in, so a reader never sees a half-written folder.
+echo "build-demo-index: ONNX export of $model -> $out/model-onnx" >&2
+rm -rf "$out/model-onnx.tmp" "$out/model-onnx.old"
+node node/bin.mjs export --format onnx --model "$model" --out "$out/model-onnx.tmp" >&2
+[ -d "$out/model-onnx" ] && mv "$out/model-onnx" "$out/model-onnx.old"
+mv "$out/model-onnx.tmp" "$out/model-onnx"
+rm -rf "$out/model-onnx.old"
+
+# The corpus is embedded with that graph on onnxruntime's CPU kernels (--engine onnx): several
+# times faster than WebGPU on a CPU driver, and the same vectors within 1e-5 (test/engine-onnx.test.ts),
+# so the index has the model's identity either way. The engine reads onnx/ inside the model folder:
+# a folder of links named like the model (its presets match by name) joins the two.
+# It lives beside $out, not in it (the demo build copies $out); its path is the model name the
+# manifests record.
+src="${out%/}.model-links/$(basename "$model")"
+rm -rf "$src"
+mkdir -p "$src"
+for f in "$model"/*; do [ "$(basename "$f")" = onnx ] && continue; ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$src/"; done
+ln -s "$(cd "$out/model-onnx" && pwd)/onnx" "$src/onnx"
+
 entries=()
 for len in "${lengths[@]}"; do
   name=minilm-$len
@@ -119,19 +144,10 @@ for len in "${lengths[@]}"; do
     cp "$pipeline_index"/* "$out/$name/index/"
   fi
   # --force: a corpus given as an argument replaces the previous one instead of being refused.
-  node node/bin.mjs index --model "$model" --corpus "$corpus" --max-length "$len" \
+  node node/bin.mjs index --engine onnx --model "$src" --corpus "$corpus" --max-length "$len" \
     --out "$out/$name/index" --export "$out/$name/export" --force "${credit_args[@]}"
   entries+=("{ \"name\": \"$name\", \"index\": \"$name/export/\", \"model\": \"../models/$(basename "$model")/\", \"onnx\": \"model-onnx/onnx/model.onnx\" }")
 done
-
-# The model as an ONNX graph, for pages without WebGPU (a few seconds: no embedding involved).
-# Written under a temporary name and swapped in, so a reader never sees a half-written folder.
-echo "build-demo-index: ONNX export of $model -> $out/model-onnx" >&2
-rm -rf "$out/model-onnx.tmp" "$out/model-onnx.old"
-node node/bin.mjs export --format onnx --model "$model" --out "$out/model-onnx.tmp" >&2
-[ -d "$out/model-onnx" ] && mv "$out/model-onnx" "$out/model-onnx.old"
-mv "$out/model-onnx.tmp" "$out/model-onnx"
-rm -rf "$out/model-onnx.old"
 
 # The corpus itself, for the page's BM25 (lexical and hybrid ranking).
 cp "$corpus" "$out/corpus.json.tmp"
