@@ -11,12 +11,13 @@ import { join } from 'node:path';
 
 export const FAKE_HUB = 'https://huggingface.co';
 
+type Bytes = Uint8Array<ArrayBuffer>;
 /** Repo id -> its files (path -> bytes) at revision 'main'. */
-export type FakeRepos = Map<string, Map<string, Uint8Array>>;
+export type FakeRepos = Map<string, Map<string, Bytes>>;
 
 /** Every file under `dir` by its path inside it. */
-export function folderFiles(dir: string): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
+export function folderFiles(dir: string): Map<string, Bytes> {
+  const out = new Map<string, Bytes>();
   const walk = (rel: string) => {
     for (const e of readdirSync(join(dir, rel))) {
       const p = rel ? `${rel}/${e}` : e;
@@ -31,7 +32,7 @@ export function folderFiles(dir: string): Map<string, Uint8Array> {
 export interface FakeAnswer {
   status: number;
   headers: Record<string, string>;
-  body: Uint8Array;
+  body: Bytes;
 }
 
 const CORS = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'content-range, content-length, accept-ranges, x-error-code' };

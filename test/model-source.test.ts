@@ -12,7 +12,7 @@ import { FAKE_HUB, type FakeRepos, fakeHubAnswer, folderFiles } from './hub-fake
 const TINY = folderFiles('test/fixtures/tiny-bert');
 
 /** tiny-bert with every weight scaled: the layout (header) of a fine-tune, other values. */
-function scaledWeights(bytes: Uint8Array): Uint8Array {
+function scaledWeights(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   const out = bytes.slice();
   const n = Number(new DataView(out.buffer).getBigUint64(0, true));
   const f = new Float32Array(out.buffer, 8 + n, (out.byteLength - 8 - n) / 4);
@@ -52,7 +52,7 @@ function pickedFiles(name: string, files = TINY): File[] {
 }
 
 /** A FileSystemDirectoryHandle over the fixture (what showDirectoryPicker gives). */
-function dirHandle(name: string, files: Map<string, Uint8Array>): FileSystemDirectoryHandle {
+function dirHandle(name: string, files: Map<string, Uint8Array<ArrayBuffer>>): FileSystemDirectoryHandle {
   const notFound = () => Object.assign(new Error(`not found`), { name: 'NotFoundError' });
   const dir = (prefix: string, dname: string): unknown => ({
     kind: 'directory',
