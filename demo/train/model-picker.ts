@@ -82,6 +82,12 @@ export function modelPicker(el: PickerElements, bundled: readonly BundledModel[]
 
   el.select.addEventListener('change', sync);
   el.hubInput.addEventListener('change', hubChanged);
+  // Enter checks the id; it must not submit the form (which starts training).
+  el.hubInput.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    e.preventDefault();
+    hubChanged();
+  });
   el.folderButton.addEventListener('click', async () => {
     const pick = (globalThis as { showDirectoryPicker?: DirectoryPicker }).showDirectoryPicker;
     if (!pick) {
