@@ -63,11 +63,15 @@ export function modelPicker(el: PickerElements, bundled: readonly BundledModel[]
     if (el.select.value === HUB && el.hubInput.value.trim()) hubChanged();
     else if (el.select.value === FOLDER && folder) runCheck(folder.source);
   };
+  let lastHub = '';
   const hubChanged = () => {
+    lastHub = el.hubInput.value;
     const url = new URL(location.href);
     try {
       const { id, revision } = parseHubInput(el.hubInput.value);
       url.searchParams.set('model', revision === 'main' ? id : `${id}@${revision}`);
+      // '/' and '@' need no escaping in a query: keep the id readable in the address bar.
+      url.search = url.search.replace(/%2F/gi, '/').replace(/%40/gi, '@');
       history.replaceState(null, '', url);
       runCheck({ kind: 'hub', id, revision });
     } catch (e) {
@@ -81,7 +85,8 @@ export function modelPicker(el: PickerElements, bundled: readonly BundledModel[]
   };
 
   el.select.addEventListener('change', sync);
-  el.hubInput.addEventListener('change', hubChanged);
+  // (An id checked by Enter is not checked again when the box loses focus.)
+  el.hubInput.addEventListener('change', () => el.hubInput.value !== lastHub && hubChanged());
   // Enter checks the id; it must not submit the form (which starts training).
   el.hubInput.addEventListener('keydown', (e) => {
     if (e.key !== 'Enter') return;
