@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '../../core/train/options.ts';
 import { drawLossCurve } from './curve.ts';
+import { modelPicker } from './model-picker.ts';
 import type { PageSettings } from './session.ts';
 import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
@@ -130,6 +131,7 @@ const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'modu
 const api = Comlink.wrap<TrainApi>(worker);
 // The worker's API from the console (and end-to-end tests).
 (globalThis as { aqaTrain?: unknown }).aqaTrain = api;
+const picker = modelPicker({ select: modelSelect, hubBox: $('model-hub'), hubInput: $<HTMLInputElement>('hub-id'), folderBox: $('model-folder'), folderButton: $<HTMLButtonElement>('pick-folder'), folderInput: $<HTMLInputElement>('folder-input'), status: $('model-status') }, models, (s) => api.checkModel(s));
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -138,14 +140,15 @@ form.addEventListener('submit', (e) => {
     return;
   }
   let opts;
+  let m;
   try {
     opts = readOptions();
+    m = picker.choice();
   } catch (err) {
     status.textContent = (err as Error).message;
     return;
   }
-  const m = models.find((x) => x.url === modelSelect.value)!;
-  const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps };
+  const req: StartRequest = { modelUrl: m.url, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps, source: m.source };
   status.textContent = 'Loading the model...';
   // A finished run is kept until cancelled; training again starts a new one.
   const fresh = document.body.dataset.state === 'done' ? api.discard() : Promise.resolve();

@@ -5,9 +5,9 @@
 
 import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../../browser/device.ts';
-import { fetchModelFiles } from '../../browser/fetch.ts';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { StepLogLine } from '../../core/train/session.ts';
+import { type ModelSource, openModelSource } from './model-source.ts';
 import { opfsAvailable, opfsStore } from './opfs-store.ts';
 import { BrowserTraining, memoryStore, type PageSettings, parseGroupsText, sha256Text, withModelDefaults } from './session.ts';
 
@@ -20,6 +20,8 @@ export interface StartRequest {
   dataName: string;
   settings: PageSettings;
   saveSteps: number;
+  /** Where the model comes from (a Hub id, a picked folder); absent: the folder at modelUrl. */
+  source?: ModelSource;
 }
 
 export interface Progress {
@@ -91,15 +93,20 @@ const api = {
     onProgress = progress;
     stepMs = [];
     const groups = parseGroupsText(req.data, req.dataName);
-    const model = fetchModelFiles(req.modelUrl);
+    const { files: model, identity } = await openModelSource(req.source ?? { kind: 'url', url: req.modelUrl });
     const settings = await withModelDefaults(req.settings, model, req.modelName);
-    const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, req.data, settings]))).slice(0, 24);
+    // The model by its content, not its URL: a folder picked again after a reload resumes.
+    const key = (await sha256Text(JSON.stringify([identity, req.modelName, req.data, settings]))).slice(0, 24);
     const opfs = opfsAvailable() ? opfsStore(key) : null;
     const store = opfs ?? memoryStore();
     discard = opfs ? () => opfs.discard() : null;
     run = await BrowserTraining.open({ gpu, model, modelName: req.modelName, groups, settings, saveSteps: req.saveSteps, store, onStep: report, keepGoing: () => stop === null });
     resumedFrom = run.position.step;
     return go();
+  },
+  /** Open a model source without training: its one-line summary, or the reason the page cannot use it. */
+  async checkModel(source: ModelSource): Promise<string> {
+    return (await openModelSource(source)).summary;
   },
   /** Continue a paused run. */
   async resume(): Promise<RunReport> {

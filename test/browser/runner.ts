@@ -70,6 +70,8 @@ export interface ChromiumOptions {
   args?: string[];
   /** Called with every console line as it arrives (e.g. to echo progress). */
   onConsole?: (type: string, text: string) => void;
+  /** Called with the page before it opens the entry (page.route, file inputs); awaited. */
+  onPage?: (page: import('playwright-core').Page) => void | Promise<void>;
 }
 
 /**
@@ -137,6 +139,7 @@ export async function runInChromium<T = unknown>(entry: string, timeoutMs: numbe
       if (r.status() >= 400) errors.push(`HTTP ${r.status()} for ${r.url()}`);
     });
     page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+    await opts.onPage?.(page);
 
     const t2 = performance.now();
     const timeout = new Promise<never>((_, reject) => {
