@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '../../core/train/options.ts';
 import { drawLossCurve } from './curve.ts';
+import { exportControls } from './export.ts';
 import type { PageSettings } from './session.ts';
 import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
@@ -110,6 +111,7 @@ function setState(state: 'idle' | 'running' | 'paused' | 'done'): void {
   buttons.pause.disabled = state !== 'running';
   buttons.resume.disabled = state !== 'paused';
   buttons.cancel.disabled = state === 'idle';
+  exportState(state);
 }
 
 function finished(r: RunReport): void {
@@ -130,6 +132,7 @@ const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'modu
 const api = Comlink.wrap<TrainApi>(worker);
 // The worker's API from the console (and end-to-end tests).
 (globalThis as { aqaTrain?: unknown }).aqaTrain = api;
+const exportState = exportControls(() => api.exportModel());
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
