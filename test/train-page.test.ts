@@ -45,6 +45,7 @@ import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { bytesSource } from '../core/model/source.ts';
 import { DEFAULT_SETTINGS } from '../core/train/options.ts';
+import { exportName, zipModelFolder } from '../demo/train/export.ts';
 import { withModelDefaults } from '../demo/train/session.ts';
 import { runEmbed } from '../node/embed-command.ts';
 import { fileSource, localModelFiles } from '../node/files.ts';
@@ -116,6 +117,16 @@ async function embedFolder(dir: string, input: string, out: string): Promise<Flo
   await runEmbed({ model: dir, input, out, field: 'text', query: false, batchSize: 8, dtype: 'f32', gpu: {} });
   return (await readNpy(out)).data;
 }
+
+test('export: file names from model ids, one folder per zip, empty folders kept', () => {
+  assert.equal(exportName({ modelName: 'BAAI/bge-small-en-v1.5', step: 3 }), 'BAAI-bge-small-en-v1.5-step-3');
+  assert.equal(exportName({ modelName: '../x y', step: 0 }), 'x-y-step-0');
+  const zip = zipModelFolder({ modelName: 'tiny-bert', step: 2, totalSteps: 4, dirs: ['1_Pooling', '2_Normalize'], files: { 'config.json': '{}', '1_Pooling/config.json': '{"a":1}', 'model.safetensors': new Uint8Array([1, 2, 3]) } });
+  const got = unzipSync(zip);
+  assert.deepEqual(Object.keys(got).sort(), ['tiny-bert-step-2/1_Pooling/', 'tiny-bert-step-2/1_Pooling/config.json', 'tiny-bert-step-2/2_Normalize/', 'tiny-bert-step-2/config.json', 'tiny-bert-step-2/model.safetensors']);
+  assert.deepEqual([...got['tiny-bert-step-2/model.safetensors']], [1, 2, 3]);
+  assert.equal(new TextDecoder().decode(got['tiny-bert-step-2/1_Pooling/config.json']), '{"a":1}');
+});
 
 if (process.env.AQA_SKIP_BROWSER === '1') {
   test(NAME, { skip: 'AQA_SKIP_BROWSER=1: the training page test is not run' }, () => {});
