@@ -213,6 +213,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     const from = Number(resumed[1]);
     const report = await page.evaluate(() => (globalThis as { aqaTrainReport?: { storage: string; step: number; totalSteps: number } }).aqaTrainReport);
     assert.equal(report?.storage, 'opfs', 'the checkpoint came from OPFS');
+    // SwiftShader takes ~1 s a step here; an adapter fast enough to finish all K steps before the reload would need more steps.
+    assert.ok(from < K, `the reload came after the run had finished (resumed from step ${from} of ${K}): not a mid-run reload`);
     assert.ok(from > 0 && from % SAVE_STEPS === 0 && from <= parseInt(stepBefore!, 10), `resumed from a saved step (${from}; ${stepBefore} shown before the reload)`);
     assert.equal(report.step, K);
     assert.equal(report.totalSteps, K);
