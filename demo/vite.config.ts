@@ -65,8 +65,13 @@ function serveFile(req: IncomingMessage, res: ServerResponse): boolean {
 }
 
 function demoData(): Plugin {
+  // closeBundle also runs when the dev server closes: only a build copies data into its output.
+  let building = false;
   return {
     name: 'aqa-demo-data',
+    configResolved(config) {
+      building = config.command === 'build';
+    },
     configureServer(server) {
       if (!existsSync(join(indexDir, 'demo.json'))) {
         server.config.logger.warn(`no ${join(indexDir, 'demo.json')}: run bash tools/build-demo-index.sh (the page will say so too)`);
@@ -77,6 +82,7 @@ function demoData(): Plugin {
     },
     // After the bundle is written: copy the model and the exports next to it.
     closeBundle() {
+      if (!building) return;
       if (!existsSync(join(modelDir, 'model.safetensors'))) {
         this.warn(`no model at ${modelDir} (bash tools/fetch-test-models.sh): the build will have none`);
       } else {
@@ -129,7 +135,7 @@ export default defineConfig({
   // The training page (train.html) offers the search demo's model next to the bundled tiny one.
   define: { __AQA_DEMO_MODEL__: JSON.stringify(basename(modelDir)) },
   // Pre-bundled at start-up, so the dev server does not discover them mid-load and reload the page.
-  optimizeDeps: { include: ['comlink', '@huggingface/tokenizers'] },
+  optimizeDeps: { include: ['comlink', '@huggingface/tokenizers', 'fflate'] },
   build: {
     outDir,
     emptyOutDir: true,

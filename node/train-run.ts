@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { DataError, note } from '../core/data/aqa.ts';
 import { parseGroupLine, randomGroups, trainingPairs, groupTexts, type TrainGroup } from '../core/data/pairs.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
-import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
-import { openWeights, quantizedTensor, withoutWeightPrefix } from '../core/model/weights.ts';
+import { openWeights, quantizedTensor } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
-import { changedSettings, groupsDigestText, isTrainerState, runTraining, sentenceTransformersFiles, type TrainerState } from '../core/train/session.ts';
+import { COPIED_MODEL_FILES, modelFolderDirs, modelTensors, optimizerTensors, trainedSentenceTransformersFiles } from '../core/train/model-folder.ts';
+import { changedSettings, groupsDigestText, isTrainerState, runTraining, type TrainerState } from '../core/train/session.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
 import { fileSource, localModelFiles, syncDir, writeFileAtomic, writeSafetensorsFile } from './files.ts';
@@ -40,9 +40,6 @@ export interface TrainCommandOptions {
   gpu: NodeGpuOptions;
   quiet?: boolean;
 }
-
-/** Files a model folder may have that a checkpoint copies unchanged. */
-const COPIED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'config_sentence_transformers.json'];
 
 // ---------------------------------------------------------------- training data
 
@@ -135,44 +132,20 @@ async function latestCheckpoint(outDir: string): Promise<string | null> {
 }
 
 async function writeModelFolder(dir: string, baseDir: string, trainer: Trainer, extra: { state?: TrainerState }): Promise<void> {
-  const { model, gpu } = trainer;
-  await mkdir(join(dir, '1_Pooling'), { recursive: true });
-  if (model.settings.normalize) await mkdir(join(dir, '2_Normalize'), { recursive: true });
-  for (const f of COPIED_FILES) {
+  for (const d of modelFolderDirs(trainer)) await mkdir(join(dir, d), { recursive: true });
+  for (const f of COPIED_MODEL_FILES) {
     try {
       await cp(join(baseDir, f), join(dir, f));
     } catch {
       // optional file absent in the base model
     }
   }
-  const st = sentenceTransformersFiles(model.dim, model.settings.pooling, model.settings.normalize, trainer.s.passageMaxLen);
-  for (const [name, text] of Object.entries(st)) await writeFileAtomic(join(dir, name), text);
-  const weights = await toHfTensors(gpu, model.config, model.encoder.weights);
-  // Tensors the encoder does not use (BERT's pooler) are carried over from the base model
-  // unchanged, so loaders do not warn about freshly initialised weights.
-  for (const [name, t] of await unusedBaseTensors(baseDir, weights)) weights.set(name, t);
-  await writeSafetensorsFile(join(dir, 'model.safetensors'), Object.fromEntries([...weights].map(([k, t]) => [k, { dtype: 'F32', shape: t.shape, data: t.data }])), { format: 'pt' });
+  for (const [name, text] of Object.entries(trainedSentenceTransformersFiles(trainer))) await writeFileAtomic(join(dir, name), text);
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), await modelTensors(trainer, localModelFiles(baseDir)), { format: 'pt' });
   if (extra.state) {
-    const opt = await trainer.optimizerState();
-    await writeSafetensorsFile(join(dir, 'optimizer.safetensors'), Object.fromEntries([...opt].map(([k, d]) => [k, { dtype: 'F32', shape: [d.length], data: d }])));
+    await writeSafetensorsFile(join(dir, 'optimizer.safetensors'), await optimizerTensors(trainer));
     await writeFileAtomic(join(dir, 'trainer_state.json'), JSON.stringify(extra.state, null, 2));
   }
-}
-
-async function unusedBaseTensors(baseDir: string, used: Map<string, unknown>): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
-  const out = new Map<string, { data: Float32Array; shape: number[] }>();
-  let f;
-  try {
-    f = await parseSafetensorsHeader(await fileSource(join(baseDir, 'model.safetensors')));
-  } catch {
-    return out; // sharded or absent: nothing to carry over
-  }
-  for (const [name, info] of f.tensors) {
-    const plain = withoutWeightPrefix(name);
-    if (used.has(plain) || !plain.startsWith('pooler.') || !['F32', 'F16', 'BF16'].includes(info.dtype)) continue;
-    out.set(plain, await readTensor(f, name));
-  }
-  return out;
 }
 
 /** Write checkpoint-<step> atomically (temp folder + rename), then keep the newest `limit`. */

@@ -7,6 +7,7 @@ import * as Comlink from 'comlink';
 import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '../../core/train/options.ts';
 import { drawLossCurve } from './curve.ts';
 import { modelPicker } from './model-picker.ts';
+import { exportControls } from './export.ts';
 import type { PageSettings } from './session.ts';
 import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
@@ -111,6 +112,7 @@ function setState(state: 'idle' | 'running' | 'paused' | 'done'): void {
   buttons.pause.disabled = state !== 'running';
   buttons.resume.disabled = state !== 'paused';
   buttons.cancel.disabled = state === 'idle';
+  exportState(state);
 }
 
 function finished(r: RunReport): void {
@@ -132,6 +134,7 @@ const api = Comlink.wrap<TrainApi>(worker);
 // The worker's API from the console (and end-to-end tests).
 (globalThis as { aqaTrain?: unknown }).aqaTrain = api;
 const picker = modelPicker({ select: modelSelect, hubBox: $('model-hub'), hubInput: $<HTMLInputElement>('hub-id'), folderBox: $('model-folder'), folderButton: $<HTMLButtonElement>('pick-folder'), folderInput: $<HTMLInputElement>('folder-input'), status: $('model-status') }, models, (s) => api.checkModel(s));
+const exportState = exportControls(() => api.exportModel());
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();

@@ -6,13 +6,13 @@
 import type { Gpu } from '../../core/gpu/device.ts';
 import { DataError } from '../../core/data/aqa.ts';
 import { parseGroupLine, type TrainGroup } from '../../core/data/pairs.ts';
-import { toHfTensors } from '../../core/model/params.ts';
-import { parseSafetensorsHeader, readTensor, serializeSafetensors } from '../../core/model/safetensors.ts';
+import { parseSafetensorsHeader, readTensor } from '../../core/model/safetensors.ts';
 import { bytesSource, type ModelFiles } from '../../core/model/source.ts';
 import { loadConfig } from '../../core/model/config.ts';
 import { resolveEmbeddingSettings } from '../../core/model/presets.ts';
 import { loadEmbeddingModel, type EmbeddingModel } from '../../core/retrieval/embed.ts';
-import { type StepLogLine, changedSettings, groupsDigestText, isTrainerState, runTraining, sentenceTransformersFiles, type TrainerState } from '../../core/train/session.ts';
+import { type StepLogLine, changedSettings, groupsDigestText, isTrainerState, runTraining, type TrainerState } from '../../core/train/session.ts';
+import { modelFolderFiles } from '../../core/train/model-folder.ts';
 import { Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../../core/train/trainer.ts';
 
 /** FlagEmbedding JSONL text -> groups; a bad line is a one-line error naming file and line. */
@@ -53,23 +53,9 @@ export interface BrowserTrainOptions {
   keepGoing?: () => boolean;
 }
 
-/** The model folder's files for the trainer's current weights (what `aqa train` writes). */
-export async function checkpointFiles(trainer: Trainer, base: ModelFiles, state?: TrainerState): Promise<CheckpointFiles> {
-  const { model, gpu } = trainer;
-  const out: CheckpointFiles = {};
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'config_sentence_transformers.json']) {
-    const t = await base.text(f);
-    if (t !== null) out[f] = t;
-  }
-  Object.assign(out, sentenceTransformersFiles(model.dim, model.settings.pooling, model.settings.normalize, trainer.s.passageMaxLen));
-  const weights = await toHfTensors(gpu, model.config, model.encoder.weights);
-  out['model.safetensors'] = serializeSafetensors(Object.fromEntries([...weights].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data }])), { format: 'pt' });
-  if (state) {
-    const opt = await trainer.optimizerState();
-    out['optimizer.safetensors'] = serializeSafetensors(Object.fromEntries([...opt].map(([k, d]) => [k, { dtype: 'F32' as const, shape: [d.length], data: d }])));
-    out['trainer_state.json'] = JSON.stringify(state, null, 2);
-  }
-  return out;
+/** The model folder's files for the trainer's current weights (what `aqa train` writes; core/train/model-folder.ts). */
+export function checkpointFiles(trainer: Trainer, base: ModelFiles, state?: TrainerState): Promise<CheckpointFiles> {
+  return modelFolderFiles(trainer, base, state);
 }
 
 /** ModelFiles over a checkpoint's bytes, falling back to the base folder for what it lacks. */

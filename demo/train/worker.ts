@@ -8,6 +8,8 @@ import { createBrowserGpu } from '../../browser/device.ts';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { StepLogLine } from '../../core/train/session.ts';
 import { type ModelSource, openModelSource } from './model-source.ts';
+import { modelFolderDirs, modelFolderFiles } from '../../core/train/model-folder.ts';
+import type { ExportedModel } from './export.ts';
 import { opfsAvailable, opfsStore } from './opfs-store.ts';
 import { BrowserTraining, memoryStore, type PageSettings, parseGroupsText, sha256Text, withModelDefaults } from './session.ts';
 
@@ -122,6 +124,15 @@ const api = {
     stop = 'cancel';
     // A running run stops (and is dropped) in go(); a paused one has no step in flight.
     if (!running) await api.discard();
+  },
+  /** The paused or finished run's model as `aqa train`'s output folder, for the page to zip or save. */
+  async exportModel(): Promise<ExportedModel> {
+    if (!run) throw new Error('no run to export: train (or resume) first');
+    if (running) throw new Error('pause the run before exporting: its weights change every step');
+    const files = await modelFolderFiles(run.trainer, run.o.model);
+    const m: ExportedModel = { modelName: run.o.modelName, step: run.position.step, totalSteps: run.totalSteps, dirs: modelFolderDirs(run.trainer), files };
+    // The weights are a fresh buffer: hand it over instead of copying it (the copied files may share the model loader's cache).
+    return Comlink.transfer(m, [(files['model.safetensors'] as Uint8Array).buffer]);
   },
   /** Drop a paused or finished run and its OPFS checkpoints. */
   async discard(): Promise<void> {
