@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '../../core/train/options.ts';
 import { drawLossCurve } from './curve.ts';
+import { onEvalEvent, resetEvalPanel } from './eval-panel.ts';
 import type { PageSettings } from './session.ts';
 import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
@@ -145,12 +146,18 @@ form.addEventListener('submit', (e) => {
     return;
   }
   const m = models.find((x) => x.url === modelSelect.value)!;
-  const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps };
+  const holdout = Number($<HTMLInputElement>('holdout').value);
+  if (!(holdout >= 0 && holdout < 1)) {
+    status.textContent = `held out: must be at least 0 and below 1, got '${$<HTMLInputElement>('holdout').value}'`;
+    return;
+  }
+  const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps, holdout };
+  resetEvalPanel();
   status.textContent = 'Loading the model...';
   // A finished run is kept until cancelled; training again starts a new one.
   const fresh = document.body.dataset.state === 'done' ? api.discard() : Promise.resolve();
   setState('running');
-  fresh.then(() => api.start(req, Comlink.proxy(onProgress))).then(finished, failed);
+  fresh.then(() => api.start(req, Comlink.proxy(onProgress), Comlink.proxy(onEvalEvent))).then(finished, failed);
 });
 buttons.pause.addEventListener('click', () => void api.pause());
 buttons.resume.addEventListener('click', () => {

@@ -10,6 +10,10 @@ import type { Gpu } from '../../core/gpu/device.ts';
 import type { StepLogLine } from '../../core/train/session.ts';
 import { opfsAvailable, opfsStore } from './opfs-store.ts';
 import { BrowserTraining, memoryStore, type PageSettings, parseGroupsText, sha256Text, withModelDefaults } from './session.ts';
+import { BeforeAfter, type PreparedData, prepareGroups, type SearchAnswer, type SplitInfo } from './before-after.ts';
+import type { PageMetrics } from './evaluate.ts';
+import { loadEmbeddingModel } from '../../core/retrieval/embed.ts';
+import type { ModelFiles } from '../../core/model/source.ts';
 
 export interface StartRequest {
   /** URL of the model folder ('/models/tiny-bert'). */
@@ -20,7 +24,12 @@ export interface StartRequest {
   dataName: string;
   settings: PageSettings;
   saveSteps: number;
+  /** Share of the questions held out for the before/after evaluation (core/train/holdout.ts). */
+  holdout: number;
 }
+
+/** The before/after evaluation's messages: the split, a line of status, the metrics. */
+export type EvalEvent = { kind: 'split'; split: SplitInfo } | { kind: 'status'; text: string } | { kind: 'metrics'; which: 'before' | 'after'; metrics: PageMetrics };
 
 export interface Progress {
   step: number;
@@ -52,6 +61,8 @@ let adapter = '';
 let onProgress: ((p: Progress) => void) | null = null;
 let stepMs: number[] = [];
 let running = false;
+let beforeAfter: BeforeAfter | null = null;
+let onEval: ((e: EvalEvent) => void) | null = null;
 
 function report(line: StepLogLine): void {
   if (!run) return;
@@ -72,28 +83,57 @@ async function go(): Promise<RunReport> {
   const status = stop === 'cancel' ? 'cancelled' : r.done ? 'done' : 'paused';
   const out: RunReport = { status, step: r.position.step, totalSteps: r.totalSteps, resumedFrom, adapter, storage: discard ? 'opfs' : 'memory' };
   if (status === 'cancelled') {
+    dropBeforeAfter();
     r.dispose();
     run = null;
     await discard?.();
   }
+  if (status === 'done' && beforeAfter && !beforeAfter.after) {
+    onEval?.({ kind: 'status', text: 'Re-embedding the corpus with the tuned model...' });
+    onEval?.({ kind: 'metrics', which: 'after', metrics: await beforeAfter.evaluateAfter(r.model) });
+  }
   return out;
+}
+
+function dropBeforeAfter(): void {
+  beforeAfter?.dispose();
+  beforeAfter = null;
+}
+
+/** Split the data, embed the corpus with the base model and score the held-out questions. */
+async function prepare(g: Gpu, req: StartRequest, settings: { queryMaxLen: number; passageMaxLen: number; seed: number }, model: ModelFiles): Promise<PreparedData> {
+  const data = prepareGroups(parseGroupsText(req.data, req.dataName), req.holdout, settings.seed);
+  onEval?.({ kind: 'split', split: data.split });
+  if (!data.evalSet.questions.length) return data;
+  onEval?.({ kind: 'status', text: 'Embedding the corpus with the base model...' });
+  const base = await loadEmbeddingModel(g, model, req.modelName);
+  try {
+    beforeAfter = await BeforeAfter.open(base, data.evalSet, { queryMaxLen: settings.queryMaxLen, passageMaxLen: settings.passageMaxLen });
+  } catch (e) {
+    base.dispose();
+    throw e;
+  }
+  onEval?.({ kind: 'metrics', which: 'before', metrics: await beforeAfter.evaluateBefore() });
+  return data;
 }
 
 const api = {
   /** Open a run (resuming from OPFS when the same model, data and settings were trained here before) and train. */
-  async start(req: StartRequest, progress: (p: Progress) => void): Promise<RunReport> {
+  async start(req: StartRequest, progress: (p: Progress) => void, evalEvents?: (e: EvalEvent) => void): Promise<RunReport> {
     if (running) throw new Error('a training run is in progress: pause or cancel it first');
     // A paused, finished or failed run in this tab: its checkpoints stay in OPFS, its GPU memory goes.
+    dropBeforeAfter();
     run?.dispose();
     run = null;
+    onEval = evalEvents ?? null;
     gpu ??= await createBrowserGpu();
     adapter = gpu.name;
     onProgress = progress;
     stepMs = [];
-    const groups = parseGroupsText(req.data, req.dataName);
     const model = fetchModelFiles(req.modelUrl);
     const settings = await withModelDefaults(req.settings, model, req.modelName);
-    const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, req.data, settings]))).slice(0, 24);
+    const { groups, text } = await prepare(gpu, req, settings, model);
+    const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, text, settings]))).slice(0, 24);
     const opfs = opfsAvailable() ? opfsStore(key) : null;
     const store = opfs ?? memoryStore();
     discard = opfs ? () => opfs.discard() : null;
@@ -116,8 +156,18 @@ const api = {
     // A running run stops (and is dropped) in go(); a paused one has no step in flight.
     if (!running) await api.discard();
   },
+  /** The corpus searched with the model that answers now: the base model, or the tuned one once training has finished. */
+  async search(query: string, k = 10): Promise<SearchAnswer> {
+    if (!beforeAfter) throw new Error('no corpus yet: start a run first');
+    return beforeAfter.search(query, k);
+  },
+  /** The metrics so far (tests and the console). */
+  metrics(): { before: PageMetrics | null; after: PageMetrics | null } {
+    return { before: beforeAfter?.before ?? null, after: beforeAfter?.after ?? null };
+  },
   /** Drop a paused or finished run and its OPFS checkpoints. */
   async discard(): Promise<void> {
+    dropBeforeAfter();
     run?.dispose();
     run = null;
     await discard?.();
