@@ -5,9 +5,14 @@
 
 import type { TrainGroup } from '../../core/data/pairs.ts';
 import { formatGroupLine } from '../../core/data/pairs.ts';
-import type { EmbeddingModel } from '../../core/retrieval/embed.ts';
+import type { Gpu } from '../../core/gpu/device.ts';
+import type { ModelFiles } from '../../core/model/source.ts';
+import type { MineStats } from '../../core/retrieval/mine.ts';
+import { type EmbeddingModel, loadEmbeddingModel } from '../../core/retrieval/embed.ts';
 import { holdOut } from '../../core/train/holdout.ts';
+import { type AqaSource, aqaEvalSet, mineGroups, parseAqaData, splitAqa } from './aqa-data.ts';
 import { CorpusIndex, type EvalSet, groupsEvalSet, type Lengths, type PageMetrics, pageMetrics } from './evaluate.ts';
+import { parseGroupsText } from './session.ts';
 
 export interface SplitInfo {
   /** Training groups (JSONL) or training questions (AQA) after the split. */
@@ -16,6 +21,22 @@ export interface SplitInfo {
   heldOut: number;
   /** Passages in the corpus searched and evaluated on. */
   corpus: number;
+}
+
+/** The data side's messages to the page: the split, a line of status, the metrics, the mining summary. */
+export type EvalEvent =
+  | { kind: 'split'; split: SplitInfo }
+  | { kind: 'status'; text: string }
+  | { kind: 'metrics'; which: 'before' | 'after'; metrics: PageMetrics }
+  | { kind: 'mined'; stats: MineStats };
+
+/** The training data as the page hands it over: FlagEmbedding JSONL text, or an AQA corpus and questions. */
+export interface DataRequest {
+  data: string;
+  dataName: string;
+  aqa?: AqaSource;
+  /** Share of the questions held out (core/train/holdout.ts). */
+  holdout: number;
 }
 
 /** What the page searched with: which model answers, and the hits. */
@@ -85,10 +106,66 @@ export class BeforeAfter {
     };
   }
 
+  /** The base model's index (the corpus as mining searches it). */
+  get corpus(): CorpusIndex {
+    return this.baseIndex;
+  }
+
   /** Frees the indexes and the base model (the tuned model belongs to the training run). */
   dispose(): void {
     this.tuned?.release();
     this.baseIndex.release();
     this.base.dispose();
+  }
+}
+
+/** Training groups with mined negatives, or the JSONL groups minus the held-out ones, and the evaluation ready to run. */
+export interface PreparedRun {
+  beforeAfter: BeforeAfter | null;
+  groups: TrainGroup[];
+  /** The training groups as JSONL (part of the run's storage key). */
+  text: string;
+}
+
+/**
+ * Split the data, embed the corpus with the base model, score the held-out questions (before)
+ * and, for AQA data, mine the training groups with that model. `emit` gets each stage.
+ */
+export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string, req: DataRequest, s: Lengths & { seed: number }, emit: (e: EvalEvent) => void): Promise<PreparedRun> {
+  const lengths: Lengths = { queryMaxLen: s.queryMaxLen, passageMaxLen: s.passageMaxLen };
+  let evalSet: EvalSet;
+  let aqa: { data: ReturnType<typeof parseAqaData>; train: ReturnType<typeof splitAqa>['train'] } | null = null;
+  let prepared: PreparedData | null = null;
+  if (req.aqa) {
+    const data = parseAqaData(req.aqa);
+    for (const w of data.warnings) emit({ kind: 'status', text: w });
+    const split = splitAqa(data.questions, req.holdout, s.seed);
+    evalSet = aqaEvalSet(data.passages, split.heldOut);
+    aqa = { data, train: split.train };
+    emit({ kind: 'split', split: { train: split.train.length, heldOut: split.heldOut.length, corpus: data.passages.pids.length } });
+  } else {
+    prepared = prepareGroups(parseGroupsText(req.data, req.dataName), req.holdout, s.seed);
+    evalSet = prepared.evalSet;
+    emit({ kind: 'split', split: prepared.split });
+    if (!evalSet.questions.length) return { beforeAfter: null, groups: prepared.groups, text: prepared.text };
+  }
+  const base = await loadEmbeddingModel(gpu, files, modelName);
+  let ba: BeforeAfter;
+  try {
+    ba = await BeforeAfter.open(base, evalSet, lengths, (done, total) => emit({ kind: 'status', text: `Embedding the corpus with the base model: ${done} of ${total} passages` }));
+  } catch (e) {
+    base.dispose();
+    throw e;
+  }
+  try {
+    if (evalSet.questions.length) emit({ kind: 'metrics', which: 'before', metrics: await ba.evaluateBefore() });
+    if (!aqa) return { beforeAfter: ba, groups: prepared!.groups, text: prepared!.text };
+    emit({ kind: 'status', text: `Mining hard negatives for ${aqa.train.length} training question(s) with the base model...` });
+    const mined = await mineGroups(ba.corpus, aqa.data.passages, aqa.train);
+    emit({ kind: 'mined', stats: mined.stats });
+    return { beforeAfter: ba, groups: mined.groups, text: mined.groups.map(formatGroupLine).join('\n') };
+  } catch (e) {
+    ba.dispose();
+    throw e;
   }
 }

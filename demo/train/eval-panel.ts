@@ -40,9 +40,13 @@ export function onEvalEvent(e: EvalEvent): void {
     status.textContent = s.heldOut ? `${s.heldOut} held-out question(s) over ${s.corpus} passages; training on the other ${s.train}.` : 'Nothing is held out (hold-out 0): no before/after evaluation.';
   } else if (e.kind === 'status') {
     status.textContent = e.text;
+  } else if (e.kind === 'mined') {
+    const m = e.stats;
+    table.dataset.mined = String(m.groups);
+    status.textContent = `Mined ${m.groups} training group(s): ${m.hard} hard negatives${m.toppedUp ? `, ${m.toppedUp} random ones where the ranking held too few` : ''}; training...`;
   } else {
     show(e.which, e.metrics);
-    status.textContent = e.which === 'before' ? `Base model scored on ${e.metrics.questions} held-out question(s); training...` : `Tuned model scored on the same ${e.metrics.questions} question(s).`;
+    status.textContent = e.which === 'before' ? `Base model scored on ${e.metrics.questions} held-out question(s).` : `Tuned model scored on the same ${e.metrics.questions} question(s).`;
     table.dataset.state = e.which;
   }
 }

@@ -7,6 +7,7 @@ import * as Comlink from 'comlink';
 import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '../../core/train/options.ts';
 import { drawLossCurve } from './curve.ts';
 import { onEvalEvent, resetEvalPanel } from './eval-panel.ts';
+import { aqaChoice, clearAqaChoice, initAqaChoice } from './data-choice.ts';
 import type { PageSettings } from './session.ts';
 import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
@@ -67,7 +68,14 @@ function readOptions(): { settings: PageSettings; saveSteps: number } {
   return { settings: settings as unknown as PageSettings, saveSteps: saveSteps as number };
 }
 
+initAqaChoice(() => {
+  data = null;
+  dataInput.value = '';
+  status.textContent = 'Ready to train.';
+});
+
 async function takeFile(f: File): Promise<void> {
+  clearAqaChoice();
   data = { text: await f.text(), name: f.name };
   const lines = data.text.split('\n').filter((l) => l.trim() !== '').length;
   dataStatus.textContent = `${f.name}: ${lines} groups`;
@@ -134,7 +142,8 @@ const api = Comlink.wrap<TrainApi>(worker);
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
-  if (!data) {
+  const aqa = aqaChoice();
+  if (!data && !aqa) {
     status.textContent = 'Pick training data first.';
     return;
   }
@@ -151,7 +160,7 @@ form.addEventListener('submit', (e) => {
     status.textContent = `held out: must be at least 0 and below 1, got '${$<HTMLInputElement>('holdout').value}'`;
     return;
   }
-  const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps, holdout };
+  const req: StartRequest = { modelUrl: new URL(m.url, location.href).href, modelName: m.name, data: data?.text ?? '', dataName: data?.name ?? '', aqa: aqa ?? undefined, settings: opts.settings, saveSteps: opts.saveSteps, holdout };
   resetEvalPanel();
   status.textContent = 'Loading the model...';
   // A finished run is kept until cancelled; training again starts a new one.

@@ -9,13 +9,13 @@ import { fetchModelFiles } from '../../browser/fetch.ts';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { StepLogLine } from '../../core/train/session.ts';
 import { opfsAvailable, opfsStore } from './opfs-store.ts';
-import { BrowserTraining, memoryStore, type PageSettings, parseGroupsText, sha256Text, withModelDefaults } from './session.ts';
-import { BeforeAfter, type PreparedData, prepareGroups, type SearchAnswer, type SplitInfo } from './before-after.ts';
+import { BrowserTraining, memoryStore, type PageSettings, sha256Text, withModelDefaults } from './session.ts';
+import { BeforeAfter, type DataRequest, type EvalEvent, prepareRun, type SearchAnswer } from './before-after.ts';
 import type { PageMetrics } from './evaluate.ts';
-import { loadEmbeddingModel } from '../../core/retrieval/embed.ts';
-import type { ModelFiles } from '../../core/model/source.ts';
 
-export interface StartRequest {
+export type { EvalEvent };
+
+export interface StartRequest extends DataRequest {
   /** URL of the model folder ('/models/tiny-bert'). */
   modelUrl: string;
   modelName: string;
@@ -24,12 +24,7 @@ export interface StartRequest {
   dataName: string;
   settings: PageSettings;
   saveSteps: number;
-  /** Share of the questions held out for the before/after evaluation (core/train/holdout.ts). */
-  holdout: number;
 }
-
-/** The before/after evaluation's messages: the split, a line of status, the metrics. */
-export type EvalEvent = { kind: 'split'; split: SplitInfo } | { kind: 'status'; text: string } | { kind: 'metrics'; which: 'before' | 'after'; metrics: PageMetrics };
 
 export interface Progress {
   step: number;
@@ -100,23 +95,6 @@ function dropBeforeAfter(): void {
   beforeAfter = null;
 }
 
-/** Split the data, embed the corpus with the base model and score the held-out questions. */
-async function prepare(g: Gpu, req: StartRequest, settings: { queryMaxLen: number; passageMaxLen: number; seed: number }, model: ModelFiles): Promise<PreparedData> {
-  const data = prepareGroups(parseGroupsText(req.data, req.dataName), req.holdout, settings.seed);
-  onEval?.({ kind: 'split', split: data.split });
-  if (!data.evalSet.questions.length) return data;
-  onEval?.({ kind: 'status', text: 'Embedding the corpus with the base model...' });
-  const base = await loadEmbeddingModel(g, model, req.modelName);
-  try {
-    beforeAfter = await BeforeAfter.open(base, data.evalSet, { queryMaxLen: settings.queryMaxLen, passageMaxLen: settings.passageMaxLen });
-  } catch (e) {
-    base.dispose();
-    throw e;
-  }
-  onEval?.({ kind: 'metrics', which: 'before', metrics: await beforeAfter.evaluateBefore() });
-  return data;
-}
-
 const api = {
   /** Open a run (resuming from OPFS when the same model, data and settings were trained here before) and train. */
   async start(req: StartRequest, progress: (p: Progress) => void, evalEvents?: (e: EvalEvent) => void): Promise<RunReport> {
@@ -132,7 +110,9 @@ const api = {
     stepMs = [];
     const model = fetchModelFiles(req.modelUrl);
     const settings = await withModelDefaults(req.settings, model, req.modelName);
-    const { groups, text } = await prepare(gpu, req, settings, model);
+    const prepared = await prepareRun(gpu, model, req.modelName, req, settings, (e) => onEval?.(e));
+    beforeAfter = prepared.beforeAfter;
+    const { groups, text } = prepared;
     const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, text, settings]))).slice(0, 24);
     const opfs = opfsAvailable() ? opfsStore(key) : null;
     const store = opfs ?? memoryStore();
