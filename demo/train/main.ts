@@ -8,8 +8,9 @@ import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '..
 import { drawLossCurve } from './curve.ts';
 import { onEvalEvent, resetEvalPanel } from './eval-panel.ts';
 import { aqaChoice, clearAqaChoice, initAqaChoice } from './data-choice.ts';
+import { initSearchBox } from './search-box.ts';
 import type { PageSettings } from './session.ts';
-import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
+import type { EvalEvent, Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
 declare const __AQA_DEMO_MODEL__: string;
 
@@ -139,6 +140,7 @@ const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'modu
 const api = Comlink.wrap<TrainApi>(worker);
 // The worker's API from the console (and end-to-end tests).
 (globalThis as { aqaTrain?: unknown }).aqaTrain = api;
+const onSearchEvent = initSearchBox((q, k) => api.search(q, k));
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -166,7 +168,7 @@ form.addEventListener('submit', (e) => {
   // A finished run is kept until cancelled; training again starts a new one.
   const fresh = document.body.dataset.state === 'done' ? api.discard() : Promise.resolve();
   setState('running');
-  fresh.then(() => api.start(req, Comlink.proxy(onProgress), Comlink.proxy(onEvalEvent))).then(finished, failed);
+  fresh.then(() => api.start(req, Comlink.proxy(onProgress), Comlink.proxy((ev: EvalEvent) => (onEvalEvent(ev), onSearchEvent(ev))))).then(finished, failed);
 });
 buttons.pause.addEventListener('click', () => void api.pause());
 buttons.resume.addEventListener('click', () => {
