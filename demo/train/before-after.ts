@@ -129,9 +129,10 @@ export interface PreparedRun {
 
 /**
  * Split the data, embed the corpus with the base model, score the held-out questions (before)
- * and, for AQA data, mine the training groups with that model. `emit` gets each stage.
+ * and, for AQA data, mine the training groups with that model. `emit` gets each stage; `opened`
+ * gets the BeforeAfter as soon as the corpus is embedded (and then owns it, on failure too).
  */
-export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string, req: DataRequest, s: Lengths & { seed: number }, emit: (e: EvalEvent) => void): Promise<PreparedRun> {
+export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string, req: DataRequest, s: Lengths & { seed: number }, emit: (e: EvalEvent) => void, opened?: (ba: BeforeAfter) => void): Promise<PreparedRun> {
   const lengths: Lengths = { queryMaxLen: s.queryMaxLen, passageMaxLen: s.passageMaxLen };
   let evalSet: EvalSet;
   let aqa: { data: ReturnType<typeof parseAqaData>; train: ReturnType<typeof splitAqa>['train'] } | null = null;
@@ -157,6 +158,8 @@ export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string,
     base.dispose();
     throw e;
   }
+  // From here the search box can use the corpus (mining and training run meanwhile).
+  opened?.(ba);
   try {
     if (evalSet.questions.length) emit({ kind: 'metrics', which: 'before', metrics: await ba.evaluateBefore() });
     if (!aqa) return { beforeAfter: ba, groups: prepared!.groups, text: prepared!.text };
@@ -165,7 +168,7 @@ export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string,
     emit({ kind: 'mined', stats: mined.stats });
     return { beforeAfter: ba, groups: mined.groups, text: mined.groups.map(formatGroupLine).join('\n') };
   } catch (e) {
-    ba.dispose();
+    if (!opened) ba.dispose(); // else the caller holds it and frees it
     throw e;
   }
 }

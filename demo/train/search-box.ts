@@ -28,7 +28,7 @@ export function initSearchBox(search: (query: string, k: number) => Promise<Sear
           li.dataset.score = String(h.score);
           const score = document.createElement('span');
           score.className = 'score';
-          score.textContent = h.score.toFixed(3);
+          score.textContent = h.score.toFixed(4);
           li.append(score, ` ${h.text.length > 240 ? `${h.text.slice(0, 240)}...` : h.text}`);
           return li;
         }),
@@ -49,13 +49,14 @@ export function initSearchBox(search: (query: string, k: number) => Promise<Sear
   // after training, the same query is asked again so the answer switches to the tuned model.
   return (e) => {
     if (e.kind === 'split') {
+      last = '';
       input.disabled = button.disabled = true;
       list.replaceChildren();
       delete list.dataset.model;
       who.textContent = 'Available once the corpus is embedded.';
     } else if ((e.kind === 'metrics' && e.which === 'before') || e.kind === 'mined') {
       input.disabled = button.disabled = false;
-      who.textContent = 'The base model answers until training has finished.';
+      if (!last) who.textContent = 'The base model answers until training has finished.';
     } else if (e.kind === 'metrics' && e.which === 'after') {
       input.disabled = button.disabled = false;
       if (last) void ask(last);

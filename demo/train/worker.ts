@@ -110,8 +110,10 @@ const api = {
     stepMs = [];
     const model = fetchModelFiles(req.modelUrl);
     const settings = await withModelDefaults(req.settings, model, req.modelName);
-    const prepared = await prepareRun(gpu, model, req.modelName, req, settings, (e) => onEval?.(e));
-    beforeAfter = prepared.beforeAfter;
+    const prepared = await prepareRun(gpu, model, req.modelName, req, settings, (e) => onEval?.(e), (ba) => (beforeAfter = ba)).catch((e) => {
+      dropBeforeAfter();
+      throw e;
+    });
     const { groups, text } = prepared;
     const key = (await sha256Text(JSON.stringify([req.modelUrl, req.modelName, text, settings]))).slice(0, 24);
     const opfs = opfsAvailable() ? opfsStore(key) : null;
