@@ -29,6 +29,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { evaluate } from '../core/eval/metrics.ts';
 import { holdOut } from '../core/train/holdout.ts';
+import { prepareGroups } from '../demo/train/before-after.ts';
+import { groupsEvalSet } from '../demo/train/evaluate.ts';
 import { parseAqaData, splitAqa, type AqaSource } from '../demo/train/aqa-data.ts';
 import { queryText } from '../core/data/clean.ts';
 import { groupTexts, trainingPairs } from '../core/data/pairs.ts';
@@ -108,6 +110,50 @@ test('hold-out split: seeded, same key on one side, at least one question on eac
   assert.throws(() => holdOut(keys, { fraction: 1 }), /at least 0 and below 1/);
 });
 
+test('AQA data: one-line errors naming the file and line; questions without a gold paper in the corpus are left out', () => {
+  const corpus = JSON.stringify({ a: { title: 'Alpha', abstract: 'first' }, b: { title: 'Beta', abstract: null } });
+  const ok = parseAqaData({ corpus, corpusName: 'c.json', questions: '{"question":"q1","body":"","pids":["a"]}\n{"question":"q2","body":"","pids":["zz"]}\n', questionsName: 'q.jsonl' });
+  assert.deepEqual(ok.passages.texts, ['Alpha. first', 'Beta']);
+  assert.deepEqual(ok.questions.map((q) => q.question), ['q1']);
+  assert.match(ok.warnings.join('\n'), /1 gold pid\(s\) of 1 question\(s\) are not in c\.json/);
+  const bad = (questions: string, c = corpus) => () => parseAqaData({ corpus: c, corpusName: 'c.json', questions, questionsName: 'q.jsonl' });
+  assert.throws(bad('{"question":"q1","pids":["a"]}\n{"question":"q2"}\n'), (e: Error) => e.message === 'q.jsonl:2: pids: missing (this file must list the gold paper ids)');
+  assert.throws(bad('{"question":"q1","pids":["a"]}\nnot json\n'), (e: Error) => /^q\.jsonl:2: not valid JSON/.test(e.message));
+  assert.throws(bad('{"question":"q1","pids":["zz"]}\n'), (e: Error) => e.message === 'q.jsonl: no question has a gold pid in c.json');
+  assert.throws(bad('{"question":"q1","pids":["a"]}\n', '{"a": {"title": 3}}'), (e: Error) => /^c\.json:1: /.test(e.message));
+  for (const f of [bad('{"question":"q1","pids":["a"]}\n{"question":"q2"}\n'), bad('{"question":"q1","pids":["a"]}\n', '{"a": {"title": 3}}')]) {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(!(e as Error).message.includes('\n'), 'one line');
+    }
+  }
+});
+
+test('JSONL groups: split by query, corpus = every pos and neg passage once, gold = the positives', () => {
+  const groups = [
+    { query: 'q1', pos: ['A'], neg: ['B', 'C'] },
+    { query: 'q2', pos: ['B'], neg: ['A', 'D'] },
+    { query: 'q1', pos: ['E'], neg: ['B'] },
+    { query: 'q3', pos: ['C'], neg: ['A'] },
+    { query: 'q4', pos: ['D'], neg: ['E'] },
+  ];
+  const p = prepareGroups(groups, 0.5, 3);
+  const set = groupsEvalSet(groups, holdOut(groups.map((g) => g.query), { fraction: 0.5, seed: 3 }).heldOut);
+  assert.deepEqual(set, p.evalSet, 'the page evaluates on what holdOut gives');
+  assert.deepEqual(set.texts, ['A', 'B', 'C', 'D', 'E']);
+  assert.deepEqual(set.pids, ['p0', 'p1', 'p2', 'p3', 'p4']);
+  assert.equal(set.questions.length, 2, 'round(0.5 * 4 distinct queries)');
+  const heldQueries = set.questions.map((q) => q.text);
+  assert.ok(!p.groups.some((g) => heldQueries.includes(g.query)), 'a held-out query is not trained on');
+  assert.equal(p.groups.length + groups.filter((g) => heldQueries.includes(g.query)).length, groups.length);
+  for (const q of set.questions) {
+    const pos = groups.filter((g) => g.query === q.text).flatMap((g) => g.pos);
+    assert.deepEqual(q.pids.map((id) => set.texts[set.pids.indexOf(id)]).sort(), [...new Set(pos)].sort());
+  }
+  assert.deepEqual(p.split, { train: p.groups.length, heldOut: 2, corpus: 5 });
+});
+
 if (process.env.AQA_SKIP_BROWSER === '1') {
   test(NAME, { skip: 'AQA_SKIP_BROWSER=1: Chromium evaluation parity not run' }, () => {});
 } else if (!existsSync(chromiumExecutable())) {
@@ -145,6 +191,8 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
 
     assert.deepEqual(b.heldOut, split.heldOut.map((q) => queryText(q)), 'the page holds out the questions Node holds out');
     assert.deepEqual(b.events[0], { kind: 'split', split: { train: split.train.length, heldOut: split.heldOut.length, corpus: PAPERS } });
+    const minedAt = b.events.findIndex((e) => e.kind === 'mined');
+    assert.ok(b.openedAfter >= 0 && b.openedAfter <= minedAt, `the search box gets the corpus before mining ends (after event ${b.openedAfter}, mined is event ${minedAt})`);
 
     // Held-out metrics: the page's numbers are the core metrics of its rankings; those rankings
     // are Node's up to near-ties, and where no reordered tie holds a gold paper the metrics agree.

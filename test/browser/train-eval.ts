@@ -27,6 +27,7 @@ export interface TrainEvalArg {
 export interface TrainEvalReport {
   adapter: string;
   events: EvalEvent[];
+  openedAfter: number;
   before: PageMetrics;
   mined: MineStats;
   groups: TrainGroup[];
@@ -46,7 +47,9 @@ export async function run(arg: TrainEvalArg): Promise<TrainEvalReport> {
   const gpu = await createBrowserGpu();
   const files = fetchModelFiles(arg.model);
   const events: EvalEvent[] = [];
-  const p = await prepareRun(gpu, files, 'tiny-bert', { data: '', dataName: '', aqa: arg.aqa, holdout: arg.holdout }, { queryMaxLen: arg.queryMaxLen, passageMaxLen: arg.passageMaxLen, seed: arg.seed }, (e) => events.push(e));
+  // When the corpus index reaches the worker, counted in events so far: the search box needs it before mining ends.
+  let openedAfter = -1;
+  const p = await prepareRun(gpu, files, 'tiny-bert', { data: '', dataName: '', aqa: arg.aqa, holdout: arg.holdout }, { queryMaxLen: arg.queryMaxLen, passageMaxLen: arg.passageMaxLen, seed: arg.seed }, (e) => events.push(e), () => (openedAfter = events.length));
   const ba = p.beforeAfter!;
   const before = events.find((e) => e.kind === 'metrics')!;
   const mined = events.find((e) => e.kind === 'mined')!;
@@ -65,6 +68,7 @@ export async function run(arg: TrainEvalArg): Promise<TrainEvalReport> {
   return {
     adapter: gpu.name,
     events,
+    openedAfter,
     before: (before as { metrics: PageMetrics }).metrics,
     mined: (mined as { stats: MineStats }).stats,
     groups: p.groups,
