@@ -26,6 +26,8 @@ export interface SplitInfo {
 /** The data side's messages to the page: the split, a line of status, the metrics, the mining summary. */
 export type EvalEvent =
   | { kind: 'split'; split: SplitInfo }
+  /** The corpus is embedded with this model and searchable. */
+  | { kind: 'corpus'; model: 'base' | 'tuned'; passages: number }
   | { kind: 'status'; text: string }
   | { kind: 'metrics'; which: 'before' | 'after'; metrics: PageMetrics }
   | { kind: 'mined'; stats: MineStats };
@@ -85,14 +87,23 @@ export class BeforeAfter {
     return this.before;
   }
 
-  /** Re-embed the corpus with the tuned model, score the held-out questions, and search with it from now on. */
-  async evaluateAfter(tuned: EmbeddingModel, onProgress?: (done: number, total: number) => void): Promise<PageMetrics> {
+  /**
+   * Re-embed the corpus with the tuned model, search with it from now on, and score the held-out
+   * questions (null when none are held out).
+   */
+  async evaluateAfter(tuned: EmbeddingModel, onProgress?: (done: number, total: number) => void): Promise<PageMetrics | null> {
     this.tuned?.release();
     this.tuned = null;
     const index = await CorpusIndex.build(tuned, this.evalSet.pids, this.evalSet.texts, this.lengths, onProgress);
     this.tuned = index;
+    if (!this.evalSet.questions.length) return null;
     this.after = pageMetrics((await index.evaluate(this.evalSet.questions)).report, `${tuned.name} (tuned)`);
     return this.after;
+  }
+
+  /** Whether the tuned model's corpus is in place (the search box's model). */
+  get switched(): boolean {
+    return this.tuned !== null;
   }
 
   async search(query: string, k: number): Promise<SearchAnswer> {
@@ -148,7 +159,6 @@ export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string,
     prepared = prepareGroups(parseGroupsText(req.data, req.dataName), req.holdout, s.seed);
     evalSet = prepared.evalSet;
     emit({ kind: 'split', split: prepared.split });
-    if (!evalSet.questions.length) return { beforeAfter: null, groups: prepared.groups, text: prepared.text };
   }
   const base = await loadEmbeddingModel(gpu, files, modelName);
   let ba: BeforeAfter;
@@ -160,6 +170,7 @@ export async function prepareRun(gpu: Gpu, files: ModelFiles, modelName: string,
   }
   // From here the search box can use the corpus (mining and training run meanwhile).
   opened?.(ba);
+  emit({ kind: 'corpus', model: 'base', passages: evalSet.pids.length });
   try {
     if (evalSet.questions.length) emit({ kind: 'metrics', which: 'before', metrics: await ba.evaluateBefore() });
     if (!aqa) return { beforeAfter: ba, groups: prepared!.groups, text: prepared!.text };

@@ -38,6 +38,8 @@ export function onEvalEvent(e: EvalEvent): void {
     table.dataset.heldOut = String(s.heldOut);
     table.dataset.corpus = String(s.corpus);
     status.textContent = s.heldOut ? `${s.heldOut} held-out question(s) over ${s.corpus} passages; training on the other ${s.train}.` : 'Nothing is held out (hold-out 0): no before/after evaluation.';
+  } else if (e.kind === 'corpus') {
+    table.dataset.corpusModel = e.model;
   } else if (e.kind === 'status') {
     status.textContent = e.text;
   } else if (e.kind === 'mined') {

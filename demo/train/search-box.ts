@@ -45,8 +45,8 @@ export function initSearchBox(search: (query: string, k: number) => Promise<Sear
     if (input.value.trim()) void ask(input.value.trim());
   });
 
-  // The events of a run: the corpus is ready once the base model scored it (or mined with it);
-  // after training, the same query is asked again so the answer switches to the tuned model.
+  // The events of a run: the corpus is searchable once the base model has embedded it; when the
+  // tuned model has re-embedded it, the last query is asked again so the answer switches.
   return (e) => {
     if (e.kind === 'split') {
       last = '';
@@ -54,13 +54,10 @@ export function initSearchBox(search: (query: string, k: number) => Promise<Sear
       list.replaceChildren();
       delete list.dataset.model;
       who.textContent = 'Available once the corpus is embedded.';
-    } else if ((e.kind === 'metrics' && e.which === 'before') || e.kind === 'mined') {
-      input.disabled = button.disabled = false;
-      if (!last) who.textContent = 'The base model answers until training has finished.';
-    } else if (e.kind === 'metrics' && e.which === 'after') {
+    } else if (e.kind === 'corpus') {
       input.disabled = button.disabled = false;
       if (last) void ask(last);
-      else who.textContent = 'The fine-tuned model answers now.';
+      else who.textContent = e.model === 'base' ? 'The base model answers until training has finished.' : 'The fine-tuned model answers now.';
     }
   };
 }

@@ -83,9 +83,12 @@ async function go(): Promise<RunReport> {
     run = null;
     await discard?.();
   }
-  if (status === 'done' && beforeAfter && !beforeAfter.after) {
+  if (status === 'done' && beforeAfter && !beforeAfter.switched) {
     onEval?.({ kind: 'status', text: 'Re-embedding the corpus with the tuned model...' });
-    onEval?.({ kind: 'metrics', which: 'after', metrics: await beforeAfter.evaluateAfter(r.model) });
+    const after = await beforeAfter.evaluateAfter(r.model);
+    onEval?.({ kind: 'corpus', model: 'tuned', passages: beforeAfter.evalSet.pids.length });
+    if (after) onEval?.({ kind: 'metrics', which: 'after', metrics: after });
+    else onEval?.({ kind: 'status', text: 'Nothing was held out; the tuned model answers the search box.' });
   }
   return out;
 }

@@ -61,7 +61,7 @@ export async function run(arg: TrainEvalArg): Promise<TrainEvalReport> {
   // The switch, without training: a second copy of the base model stands in for the tuned one,
   // so its metrics must equal the base model's and the search must say "tuned".
   const second = await loadEmbeddingModel(gpu, files, 'tiny-bert');
-  const afterMetrics = await ba.evaluateAfter(second);
+  const afterMetrics = (await ba.evaluateAfter(second))!;
   const s1 = await ba.search(query, 10);
   ba.dispose();
   second.dispose();
