@@ -109,11 +109,10 @@ export class BeforeAfter {
   async search(query: string, k: number): Promise<SearchAnswer> {
     const index = this.tuned ?? this.baseIndex;
     const r = await index.rank([query], k);
-    const row = new Map(index.pids.map((p, i) => [p, i]));
     return {
       model: this.tuned ? 'tuned' : 'base',
       modelName: index.model.name,
-      hits: r.pids[0].map((pid, i) => ({ pid, score: r.scores[0][i], text: index.texts[row.get(pid)!] })),
+      hits: r.pids[0].map((pid, i) => ({ pid, score: r.scores[0][i], text: index.texts[r.rows[0][i]] })),
     };
   }
 

@@ -91,14 +91,16 @@ export class CorpusIndex {
     return new CorpusIndex(model, pids, texts, index, lengths);
   }
 
-  /** Top k pids and scores of each query text (query prefix, query_max_len), best first. */
-  async rank(queries: readonly string[], k: number): Promise<{ pids: string[][]; scores: number[][] }> {
-    const out = { pids: [] as string[][], scores: [] as number[][] };
+  /** Top k pids, scores and corpus rows of each query text (query prefix, query_max_len), best first. */
+  async rank(queries: readonly string[], k: number): Promise<{ pids: string[][]; scores: number[][]; rows: number[][] }> {
+    const out = { pids: [] as string[][], scores: [] as number[][], rows: [] as number[][] };
     if (!queries.length) return out;
     const q = await this.model.embed(queries.slice(), { query: true, maxLength: this.lengths.queryMaxLen, batchSize: this.lengths.batchSize ?? 32 });
     const r = await this.index.search(q, k);
     for (let i = 0; i < queries.length; i++) {
-      out.pids.push(Array.from(r.ids.subarray(i * r.k, (i + 1) * r.k), (id) => this.pids[id]));
+      const rows = Array.from(r.ids.subarray(i * r.k, (i + 1) * r.k));
+      out.rows.push(rows);
+      out.pids.push(rows.map((id) => this.pids[id]));
       out.scores.push(Array.from(r.scores.subarray(i * r.k, (i + 1) * r.k)));
     }
     return out;
