@@ -20,8 +20,8 @@
 //  - the search box answers with the base model, then with the model that replaced it.
 // Plus the split's own rules (no GPU).
 //
-// Needs Chromium (see test/browser/runner.ts); AQA_SKIP_BROWSER=1 skips it. About 10 s here
-// (up to 30 s while the machine is busy).
+// Needs Chromium (see test/browser/runner.ts); AQA_SKIP_BROWSER=1 skips it. 11-23 s here
+// (six runs on a shared 2-core machine).
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
