@@ -8,8 +8,11 @@ import { type TrainOption, TRAIN_OPTIONS, followsOptionRule, ruleSays } from '..
 import { drawLossCurve } from './curve.ts';
 import { modelPicker } from './model-picker.ts';
 import { exportControls } from './export.ts';
+import { onEvalEvent, resetEvalPanel } from './eval-panel.ts';
+import { aqaChoice, clearAqaChoice, initAqaChoice } from './data-choice.ts';
+import { initSearchBox } from './search-box.ts';
 import type { PageSettings } from './session.ts';
-import type { Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
+import type { EvalEvent, Progress, RunReport, StartRequest, TrainApi } from './worker.ts';
 
 declare const __AQA_DEMO_MODEL__: string;
 
@@ -68,7 +71,14 @@ function readOptions(): { settings: PageSettings; saveSteps: number } {
   return { settings: settings as unknown as PageSettings, saveSteps: saveSteps as number };
 }
 
+initAqaChoice(() => {
+  data = null;
+  dataInput.value = '';
+  status.textContent = 'Ready to train.';
+});
+
 async function takeFile(f: File): Promise<void> {
+  clearAqaChoice();
   data = { text: await f.text(), name: f.name };
   const lines = data.text.split('\n').filter((l) => l.trim() !== '').length;
   dataStatus.textContent = `${f.name}: ${lines} groups`;
@@ -135,10 +145,12 @@ const api = Comlink.wrap<TrainApi>(worker);
 (globalThis as { aqaTrain?: unknown }).aqaTrain = api;
 const picker = modelPicker({ select: modelSelect, hubBox: $('model-hub'), hubInput: $<HTMLInputElement>('hub-id'), folderBox: $('model-folder'), folderButton: $<HTMLButtonElement>('pick-folder'), folderInput: $<HTMLInputElement>('folder-input'), status: $('model-status') }, models, (s) => api.checkModel(s));
 const exportState = exportControls(() => api.exportModel());
+const onSearchEvent = initSearchBox((q, k) => api.search(q, k));
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
-  if (!data) {
+  const aqa = aqaChoice();
+  if (!data && !aqa) {
     status.textContent = 'Pick training data first.';
     return;
   }
@@ -151,12 +163,18 @@ form.addEventListener('submit', (e) => {
     status.textContent = (err as Error).message;
     return;
   }
-  const req: StartRequest = { modelUrl: m.url, modelName: m.name, data: data.text, dataName: data.name, settings: opts.settings, saveSteps: opts.saveSteps, source: m.source };
+  const holdout = Number($<HTMLInputElement>('holdout').value);
+  if (!(holdout >= 0 && holdout < 1)) {
+    status.textContent = `held out: must be at least 0 and below 1, got '${$<HTMLInputElement>('holdout').value}'`;
+    return;
+  }
+  const req: StartRequest = { modelUrl: m.url, modelName: m.name, data: data?.text ?? '', dataName: data?.name ?? '', aqa: aqa ?? undefined, settings: opts.settings, saveSteps: opts.saveSteps, holdout, source: m.source };
+  resetEvalPanel();
   status.textContent = 'Loading the model...';
   // A finished run is kept until cancelled; training again starts a new one.
   const fresh = document.body.dataset.state === 'done' ? api.discard() : Promise.resolve();
   setState('running');
-  fresh.then(() => api.start(req, Comlink.proxy(onProgress))).then(finished, failed);
+  fresh.then(() => api.start(req, Comlink.proxy(onProgress), Comlink.proxy((ev: EvalEvent) => (onEvalEvent(ev), onSearchEvent(ev))))).then(finished, failed);
 });
 buttons.pause.addEventListener('click', () => void api.pause());
 buttons.resume.addEventListener('click', () => {

@@ -11,9 +11,13 @@ import { type ModelSource, openModelSource } from './model-source.ts';
 import { modelFolderDirs, modelFolderFiles } from '../../core/train/model-folder.ts';
 import type { ExportedModel } from './export.ts';
 import { opfsAvailable, opfsStore } from './opfs-store.ts';
-import { BrowserTraining, memoryStore, type PageSettings, parseGroupsText, sha256Text, withModelDefaults } from './session.ts';
+import { BrowserTraining, memoryStore, type PageSettings, sha256Text, withModelDefaults } from './session.ts';
+import { BeforeAfter, type DataRequest, type EvalEvent, prepareRun, type SearchAnswer } from './before-after.ts';
+import type { PageMetrics } from './evaluate.ts';
 
-export interface StartRequest {
+export type { EvalEvent };
+
+export interface StartRequest extends DataRequest {
   /** URL of the model folder ('/models/tiny-bert'). */
   modelUrl: string;
   modelName: string;
@@ -56,6 +60,8 @@ let adapter = '';
 let onProgress: ((p: Progress) => void) | null = null;
 let stepMs: number[] = [];
 let running = false;
+let beforeAfter: BeforeAfter | null = null;
+let onEval: ((e: EvalEvent) => void) | null = null;
 
 function report(line: StepLogLine): void {
   if (!run) return;
@@ -76,29 +82,48 @@ async function go(): Promise<RunReport> {
   const status = stop === 'cancel' ? 'cancelled' : r.done ? 'done' : 'paused';
   const out: RunReport = { status, step: r.position.step, totalSteps: r.totalSteps, resumedFrom, adapter, storage: discard ? 'opfs' : 'memory' };
   if (status === 'cancelled') {
+    dropBeforeAfter();
     r.dispose();
     run = null;
     await discard?.();
   }
+  if (status === 'done' && beforeAfter && !beforeAfter.switched) {
+    onEval?.({ kind: 'status', text: 'Re-embedding the corpus with the tuned model...' });
+    const after = await beforeAfter.evaluateAfter(r.model);
+    onEval?.({ kind: 'corpus', model: 'tuned', passages: beforeAfter.evalSet.pids.length });
+    if (after) onEval?.({ kind: 'metrics', which: 'after', metrics: after });
+    else onEval?.({ kind: 'status', text: 'Nothing was held out; the tuned model answers the search box.' });
+  }
   return out;
+}
+
+function dropBeforeAfter(): void {
+  beforeAfter?.dispose();
+  beforeAfter = null;
 }
 
 const api = {
   /** Open a run (resuming from OPFS when the same model, data and settings were trained here before) and train. */
-  async start(req: StartRequest, progress: (p: Progress) => void): Promise<RunReport> {
+  async start(req: StartRequest, progress: (p: Progress) => void, evalEvents?: (e: EvalEvent) => void): Promise<RunReport> {
     if (running) throw new Error('a training run is in progress: pause or cancel it first');
     // A paused, finished or failed run in this tab: its checkpoints stay in OPFS, its GPU memory goes.
+    dropBeforeAfter();
     run?.dispose();
     run = null;
+    onEval = evalEvents ?? null;
     gpu ??= await createBrowserGpu();
     adapter = gpu.name;
     onProgress = progress;
     stepMs = [];
-    const groups = parseGroupsText(req.data, req.dataName);
     const { files: model, identity } = await openModelSource(req.source ?? { kind: 'url', url: req.modelUrl });
     const settings = await withModelDefaults(req.settings, model, req.modelName);
+    const prepared = await prepareRun(gpu, model, req.modelName, req, settings, (e) => onEval?.(e), (ba) => (beforeAfter = ba)).catch((e) => {
+      dropBeforeAfter();
+      throw e;
+    });
+    const { groups, text } = prepared;
     // The model by its content, not its URL: a folder picked again after a reload resumes.
-    const key = (await sha256Text(JSON.stringify([identity, req.modelName, req.data, settings]))).slice(0, 24);
+    const key = (await sha256Text(JSON.stringify([identity, req.modelName, text, settings]))).slice(0, 24);
     const opfs = opfsAvailable() ? opfsStore(key) : null;
     const store = opfs ?? memoryStore();
     discard = opfs ? () => opfs.discard() : null;
@@ -134,8 +159,18 @@ const api = {
     // The weights are a fresh buffer: hand it over instead of copying it (the copied files may share the model loader's cache).
     return Comlink.transfer(m, [(files['model.safetensors'] as Uint8Array).buffer]);
   },
+  /** The corpus searched with the model that answers now: the base model, or the tuned one once training has finished. */
+  async search(query: string, k = 10): Promise<SearchAnswer> {
+    if (!beforeAfter) throw new Error('no corpus yet: start a run first');
+    return beforeAfter.search(query, k);
+  },
+  /** The metrics so far (tests and the console). */
+  metrics(): { before: PageMetrics | null; after: PageMetrics | null } {
+    return { before: beforeAfter?.before ?? null, after: beforeAfter?.after ?? null };
+  },
   /** Drop a paused or finished run and its OPFS checkpoints. */
   async discard(): Promise<void> {
+    dropBeforeAfter();
     run?.dispose();
     run = null;
     await discard?.();
