@@ -3,16 +3,21 @@
 //
 //   bad input   a JSONL whose second line has no positive: the status names file:line: field,
 //               and no training starts (the page stays idle, no step shown).
-//   train       tiny-bert, 8 FlagEmbedding groups (test/train-groups.ts), lengths 12/16,
-//               2 queries x 3 passages per step, GradCache and hidden dropout on, 2 epochs = 8
-//               steps, a checkpoint every 2 steps (so the resumed run crosses the epoch
-//               boundary). Screenshot train-page-mid.png once step RELOAD_AT is shown.
+//   train       tiny-bert, 10 FlagEmbedding groups (test/train-groups.ts), of which the page
+//               holds out 2 (its default hold-out 0.2 with the run's seed: core/train/holdout.ts)
+//               and trains on 8, lengths 12/16, 2 queries x 3 passages per step, GradCache and
+//               hidden dropout on, 2 epochs = 8 steps, a checkpoint every 2 steps (so the resumed
+//               run crosses the epoch boundary). Screenshot train-page-mid.png once step
+//               RELOAD_AT is shown.
 //   reload      the page is reloaded mid-run; Train again with the same inputs resumes from the
 //               newest OPFS checkpoint (the status says from which step, > 0) and finishes.
-//               Screenshot train-page-done.png.
+//               The "Before / after" table then holds the held-out metrics of the base and the
+//               tuned model, and the search box answers with the tuned model. Screenshot
+//               train-page-done.png.
 //   export      Download zip -> <model>-step-<n>.zip, unzipped here; Save to folder (the picker
 //               answered with an OPFS folder) writes the same files. The same run in Node
-//               (trainCommand, as test/browser-train.test.ts runs it) writes its output folder;
+//               (trainCommand, as test/browser-train.test.ts runs it, on the 8 training groups
+//               of the same split, computed here with holdOut) writes its output folder;
 //               the export has the same files, except what `aqa train` keeps next to the model:
 //               train_log.jsonl (the run's log, with timings) and checkpoint-<step>/ (resume
 //               state). Every other non-weight file (config, tokenizer, sentence-transformers
@@ -44,6 +49,7 @@ import { after, test } from 'node:test';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { bytesSource } from '../core/model/source.ts';
+import { holdOut } from '../core/train/holdout.ts';
 import { DEFAULT_SETTINGS } from '../core/train/options.ts';
 import { exportName, zipModelFolder } from '../demo/train/export.ts';
 import { withModelDefaults } from '../demo/train/session.ts';
@@ -58,8 +64,10 @@ import { assertWeightsClose, describeWeightDiff, weightDiff } from './train-weig
 
 const TINY = 'test/fixtures/tiny-bert';
 const ARTIFACTS = 'out/test-artifacts';
-const GROUPS = 8;
-/** Steps: 8 groups / 2 queries per step x 2 epochs. */
+const GROUPS = 10;
+/** Groups the page holds out for its before/after table (hold-out 0.2 of 10). */
+const HELD_OUT = 2;
+/** Steps: 8 training groups / 2 queries per step x 2 epochs. */
 const K = 8;
 const SAVE_STEPS = 2;
 /** Reload once this step is shown: the checkpoint of the step before it is in OPFS by then (saved before this step's progress). */
@@ -146,6 +154,12 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     const overrides = { learningRate: LR, numTrainEpochs: 2, queriesPerStep: 2, trainGroupSize: 3, queryMaxLen: 12, passageMaxLen: 16, warmupRatio: 0, gradCacheMiniBatch: 2 };
     const settings = await withModelDefaults({ ...DEFAULT_SETTINGS, ...overrides, queryInstruction: null, hiddenDropout: 0.1 }, localModelFiles(TINY), 'tiny-bert');
     const nodeOut = join(dir, 'node');
+    // The page trains on what its hold-out leaves: the same split here (it is a pure function of the queries, fraction and seed).
+    const lines = data.text.split('\n').filter((l) => l.trim() !== '');
+    const split = holdOut(lines.map((l) => (JSON.parse(l) as { query: string }).query), { fraction: 0.2, seed: settings.seed });
+    assert.equal(split.heldOut.length, HELD_OUT);
+    const trainPath = join(dir, 'train-split.jsonl');
+    writeFileSync(trainPath, split.train.map((i) => lines[i]).join('\n') + '\n');
     let node: ReturnType<typeof trainCommand> | null = null;
 
     // Nothing of this test goes into the repository's out/demo: a dev server must not write build output when it closes.
@@ -193,7 +207,7 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     mark('step 1');
     // `aqa train` on the same data and settings runs in this process while Chromium trains: started
     // only now, as its GPU work would otherwise hold up the dev server while the page loads.
-    node = trainCommand({ model_name_or_path: TINY, output_dir: nodeOut, train_data: dataPath, resume: false, save_steps: 0, save_total_limit: 1, settings, gpu: {}, quiet: true });
+    node = trainCommand({ model_name_or_path: TINY, output_dir: nodeOut, train_data: trainPath, resume: false, save_steps: 0, save_total_limit: 1, settings, gpu: {}, quiet: true });
     node.catch(() => undefined);
     await page.waitForFunction((n) => parseInt(document.getElementById('step')?.textContent ?? '', 10) >= n, RELOAD_AT);
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -218,6 +232,25 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     assert.ok(from > 0 && from % SAVE_STEPS === 0 && from <= parseInt(stepBefore!, 10), `resumed from a saved step (${from}; ${stepBefore} shown before the reload)`);
     assert.equal(report.step, K);
     assert.equal(report.totalSteps, K);
+    // Before / after: both rows hold metrics of the held-out questions (unrounded in data-value).
+    // (No nested named functions inside evaluate: see the loop further down.)
+    const table = await page.evaluate(() => {
+      const t = document.getElementById('metrics')!;
+      const rows: Record<string, number[]> = { before: [], after: [] };
+      for (const c of Array.from(t.querySelectorAll('tr[data-run] [data-metric]'))) rows[(c.closest('tr') as HTMLElement).dataset.run!].push(Number((c as HTMLElement).dataset.value));
+      return { heldOut: t.dataset.heldOut, train: t.dataset.train, before: rows.before, after: rows.after };
+    });
+    assert.equal(table.heldOut, String(HELD_OUT));
+    assert.equal(table.train, String(GROUPS - HELD_OUT));
+    for (const v of [...table.before, ...table.after]) assert.ok(v >= 0 && v <= 1, `metrics: ${JSON.stringify(table)}`);
+    assert.equal(table.before.length, 3);
+    assert.equal(table.after.length, 3);
+    // The search box answers with the tuned model now.
+    await page.fill('#search-q', phrase(1, 6));
+    await page.click('#search-go');
+    await page.waitForFunction(() => document.getElementById('search-model')?.textContent?.startsWith('Answered by'));
+    assert.match((await page.locator('#search-model').textContent())!, /the fine-tuned model/);
+    assert.ok((await page.locator('#search-results li').count()) > 0, 'the search box listed results');
     await page.screenshot({ path: join(ARTIFACTS, 'train-page-done.png'), fullPage: true });
     mark('done');
 
