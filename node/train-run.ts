@@ -19,6 +19,7 @@ import { toHfTensors } from '../core/model/params.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
 import { openWeights, quantizedTensor, withoutWeightPrefix } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
+import { checkTrainingFits } from '../core/train/fit.ts';
 import { changedSettings, groupsDigestText, isTrainerState, runTraining, sentenceTransformersFiles, type TrainerState } from '../core/train/session.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
 import { createNodeGpu, type NodeGpuOptions } from './device.ts';
@@ -282,6 +283,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   const gpu = await createNodeGpu(o.gpu);
   const model = await loadEmbeddingModel(gpu, localModelFiles(modelDir), o.model_name_or_path);
   const settings: TrainSettings = { ...o.settings };
+  await checkTrainingFits(gpu, model, settings); // one line, with the largest batch that fits, instead of failing mid-step
   const trainer = new Trainer(gpu, model, data.groups, settings);
   let position: TrainPosition = { step: 0, epoch: 0, batch: 0 };
   let lossLog: { step: number; loss: number }[] = [];

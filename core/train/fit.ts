@@ -51,7 +51,11 @@ export interface StepMemory {
 
 export interface FitReport extends StepMemory {
   fits: boolean;
-  /** What stops it: 'maxBufferSize', 'maxStorageBufferBindingSize', 'memory budget', or 'step' (another error); null when it fits. */
+  /**
+   * What stops it: 'maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupsPerDimension'
+   * or 'memory budget'; null when it fits. Other errors of the recorded step are not this
+   * check's to report: the real step raises them with their own message.
+   */
   limit: string | null;
   needed: number;
   available: number;
@@ -119,7 +123,8 @@ export class StepProbe {
     const r = await this.measure(s);
     const out = (limit: string | null, needed: number, available: number): FitReport => ({ ...r, fits: limit === null, limit, needed, available });
     if (r.largestBuffer > this.bufferLimit) return out('maxBufferSize', r.largestBuffer, this.bufferLimit);
-    if (r.error) return out(/binding/i.test(r.error) ? 'maxStorageBufferBindingSize' : 'step', r.largestBuffer, this.shadow.limits.maxBinding);
+    if (r.error && /binding/i.test(r.error)) return out('maxStorageBufferBindingSize', r.largestBuffer, this.shadow.limits.maxBinding);
+    if (r.error && /per-dimension limit/i.test(r.error)) return out('maxComputeWorkgroupsPerDimension', 0, this.shadow.limits.maxWorkgroupsPerDim);
     if (budget !== undefined && r.peakBytes > budget) return out('memory budget', r.peakBytes, budget);
     return out(null, r.peakBytes, budget ?? Infinity);
   }
@@ -179,7 +184,7 @@ function refusal(r: FitReport, s: TrainSettings): string {
   if (r.limit === 'maxBufferSize') return `training does not fit this adapter: a step (${at}) needs a ${fmtBytes(r.needed)} buffer, over its maxBufferSize of ${fmtBytes(r.available)}`;
   if (r.limit === 'memory budget') return `training does not fit: a step (${at}) needs ${fmtBytes(r.needed)} at its peak, over the memory budget of ${fmtBytes(r.available)}`;
   if (r.limit === 'maxStorageBufferBindingSize') return `training does not fit this adapter's maxStorageBufferBindingSize of ${fmtBytes(r.available)}: ${r.error}`;
-  return `a training step (${at}) cannot run: ${r.error}`;
+  return `training does not fit this adapter's maxComputeWorkgroupsPerDimension of ${r.available}: ${r.error}`;
 }
 
 /** The smallest step there is: one query of 8 tokens and its group, one text per GradCache piece. */
