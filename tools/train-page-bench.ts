@@ -5,7 +5,7 @@
 // A bench, never a test: numbers depend on the machine and its load.
 //
 //   node --import tsx tools/train-page-bench.ts [--json out.json] [--steps 3,2] [--budget-mib 1024]
-//        [--confirm 128,256] [--node]
+//        [--confirm 128,256] [--node] [--timeout-s 590]
 //
 // --confirm: the passage lengths at which one real step runs at the budget's batch ('' for none;
 // on SwiftShader all-MiniLM-L6-v2 trains at a few tokens/s, so each takes minutes).
@@ -54,7 +54,7 @@ const models: (BenchModel & { dir: string })[] = [
 const fitModel: BenchModel & { dir: string } = { ...models[1], settings: { ...DEFAULT_SETTINGS, hiddenDropout: 0.1 }, steps: 0, lengths: [128, 256], budget, confirmLengths };
 
 const t0 = performance.now();
-const run = await runInChromium<BenchReport>('tools/train-page-bench.browser.ts', 590_000, {
+const run = await runInChromium<BenchReport>('tools/train-page-bench.browser.ts', Number(arg('--timeout-s') ?? 590) * 1000, {
   serve: { '/models/tiny-bert/': TINY, '/models/minilm/': MINILM },
   arg: { models: [...models, fitModel].map(({ dir: _dir, ...m }) => m) },
   onConsole: (_t, line) => console.error(`  [chromium] ${line}`),
