@@ -73,6 +73,8 @@ export function batchKnob(s: TrainSettings): { name: string; key: 'queriesPerSte
 export class StepProbe {
   private shadow: Gpu;
   private readonly bufferLimit: number;
+  /** The largest buffer the shadow was asked for since the probe began. */
+  private largest: { bytes: number };
 
   constructor(
     readonly gpu: Gpu,
@@ -87,7 +89,6 @@ export class StepProbe {
     this.largest = probe.largest;
     setTuning(this.shadow, tuningOf(gpu));
   }
-  private largest: { bytes: number };
 
   /** One optimizer update (one micro-batch: accumulation holds no more) at the maximum lengths. */
   async measure(s: TrainSettings): Promise<StepMemory> {
