@@ -18,6 +18,7 @@ import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
 import { parseSafetensorsHeader, readTensor } from '../core/model/safetensors.ts';
 import { openWeights, quantizedTensor } from '../core/model/weights.ts';
 import { DEFAULT_SETTINGS, NonFiniteLossError, Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../core/train/trainer.ts';
+import { checkTrainingFits } from '../core/train/fit.ts';
 import { COPIED_MODEL_FILES, modelFolderDirs, modelTensors, optimizerTensors, trainedSentenceTransformersFiles } from '../core/train/model-folder.ts';
 import { changedSettings, groupsDigestText, isTrainerState, runTraining, type TrainerState } from '../core/train/session.ts';
 import { readLines, readPassages, readQuestions } from './data.ts';
@@ -255,6 +256,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   const gpu = await createNodeGpu(o.gpu);
   const model = await loadEmbeddingModel(gpu, localModelFiles(modelDir), o.model_name_or_path);
   const settings: TrainSettings = { ...o.settings };
+  await checkTrainingFits(gpu, model, settings); // one line, with the largest batch that fits, instead of failing mid-step
   const trainer = new Trainer(gpu, model, data.groups, settings);
   let position: TrainPosition = { step: 0, epoch: 0, batch: 0 };
   let lossLog: { step: number; loss: number }[] = [];

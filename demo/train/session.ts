@@ -14,6 +14,7 @@ import { loadEmbeddingModel, type EmbeddingModel } from '../../core/retrieval/em
 import { type StepLogLine, changedSettings, groupsDigestText, isTrainerState, runTraining, type TrainerState } from '../../core/train/session.ts';
 import { modelFolderFiles } from '../../core/train/model-folder.ts';
 import { Trainer, type TrainPosition, type TrainSettings, validateSettings } from '../../core/train/trainer.ts';
+import { checkTrainingFits, explainStepError } from '../../core/train/fit.ts';
 
 /** FlagEmbedding JSONL text -> groups; a bad line is a one-line error naming file and line. */
 export function parseGroupsText(text: string, name: string): TrainGroup[] {
@@ -51,6 +52,8 @@ export interface BrowserTrainOptions {
   onStep?: (line: StepLogLine) => void;
   /** Asked after every step: false stops there (pause or cancel; the caller knows which). */
   keepGoing?: () => boolean;
+  /** Bytes a training step may hold on the GPU; none: only the adapter's limits are checked. */
+  memoryBudget?: number;
 }
 
 /** The model folder's files for the trainer's current weights (what `aqa train` writes; core/train/model-folder.ts). */
@@ -114,6 +117,11 @@ export class BrowserTraining {
       if (changed.length) throw new Error(`the saved checkpoint's settings differ: ${changed.join(', ')}; discard it to start again`);
     }
     const model = await loadEmbeddingModel(o.gpu, ck ? checkpointModel(ck, o.model) : o.model, o.modelName);
+    // A setting too large for the adapter is refused here in one line, with the batch that fits.
+    await checkTrainingFits(o.gpu, model, o.settings, { budget: o.memoryBudget }).catch((e) => {
+      model.dispose();
+      throw e;
+    });
     const trainer = new Trainer(o.gpu, model, o.groups, { ...o.settings });
     if (ck && state) {
       const f = await parseSafetensorsHeader(bytesSource('optimizer.safetensors', ck['optimizer.safetensors'] as Uint8Array));
@@ -153,6 +161,8 @@ export class BrowserTraining {
       },
       save: async (s) => o.store.save(await checkpointFiles(trainer, o.model, s)),
       keepGoing: o.keepGoing,
+    }).catch(async (e) => {
+      throw await explainStepError(e, o.gpu, this.model, o.settings);
     });
     this.position = r.position;
     return r;
