@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GpuError } from '../core/gpu/device.ts';
 import { loadEmbeddingModel } from '../core/retrieval/embed.ts';
-import { FitError, StepProbe, checkTrainingFits, explainStepError } from '../core/train/fit.ts';
+import { FitError, StepProbe, checkTrainingFits, defaultMemoryBudget, explainStepError } from '../core/train/fit.ts';
 import { DEFAULT_SETTINGS, Trainer, type TrainSettings } from '../core/train/trainer.ts';
 import { BrowserTraining, memoryStore } from '../demo/train/session.ts';
 import { localModelFiles } from '../node/files.ts';
@@ -123,4 +123,11 @@ test('fit: a device out-of-memory error in a step becomes a one-line refusal wit
   } finally {
     model.dispose();
   }
+});
+
+test("fit: the page's default budget is half the reported memory on a CPU adapter, none on a GPU", () => {
+  assert.equal(defaultMemoryBudget(true, 8), 4 * 2 ** 30);
+  assert.equal(defaultMemoryBudget(true, 0.5), 2 ** 28);
+  assert.equal(defaultMemoryBudget(true, undefined), undefined, 'no navigator.deviceMemory: limits only');
+  assert.equal(defaultMemoryBudget(false, 8), undefined, "a GPU's memory is not reported: limits only");
 });

@@ -2,7 +2,8 @@
 // SwiftShader here), against `aqa train` in Node on the same data and settings:
 //
 //   bad input   a JSONL whose second line has no positive: the status names file:line: field,
-//               and no training starts (the page stays idle, no step shown).
+//               and no training starts (the page stays idle, no step shown). A memory budget
+//               too small for the batch: the fit check's one-line refusal, before any step.
 //   train       tiny-bert, 10 FlagEmbedding groups (test/train-groups.ts), of which the page
 //               holds out 2 (its default hold-out 0.2 with the run's seed: core/train/holdout.ts)
 //               and trains on 8, lengths 12/16, 2 queries x 3 passages per step, GradCache and
@@ -199,6 +200,19 @@ if (process.env.AQA_SKIP_BROWSER === '1') {
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'idle');
     assert.equal(await page.locator('#step').textContent(), '-', 'no step was trained');
     mark('bad input refused');
+
+    // A step over the memory budget is refused before training, in one line naming the batch that fits.
+    await fillForm(page, data);
+    // 22 MiB: tiny-bert's step at these settings peaks at 22.03 MiB with GradCache pieces of 2
+    // texts and 21.95 MiB with pieces of 1 (core/train/fit.ts's probe, in Node here; Chromium's
+    // agrees within 0.01%), so the refusal must name grad_cache_mini_batch 1.
+    await page.fill('#memory-budget', '22');
+    await page.click('#start');
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Training failed'));
+    assert.match((await statusText())!, /^Training failed: training does not fit: a step \(per_device_train_batch_size 2 x train_group_size 3 at 16 passage tokens\) needs [\d.]+ MiB at its peak, over the memory budget of 22[.0]* MiB; the largest grad_cache_mini_batch that fits is 1$/);
+    assert.equal(await page.locator('#step').textContent(), '-', 'no step was trained');
+    await page.fill('#memory-budget', '');
+    mark('over the budget refused');
 
     // Train, reload mid-run, train again: resumes from OPFS.
     await fillForm(page, data);

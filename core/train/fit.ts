@@ -27,6 +27,18 @@ import { setTuning, tuningOf } from '../tune/table.ts';
 import { type TrainSettings } from './options.ts';
 import { Trainer } from './trainer.ts';
 
+/**
+ * The memory budget a page uses when the visitor sets none: on a CPU adapter (SwiftShader,
+ * llvmpipe) "GPU memory" is the machine's own RAM, which the browser reports roughly
+ * (navigator.deviceMemory, GiB, capped at 8 by Chromium); a step may take half of it, leaving the
+ * rest to the tab and the system. A real GPU's memory is not reported at all: no budget, the
+ * limits decide, and an out-of-memory step is turned into a refusal (explainStepError).
+ */
+export function defaultMemoryBudget(cpuAdapter: boolean, deviceMemoryGiB: number | undefined): number | undefined {
+  if (!cpuAdapter || !deviceMemoryGiB || !(deviceMemoryGiB > 0)) return undefined;
+  return Math.floor((deviceMemoryGiB * 2 ** 30) / 2);
+}
+
 /** A setting that does not fit: the message is one line for the user. */
 export class FitError extends Error {
   override name = 'FitError';

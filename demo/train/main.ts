@@ -168,7 +168,13 @@ form.addEventListener('submit', (e) => {
     status.textContent = `held out: must be at least 0 and below 1, got '${$<HTMLInputElement>('holdout').value}'`;
     return;
   }
-  const req: StartRequest = { modelUrl: m.url, modelName: m.name, data: data?.text ?? '', dataName: data?.name ?? '', aqa: aqa ?? undefined, settings: opts.settings, saveSteps: opts.saveSteps, holdout, source: m.source };
+  const budgetText = $<HTMLInputElement>('memory-budget').value.trim();
+  const memoryBudgetMiB = budgetText === '' ? undefined : Number(budgetText);
+  if (memoryBudgetMiB !== undefined && !(Number.isInteger(memoryBudgetMiB) && memoryBudgetMiB > 0)) {
+    status.textContent = `memory budget: must be a whole number of MiB above 0, or empty, got '${budgetText}'`;
+    return;
+  }
+  const req: StartRequest = { modelUrl: m.url, modelName: m.name, data: data?.text ?? '', dataName: data?.name ?? '', aqa: aqa ?? undefined, settings: opts.settings, saveSteps: opts.saveSteps, holdout, source: m.source, memoryBudgetMiB };
   resetEvalPanel();
   status.textContent = 'Loading the model...';
   // A finished run is kept until cancelled; training again starts a new one.

@@ -5,6 +5,8 @@
 
 import * as Comlink from 'comlink';
 import { createBrowserGpu } from '../../browser/device.ts';
+import { isCpuAdapter } from '../../core/gpu/adapter.ts';
+import { defaultMemoryBudget } from '../../core/train/fit.ts';
 import type { Gpu } from '../../core/gpu/device.ts';
 import type { StepLogLine } from '../../core/train/session.ts';
 import { type ModelSource, openModelSource } from './model-source.ts';
@@ -28,6 +30,8 @@ export interface StartRequest extends DataRequest {
   saveSteps: number;
   /** Where the model comes from (a Hub id, a picked folder); absent: the folder at modelUrl. */
   source?: ModelSource;
+  /** Peak bytes a step may hold, in MiB; absent: defaultMemoryBudget (half the RAM on a CPU adapter, none on a GPU). */
+  memoryBudgetMiB?: number;
 }
 
 export interface Progress {
@@ -127,7 +131,8 @@ const api = {
     const opfs = opfsAvailable() ? opfsStore(key) : null;
     const store = opfs ?? memoryStore();
     discard = opfs ? () => opfs.discard() : null;
-    run = await BrowserTraining.open({ gpu, model, modelName: req.modelName, groups, settings, saveSteps: req.saveSteps, store, onStep: report, keepGoing: () => stop === null });
+    const memoryBudget = req.memoryBudgetMiB ? req.memoryBudgetMiB * 2 ** 20 : defaultMemoryBudget(isCpuAdapter(gpu), (navigator as { deviceMemory?: number }).deviceMemory);
+    run = await BrowserTraining.open({ gpu, model, modelName: req.modelName, groups, settings, saveSteps: req.saveSteps, store, onStep: report, keepGoing: () => stop === null, memoryBudget });
     resumedFrom = run.position.step;
     return go();
   },
