@@ -67,6 +67,19 @@ export interface EncoderInput {
   seqLen: number;
 }
 
+/** A tensor per weight of `w` (absent ones stay null), made by `f`: gradients, shadow copies. */
+export function mapWeights(w: EncoderWeights, f: (t: Tensor) => Tensor): EncoderWeights {
+  const m = (t: Tensor | null) => (t ? f(t) : null);
+  return {
+    word: m(w.word)!,
+    position: m(w.position),
+    tokenType: m(w.tokenType),
+    embLnW: m(w.embLnW)!,
+    embLnB: m(w.embLnB)!,
+    layers: w.layers.map((lw) => Object.fromEntries(Object.entries(lw).map(([k, t]) => [k, m(t as Tensor | null)])) as unknown as LayerWeights),
+  };
+}
+
 export class Encoder {
   private rope: { cos: Tensor; sin: Tensor; length: number } | null = null;
 
@@ -188,16 +201,7 @@ export class Encoder {
   /** Zero-filled gradient tensors shaped like the weights. */
   zeroGrads(): EncoderWeights {
     this.checkTrainable('zeroGrads');
-    const z = (t: Tensor | null) => (t ? this.gpu.zeros(t.shape) : null);
-    const w = this.weights;
-    return {
-      word: z(w.word)!,
-      position: z(w.position),
-      tokenType: z(w.tokenType),
-      embLnW: z(w.embLnW)!,
-      embLnB: z(w.embLnB)!,
-      layers: w.layers.map((lw) => Object.fromEntries(Object.entries(lw).map(([k, t]) => [k, z(t as Tensor | null)])) as unknown as LayerWeights),
-    };
+    return mapWeights(this.weights, (t) => this.gpu.zeros(t.shape));
   }
 
   /**

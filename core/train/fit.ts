@@ -19,9 +19,7 @@
 // is a measured lower bound of what it can hold, and the largest batch under it is named.
 
 import { Gpu, GpuError, fmtBytes } from '../gpu/device.ts';
-import type { Tensor } from '../gpu/tensor.ts';
-import type { EncoderWeights } from '../model/encoder.ts';
-import { Encoder } from '../model/encoder.ts';
+import { Encoder, type EncoderWeights, mapWeights } from '../model/encoder.ts';
 import { EmbeddingModel } from '../retrieval/embed.ts';
 import { setTuning, tuningOf } from '../tune/table.ts';
 import { type TrainSettings } from './options.ts';
@@ -213,15 +211,7 @@ function suggestion(knob: string, best: number, s: TrainSettings, modelFits = tr
 
 /** Tensors of the same shapes and dtypes as `w`, on `g` (their contents are never read). */
 function mirrorWeights(g: Gpu, w: EncoderWeights): EncoderWeights {
-  const m = (t: Tensor | null) => (t ? g.empty(t.shape, t.dtype) : null);
-  return {
-    word: m(w.word)!,
-    position: m(w.position),
-    tokenType: m(w.tokenType),
-    embLnW: m(w.embLnW)!,
-    embLnB: m(w.embLnB)!,
-    layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, m(t as Tensor | null)])) as unknown as EncoderWeights['layers'][number]),
-  };
+  return mapWeights(w, (t) => g.empty(t.shape, t.dtype));
 }
 
 /**
