@@ -24,7 +24,7 @@
 // (six runs on a shared 2-core machine).
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { evaluate } from '../core/eval/metrics.ts';
@@ -39,8 +39,9 @@ import { runIndex } from '../node/index-command.ts';
 import { embedAndSearch, openForQueries } from '../node/index-queries.ts';
 import { runMine } from '../node/mine-command.ts';
 import type { TrainEvalArg, TrainEvalReport } from './browser/train-eval.ts';
-import { CHROMIUM_HELP, chromiumExecutable, runInChromium } from './browser/runner.ts';
+import { runInChromium } from './browser/runner.ts';
 import { tempDir, testGpu } from './helpers.ts';
+import { chromiumTest } from './browser/chromium-test.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const SAMPLE = 'demo/data/pipeline';
@@ -154,103 +155,97 @@ test('JSONL groups: split by query, corpus = every pos and neg passage once, gol
   assert.deepEqual(p.split, { train: p.groups.length, heldOut: 2, corpus: 5 });
 });
 
-if (process.env.AQA_SKIP_BROWSER === '1') {
-  test(NAME, { skip: 'AQA_SKIP_BROWSER=1: Chromium evaluation parity not run' }, () => {});
-} else if (!existsSync(chromiumExecutable())) {
-  test(NAME, () => assert.fail(`no Chromium at ${chromiumExecutable()}. ${CHROMIUM_HELP}`));
-} else {
-  test(NAME, async () => {
-    const dir = tempDir({ after }, 'browser-train-eval');
-    const src = sample();
-    // Node: the same split by the same call, then the CLI's index, mine and search code.
-    const data = parseAqaData(src);
-    const split = splitAqa(data.questions, HOLDOUT, SEED);
-    const arg: TrainEvalArg = { model: '/models/tiny-bert', aqa: src, holdout: HOLDOUT, seed: SEED, queryMaxLen: LEN, passageMaxLen: LEN, trainTexts: split.train.map((q) => queryText(q)) };
-    const page = runInChromium<TrainEvalReport>('test/browser/train-eval.ts', 180_000, { serve: { '/models/tiny-bert/': TINY }, arg });
-    page.catch(() => undefined);
+chromiumTest(NAME, async () => {
+  const dir = tempDir({ after }, 'browser-train-eval');
+  const src = sample();
+  // Node: the same split by the same call, then the CLI's index, mine and search code.
+  const data = parseAqaData(src);
+  const split = splitAqa(data.questions, HOLDOUT, SEED);
+  const arg: TrainEvalArg = { model: '/models/tiny-bert', aqa: src, holdout: HOLDOUT, seed: SEED, queryMaxLen: LEN, passageMaxLen: LEN, trainTexts: split.train.map((q) => queryText(q)) };
+  const page = runInChromium<TrainEvalReport>('test/browser/train-eval.ts', 180_000, { serve: { '/models/tiny-bert/': TINY }, arg });
+  page.catch(() => undefined);
 
-    assert.equal(data.passages.pids.length, PAPERS);
-    assert.equal(split.heldOut.length, 3);
-    writeFileSync(join(dir, 'corpus.json'), src.corpus);
-    writeFileSync(join(dir, 'train.jsonl'), split.train.map((q) => JSON.stringify(q)).join('\n'));
-    const index = join(dir, 'index');
-    await runIndex({ model: TINY, corpus: join(dir, 'corpus.json'), out: index, dtype: 'f32', maxLength: LEN, batchSize: 32, shardSize: 50_000, force: false, lancedbTable: 'papers', gpu: {} });
-    await runMine({ index, questions: join(dir, 'train.jsonl'), out: join(dir, 'mined.jsonl'), range: [10, 210], negatives: 15, seed: 42, random: false, per: 'pair', maxLength: LEN, batchSize: 32, gpu: {} });
-    const mined = readFileSync(join(dir, 'mined.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string; pos: string[]; neg: string[] });
-    const { index: opened, desc } = await openForQueries(index, undefined, LEN);
-    const nodeHeld = await embedAndSearch(await testGpu(), opened, desc, split.heldOut, 20, 32, 'f32');
-    const nodeRanked = nodeHeld.pids;
-    const nodeReport = evaluate(nodeRanked, split.heldOut);
-    const nodeTrain = await embedAndSearch(await testGpu(), opened, desc, split.train, 210, 32, 'f32');
-    const nodeTrainRanked = nodeTrain.pids;
+  assert.equal(data.passages.pids.length, PAPERS);
+  assert.equal(split.heldOut.length, 3);
+  writeFileSync(join(dir, 'corpus.json'), src.corpus);
+  writeFileSync(join(dir, 'train.jsonl'), split.train.map((q) => JSON.stringify(q)).join('\n'));
+  const index = join(dir, 'index');
+  await runIndex({ model: TINY, corpus: join(dir, 'corpus.json'), out: index, dtype: 'f32', maxLength: LEN, batchSize: 32, shardSize: 50_000, force: false, lancedbTable: 'papers', gpu: {} });
+  await runMine({ index, questions: join(dir, 'train.jsonl'), out: join(dir, 'mined.jsonl'), range: [10, 210], negatives: 15, seed: 42, random: false, per: 'pair', maxLength: LEN, batchSize: 32, gpu: {} });
+  const mined = readFileSync(join(dir, 'mined.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string; pos: string[]; neg: string[] });
+  const { index: opened, desc } = await openForQueries(index, undefined, LEN);
+  const nodeHeld = await embedAndSearch(await testGpu(), opened, desc, split.heldOut, 20, 32, 'f32');
+  const nodeRanked = nodeHeld.pids;
+  const nodeReport = evaluate(nodeRanked, split.heldOut);
+  const nodeTrain = await embedAndSearch(await testGpu(), opened, desc, split.train, 210, 32, 'f32');
+  const nodeTrainRanked = nodeTrain.pids;
 
-    const run = await page;
-    const errors = run.errors.filter((e) => !/404/.test(e) || !OPTIONAL.some((f) => e.includes(f) || e.startsWith('console.error: Failed to load resource')));
-    assert.deepEqual(errors, [], `the page reported errors:\n${errors.join('\n')}`);
-    const b = run.value;
+  const run = await page;
+  const errors = run.errors.filter((e) => !/404/.test(e) || !OPTIONAL.some((f) => e.includes(f) || e.startsWith('console.error: Failed to load resource')));
+  assert.deepEqual(errors, [], `the page reported errors:\n${errors.join('\n')}`);
+  const b = run.value;
 
-    assert.deepEqual(b.heldOut, split.heldOut.map((q) => queryText(q)), 'the page holds out the questions Node holds out');
-    assert.deepEqual(b.events[0], { kind: 'split', split: { train: split.train.length, heldOut: split.heldOut.length, corpus: PAPERS } });
-    const minedAt = b.events.findIndex((e) => e.kind === 'mined');
-    assert.ok(b.openedAfter >= 0 && b.openedAfter <= minedAt, `the search box gets the corpus before mining ends (after event ${b.openedAfter}, mined is event ${minedAt})`);
+  assert.deepEqual(b.heldOut, split.heldOut.map((q) => queryText(q)), 'the page holds out the questions Node holds out');
+  assert.deepEqual(b.events[0], { kind: 'split', split: { train: split.train.length, heldOut: split.heldOut.length, corpus: PAPERS } });
+  const minedAt = b.events.findIndex((e) => e.kind === 'mined');
+  assert.ok(b.openedAfter >= 0 && b.openedAfter <= minedAt, `the search box gets the corpus before mining ends (after event ${b.openedAfter}, mined is event ${minedAt})`);
 
-    // Held-out metrics: the page's numbers are the core metrics of its rankings; those rankings
-    // are Node's up to near-ties, and where no reordered tie holds a gold paper the metrics agree.
-    const pageReport = evaluate(b.ranked, split.heldOut);
-    for (const f of ['officialMap20', 'recall20', 'ndcg10'] as const) assert.equal(b.before[f], pageReport[f], `${f}: the page's metric of its own rankings`);
-    let evalSwaps = 0;
-    let spread = 0;
-    let goldInSwap = false;
-    b.ranked.forEach((r, i) => {
-      const s = compareRankings(r, b.scores[i], nodeRanked[i], `held-out question ${i + 1}`);
-      if (s.pids.size) evalSwaps++;
-      spread = Math.max(spread, s.widest);
-      if ([...s.pids.keys()].some((p) => split.heldOut[i].pids!.includes(p))) goldInSwap = true;
-    });
-    const diffs = (['officialMap20', 'recall20', 'ndcg10'] as const).map((f) => [f, b.before[f], nodeReport[f]] as const);
-    assert.equal(b.before.questions, split.heldOut.length);
-    if (!goldInSwap) for (const [f, c, n] of diffs) assert.ok(Math.abs(c - n) <= METRIC_TOL, `${f}: ${c} in Chromium, ${n} in Node`);
-
-    // Mining: the page's groups are exactly what mineHardNegatives makes of the page's rankings
-    // (the code aqa mine runs, replayed here); those rankings are Node's up to near-ties; and a
-    // group whose ranking kept its order over the sampled positions equals aqa mine's line. A
-    // reordered tie moves a candidate inside the list the seeded sampler draws from, so that
-    // group may draw the other paper or the same ones in another order (the draw count, and so
-    // every later group's draws, stays the same: no top-ups happen with 30 candidates).
-    const { pairs } = trainingPairs(split.train, { has: (p) => data.passages.index.has(p) });
-    const passage = (pid: string) => data.passages.texts[data.passages.index.get(pid)!];
-    const replay = mineHardNegatives(pairs, (q) => b.trainRanked[q], data.passages.pids, { passage });
-    assert.deepEqual(b.groups, replay.groups.map((g) => groupTexts(g, passage)), 'the page mines its rankings as aqa mine does');
-    assert.deepEqual(b.mined, replay.stats);
-    assert.equal(b.groups.length, mined.length, 'as many groups as aqa mine writes');
-    const reordered = new Set<number>();
-    b.trainRanked.forEach((r, q) => {
-      const s = compareRankings(r, b.trainScores[q], nodeTrainRanked[q], `training question ${q + 1}`);
-      // Positions 10 and on are the ones sampled from (the default range 10-210).
-      if ([...s.pids.values()].some((pos) => pos >= 10)) reordered.add(q);
-      spread = Math.max(spread, s.widest);
-    });
-    let same = 0;
-    b.groups.forEach((g, i) => {
-      if (reordered.has(pairs[i].question)) return;
-      assert.deepEqual(g, { query: mined[i].query, pos: mined[i].pos, neg: mined[i].neg }, `group ${i + 1} differs from aqa mine's line ${i + 1}, its ranking did not`);
-      same++;
-    });
-    assert.ok(b.mined.hard > 0, 'hard negatives came from the rankings');
-    // How far the adapters' scores of the same (question, paper) are apart.
-    let scoreDiff = 0;
-    for (const [pr, ps, nr, ns] of [[b.trainRanked, b.trainScores, nodeTrain.pids, nodeTrain.scores], [b.ranked, b.scores, nodeHeld.pids, nodeHeld.scores]] as const) {
-      pr.forEach((row, q) => {
-        const at = new Map(nr[q].map((p, j) => [p, ns[q][j]]));
-        row.forEach((p, j) => at.has(p) && (scoreDiff = Math.max(scoreDiff, Math.abs(ps[q][j] - at.get(p)!))));
-      });
-    }
-    assert.ok(same >= b.groups.length / 2, `only ${same} of ${b.groups.length} groups had rankings free of near-ties`);
-    console.log(`chromium (${b.adapter}) vs node: ${diffs.map(([f, c, n]) => `${f} ${c.toFixed(6)} vs ${n.toFixed(6)}`).join(', ')}; ${evalSwaps} held-out ranking(s) with near-ties reordered; ${same} of ${b.groups.length} mined groups equal aqa mine's (the rest had near-ties reordered in their ranking); widest reordered gap ${spread.toExponential(1)}, max score difference ${scoreDiff.toExponential(1)}; chromium ${Math.round(b.ms)} ms, total ${Math.round(run.timings.totalMs)} ms`);
-
-    assert.equal(b.search.before.model, 'base');
-    assert.equal(b.search.after.model, 'tuned');
-    assert.deepEqual(b.search.after.pids, b.search.before.pids, 'the same weights answer the same');
-    for (const f of ['officialMap20', 'recall20', 'ndcg10'] as const) assert.equal(b.search.afterMetrics[f], b.before[f]);
+  // Held-out metrics: the page's numbers are the core metrics of its rankings; those rankings
+  // are Node's up to near-ties, and where no reordered tie holds a gold paper the metrics agree.
+  const pageReport = evaluate(b.ranked, split.heldOut);
+  for (const f of ['officialMap20', 'recall20', 'ndcg10'] as const) assert.equal(b.before[f], pageReport[f], `${f}: the page's metric of its own rankings`);
+  let evalSwaps = 0;
+  let spread = 0;
+  let goldInSwap = false;
+  b.ranked.forEach((r, i) => {
+    const s = compareRankings(r, b.scores[i], nodeRanked[i], `held-out question ${i + 1}`);
+    if (s.pids.size) evalSwaps++;
+    spread = Math.max(spread, s.widest);
+    if ([...s.pids.keys()].some((p) => split.heldOut[i].pids!.includes(p))) goldInSwap = true;
   });
-}
+  const diffs = (['officialMap20', 'recall20', 'ndcg10'] as const).map((f) => [f, b.before[f], nodeReport[f]] as const);
+  assert.equal(b.before.questions, split.heldOut.length);
+  if (!goldInSwap) for (const [f, c, n] of diffs) assert.ok(Math.abs(c - n) <= METRIC_TOL, `${f}: ${c} in Chromium, ${n} in Node`);
+
+  // Mining: the page's groups are exactly what mineHardNegatives makes of the page's rankings
+  // (the code aqa mine runs, replayed here); those rankings are Node's up to near-ties; and a
+  // group whose ranking kept its order over the sampled positions equals aqa mine's line. A
+  // reordered tie moves a candidate inside the list the seeded sampler draws from, so that
+  // group may draw the other paper or the same ones in another order (the draw count, and so
+  // every later group's draws, stays the same: no top-ups happen with 30 candidates).
+  const { pairs } = trainingPairs(split.train, { has: (p) => data.passages.index.has(p) });
+  const passage = (pid: string) => data.passages.texts[data.passages.index.get(pid)!];
+  const replay = mineHardNegatives(pairs, (q) => b.trainRanked[q], data.passages.pids, { passage });
+  assert.deepEqual(b.groups, replay.groups.map((g) => groupTexts(g, passage)), 'the page mines its rankings as aqa mine does');
+  assert.deepEqual(b.mined, replay.stats);
+  assert.equal(b.groups.length, mined.length, 'as many groups as aqa mine writes');
+  const reordered = new Set<number>();
+  b.trainRanked.forEach((r, q) => {
+    const s = compareRankings(r, b.trainScores[q], nodeTrainRanked[q], `training question ${q + 1}`);
+    // Positions 10 and on are the ones sampled from (the default range 10-210).
+    if ([...s.pids.values()].some((pos) => pos >= 10)) reordered.add(q);
+    spread = Math.max(spread, s.widest);
+  });
+  let same = 0;
+  b.groups.forEach((g, i) => {
+    if (reordered.has(pairs[i].question)) return;
+    assert.deepEqual(g, { query: mined[i].query, pos: mined[i].pos, neg: mined[i].neg }, `group ${i + 1} differs from aqa mine's line ${i + 1}, its ranking did not`);
+    same++;
+  });
+  assert.ok(b.mined.hard > 0, 'hard negatives came from the rankings');
+  // How far the adapters' scores of the same (question, paper) are apart.
+  let scoreDiff = 0;
+  for (const [pr, ps, nr, ns] of [[b.trainRanked, b.trainScores, nodeTrain.pids, nodeTrain.scores], [b.ranked, b.scores, nodeHeld.pids, nodeHeld.scores]] as const) {
+    pr.forEach((row, q) => {
+      const at = new Map(nr[q].map((p, j) => [p, ns[q][j]]));
+      row.forEach((p, j) => at.has(p) && (scoreDiff = Math.max(scoreDiff, Math.abs(ps[q][j] - at.get(p)!))));
+    });
+  }
+  assert.ok(same >= b.groups.length / 2, `only ${same} of ${b.groups.length} groups had rankings free of near-ties`);
+  console.log(`chromium (${b.adapter}) vs node: ${diffs.map(([f, c, n]) => `${f} ${c.toFixed(6)} vs ${n.toFixed(6)}`).join(', ')}; ${evalSwaps} held-out ranking(s) with near-ties reordered; ${same} of ${b.groups.length} mined groups equal aqa mine's (the rest had near-ties reordered in their ranking); widest reordered gap ${spread.toExponential(1)}, max score difference ${scoreDiff.toExponential(1)}; chromium ${Math.round(b.ms)} ms, total ${Math.round(run.timings.totalMs)} ms`);
+
+  assert.equal(b.search.before.model, 'base');
+  assert.equal(b.search.after.model, 'tuned');
+  assert.deepEqual(b.search.after.pids, b.search.before.pids, 'the same weights answer the same');
+  for (const f of ['officialMap20', 'recall20', 'ndcg10'] as const) assert.equal(b.search.afterMetrics[f], b.before[f]);
+});

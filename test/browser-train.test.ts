@@ -26,18 +26,19 @@
 // Needs Chromium (see test/browser/runner.ts); AQA_SKIP_BROWSER=1 skips it. About 15 s here.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { bytesSource } from '../core/model/source.ts';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../core/train/options.ts';
 import { fileSource } from '../node/files.ts';
 import { trainCommand } from '../node/train-run.ts';
 import type { TrainParityArg, TrainParityReport } from './browser/train.ts';
-import { CHROMIUM_HELP, chromiumExecutable, runInChromium } from './browser/runner.ts';
+import { runInChromium } from './browser/runner.ts';
 import { tempDir } from './helpers.ts';
 import { groupsFile } from './train-groups.ts';
 import { assertWeightsClose, describeWeightDiff, weightDiff } from './train-weights.ts';
+import { chromiumTest } from './browser/chromium-test.ts';
 
 const TINY = 'test/fixtures/tiny-bert';
 const K = 3;
@@ -46,42 +47,36 @@ const settings: TrainSettings = { ...DEFAULT_SETTINGS, learningRate: 1e-3, queri
 const OPTIONAL = ['modules.json', '1_Pooling/config.json', 'sentence_bert_config.json', 'config_sentence_transformers.json'];
 const NAME = `chromium: ${K} training steps match aqa train`;
 
-if (process.env.AQA_SKIP_BROWSER === '1') {
-  test(NAME, { skip: 'AQA_SKIP_BROWSER=1: Chromium training parity not run' }, () => {});
-} else if (!existsSync(chromiumExecutable())) {
-  test(NAME, () => assert.fail(`no Chromium at ${chromiumExecutable()}. ${CHROMIUM_HELP}`));
-} else {
-  test(NAME, async () => {
-    const dir = tempDir({ after }, 'browser-train');
-    const data = groupsFile(dir, 8);
-    const arg: TrainParityArg = { model: '/models/tiny-bert', data: readFileSync(data, 'utf8'), settings, steps: K };
-    const out = join(dir, 'node');
-    // Node runs while Chromium does (their waits overlap on a loaded machine).
-    const node = trainCommand({ model_name_or_path: TINY, output_dir: out, train_data: data, resume: false, save_steps: 0, save_total_limit: 1, max_steps: K, settings, gpu: {}, quiet: true });
-    node.catch(() => undefined);
-    const run = await runInChromium<TrainParityReport>('test/browser/train.ts', 240_000, { serve: { '/models/tiny-bert/': TINY }, arg });
-    await node;
-    // The loader probes the optional sentence-transformers files, which tiny-bert does not have.
-    const errors = run.errors.filter((e) => !/404/.test(e) || !OPTIONAL.some((f) => e.includes(f) || e.startsWith('console.error: Failed to load resource')));
-    assert.deepEqual(errors, [], `the page reported errors:\n${errors.join('\n')}`);
-    const b = run.value;
-    const log = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number; lr: number; tokens: number });
-    assert.equal(b.lines.length, K);
-    assert.equal(log.length, K);
-    const lossDiffs: string[] = [];
-    for (let i = 0; i < K; i++) {
-      const [c, n] = [b.lines[i], log[i]];
-      assert.equal(c.step, n.step);
-      assert.equal(c.tokens, n.tokens, `step ${n.step}: the same batches`);
-      assert.equal(c.lr, n.lr, `step ${n.step}: the same learning rate`);
-      const rel = Math.abs(c.loss - n.loss) / Math.abs(n.loss);
-      lossDiffs.push(`${n.loss.toFixed(6)} vs ${c.loss.toFixed(6)} (rel ${rel.toExponential(1)})`);
-      assert.ok(rel <= LOSS_RTOL, `step ${n.step}: loss ${c.loss} in Chromium, ${n.loss} in Node (relative ${rel})`);
-    }
+chromiumTest(NAME, async () => {
+  const dir = tempDir({ after }, 'browser-train');
+  const data = groupsFile(dir, 8);
+  const arg: TrainParityArg = { model: '/models/tiny-bert', data: readFileSync(data, 'utf8'), settings, steps: K };
+  const out = join(dir, 'node');
+  // Node runs while Chromium does (their waits overlap on a loaded machine).
+  const node = trainCommand({ model_name_or_path: TINY, output_dir: out, train_data: data, resume: false, save_steps: 0, save_total_limit: 1, max_steps: K, settings, gpu: {}, quiet: true });
+  node.catch(() => undefined);
+  const run = await runInChromium<TrainParityReport>('test/browser/train.ts', 240_000, { serve: { '/models/tiny-bert/': TINY }, arg });
+  await node;
+  // The loader probes the optional sentence-transformers files, which tiny-bert does not have.
+  const errors = run.errors.filter((e) => !/404/.test(e) || !OPTIONAL.some((f) => e.includes(f) || e.startsWith('console.error: Failed to load resource')));
+  assert.deepEqual(errors, [], `the page reported errors:\n${errors.join('\n')}`);
+  const b = run.value;
+  const log = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number; lr: number; tokens: number });
+  assert.equal(b.lines.length, K);
+  assert.equal(log.length, K);
+  const lossDiffs: string[] = [];
+  for (let i = 0; i < K; i++) {
+    const [c, n] = [b.lines[i], log[i]];
+    assert.equal(c.step, n.step);
+    assert.equal(c.tokens, n.tokens, `step ${n.step}: the same batches`);
+    assert.equal(c.lr, n.lr, `step ${n.step}: the same learning rate`);
+    const rel = Math.abs(c.loss - n.loss) / Math.abs(n.loss);
+    lossDiffs.push(`${n.loss.toFixed(6)} vs ${c.loss.toFixed(6)} (rel ${rel.toExponential(1)})`);
+    assert.ok(rel <= LOSS_RTOL, `step ${n.step}: loss ${c.loss} in Chromium, ${n.loss} in Node (relative ${rel})`);
+  }
 
-    const lr = settings.learningRate;
-    const d = await weightDiff(bytesSource('chromium/model.safetensors', Buffer.from(b.weights, 'base64')), await fileSource(join(out, `checkpoint-${K}`, 'model.safetensors')), await fileSource(join(TINY, 'model.safetensors')), lr);
-    console.log(`chromium (${b.adapter}) vs node: losses ${lossDiffs.join(', ')}; ${describeWeightDiff(d, lr)}; chromium run ${Math.round(b.ms)} ms, total ${Math.round(run.timings.totalMs)} ms`);
-    assertWeightsClose(d, lr, K);
-  });
-}
+  const lr = settings.learningRate;
+  const d = await weightDiff(bytesSource('chromium/model.safetensors', Buffer.from(b.weights, 'base64')), await fileSource(join(out, `checkpoint-${K}`, 'model.safetensors')), await fileSource(join(TINY, 'model.safetensors')), lr);
+  console.log(`chromium (${b.adapter}) vs node: losses ${lossDiffs.join(', ')}; ${describeWeightDiff(d, lr)}; chromium run ${Math.round(b.ms)} ms, total ${Math.round(run.timings.totalMs)} ms`);
+  assertWeightsClose(d, lr, K);
+});
